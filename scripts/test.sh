@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit, property, integration (with sipp as the
+# caller) and store tests on both SQLite and PostgreSQL.
+# Installs what the tests need (sipp, from Debian's sip-tester) if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v sipp >/dev/null 2>&1; then
+    echo "installing sipp (Debian package sip-tester) for the call tests"
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq sip-tester >/dev/null
+fi
+
+# The second store. The suite fails under CI=true when it is unreachable.
+export HOTLINE_TEST_POSTGRES_URL="${HOTLINE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+
+cargo test --locked "$@"

@@ -1,0 +1,583 @@
+//! Configuration: a TOML file, overridden by command-line flags, validated
+//! once at start-up.
+//!
+//! Invariant: a [`Config`] that [`Config::validate`] accepted is internally
+//! consistent (addresses parse, the RTP range holds at least one port pair,
+//! every trunk number is digits), so the rest of the server never re-checks
+//! it. Every error names the key it is about, so an operator can find it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Why the configuration was refused. Each message names the key.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for our schema (unknown key, wrong type).
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// A key has a value we cannot use.
+    #[error("config key `{key}`: {problem}")]
+    Invalid { key: String, problem: String },
+}
+
+fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        problem: problem.into(),
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[derive(Default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub trunk: TrunkConfig,
+    pub media: MediaConfig,
+    pub sip: SipConfig,
+    pub ivr: IvrConfig,
+}
+
+/// Listening addresses and where data lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// SIP listens here on both UDP and TCP.
+    pub sip: String,
+    /// The HTTP API and web pages.
+    pub http: String,
+    /// Database file, recordings and other data go here.
+    pub data_dir: PathBuf,
+    /// Database URL; empty means the embedded SQLite file
+    /// `<data_dir>/hotline.db`. `postgres://...` selects PostgreSQL.
+    pub database: String,
+    /// The address we write into Via, Contact and SDP. Empty means the SIP
+    /// listen address, or 127.0.0.1 when that is a wildcard.
+    pub advertised_ip: String,
+    /// Calls in progress at shutdown get this long to finish before they are
+    /// hung up.
+    pub shutdown_grace_secs: u64,
+}
+
+/// The carrier's SIP trunk.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrunkConfig {
+    /// The service numbers (400 numbers) we answer.
+    pub numbers: Vec<String>,
+    /// Sources (IP or CIDR) allowed to send us calls; anything else gets 403.
+    pub allowed_sources: Vec<String>,
+}
+
+/// RTP settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Port range for RTP, `LOW-HIGH` inclusive; we use the even ports.
+    pub rtp_ports: String,
+    /// Hang up when no RTP has arrived for this long.
+    pub rtp_timeout_secs: u64,
+    /// Codecs we accept, in our order of preference when we make the offer.
+    pub codecs: Vec<String>,
+    /// The RTP payload type we offer for telephone-event.
+    pub telephone_event_pt: u8,
+}
+
+/// SIP timers (RFC 3261 §17, Table 4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    pub t1_ms: u64,
+    pub t2_ms: u64,
+    pub t4_ms: u64,
+    /// Largest SIP message we accept, in bytes.
+    pub max_message_bytes: usize,
+}
+
+/// The call flow (until ivr-flows drive it): prompts and digit collection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IvrConfig {
+    /// Directory holding one folder of WAV prompts per language.
+    pub prompts_dir: PathBuf,
+    /// The prompt language used for calls.
+    pub language: String,
+    /// How long to wait for the first digit after the welcome prompt.
+    pub first_digit_timeout_secs: u64,
+    /// How long to wait between digits.
+    pub inter_digit_timeout_secs: u64,
+    /// Collection ends after this many digits even without `#`.
+    pub max_digits: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            sip: "0.0.0.0:5060".into(),
+            http: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database: String::new(),
+            advertised_ip: String::new(),
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Default for TrunkConfig {
+    fn default() -> Self {
+        TrunkConfig {
+            numbers: vec!["4008001234".into()],
+            allowed_sources: vec!["127.0.0.0/8".into(), "::1".into()],
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            rtp_ports: "20000-29999".into(),
+            rtp_timeout_secs: 30,
+            codecs: vec!["PCMU".into(), "PCMA".into()],
+            telephone_event_pt: 101,
+        }
+    }
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            max_message_bytes: 65_535,
+        }
+    }
+}
+
+impl Default for IvrConfig {
+    fn default() -> Self {
+        IvrConfig {
+            prompts_dir: PathBuf::from("ivr-flows/prompts"),
+            language: "en".into(),
+            first_digit_timeout_secs: 10,
+            inter_digit_timeout_secs: 5,
+            max_digits: 20,
+        }
+    }
+}
+
+
+/// An IP network, `addr/prefix`; a bare address is a /32 or /128.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Option<Cidr> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (
+                a.trim().parse::<IpAddr>().ok()?,
+                Some(p.trim().parse().ok()?),
+            ),
+            None => (text.trim().parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Cidr { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        // An IPv4 peer on a dual-stack socket shows up as ::ffff:a.b.c.d.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The configuration after validation, in the types the server uses.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub sip_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub advertised_ip: IpAddr,
+    pub shutdown_grace: Duration,
+    pub numbers: Vec<String>,
+    pub allowed_sources: Vec<Cidr>,
+    pub rtp_ports: (u16, u16),
+    pub rtp_timeout: Duration,
+    /// Accepted codec names, upper case, in preference order.
+    pub codecs: Vec<String>,
+    pub telephone_event_pt: u8,
+    pub t1: Duration,
+    pub t2: Duration,
+    pub t4: Duration,
+    pub max_message_bytes: usize,
+    pub prompts_dir: PathBuf,
+    pub language: String,
+    pub first_digit_timeout: Duration,
+    pub inter_digit_timeout: Duration,
+    pub max_digits: usize,
+}
+
+/// Flags given on the command line; each one overrides the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub sip: Option<String>,
+    pub http: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub rtp_ports: Option<String>,
+    pub database: Option<String>,
+}
+
+impl Config {
+    /// Reads a config file (or the built-in defaults when `path` is None).
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text; the error text names the key and the line.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+    }
+
+    /// Applies command-line overrides.
+    pub fn apply(&mut self, o: &Overrides) {
+        if let Some(v) = &o.sip {
+            self.server.sip = v.clone();
+        }
+        if let Some(v) = &o.http {
+            self.server.http = v.clone();
+        }
+        if let Some(v) = &o.data_dir {
+            self.server.data_dir = v.clone();
+        }
+        if let Some(v) = &o.rtp_ports {
+            self.media.rtp_ports = v.clone();
+        }
+        if let Some(v) = &o.database {
+            self.server.database = v.clone();
+        }
+    }
+
+    /// Checks every value and converts it to the types the server uses.
+    pub fn validate(&self) -> Result<Settings, ConfigError> {
+        let sip_addr: SocketAddr = self.server.sip.parse().map_err(|_| {
+            invalid(
+                "server.sip",
+                format!("`{}` is not ADDR:PORT", self.server.sip),
+            )
+        })?;
+        let http_addr: SocketAddr = self.server.http.parse().map_err(|_| {
+            invalid(
+                "server.http",
+                format!("`{}` is not ADDR:PORT", self.server.http),
+            )
+        })?;
+        if self.server.data_dir.as_os_str().is_empty() {
+            return Err(invalid("server.data_dir", "must not be empty"));
+        }
+        let database_url = if self.server.database.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.server.data_dir.join("hotline.db").display()
+            )
+        } else if self.server.database.starts_with("sqlite:")
+            || self.server.database.starts_with("postgres://")
+            || self.server.database.starts_with("postgresql://")
+        {
+            self.server.database.clone()
+        } else {
+            return Err(invalid(
+                "server.database",
+                "must start with sqlite: or postgres://",
+            ));
+        };
+        let advertised_ip = if self.server.advertised_ip.is_empty() {
+            if sip_addr.ip().is_unspecified() {
+                IpAddr::from([127, 0, 0, 1])
+            } else {
+                sip_addr.ip()
+            }
+        } else {
+            let ip: IpAddr = self
+                .server
+                .advertised_ip
+                .parse()
+                .map_err(|_| invalid("server.advertised_ip", "is not an IP address"))?;
+            if ip.is_unspecified() {
+                return Err(invalid(
+                    "server.advertised_ip",
+                    "must be an address peers can reach, not a wildcard",
+                ));
+            }
+            ip
+        };
+
+        if self.trunk.numbers.is_empty() {
+            return Err(invalid(
+                "trunk.numbers",
+                "list at least one number to answer",
+            ));
+        }
+        for (i, n) in self.trunk.numbers.iter().enumerate() {
+            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid(
+                    format!("trunk.numbers[{i}]"),
+                    format!("`{n}` must be digits only, e.g. 4008001234"),
+                ));
+            }
+        }
+        let mut allowed_sources = Vec::new();
+        for (i, s) in self.trunk.allowed_sources.iter().enumerate() {
+            allowed_sources.push(Cidr::parse(s).ok_or_else(|| {
+                invalid(
+                    format!("trunk.allowed_sources[{i}]"),
+                    format!("`{s}` is not an IP address or CIDR such as 192.0.2.0/24"),
+                )
+            })?);
+        }
+        if allowed_sources.is_empty() {
+            return Err(invalid(
+                "trunk.allowed_sources",
+                "list the carrier's addresses; an empty list would refuse every call",
+            ));
+        }
+
+        let rtp_ports =
+            parse_port_range(&self.media.rtp_ports).map_err(|p| invalid("media.rtp_ports", p))?;
+        if self.media.rtp_timeout_secs == 0 {
+            return Err(invalid("media.rtp_timeout_secs", "must be at least 1"));
+        }
+        let mut codecs = Vec::new();
+        for (i, c) in self.media.codecs.iter().enumerate() {
+            let c = c.to_ascii_uppercase();
+            if c != "PCMU" && c != "PCMA" {
+                return Err(invalid(
+                    format!("media.codecs[{i}]"),
+                    format!("`{c}` is not supported; use PCMU and/or PCMA"),
+                ));
+            }
+            if !codecs.contains(&c) {
+                codecs.push(c);
+            }
+        }
+        if codecs.is_empty() {
+            return Err(invalid("media.codecs", "list PCMU and/or PCMA"));
+        }
+        if !(96..=127).contains(&self.media.telephone_event_pt) {
+            return Err(invalid(
+                "media.telephone_event_pt",
+                "must be a dynamic payload type, 96-127",
+            ));
+        }
+
+        let s = &self.sip;
+        if s.t1_ms == 0 || s.t2_ms < s.t1_ms || s.t4_ms == 0 {
+            return Err(invalid(
+                "sip.t1_ms",
+                "need 0 < t1_ms <= t2_ms and t4_ms > 0",
+            ));
+        }
+        if !(1500..=1_048_576).contains(&s.max_message_bytes) {
+            return Err(invalid(
+                "sip.max_message_bytes",
+                "must be between 1500 and 1048576",
+            ));
+        }
+
+        let ivr = &self.ivr;
+        if ivr.language.is_empty()
+            || !ivr
+                .language
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(invalid(
+                "ivr.language",
+                "must be a folder name such as en or zh",
+            ));
+        }
+        if ivr.first_digit_timeout_secs == 0 || ivr.inter_digit_timeout_secs == 0 {
+            return Err(invalid(
+                "ivr.first_digit_timeout_secs",
+                "digit timeouts must be at least 1 second",
+            ));
+        }
+        if !(1..=64).contains(&ivr.max_digits) {
+            return Err(invalid("ivr.max_digits", "must be between 1 and 64"));
+        }
+
+        Ok(Settings {
+            sip_addr,
+            http_addr,
+            data_dir: self.server.data_dir.clone(),
+            database_url,
+            advertised_ip,
+            shutdown_grace: Duration::from_secs(self.server.shutdown_grace_secs),
+            numbers: self.trunk.numbers.clone(),
+            allowed_sources,
+            rtp_ports,
+            rtp_timeout: Duration::from_secs(self.media.rtp_timeout_secs),
+            codecs,
+            telephone_event_pt: self.media.telephone_event_pt,
+            t1: Duration::from_millis(s.t1_ms),
+            t2: Duration::from_millis(s.t2_ms),
+            t4: Duration::from_millis(s.t4_ms),
+            max_message_bytes: s.max_message_bytes,
+            prompts_dir: ivr.prompts_dir.clone(),
+            language: ivr.language.clone(),
+            first_digit_timeout: Duration::from_secs(ivr.first_digit_timeout_secs),
+            inter_digit_timeout: Duration::from_secs(ivr.inter_digit_timeout_secs),
+            max_digits: ivr.max_digits,
+        })
+    }
+}
+
+/// Parses `LOW-HIGH`; the range must hold at least one even port (RTP) with
+/// the odd one above it free for RTCP.
+pub fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("`{text}` is not a range such as 20000-29999");
+    let (lo, hi) = text.split_once('-').ok_or_else(bad)?;
+    let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
+    let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
+    if lo < 1024 {
+        return Err(format!("`{text}` starts below 1024 (privileged ports)"));
+    }
+    let first_even = lo + lo % 2;
+    if hi < first_even.saturating_add(1) || first_even == u16::MAX {
+        return Err(format!("`{text}` holds no even/odd port pair"));
+    }
+    Ok((lo, hi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        let s = Config::default().validate().unwrap();
+        assert_eq!(s.numbers, vec!["4008001234"]);
+        assert_eq!(s.sip_addr.port(), 5060);
+        assert_eq!(s.rtp_ports, (20000, 29999));
+        assert!(s.database_url.starts_with("sqlite://data"));
+        assert_eq!(s.advertised_ip, IpAddr::from([127, 0, 0, 1]));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml("[trunk]\nnumberz = [\"1\"]\n").unwrap_err();
+        assert!(err.contains("numberz"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let err = Config::from_toml("[media]\nrtp_timeout_secs = \"ten\"\n").unwrap_err();
+        assert!(
+            err.contains("rtp_timeout_secs") || err.contains("line 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: &[(&str, &str)] = &[
+            ("[trunk]\nnumbers = [\"400-800\"]", "trunk.numbers[0]"),
+            ("[trunk]\nnumbers = []", "trunk.numbers"),
+            (
+                "[trunk]\nallowed_sources = [\"10.0.0/8\"]",
+                "trunk.allowed_sources[0]",
+            ),
+            ("[media]\nrtp_ports = \"30000-20000\"", "media.rtp_ports"),
+            ("[media]\nrtp_ports = \"80-90\"", "media.rtp_ports"),
+            ("[media]\ncodecs = [\"G729\"]", "media.codecs[0]"),
+            ("[server]\nsip = \"5060\"", "server.sip"),
+            ("[server]\ndatabase = \"mysql://x\"", "server.database"),
+            (
+                "[server]\nadvertised_ip = \"0.0.0.0\"",
+                "server.advertised_ip",
+            ),
+            ("[sip]\nt1_ms = 0", "sip.t1_ms"),
+            ("[ivr]\nlanguage = \"../etc\"", "ivr.language"),
+        ];
+        for (text, key) in cases {
+            let err = Config::from_toml(text).unwrap().validate().unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(&format!("`{key}`")), "{text}: {msg}");
+        }
+    }
+
+    #[test]
+    fn overrides_win() {
+        let mut c = Config::from_toml("[server]\nsip = \"127.0.0.1:5070\"").unwrap();
+        c.apply(&Overrides {
+            sip: Some("127.0.0.1:5080".into()),
+            rtp_ports: Some("40000-40100".into()),
+            ..Default::default()
+        });
+        let s = c.validate().unwrap();
+        assert_eq!(s.sip_addr.port(), 5080);
+        assert_eq!(s.rtp_ports, (40000, 40100));
+        assert_eq!(s.advertised_ip, IpAddr::from([127, 0, 0, 1]));
+    }
+
+    #[test]
+    fn cidr_matching() {
+        let net = Cidr::parse("127.0.0.0/8").unwrap();
+        assert!(net.contains("127.1.2.3".parse().unwrap()));
+        assert!(net.contains("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!net.contains("128.0.0.1".parse().unwrap()));
+        let one = Cidr::parse("192.0.2.7").unwrap();
+        assert!(one.contains("192.0.2.7".parse().unwrap()));
+        assert!(!one.contains("192.0.2.8".parse().unwrap()));
+        let all = Cidr::parse("0.0.0.0/0").unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        let v6 = Cidr::parse("2001:db8::/32").unwrap();
+        assert!(v6.contains("2001:db8::1".parse().unwrap()));
+        assert!(!v6.contains("2001:db9::1".parse().unwrap()));
+        assert!(Cidr::parse("1.2.3.4/33").is_none());
+        assert!(Cidr::parse("nonsense").is_none());
+    }
+}

@@ -1,0 +1,779 @@
+//! One inbound call: its dialog, its media session and the skeleton call
+//! flow (welcome, collect digits until `#` or a timeout, read them back or
+//! say goodbye, hang up). The IVR issue replaces the flow; the call's
+//! signalling and media handling stay.
+//!
+//! Invariants: `Ended` is recorded exactly once (guarded by `ended`); the
+//! media socket is closed exactly once (guarded by `media_open`); once a
+//! call is `Phase::Over` it produces nothing but the answer to a late
+//! in-dialog request.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rsip::headers::UntypedHeader;
+use rsip::{Method, Request, Response};
+use tracing::{debug, info};
+
+use super::{ALLOW, CallKey, EngineConfig, Output, PromptSet};
+use crate::media::PromptId;
+use crate::media::g711::Law;
+use crate::media::session::{MediaConfig, MediaOutput, MediaSession};
+use crate::records::{HangupSide, RecordOp};
+use crate::sip::dialog::{self, Dialog};
+use crate::sip::message::{self, HeadersExt};
+use crate::sip::sdp::{self, Direction, Negotiated};
+use crate::sip::transaction::TxKey;
+use crate::sip::{Error as SipError, Peer};
+
+/// What a call asks the engine to do.
+pub(super) enum Action {
+    /// Final or provisional answer on the call's INVITE transaction.
+    Respond(Response),
+    /// A new client transaction (our BYE) towards the peer.
+    Request(Request, Peer),
+    /// Passed through to the runtime.
+    Output(Output),
+}
+
+/// Where the call stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// OpenMedia asked; the 200 OK waits for a local RTP port.
+    ExpectMedia,
+    /// 200 OK sent; the flow runs.
+    Answered(Flow),
+    /// We sent BYE and wait for its transaction to end.
+    ExpectByeResult,
+    /// Nothing more to do.
+    Over,
+}
+
+/// The skeleton call flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// Before the ACK of a late-offer call brings the SDP answer.
+    ExpectSdpAnswer,
+    Welcome,
+    Collecting,
+    /// Reading the digits back; the prompt id is the final goodbye.
+    ReadingBack(PromptId),
+    Goodbye(PromptId),
+}
+
+/// The per-call copy of the settings the call needs.
+#[derive(Debug, Clone)]
+struct CallSettings {
+    /// `ip:port` we put in Via and Contact.
+    sip_host: String,
+    rtp_timeout: Duration,
+    first_digit_timeout: Duration,
+    inter_digit_timeout: Duration,
+    max_digits: usize,
+    telephone_event_pt: u8,
+    codecs: Vec<String>,
+}
+
+/// Everything needed to start a call.
+pub(super) struct NewCall<'a> {
+    pub key: CallKey,
+    pub id: String,
+    pub tx_key: TxKey,
+    pub invite: Request,
+    pub source: Peer,
+    pub number: String,
+    pub dialled: String,
+    pub local_tag: String,
+    /// None for a late-offer INVITE (no SDP): we offer in the 200 OK.
+    pub offer: Option<Negotiated>,
+    pub now: Instant,
+    pub wall_ms: i64,
+    pub cfg: &'a EngineConfig,
+    pub rng: fastrand::Rng,
+}
+
+/// RTP stream parameters drawn by the engine when the socket opened.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RtpSeed {
+    pub ssrc: u32,
+    pub sequence: u16,
+    pub timestamp: u32,
+    pub sdp_session: u64,
+}
+
+pub(super) struct Call {
+    pub key: CallKey,
+    /// Our call id, the key of the call record.
+    pub id: String,
+    pub sip_call_id: String,
+    pub tx_key: TxKey,
+    /// The deadline registered with the engine's timer heap.
+    pub scheduled: Option<Instant>,
+    settings: CallSettings,
+    invite: Request,
+    source: Peer,
+    local_tag: String,
+    negotiated: Option<Negotiated>,
+    dialog: Option<Dialog>,
+    media: Option<MediaSession>,
+    /// The socket is open (OpenMedia asked, CloseMedia not yet).
+    media_open: bool,
+    rtp_dest: Option<SocketAddr>,
+    rtp_latched: bool,
+    local_rtp: Option<SocketAddr>,
+    seed: Option<RtpSeed>,
+    sdp_version: u64,
+    phase: Phase,
+    /// The welcome prompt is due (started where the prompts are at hand).
+    welcome_due: bool,
+    /// Digits that arrived where the prompts were not at hand (SIP INFO).
+    queued_digits: Vec<(char, &'static str)>,
+    /// The collection timed out; the flow moves on in `poll_actions`.
+    collection_timed_out: bool,
+    digits: String,
+    digit_deadline: Option<Instant>,
+    event_seq: i64,
+    ended: bool,
+    epoch: (Instant, i64),
+    rng: fastrand::Rng,
+    pending: Vec<Action>,
+}
+
+impl Call {
+    pub fn new(n: NewCall<'_>) -> Call {
+        let sip_call_id = n.invite.call_id().unwrap_or_default();
+        let from_number = n.invite.from_user().unwrap_or_default();
+        let settings = CallSettings {
+            sip_host: sip_host(n.cfg.advertised_ip, n.cfg.sip_port),
+            rtp_timeout: n.cfg.rtp_timeout,
+            first_digit_timeout: n.cfg.first_digit_timeout,
+            inter_digit_timeout: n.cfg.inter_digit_timeout,
+            max_digits: n.cfg.max_digits,
+            telephone_event_pt: n.cfg.telephone_event_pt,
+            codecs: n.cfg.codecs.clone(),
+        };
+        let mut call = Call {
+            key: n.key,
+            id: n.id,
+            sip_call_id: sip_call_id.clone(),
+            tx_key: n.tx_key,
+            scheduled: None,
+            settings,
+            invite: n.invite,
+            source: n.source,
+            local_tag: n.local_tag,
+            negotiated: n.offer,
+            dialog: None,
+            media: None,
+            media_open: true,
+            rtp_dest: None,
+            rtp_latched: false,
+            local_rtp: None,
+            seed: None,
+            sdp_version: 1,
+            phase: Phase::ExpectMedia,
+            welcome_due: false,
+            queued_digits: Vec::new(),
+            collection_timed_out: false,
+            digits: String::new(),
+            digit_deadline: None,
+            event_seq: 0,
+            ended: false,
+            epoch: (n.now, n.wall_ms),
+            rng: n.rng,
+            pending: Vec::new(),
+        };
+        call.record(RecordOp::Arrived {
+            call_id: call.id.clone(),
+            sip_call_id,
+            from_number: from_number.clone(),
+            to_number: n.dialled,
+            service_number: n.number,
+            arrived_at: n.wall_ms,
+        });
+        let detail = format!("from {from_number} via {}", n.source);
+        call.event(n.now, "arrived", &detail);
+        call.pending
+            .push(Action::Output(Output::OpenMedia { call: n.key }));
+        call
+    }
+
+    /// The call has ended for the caller (a BYE may still be in flight).
+    pub fn is_over(&self) -> bool {
+        matches!(self.phase, Phase::Over | Phase::ExpectByeResult)
+    }
+
+    /// Nothing left to do: the engine may forget the call.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Over && self.pending.is_empty()
+    }
+
+    pub fn matches(&self, req: &Request) -> bool {
+        match &self.dialog {
+            Some(d) => d.matches(req),
+            None => false,
+        }
+    }
+
+    fn wall(&self, now: Instant) -> i64 {
+        let since = now.saturating_duration_since(self.epoch.0).as_millis();
+        self.epoch.1 + i64::try_from(since).unwrap_or(0)
+    }
+
+    fn record(&mut self, op: RecordOp) {
+        self.pending.push(Action::Output(Output::Record(op)));
+    }
+
+    fn event(&mut self, now: Instant, kind: &str, detail: &str) {
+        self.event_seq += 1;
+        let op = RecordOp::Event {
+            call_id: self.id.clone(),
+            seq: self.event_seq,
+            at: self.wall(now),
+            kind: kind.into(),
+            detail: detail.into(),
+        };
+        self.record(op);
+    }
+
+    fn close_media(&mut self) {
+        self.media = None;
+        if self.media_open {
+            self.media_open = false;
+            self.pending
+                .push(Action::Output(Output::CloseMedia { call: self.key }));
+        }
+    }
+
+    /// Records the end of the call (once) and releases its media.
+    fn finish(&mut self, now: Instant, cause: &str, side: HangupSide) {
+        if let Some(m) = &self.media {
+            let st = m.stats();
+            let codec = self.negotiated.as_ref().map_or("-", |n| n.law_name);
+            let detail = format!(
+                "{codec} sent {} received {} malformed {} dtmf {}",
+                st.packets_sent, st.packets_received, st.malformed, st.dtmf_digits
+            );
+            self.event(now, "media", &detail);
+        }
+        self.close_media();
+        self.digit_deadline = None;
+        self.welcome_due = false;
+        if !self.ended {
+            self.ended = true;
+            info!(call = %self.id, cause, side = side.as_str(), "call ended");
+            self.event(now, "hangup", &format!("{cause} ({})", side.as_str()));
+            let op = RecordOp::Ended {
+                call_id: self.id.clone(),
+                at: self.wall(now),
+                cause: cause.into(),
+                side,
+            };
+            self.record(op);
+        }
+    }
+
+    /// We end the call: BYE once answered, 503 before that.
+    pub fn hangup(&mut self, now: Instant, cause: &str) {
+        match self.phase {
+            Phase::ExpectMedia => {
+                let resp = message::response(&self.invite, 503, None, Some(&self.local_tag));
+                self.pending.push(Action::Respond(resp));
+                self.phase = Phase::Over;
+            }
+            Phase::Answered(_) => {
+                let branch = dialog::new_branch(&mut self.rng);
+                if let Some(d) = self.dialog.as_mut() {
+                    let bye = d.request(
+                        Method::Bye,
+                        &self.settings.sip_host,
+                        self.source.transport,
+                        &branch,
+                    );
+                    self.pending.push(Action::Request(bye, self.source));
+                    self.phase = Phase::ExpectByeResult;
+                } else {
+                    self.phase = Phase::Over;
+                }
+            }
+            Phase::ExpectByeResult | Phase::Over => return,
+        }
+        self.finish(now, cause, HangupSide::Hotline);
+    }
+
+    pub fn media_opened(&mut self, now: Instant, local: SocketAddr, seed: RtpSeed) {
+        if self.phase != Phase::ExpectMedia {
+            return;
+        }
+        self.local_rtp = Some(local);
+        self.seed = Some(seed);
+        self.answer(now);
+    }
+
+    pub fn media_failed(&mut self, now: Instant) {
+        if self.phase != Phase::ExpectMedia {
+            return;
+        }
+        self.media_open = false;
+        let resp = message::response(&self.invite, 503, None, Some(&self.local_tag));
+        self.pending.push(Action::Respond(resp));
+        self.phase = Phase::Over;
+        self.finish(now, "no-rtp-port", HangupSide::Hotline);
+    }
+
+    /// Sends the 200 OK and starts the flow.
+    fn answer(&mut self, now: Instant) {
+        let Some(local) = self.local_rtp else { return };
+        let user = self.invite.to_user().unwrap_or_default();
+        let transport = if self.source.transport.is_reliable() {
+            ";transport=tcp"
+        } else {
+            ""
+        };
+        let contact = format!("sip:{user}@{}{transport}", self.settings.sip_host);
+        self.dialog = rsip::Uri::try_from(contact.as_str())
+            .ok()
+            .and_then(|uri| Dialog::from_invite_as_uas(&self.invite, &self.local_tag, uri).ok());
+        if self.dialog.is_none() {
+            // Without a usable Contact we could never send the caller a BYE:
+            // refuse rather than hold a call we cannot end.
+            let resp = message::response(
+                &self.invite,
+                400,
+                Some("Missing or Bad Contact"),
+                Some(&self.local_tag),
+            );
+            self.pending.push(Action::Respond(resp));
+            self.phase = Phase::Over;
+            self.finish(now, "bad-contact", HangupSide::Hotline);
+            return;
+        }
+        let body = self.local_sdp(local);
+        let mut resp = message::response(&self.invite, 200, None, Some(&self.local_tag));
+        resp.headers
+            .push(rsip::headers::Contact::new(format!("<{contact}>")).into());
+        resp.headers.push(rsip::headers::Allow::new(ALLOW).into());
+        set_body(&mut resp, "application/sdp", body.into_bytes());
+        self.pending.push(Action::Respond(resp));
+        let at = self.wall(now);
+        self.record(RecordOp::Answered {
+            call_id: self.id.clone(),
+            at,
+        });
+        self.event(now, "answered", &format!("rtp {local}"));
+        match self.negotiated.clone() {
+            Some(neg) => {
+                self.start_media(now, &neg);
+                self.phase = Phase::Answered(Flow::Welcome);
+                self.welcome_due = true;
+            }
+            None => self.phase = Phase::Answered(Flow::ExpectSdpAnswer),
+        }
+    }
+
+    /// Our SDP: the answer to the caller's offer, or our offer when the
+    /// INVITE had none.
+    fn local_sdp(&self, local: SocketAddr) -> String {
+        let session = self.seed.map(|s| s.sdp_session).unwrap_or(1);
+        match &self.negotiated {
+            Some(neg) => sdp::answer(neg, local.ip(), local.port(), session, self.sdp_version),
+            None => {
+                let laws: Vec<(u8, &str)> = self
+                    .settings
+                    .codecs
+                    .iter()
+                    .map(|c| {
+                        if c == "PCMA" {
+                            (8, "PCMA")
+                        } else {
+                            (0, "PCMU")
+                        }
+                    })
+                    .collect();
+                sdp::offer(
+                    &laws,
+                    Some(self.settings.telephone_event_pt),
+                    local.ip(),
+                    local.port(),
+                    session,
+                    self.sdp_version,
+                )
+            }
+        }
+    }
+
+    fn start_media(&mut self, now: Instant, neg: &Negotiated) {
+        let Some(seed) = self.seed else { return };
+        let law = if neg.law_name == "PCMA" {
+            Law::Pcma
+        } else {
+            Law::Pcmu
+        };
+        let cfg = MediaConfig {
+            law,
+            payload_type: neg.law_pt,
+            dtmf_payload_type: neg.telephone_event,
+            inactivity_timeout: self.settings.rtp_timeout,
+        };
+        let mut media = MediaSession::new(now, cfg, seed.ssrc, seed.sequence, seed.timestamp);
+        let held = !matches!(
+            neg.remote_direction,
+            Direction::SendRecv | Direction::SendOnly
+        ) || neg.remote.ip().is_unspecified();
+        // The caller's sendonly means they put us on hold: they still send
+        // (music) but want nothing back, so we stop sending too.
+        let held = held || neg.remote_direction == Direction::SendOnly;
+        if held {
+            media.set_held(now, true);
+        }
+        self.rtp_dest = Some(neg.remote);
+        self.media = Some(media);
+    }
+
+    pub fn on_ack(&mut self, now: Instant, ack: &Request) {
+        if self.phase != Phase::Answered(Flow::ExpectSdpAnswer) {
+            return;
+        }
+        // Late offer: the ACK carries the caller's answer to our offer.
+        match read_offer(ack, &self.settings.codecs) {
+            Ok(Some(neg)) => {
+                self.negotiated = Some(neg.clone());
+                self.start_media(now, &neg);
+                self.phase = Phase::Answered(Flow::Welcome);
+                self.welcome_due = true;
+            }
+            Ok(None) | Err(_) => {
+                debug!(call = %self.id, "ACK brought no usable SDP answer");
+                self.hangup(now, "no-sdp-answer");
+            }
+        }
+    }
+
+    /// The caller cancelled before we answered (the layer sent 487).
+    pub fn on_cancel(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Over | Phase::ExpectByeResult) {
+            return;
+        }
+        self.phase = Phase::Over;
+        self.finish(now, "cancelled", HangupSide::Caller);
+    }
+
+    /// The final result of our BYE (408 when it timed out).
+    pub fn on_response(&mut self, now: Instant, _key: &TxKey, code: u16) {
+        if self.phase == Phase::ExpectByeResult && code >= 200 {
+            if code >= 300 {
+                debug!(call = %self.id, code, "BYE was not accepted; the call is over for us anyway");
+            }
+            self.phase = Phase::Over;
+            let _ = now;
+        }
+    }
+
+    /// A request inside the call's dialog; returns the response to send.
+    pub fn on_in_dialog_request(&mut self, now: Instant, req: &Request) -> Vec<Response> {
+        let local_tag = self.local_tag.clone();
+        let tag = Some(local_tag.as_str());
+        let (cseq, _) = req.cseq().unwrap_or((0, Method::Ack));
+        if let Some(d) = self.dialog.as_mut()
+            && d.accept_remote_cseq(cseq).is_err() {
+                return vec![message::response(req, 500, Some("CSeq Out of Order"), tag)];
+            }
+        match req.method() {
+            Method::Bye => {
+                let resp = message::response(req, 200, None, tag);
+                if !matches!(self.phase, Phase::Over) {
+                    self.phase = Phase::Over;
+                    self.finish(now, "caller-bye", HangupSide::Caller);
+                }
+                vec![resp]
+            }
+            Method::Invite => vec![self.on_reinvite(now, req)],
+            Method::Info => {
+                if let Some(digit) = dtmf_relay_digit(req) {
+                    self.queued_digits.push((digit, "sip-info"));
+                }
+                vec![message::response(req, 200, None, tag)]
+            }
+            Method::Options => vec![message::response(req, 200, None, tag)],
+            _ => vec![message::response(req, 501, None, tag)],
+        }
+    }
+
+    /// A re-INVITE: hold, resume, or a new media address.
+    fn on_reinvite(&mut self, now: Instant, req: &Request) -> Response {
+        let local_tag = self.local_tag.clone();
+        let tag = Some(local_tag.as_str());
+        let Some(local) = self.local_rtp else {
+            return message::response(req, 491, None, tag);
+        };
+        if !matches!(self.phase, Phase::Answered(_)) {
+            return message::response(req, 481, None, tag);
+        }
+        match read_offer(req, &self.settings.codecs) {
+            Ok(Some(neg)) => {
+                let held = matches!(
+                    neg.remote_direction,
+                    Direction::SendOnly | Direction::Inactive
+                ) || neg.remote.ip().is_unspecified();
+                let changed_codec = self
+                    .negotiated
+                    .as_ref()
+                    .is_none_or(|old| old.law_pt != neg.law_pt);
+                if changed_codec || self.media.is_none() {
+                    self.negotiated = Some(neg.clone());
+                    self.start_media(now, &neg);
+                } else {
+                    self.negotiated = Some(neg.clone());
+                    if !neg.remote.ip().is_unspecified() {
+                        self.rtp_dest = Some(neg.remote);
+                    }
+                }
+                if let Some(m) = self.media.as_mut() {
+                    m.set_held(now, held);
+                }
+                self.event(now, if held { "hold" } else { "resume" }, "re-INVITE");
+            }
+            // A re-INVITE without SDP asks for our offer; we repeat our
+            // current session (RFC 3264 §8).
+            Ok(None) => {}
+            Err(SipError::NoCommonCodec) => {
+                return message::response(req, 488, None, tag);
+            }
+            Err(_) => return message::response(req, 400, Some("Bad SDP"), tag),
+        }
+        self.sdp_version += 1;
+        let mut resp = message::response(req, 200, None, tag);
+        resp.headers.push(
+            rsip::headers::Contact::new(format!(
+                "<sip:{}@{}>",
+                self.invite.to_user().unwrap_or_default(),
+                self.settings.sip_host
+            ))
+            .into(),
+        );
+        set_body(
+            &mut resp,
+            "application/sdp",
+            self.local_sdp(local).into_bytes(),
+        );
+        resp
+    }
+
+    // ----- media and the flow ----------------------------------------------
+
+    /// Feeds an RTP datagram to the media session; Err for a malformed one.
+    pub fn handle_rtp(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) -> Result<(), ()> {
+        let Some(media) = self.media.as_mut() else {
+            return Ok(());
+        };
+        media.handle_rtp(now, bytes).map_err(|_| ())?;
+        // Symmetric RTP: a caller behind NAT sends from another address than
+        // its SDP says; send to where the packets really come from.
+        if !self.rtp_latched {
+            self.rtp_latched = true;
+            if self.rtp_dest != Some(source) {
+                debug!(call = %self.id, ?self.rtp_dest, %source, "latching RTP to its source address");
+                self.rtp_dest = Some(source);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(m) = self.media.as_mut()
+            && m.poll_timeout().is_some_and(|t| t <= now) {
+                m.handle_timeout(now);
+            }
+        if self.digit_deadline.is_some_and(|t| t <= now) {
+            self.digit_deadline = None;
+            if self.phase == Phase::Answered(Flow::Collecting) {
+                self.collection_timed_out = true;
+            }
+        }
+    }
+
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let media = self.media.as_ref().and_then(MediaSession::poll_timeout);
+        match (media, self.digit_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs the flow on what happened since the last call, then hands every
+    /// pending action to the engine.
+    pub fn poll_actions(&mut self, now: Instant, prompts: &PromptSet, out: &mut Vec<Action>) {
+        if std::mem::take(&mut self.welcome_due) {
+            self.event(now, "prompt", "welcome");
+            self.play(now, prompts, "welcome");
+        }
+        for (digit, how) in std::mem::take(&mut self.queued_digits) {
+            self.on_digit(now, digit, how, prompts);
+        }
+        if std::mem::take(&mut self.collection_timed_out) {
+            let digits = self.digits.clone();
+            self.event(now, "digit-timeout", &digits);
+            self.end_collection(now, prompts);
+        }
+        while let Some(o) = self.media.as_mut().and_then(MediaSession::poll_output) {
+            match o {
+                MediaOutput::Transmit(bytes) => {
+                    if let Some(dest) = self.rtp_dest {
+                        self.pending.push(Action::Output(Output::Rtp {
+                            call: self.key,
+                            dest,
+                            bytes,
+                        }));
+                    }
+                }
+                MediaOutput::Dtmf(d) => self.on_digit(now, d.digit, "rfc4733", prompts),
+                MediaOutput::PromptFinished { id, completed } => {
+                    self.on_prompt_finished(now, id, completed)
+                }
+                MediaOutput::Inactive => self.hangup(now, "rtp-timeout"),
+            }
+        }
+        out.append(&mut self.pending);
+    }
+
+    fn play(&mut self, now: Instant, prompts: &PromptSet, name: &str) -> Option<PromptId> {
+        let prompt = prompts.get(name)?.clone();
+        self.media.as_mut().map(|m| m.play(now, prompt))
+    }
+
+    fn on_digit(&mut self, now: Instant, digit: char, how: &str, prompts: &PromptSet) {
+        let Phase::Answered(flow) = self.phase else {
+            return;
+        };
+        self.event(now, "dtmf", &format!("{digit} ({how})"));
+        match flow {
+            Flow::Welcome => {
+                // Barge-in: a caller who knows the menu need not wait.
+                if let Some(m) = self.media.as_mut() {
+                    m.stop_playback(now);
+                }
+                self.phase = Phase::Answered(Flow::Collecting);
+            }
+            Flow::Collecting => {}
+            // Digits after collection ended change nothing.
+            _ => return,
+        }
+        if digit == '#' {
+            self.end_collection(now, prompts);
+            return;
+        }
+        self.digits.push(digit);
+        self.record(RecordOp::Digits {
+            call_id: self.id.clone(),
+            digits: self.digits.clone(),
+        });
+        if self.digits.len() >= self.settings.max_digits {
+            self.end_collection(now, prompts);
+        } else {
+            self.digit_deadline = Some(now + self.settings.inter_digit_timeout);
+        }
+    }
+
+    fn on_prompt_finished(&mut self, now: Instant, id: PromptId, completed: bool) {
+        match self.phase {
+            Phase::Answered(Flow::Welcome) if completed => {
+                self.phase = Phase::Answered(Flow::Collecting);
+                self.digit_deadline = Some(now + self.settings.first_digit_timeout);
+            }
+            Phase::Answered(Flow::ReadingBack(last) | Flow::Goodbye(last)) if last == id => {
+                self.hangup(now, "flow-complete");
+            }
+            _ => {}
+        }
+    }
+
+    /// Collection is over: read the digits back, then say goodbye.
+    fn end_collection(&mut self, now: Instant, prompts: &PromptSet) {
+        self.digit_deadline = None;
+        let mut names = Vec::new();
+        if !self.digits.is_empty() {
+            names.push("you-entered".to_owned());
+            names.extend(self.digits.chars().filter_map(PromptSet::digit_name));
+        }
+        names.push("goodbye".to_owned());
+        let mut last = None;
+        for name in &names {
+            last = self.play(now, prompts, name).or(last);
+        }
+        let reading = !self.digits.is_empty();
+        self.event(now, "prompt", &names.join(" "));
+        match last {
+            Some(id) if reading => self.phase = Phase::Answered(Flow::ReadingBack(id)),
+            Some(id) => self.phase = Phase::Answered(Flow::Goodbye(id)),
+            None => self.hangup(now, "flow-complete"),
+        }
+    }
+}
+
+/// `ip:port`, with brackets for IPv6.
+fn sip_host(ip: IpAddr, port: u16) -> String {
+    SocketAddr::new(ip, port).to_string()
+}
+
+/// Replaces a message's body and its Content-Type and Content-Length.
+fn set_body(resp: &mut Response, content_type: &str, body: Vec<u8>) {
+    resp.headers.retain(|h| {
+        !matches!(
+            h,
+            rsip::Header::ContentLength(_) | rsip::Header::ContentType(_)
+        )
+    });
+    resp.headers
+        .push(rsip::headers::ContentType::new(content_type).into());
+    resp.headers
+        .push(rsip::headers::ContentLength::new(body.len().to_string()).into());
+    resp.body = body;
+}
+
+/// The SDP in a request (INVITE offer, or the answer in an ACK), reduced to
+/// what we negotiate. `Ok(None)` when there is no body.
+pub(super) fn read_offer(req: &Request, codecs: &[String]) -> Result<Option<Negotiated>, SipError> {
+    if req.body().is_empty() {
+        return Ok(None);
+    }
+    let ctype = req.header_values("Content-Type");
+    if let Some(t) = ctype.first()
+        && !t.trim().to_ascii_lowercase().starts_with("application/sdp") {
+            return Err(SipError::Sdp(format!("body is {t}, not application/sdp")));
+        }
+    let text =
+        std::str::from_utf8(req.body()).map_err(|_| SipError::Sdp("body is not UTF-8".into()))?;
+    let parsed = sdp::SessionDescription::parse(text)?;
+    let mut offer = sdp::audio_offer(&parsed)?;
+    offer
+        .codecs
+        .retain(|(_, name, _)| codecs.iter().any(|c| c.eq_ignore_ascii_case(name)));
+    sdp::negotiate(&offer).map(Some)
+}
+
+/// A digit from a SIP INFO with `application/dtmf-relay` (`Signal=5`), the
+/// way some carriers send DTMF out of band.
+fn dtmf_relay_digit(req: &Request) -> Option<char> {
+    let ctype = req.header_values("Content-Type");
+    if !ctype
+        .first()
+        .is_some_and(|t| t.to_ascii_lowercase().contains("dtmf-relay"))
+    {
+        return None;
+    }
+    let body = std::str::from_utf8(req.body()).ok()?;
+    body.lines().find_map(|line| {
+        let (k, v) = line.split_once('=')?;
+        if !k.trim().eq_ignore_ascii_case("signal") {
+            return None;
+        }
+        let c = v.trim().chars().next()?;
+        matches!(c, '0'..='9' | '*' | '#' | 'A'..='D').then_some(c)
+    })
+}
+
+/// Our call id: sortable by time, unique through its random part.
+pub(super) fn new_call_id(wall_ms: i64, rng: &mut fastrand::Rng) -> String {
+    format!("{wall_ms:012x}{:08x}", rng.u32(..))
+}

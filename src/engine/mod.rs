@@ -1,0 +1,666 @@
+//! The call engine: composes SIP transactions, dialogs, SDP and media into
+//! calls, and runs the call flow. PURE: it never touches a socket, a file, a
+//! database or a clock.
+//!
+//! # The run-loop contract
+//! The runtime (`crate::rt`) owns one `Engine` and:
+//! 1. feeds it what happened — [`Engine::handle_sip`] for a datagram or a
+//!    framed TCP message, [`Engine::handle_rtp`] for an RTP datagram on a
+//!    call's media socket, [`Engine::media_opened`] / [`Engine::media_failed`]
+//!    in answer to [`Output::OpenMedia`], [`Engine::handle_timeout`] when the
+//!    deadline it last read has passed;
+//! 2. drains [`Engine::poll_output`] until it returns `None`, carrying out each
+//!    [`Output`] in order;
+//! 3. sleeps until [`Engine::poll_timeout`] or the next input.
+//!
+//! Every input takes `now: Instant`. Wall-clock time (for call records) is
+//! derived from the pair (monotonic, wall) given to [`Engine::new`], so the
+//! whole engine runs under simulated time in tests.
+//!
+//! # Invariants
+//! - Every call that got past the trunk checks has exactly one `Arrived`
+//!   record and, once it is over, exactly one `Ended` record.
+//! - A call's media socket is opened at most once and closed exactly once.
+//! - Nothing a peer sends can panic the engine: bad messages get a SIP error
+//!   where one is due and are dropped otherwise.
+
+mod call;
+pub mod prompts;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rsip::headers::UntypedHeader;
+use rsip::{Method, Request};
+use tracing::{debug, info, warn};
+
+use crate::config::{Cidr, Settings};
+use crate::records::{HangupSide, RecordOp};
+use crate::sip::message::{self, HeadersExt};
+use crate::sip::transaction::{TimerConfig, TransactionLayer, TxEvent, TxKey, TxOutput};
+use crate::sip::{Peer, dialog};
+use call::Call;
+pub use prompts::PromptSet;
+
+/// A handle the runtime uses to refer to one call (and its media socket).
+pub type CallKey = u64;
+
+/// Methods we implement; sent in Allow headers.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+
+/// Option tags we support (RFC 3261 §8.2.2.3); anything else in Require
+/// is refused with 420.
+const SUPPORTED: &[&str] = &[];
+
+/// What the engine asks the runtime to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Send a SIP message.
+    Transmit { dest: Peer, bytes: Vec<u8> },
+    /// Bind an RTP socket for this call, then answer with
+    /// [`Engine::media_opened`] or [`Engine::media_failed`].
+    OpenMedia { call: CallKey },
+    /// Send one RTP packet from the call's media socket.
+    Rtp {
+        call: CallKey,
+        dest: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    /// The call is over: close its media socket.
+    CloseMedia { call: CallKey },
+    /// Keep this in the store (in order, retried until written).
+    Record(RecordOp),
+}
+
+/// The settings the engine needs, taken from the validated configuration.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub numbers: Vec<String>,
+    pub allowed_sources: Vec<Cidr>,
+    /// Our address in Via, Contact and SDP.
+    pub advertised_ip: IpAddr,
+    pub sip_port: u16,
+    pub codecs: Vec<String>,
+    pub telephone_event_pt: u8,
+    pub timers: TimerConfig,
+    pub rtp_timeout: Duration,
+    pub first_digit_timeout: Duration,
+    pub inter_digit_timeout: Duration,
+    pub max_digits: usize,
+}
+
+impl EngineConfig {
+    pub fn from_settings(s: &Settings) -> Self {
+        EngineConfig {
+            numbers: s.numbers.clone(),
+            allowed_sources: s.allowed_sources.clone(),
+            advertised_ip: s.advertised_ip,
+            sip_port: s.sip_addr.port(),
+            codecs: s.codecs.clone(),
+            telephone_event_pt: s.telephone_event_pt,
+            timers: TimerConfig {
+                t1: s.t1,
+                t2: s.t2,
+                t4: s.t4,
+            },
+            rtp_timeout: s.rtp_timeout,
+            first_digit_timeout: s.first_digit_timeout,
+            inter_digit_timeout: s.inter_digit_timeout,
+            max_digits: s.max_digits,
+        }
+    }
+
+    fn source_allowed(&self, addr: SocketAddr) -> bool {
+        self.allowed_sources.iter().any(|c| c.contains(addr.ip()))
+    }
+
+    /// Which of our service numbers a dialled number is, accepting the
+    /// international forms a carrier may send (+86, 0086, 86 prefixes).
+    fn served_number(&self, dialled: &str) -> Option<&str> {
+        let digits = dialled.strip_prefix('+').unwrap_or(dialled);
+        let candidates = [
+            digits,
+            digits.strip_prefix("0086").unwrap_or(digits),
+            digits.strip_prefix("86").unwrap_or(digits),
+        ];
+        self.numbers
+            .iter()
+            .find(|n| candidates.contains(&n.as_str()))
+            .map(String::as_str)
+    }
+}
+
+/// Counters for the health endpoint and the benchmark.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EngineStats {
+    pub calls_total: u64,
+    pub calls_rejected: u64,
+    pub sip_malformed: u64,
+    pub rtp_malformed: u64,
+}
+
+/// All calls of this server, and the SIP transaction layer under them.
+pub struct Engine {
+    cfg: EngineConfig,
+    prompts: PromptSet,
+    tx: TransactionLayer,
+    calls: HashMap<CallKey, Call>,
+    /// SIP Call-ID → call, for in-dialog requests and ACKs.
+    by_call_id: HashMap<String, CallKey>,
+    /// Transactions a call is waiting on (its INVITE, its BYE).
+    tx_owner: HashMap<TxKey, CallKey>,
+    /// Call deadlines; an entry is stale when it differs from the call's
+    /// `scheduled` field (lazy deletion keeps rescheduling O(log n)).
+    timers: BinaryHeap<Reverse<(Instant, CallKey)>>,
+    outputs: VecDeque<Output>,
+    rng: fastrand::Rng,
+    epoch: (Instant, i64),
+    next_key: CallKey,
+    draining: bool,
+    stats: EngineStats,
+}
+
+impl Engine {
+    /// `now` and `wall_ms` are the same moment on the monotonic and the wall
+    /// clock; `seed` makes tags, branches and SSRCs reproducible in tests.
+    pub fn new(
+        cfg: EngineConfig,
+        prompts: PromptSet,
+        now: Instant,
+        wall_ms: i64,
+        seed: u64,
+    ) -> Engine {
+        Engine {
+            tx: TransactionLayer::new(cfg.timers),
+            cfg,
+            prompts,
+            calls: HashMap::new(),
+            by_call_id: HashMap::new(),
+            tx_owner: HashMap::new(),
+            timers: BinaryHeap::new(),
+            outputs: VecDeque::new(),
+            rng: fastrand::Rng::with_seed(seed),
+            epoch: (now, wall_ms),
+            next_key: 1,
+            draining: false,
+            stats: EngineStats::default(),
+        }
+    }
+
+    /// Calls that have not ended yet.
+    pub fn active_calls(&self) -> usize {
+        self.calls.values().filter(|c| !c.is_over()).count()
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// Live SIP transactions (they must all end: a leak shows here).
+    pub fn transactions(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// True once nothing is left to do: no call, no transaction.
+    pub fn is_idle(&self) -> bool {
+        self.calls.is_empty() && self.tx.is_empty()
+    }
+
+    fn wall_ms(&self, now: Instant) -> i64 {
+        let (mono, wall) = self.epoch;
+        let since = now.saturating_duration_since(mono).as_millis();
+        wall + i64::try_from(since).unwrap_or(i64::MAX / 2)
+    }
+
+    // ----- inputs -------------------------------------------------------
+
+    /// A SIP message arrived (a UDP datagram or one framed TCP message).
+    pub fn handle_sip(&mut self, now: Instant, bytes: &[u8], source: Peer) {
+        match message::parse(bytes) {
+            Ok(rsip::SipMessage::Request(mut req)) => {
+                message::stamp_received(&mut req, source.addr);
+                if let Err(e) = self.tx.handle_request(now, req, source) {
+                    self.stats.sip_malformed += 1;
+                    debug!(%source, error = %e, "request dropped by the transaction layer");
+                }
+            }
+            Ok(rsip::SipMessage::Response(resp)) => {
+                match self.tx.handle_response(now, resp, source) {
+                    Ok(true) => {}
+                    Ok(false) => debug!(%source, "stray response dropped"),
+                    Err(e) => debug!(%source, error = %e, "response dropped"),
+                }
+            }
+            Err(e) => {
+                self.stats.sip_malformed += 1;
+                debug!(%source, error = %e, "dropping malformed SIP message");
+                if let Some(reply) = message::bad_request(bytes) {
+                    self.outputs.push_back(Output::Transmit {
+                        dest: source,
+                        bytes: reply,
+                    });
+                }
+            }
+        }
+        self.pump(now);
+    }
+
+    /// An RTP datagram arrived on a call's media socket.
+    pub fn handle_rtp(&mut self, now: Instant, call: CallKey, source: SocketAddr, bytes: &[u8]) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if c.handle_rtp(now, source, bytes).is_err() {
+            self.stats.rtp_malformed += 1;
+        }
+        self.drive_call(now, call);
+    }
+
+    /// The runtime bound the RTP socket asked for with [`Output::OpenMedia`].
+    pub fn media_opened(&mut self, now: Instant, call: CallKey, local: SocketAddr) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            // The call ended while the socket was being bound.
+            self.outputs.push_back(Output::CloseMedia { call });
+            return;
+        };
+        let seed = call::RtpSeed {
+            ssrc: self.rng.u32(..),
+            sequence: self.rng.u16(..),
+            timestamp: self.rng.u32(..),
+            sdp_session: self.rng.u64(1..u64::MAX / 2),
+        };
+        c.media_opened(now, local, seed);
+        self.drive_call(now, call);
+    }
+
+    /// No RTP socket could be bound (the port range is exhausted).
+    pub fn media_failed(&mut self, now: Instant, call: CallKey) {
+        if let Some(c) = self.calls.get_mut(&call) {
+            warn!(call = %c.id, "no RTP port free; refusing the call with 503");
+            c.media_failed(now);
+        }
+        self.drive_call(now, call);
+    }
+
+    /// A deadline returned by [`Engine::poll_timeout`] has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tx.handle_timeout(now);
+        while let Some(Reverse((at, key))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let due = self
+                .calls
+                .get(&key)
+                .is_some_and(|c| c.scheduled == Some(at));
+            if due {
+                if let Some(c) = self.calls.get_mut(&key) {
+                    c.scheduled = None;
+                    c.handle_timeout(now);
+                }
+                self.drive_call(now, key);
+            }
+        }
+        self.pump(now);
+    }
+
+    /// Stop taking new calls (they get 503); calls in progress go on.
+    pub fn begin_shutdown(&mut self) {
+        self.draining = true;
+    }
+
+    /// The shutdown grace period is over: hang up every call still up.
+    pub fn hangup_all(&mut self, now: Instant) {
+        let keys: Vec<CallKey> = self.calls.keys().copied().collect();
+        for key in keys {
+            if let Some(c) = self.calls.get_mut(&key) {
+                c.hangup(now, "shutdown");
+            }
+            self.drive_call(now, key);
+        }
+    }
+
+    // ----- outputs ------------------------------------------------------
+
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The earliest moment [`Engine::handle_timeout`] must be called.
+    #[must_use]
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        // Drop stale heap entries so the top is a real deadline.
+        while let Some(Reverse((at, key))) = self.timers.peek().copied() {
+            if self
+                .calls
+                .get(&key)
+                .is_some_and(|c| c.scheduled == Some(at))
+            {
+                break;
+            }
+            self.timers.pop();
+        }
+        let call = self.timers.peek().map(|Reverse((at, _))| *at);
+        match (call, self.tx.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ----- internals ----------------------------------------------------
+
+    /// Moves transaction-layer output into ours and reacts to its events.
+    fn pump(&mut self, now: Instant) {
+        while let Some(out) = self.tx.poll_output() {
+            match out {
+                TxOutput::Transmit { dest, bytes } => {
+                    self.outputs.push_back(Output::Transmit { dest, bytes })
+                }
+                TxOutput::Event(ev) => self.on_tx_event(now, ev),
+            }
+        }
+    }
+
+    fn on_tx_event(&mut self, now: Instant, ev: TxEvent) {
+        match ev {
+            TxEvent::Request {
+                key,
+                request,
+                source,
+            } => self.on_request(now, key, request, source),
+            TxEvent::Ack { request, source } => {
+                let Some(call) = request
+                    .call_id()
+                    .ok()
+                    .and_then(|id| self.by_call_id.get(&id).copied())
+                else {
+                    debug!(%source, "ACK matches no call; dropped");
+                    return;
+                };
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.on_ack(now, &request);
+                }
+                self.drive_call(now, call);
+            }
+            TxEvent::Cancelled { invite } => {
+                if let Some(call) = self.tx_owner.remove(&invite) {
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.on_cancel(now);
+                    }
+                    self.drive_call(now, call);
+                }
+            }
+            TxEvent::Response { key, response } => {
+                if let Some(&call) = self.tx_owner.get(&key) {
+                    let code = response.status_code().code();
+                    if code >= 200 {
+                        self.tx_owner.remove(&key);
+                    }
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.on_response(now, &key, code);
+                    }
+                    self.drive_call(now, call);
+                }
+            }
+            TxEvent::Timeout { key } => {
+                if let Some(call) = self.tx_owner.remove(&key) {
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.on_response(now, &key, 408);
+                    }
+                    self.drive_call(now, call);
+                }
+            }
+            TxEvent::AckTimeout { key } => {
+                if let Some(call) = self.tx_owner.get(&key).copied() {
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.hangup(now, "ack-timeout");
+                    }
+                    self.drive_call(now, call);
+                }
+            }
+        }
+    }
+
+    /// Answers a request outside any call with `code` (and optional extra
+    /// headers), as the transaction layer's final response.
+    fn reject(
+        &mut self,
+        now: Instant,
+        key: &TxKey,
+        req: &Request,
+        code: u16,
+        extra: Vec<rsip::Header>,
+    ) {
+        let tag = dialog::new_tag(&mut self.rng);
+        let mut resp = message::response(req, code, None, Some(&tag));
+        for h in extra {
+            resp.headers.push(h);
+        }
+        if let Err(e) = self.tx.respond(now, key, resp) {
+            debug!(error = %e, code, "could not send response");
+        }
+    }
+
+    fn on_request(&mut self, now: Instant, key: TxKey, req: Request, source: Peer) {
+        // Only the carrier may talk to us at all (RFC 3261 §26: no open
+        // relay, no toll fraud through a 400 number).
+        if !self.cfg.source_allowed(source.addr) {
+            info!(%source, method = %req.method(), "request from a source outside the trunk list: 403");
+            self.stats.calls_rejected += 1;
+            self.reject(now, &key, &req, 403, vec![]);
+            return;
+        }
+        let in_dialog = req.to_tag().is_some();
+        if in_dialog {
+            let call = req
+                .call_id()
+                .ok()
+                .and_then(|id| self.by_call_id.get(&id).copied())
+                .filter(|k| self.calls.get(k).is_some_and(|c| c.matches(&req)));
+            match call {
+                Some(call) => {
+                    let responses = self
+                        .calls
+                        .get_mut(&call)
+                        .map(|c| c.on_in_dialog_request(now, &req))
+                        .unwrap_or_default();
+                    for resp in responses {
+                        if let Err(e) = self.tx.respond(now, &key, resp) {
+                            debug!(error = %e, "could not send in-dialog response");
+                        }
+                    }
+                    self.drive_call(now, call);
+                }
+                None => self.reject(now, &key, &req, 481, vec![]),
+            }
+            return;
+        }
+        match req.method() {
+            Method::Invite => self.on_invite(now, key, req, source),
+            Method::Options => {
+                let extra = vec![
+                    rsip::headers::Allow::new(ALLOW).into(),
+                    rsip::headers::Accept::new("application/sdp").into(),
+                ];
+                let code = if self.draining { 503 } else { 200 };
+                self.reject(now, &key, &req, code, extra);
+            }
+            Method::Bye | Method::Info | Method::Update => {
+                self.reject(now, &key, &req, 481, vec![]);
+            }
+            Method::Register
+            | Method::Subscribe
+            | Method::Notify
+            | Method::Publish
+            | Method::Message
+            | Method::Refer => {
+                self.reject(
+                    now,
+                    &key,
+                    &req,
+                    405,
+                    vec![rsip::headers::Allow::new(ALLOW).into()],
+                );
+            }
+            // ACK and CANCEL never reach here (the transaction layer owns them).
+            _ => self.reject(now, &key, &req, 501, vec![]),
+        }
+    }
+
+    fn on_invite(&mut self, now: Instant, key: TxKey, req: Request, source: Peer) {
+        if self.draining {
+            self.stats.calls_rejected += 1;
+            let retry = rsip::headers::RetryAfter::new("30").into();
+            self.reject(now, &key, &req, 503, vec![retry]);
+            return;
+        }
+        let unsupported: Vec<String> = req
+            .header_values("Require")
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty() && !SUPPORTED.contains(&t.as_str()))
+            .collect();
+        if !unsupported.is_empty() {
+            self.stats.calls_rejected += 1;
+            let h = rsip::headers::Unsupported::new(unsupported.join(", ")).into();
+            self.reject(now, &key, &req, 420, vec![h]);
+            return;
+        }
+        let dialled = req
+            .request_uri_user()
+            .or_else(|| req.to_user())
+            .unwrap_or_default();
+        let Some(number) = self.cfg.served_number(&dialled).map(str::to_owned) else {
+            info!(%source, dialled, "INVITE for a number we do not serve: 404");
+            self.stats.calls_rejected += 1;
+            self.reject(now, &key, &req, 404, vec![]);
+            return;
+        };
+        let Ok(sip_call_id) = req.call_id() else {
+            self.reject(now, &key, &req, 400, vec![]);
+            return;
+        };
+        if self.by_call_id.contains_key(&sip_call_id) {
+            // Same Call-ID, no To tag, new branch: a merged or looped request
+            // (RFC 3261 §8.2.2.2).
+            self.reject(now, &key, &req, 482, vec![]);
+            return;
+        }
+        let offer = match call::read_offer(&req, &self.cfg.codecs) {
+            Ok(offer) => offer,
+            Err(e) => {
+                let code = if e == crate::sip::Error::NoCommonCodec {
+                    488
+                } else {
+                    400
+                };
+                info!(%source, error = %e, code, "refusing INVITE offer");
+                self.stats.calls_rejected += 1;
+                // A caller to our number that we could not serve is still a
+                // call: keep its record.
+                let id = call::new_call_id(self.wall_ms(now), &mut self.rng);
+                let at = self.wall_ms(now);
+                let from = req.from_user().unwrap_or_default();
+                self.outputs.push_back(Output::Record(RecordOp::Arrived {
+                    call_id: id.clone(),
+                    sip_call_id: sip_call_id.clone(),
+                    from_number: from,
+                    to_number: dialled.clone(),
+                    service_number: number.clone(),
+                    arrived_at: at,
+                }));
+                let cause = if code == 488 {
+                    "no-common-codec"
+                } else {
+                    "bad-sdp"
+                };
+                self.outputs.push_back(Output::Record(RecordOp::Ended {
+                    call_id: id,
+                    at,
+                    cause: cause.into(),
+                    side: HangupSide::Hotline,
+                }));
+                self.reject(now, &key, &req, code, vec![]);
+                return;
+            }
+        };
+        let call_key = self.new_call_key();
+        let wall = self.wall_ms(now);
+        let id = call::new_call_id(wall, &mut self.rng);
+        let local_tag = dialog::new_tag(&mut self.rng);
+        self.stats.calls_total += 1;
+        info!(call = %id, %source, dialled, "incoming call");
+        let c = Call::new(call::NewCall {
+            key: call_key,
+            id,
+            tx_key: key.clone(),
+            invite: req,
+            source,
+            number,
+            dialled,
+            local_tag,
+            offer,
+            now,
+            wall_ms: wall,
+            cfg: &self.cfg,
+            rng: self.rng.fork(),
+        });
+        self.by_call_id.insert(sip_call_id, call_key);
+        self.tx_owner.insert(key, call_key);
+        self.calls.insert(call_key, c);
+        self.drive_call(now, call_key);
+    }
+
+    fn new_call_key(&mut self) -> CallKey {
+        let k = self.next_key;
+        self.next_key += 1;
+        k
+    }
+
+    /// Carries out what a call asked for, reschedules its deadline and
+    /// removes it once it is completely finished.
+    fn drive_call(&mut self, now: Instant, key: CallKey) {
+        let Some(c) = self.calls.get_mut(&key) else {
+            self.pump(now);
+            return;
+        };
+        let mut actions = Vec::new();
+        c.poll_actions(now, &self.prompts, &mut actions);
+        for a in actions {
+            match a {
+                call::Action::Respond(resp) => {
+                    if let Err(e) = self.tx.respond(now, &c.tx_key, resp) {
+                        debug!(call = %c.id, error = %e, "response not sent");
+                    }
+                }
+                call::Action::Request(req, dest) => match self.tx.send_request(now, req, dest) {
+                    Ok(k) => {
+                        self.tx_owner.insert(k, key);
+                    }
+                    Err(e) => warn!(call = %c.id, error = %e, "request not sent"),
+                },
+                call::Action::Output(o) => self.outputs.push_back(o),
+            }
+        }
+        let finished = c.is_finished();
+        let deadline = c.poll_timeout();
+        if finished {
+            let c = self.calls.remove(&key);
+            if let Some(c) = c {
+                self.by_call_id.remove(&c.sip_call_id);
+                self.tx_owner.retain(|_, v| *v != key);
+            }
+        } else if deadline != c.scheduled {
+            c.scheduled = deadline;
+            if let Some(at) = deadline {
+                self.timers.push(Reverse((at, key)));
+            }
+        }
+        self.pump(now);
+    }
+}

@@ -1,0 +1,33 @@
+//! hotline — a call-center (CTI) server for an after-sales service hotline.
+//!
+//! Customers dial a 400 number; the call arrives over a carrier's SIP trunk;
+//! hotline answers it, plays prompts, collects digits and keeps a record of
+//! every call.
+//!
+//! # Architecture: pure cores, one driver
+//! The protocol and call logic are state machines that never touch a socket,
+//! a file, the database or a clock (the sans-IO style of str0m and
+//! quinn-proto). Time and bytes come in as arguments; what to send, store or
+//! wait for comes out of `poll_*` methods.
+//!
+//! - [`sip`], [`media`]: leaves. SIP messages, transactions, dialogs and SDP;
+//!   RTP, G.711, RFC 4733 DTMF and the prompt player.
+//! - [`engine`]: composes the leaves into calls and runs the call flow.
+//! - [`rt`]: the only tokio code. It owns the engine, the sockets, the clock,
+//!   prompt files and the store, and carries out the engine's outputs.
+//! - [`store`]: sqlx over SQLite (default) or PostgreSQL; plain rows.
+//! - [`api`]: axum routes over the store and the runtime's live counters.
+//!
+//! The contract between [`engine::Engine`] and the runtime: feed an input
+//! (`handle_sip`, `handle_rtp`, `handle_timeout`, ...), drain `poll_output`
+//! until `None`, then sleep until `poll_timeout`. `tests/layering.rs` checks
+//! that the pure modules import no I/O.
+
+pub mod api;
+pub mod config;
+pub mod engine;
+pub mod media;
+pub mod records;
+pub mod rt;
+pub mod sip;
+pub mod store;

@@ -1,0 +1,145 @@
+//! The `hotline` command line: `serve` runs the server, `calls` shows the
+//! latest call records.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use hotline::config::{Config, Overrides, Settings};
+use hotline::store::{Store, calls_table};
+
+const USAGE: &str = "\
+hotline — call-center server for an after-sales service hotline
+
+USAGE:
+    hotline serve [OPTIONS]          start the server (prints a line with `ready`)
+    hotline calls [--last N] [OPTIONS]   show the latest call records
+    hotline help
+
+OPTIONS (override the config file):
+    --config FILE        TOML configuration (default: built-in settings)
+    --sip ADDR:PORT      SIP on UDP and TCP (default 0.0.0.0:5060)
+    --http ADDR:PORT     HTTP API (default 127.0.0.1:8080)
+    --data DIR           data directory (default ./data)
+    --rtp-ports LOW-HIGH RTP port range (default 20000-29999)
+    --database URL       sqlite://FILE or postgres://... (default: DIR/hotline.db)
+
+Logging: HOTLINE_LOG=error|warn|info|debug|trace (default info), to stderr.";
+
+struct Args {
+    command: String,
+    config: Option<PathBuf>,
+    overrides: Overrides,
+    last: i64,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let command = args.next().ok_or("no command given")?;
+    let mut parsed = Args {
+        command,
+        config: None,
+        overrides: Overrides::default(),
+        last: 10,
+    };
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--config" => parsed.config = Some(PathBuf::from(value()?)),
+            "--sip" => parsed.overrides.sip = Some(value()?),
+            "--http" => parsed.overrides.http = Some(value()?),
+            "--data" => parsed.overrides.data_dir = Some(PathBuf::from(value()?)),
+            "--rtp-ports" => parsed.overrides.rtp_ports = Some(value()?),
+            "--database" => parsed.overrides.database = Some(value()?),
+            "--last" if parsed.command == "calls" => {
+                let v = value()?;
+                parsed.last = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or(format!("--last needs a number from 1 to 10000, not `{v}`"))?;
+            }
+            _ => return Err(format!("unknown option `{flag}`")),
+        }
+    }
+    Ok(parsed)
+}
+
+fn settings(args: &Args) -> Result<Settings, String> {
+    let mut config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+    config.apply(&args.overrides);
+    config.validate().map_err(|e| e.to_string())
+}
+
+fn init_logging() {
+    let level = match std::env::var("HOTLINE_LOG").as_deref() {
+        Ok("error") => tracing::Level::ERROR,
+        Ok("warn") => tracing::Level::WARN,
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("trace") => tracing::Level::TRACE,
+        _ => tracing::Level::INFO,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(a) if a.command == "help" || a.command == "--help" || a.command == "-h" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("hotline: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = match settings(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hotline: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hotline: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match args.command.as_str() {
+            "serve" => hotline::rt::serve(settings)
+                .await
+                .map_err(|e| e.to_string()),
+            "calls" => show_calls(&settings, args.last).await,
+            other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hotline: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn show_calls(settings: &Settings, last: i64) -> Result<(), String> {
+    let store = Store::connect(&settings.database_url)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let rows = store
+        .recent_calls(last)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    print!("{}", calls_table(&rows));
+    store.close().await;
+    Ok(())
+}

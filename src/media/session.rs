@@ -1,0 +1,873 @@
+//! The per-call media state machine the call engine drives.
+//!
+//! Owns one call leg's RTP: the paced outgoing stream (prompts or silence),
+//! and the incoming side's DTMF and inactivity detection. It follows the
+//! sans-IO contract of the crate: `handle_*(now, ..)` and [`MediaSession::play`]
+//! mutate, then the driver drains [`MediaSession::poll_output`] and sleeps
+//! until [`MediaSession::poll_timeout`].
+//!
+//! Invariants:
+//! - Packet slot `n` is due at exactly `start + n * 20 ms`, `start` being the
+//!   creation instant: lateness of the driver never accumulates into drift.
+//!   A driver up to [`MAX_CATCH_UP`] late gets every due packet in order; a
+//!   driver later than that (or a resume from hold) skips to the newest due
+//!   slot instead of bursting.
+//! - While not held the stream never stops: each slot carries the next 160
+//!   samples of the playing prompt, or the codec's silence, because carriers
+//!   tear down calls whose RTP stops.
+//! - The sequence number is +1 per packet sent; the timestamp is
+//!   `first_timestamp + 160 * slot`, so it is +160 per packet and, across a
+//!   skip or a hold, jumps by the time that passed (RFC 3550 §5.1: it tracks
+//!   the sampling clock) while the sequence shows no loss. Both wrap.
+//! - The marker bit is set on the first packet of each prompt and on the
+//!   first packet after a gap in the stream (its start, a skip, a resume),
+//!   each being the start of a talkspurt for the peer's jitter buffer.
+//! - Every prompt yields exactly one `PromptFinished`.
+//! - `Inactive` is emitted once per silence of the peer: again only after
+//!   valid RTP (or a resume from hold) has re-armed it.
+//!
+//! Playback pauses while held (the caller hears the rest after resuming)
+//! rather than running into the void. Received audio is only counted here;
+//! decoding it for the recorder or a bridge is a separate consumer.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::Error;
+use super::dtmf::{DtmfDigit, DtmfReceiver};
+use super::g711::{self, Law};
+use super::player::{FRAME_DURATION, Player, Prompt, PromptId, SAMPLES_PER_FRAME};
+use super::rtp::{self, RtpHeader};
+
+/// How late the driver may be before we skip ahead instead of catching up.
+///
+/// Up to this, the burst of catch-up packets fits in a typical receiver's
+/// jitter buffer (60..200 ms) and no audio is lost. Beyond it the peer would
+/// drop most of a burst as late anyway, and a burst would crowd the network
+/// link of a busy server exactly when it is struggling; skipping keeps the
+/// packets that follow on time.
+pub const MAX_CATCH_UP: Duration = Duration::from_millis(200);
+
+/// Packetisation time in whole milliseconds, for slot arithmetic.
+const FRAME_MS: u64 = FRAME_DURATION.as_millis() as u64;
+/// Timestamp increment per packet: 160 samples of the 8 kHz clock.
+const TIMESTAMP_STEP: u32 = SAMPLES_PER_FRAME as u32;
+
+/// What was negotiated for this call leg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaConfig {
+    /// Negotiated codec.
+    pub law: Law,
+    /// Negotiated payload type for audio (0 or 8 normally).
+    pub payload_type: u8,
+    /// Negotiated telephone-event payload type, e.g. 101.
+    pub dtmf_payload_type: Option<u8>,
+    /// No RTP received for this long => [`MediaOutput::Inactive`].
+    pub inactivity_timeout: Duration,
+}
+
+/// Counters for call records and monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaStats {
+    /// RTP packets sent.
+    pub packets_sent: u64,
+    /// Payload octets sent (headers excluded, as in RTCP sender reports).
+    pub bytes_sent: u64,
+    /// Valid RTP packets received.
+    pub packets_received: u64,
+    /// Payload octets received in valid RTP packets.
+    pub bytes_received: u64,
+    /// Datagrams rejected as malformed (RTCP not included).
+    pub malformed: u64,
+    /// RTCP packets received on the RTP port (rtcp-mux), not interpreted.
+    pub rtcp_received: u64,
+    /// DTMF key presses reported.
+    pub dtmf_digits: u64,
+}
+
+/// What the session asks its driver to do or tells the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaOutput {
+    /// One RTP packet to send to the peer.
+    Transmit(Vec<u8>),
+    /// The caller pressed a key.
+    Dtmf(DtmfDigit),
+    /// A prompt ended: played to the end (`completed`) or dropped by barge-in.
+    PromptFinished {
+        /// The id [`MediaSession::play`] returned.
+        id: PromptId,
+        /// Played to its end rather than stopped.
+        completed: bool,
+    },
+    /// No RTP arrived for `inactivity_timeout`; emitted once per silence.
+    Inactive,
+}
+
+/// One call leg's media state machine.
+#[derive(Debug)]
+pub struct MediaSession {
+    config: MediaConfig,
+    /// Anchor of the packet schedule.
+    start: Instant,
+    /// Slot of the next packet to send; due at `start + slot * 20 ms`.
+    next_slot: u64,
+    ssrc: u32,
+    next_sequence: u16,
+    first_timestamp: u32,
+    /// The next packet follows a gap in the stream and carries the marker.
+    discontinuity: bool,
+    player: Player,
+    dtmf: DtmfReceiver,
+    outputs: VecDeque<MediaOutput>,
+    held: bool,
+    /// Start of the current inactivity measurement: last valid RTP, creation or resume.
+    last_activity: Instant,
+    inactive_reported: bool,
+    stats: MediaStats,
+}
+
+impl MediaSession {
+    /// A session whose first packet is due at `now`.
+    ///
+    /// `ssrc`, `first_sequence` and `first_timestamp` should be random
+    /// (RFC 3550 §5.1); the caller supplies them to keep this core deterministic.
+    #[must_use]
+    pub fn new(
+        now: Instant,
+        config: MediaConfig,
+        ssrc: u32,
+        first_sequence: u16,
+        first_timestamp: u32,
+    ) -> Self {
+        Self {
+            config,
+            start: now,
+            next_slot: 0,
+            ssrc,
+            next_sequence: first_sequence,
+            first_timestamp,
+            discontinuity: true,
+            player: Player::new(),
+            dtmf: DtmfReceiver::new(),
+            outputs: VecDeque::new(),
+            held: false,
+            last_activity: now,
+            inactive_reported: false,
+            stats: MediaStats::default(),
+        }
+    }
+
+    /// Feeds a received UDP datagram.
+    ///
+    /// Refreshes the inactivity deadline for any valid RTP from the peer;
+    /// telephone-event packets become [`MediaOutput::Dtmf`] outputs.
+    ///
+    /// # Errors
+    /// Malformed datagrams and RTCP ([`Error::NotRtp`]) are counted and
+    /// otherwise ignored; the error says why.
+    pub fn handle_rtp(&mut self, now: Instant, datagram: &[u8]) -> Result<(), Error> {
+        let packet = match rtp::parse(datagram) {
+            Ok(packet) => packet,
+            Err(e) => {
+                if matches!(e, Error::NotRtp(_)) {
+                    self.stats.rtcp_received += 1;
+                } else {
+                    self.stats.malformed += 1;
+                }
+                return Err(e);
+            }
+        };
+        if self.config.dtmf_payload_type == Some(packet.header.payload_type) {
+            match self.dtmf.handle(&packet.header, packet.payload) {
+                Ok(Some(digit)) => {
+                    self.stats.dtmf_digits += 1;
+                    self.outputs.push_back(MediaOutput::Dtmf(digit));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.stats.malformed += 1;
+                    return Err(e);
+                }
+            }
+        }
+        self.stats.packets_received += 1;
+        self.stats.bytes_received += packet.payload.len() as u64;
+        self.last_activity = self.last_activity.max(now);
+        self.inactive_reported = false;
+        Ok(())
+    }
+
+    /// Queues a prompt after whatever is playing.
+    ///
+    /// Packets due before `now` are produced first, with what was playing
+    /// then; the prompt can start from the packet due at `now`. An empty
+    /// prompt finishes (completed) as soon as it reaches the head of the queue.
+    pub fn play(&mut self, now: Instant, prompt: Prompt) -> PromptId {
+        self.send_due(now, false);
+        let id = self.player.enqueue(prompt);
+        self.drain_finished();
+        id
+    }
+
+    /// Barge-in: drops the playing prompt and the queue; each dropped prompt
+    /// yields `PromptFinished { completed: false }`, playing one first.
+    ///
+    /// Packets due before `now` are produced first, with the old prompt.
+    pub fn stop_playback(&mut self, now: Instant) {
+        self.send_due(now, false);
+        for id in self.player.clear() {
+            self.outputs.push_back(MediaOutput::PromptFinished {
+                id,
+                completed: false,
+            });
+        }
+    }
+
+    /// The remote side put us on hold (sendonly/inactive) or resumed.
+    ///
+    /// While held we send nothing, playback pauses and the inactivity timer
+    /// does not run. Resuming restarts the inactivity measurement at `now`
+    /// and the stream at the newest due slot of the original schedule.
+    pub fn set_held(&mut self, now: Instant, held: bool) {
+        if held == self.held {
+            return;
+        }
+        if held {
+            self.send_due(now, false);
+            self.held = true;
+        } else {
+            self.held = false;
+            let slot = self.slot_at(now);
+            if slot > self.next_slot {
+                self.next_slot = slot;
+            }
+            self.discontinuity = true;
+            self.last_activity = self.last_activity.max(now);
+            self.inactive_reported = false;
+        }
+    }
+
+    /// Sends every packet due at or before `now` and checks inactivity.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.send_due(now, true);
+        if !self.inactive_reported && self.inactivity_deadline().is_some_and(|d| d <= now) {
+            self.inactive_reported = true;
+            self.outputs.push_back(MediaOutput::Inactive);
+        }
+    }
+
+    /// The next thing the driver must carry out or report.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<MediaOutput> {
+        self.outputs.pop_front()
+    }
+
+    /// When to call [`MediaSession::handle_timeout`] next: the earlier of the
+    /// next packet and the inactivity deadline; `None` while held.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.held {
+            return None;
+        }
+        let inactivity = self
+            .inactivity_deadline()
+            .filter(|_| !self.inactive_reported);
+        match (self.due(self.next_slot), inactivity) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Counters so far.
+    #[must_use]
+    pub fn stats(&self) -> MediaStats {
+        self.stats
+    }
+
+    /// Sends the packets due before `now` (and at `now` if `inclusive`).
+    fn send_due(&mut self, now: Instant, inclusive: bool) {
+        if self.held {
+            return;
+        }
+        let late = self
+            .due(self.next_slot)
+            .is_some_and(|due| now.saturating_duration_since(due) > MAX_CATCH_UP);
+        if late {
+            self.next_slot = self.slot_at(now);
+            self.discontinuity = true;
+        }
+        while let Some(due) = self.due(self.next_slot) {
+            if due > now || (due == now && !inclusive) {
+                break;
+            }
+            self.send_packet();
+            self.next_slot += 1;
+        }
+    }
+
+    fn send_packet(&mut self) {
+        let mut samples = [0i16; SAMPLES_PER_FRAME];
+        let frame = self.player.next_frame(&mut samples);
+        let header = RtpHeader {
+            marker: frame.first || self.discontinuity,
+            payload_type: self.config.payload_type,
+            sequence: self.next_sequence,
+            // Truncating the slot is the modulo-2^32 arithmetic RTP wants.
+            timestamp: self
+                .first_timestamp
+                .wrapping_add((self.next_slot as u32).wrapping_mul(TIMESTAMP_STEP)),
+            ssrc: self.ssrc,
+        };
+        self.discontinuity = false;
+        self.next_sequence = self.next_sequence.wrapping_add(1);
+
+        let mut packet = Vec::with_capacity(rtp::HEADER_LEN + SAMPLES_PER_FRAME);
+        rtp::write_header(&header, &mut packet);
+        if frame.prompt.is_some() {
+            g711::encode_into(self.config.law, &samples, &mut packet);
+        } else {
+            packet.resize(
+                rtp::HEADER_LEN + SAMPLES_PER_FRAME,
+                self.config.law.silence(),
+            );
+        }
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += SAMPLES_PER_FRAME as u64;
+        self.outputs.push_back(MediaOutput::Transmit(packet));
+        self.drain_finished();
+    }
+
+    fn drain_finished(&mut self) {
+        while let Some(id) = self.player.poll_finished() {
+            self.outputs.push_back(MediaOutput::PromptFinished {
+                id,
+                completed: true,
+            });
+        }
+    }
+
+    /// When slot `slot` is due; `None` only if that is beyond what `Instant` can hold.
+    fn due(&self, slot: u64) -> Option<Instant> {
+        let offset = Duration::from_millis(slot.checked_mul(FRAME_MS)?);
+        self.start.checked_add(offset)
+    }
+
+    /// The newest slot due at or before `now`.
+    fn slot_at(&self, now: Instant) -> u64 {
+        let elapsed_ms = now.saturating_duration_since(self.start).as_millis();
+        u64::try_from(elapsed_ms / u128::from(FRAME_MS)).unwrap_or(u64::MAX)
+    }
+
+    fn inactivity_deadline(&self) -> Option<Instant> {
+        if self.held {
+            return None;
+        }
+        self.last_activity
+            .checked_add(self.config.inactivity_timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::dtmf::encode_event;
+    use proptest::prelude::*;
+
+    const MS: Duration = Duration::from_millis(1);
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn config(law: Law, inactivity_timeout: Duration) -> MediaConfig {
+        MediaConfig {
+            law,
+            payload_type: law.payload_type(),
+            dtmf_payload_type: Some(101),
+            inactivity_timeout,
+        }
+    }
+
+    fn session(t0: Instant, seq: u16, ts: u32) -> MediaSession {
+        MediaSession::new(t0, config(Law::Pcmu, HOUR), 0xCAFE, seq, ts)
+    }
+
+    fn drain(s: &mut MediaSession) -> Vec<MediaOutput> {
+        std::iter::from_fn(|| s.poll_output()).collect()
+    }
+
+    fn packets(outputs: &[MediaOutput]) -> Vec<(RtpHeader, Vec<u8>)> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                MediaOutput::Transmit(bytes) => {
+                    let p = rtp::parse(bytes).unwrap();
+                    Some((p.header, p.payload.to_vec()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Runs the driver loop faithfully (sleep until poll_timeout) up to `until`.
+    fn run_until(s: &mut MediaSession, until: Instant) -> Vec<(Instant, MediaOutput)> {
+        let mut all = Vec::new();
+        while let Some(t) = s.poll_timeout().filter(|&t| t <= until) {
+            s.handle_timeout(t);
+            all.extend(drain(s).into_iter().map(|o| (t, o)));
+        }
+        all
+    }
+
+    fn tone(len: usize) -> Prompt {
+        let samples: Vec<i16> = (0..len)
+            .map(|i| {
+                let x = i as f64 * 2.0 * std::f64::consts::PI * 440.0 / 8000.0;
+                (x.sin() * 12_000.0) as i16
+            })
+            .collect();
+        Prompt::new("tone", samples)
+    }
+
+    fn rtp_packet(pt: u8, marker: bool, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let header = RtpHeader {
+            marker,
+            payload_type: pt,
+            sequence: seq,
+            timestamp: ts,
+            ssrc: 0xBEEF,
+        };
+        rtp::write(&header, payload, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_packet_every_20_ms_for_10_seconds() {
+        let t0 = Instant::now();
+        let mut s = session(t0, 1000, 50_000);
+        let sent = run_until(&mut s, t0 + Duration::from_secs(10));
+        assert_eq!(sent.len(), 501);
+        for (n, (at, output)) in sent.iter().enumerate() {
+            assert_eq!(*at - t0, FRAME_DURATION * u32::try_from(n).unwrap());
+            let MediaOutput::Transmit(bytes) = output else {
+                panic!("unexpected {output:?}");
+            };
+            let p = rtp::parse(bytes).unwrap();
+            let n16 = u16::try_from(n).unwrap();
+            assert_eq!(p.header.sequence, 1000 + n16);
+            assert_eq!(p.header.timestamp, 50_000 + 160 * u32::from(n16));
+            assert_eq!(p.header.ssrc, 0xCAFE);
+            assert_eq!(p.header.payload_type, 0);
+            assert_eq!(p.header.marker, n == 0, "only the stream start is marked");
+            assert_eq!(p.payload, [0xFF; 160]);
+        }
+        assert_eq!(s.stats().packets_sent, 501);
+        assert_eq!(s.stats().bytes_sent, 501 * 160);
+    }
+
+    #[test]
+    fn pcma_silence_byte() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(t0, config(Law::Pcma, HOUR), 1, 0, 0);
+        s.handle_timeout(t0);
+        let sent = packets(&drain(&mut s));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0.payload_type, 8);
+        assert_eq!(sent[0].1, [0xD5; 160]);
+    }
+
+    #[test]
+    fn late_driver_catches_up_without_drift() {
+        let t0 = Instant::now();
+        let mut s = session(t0, 0, 0);
+        s.handle_timeout(t0 + 95 * MS);
+        let sent = packets(&drain(&mut s));
+        assert_eq!(sent.len(), 5, "slots 0, 20, 40, 60, 80 ms");
+        assert_eq!(s.poll_timeout(), Some(t0 + 100 * MS));
+        // Exactly MAX_CATCH_UP late: still a catch-up burst, in order.
+        s.handle_timeout(t0 + 300 * MS);
+        let sent = packets(&drain(&mut s));
+        let timestamps: Vec<u32> = sent.iter().map(|(h, _)| h.timestamp).collect();
+        assert_eq!(timestamps, (5..=15).map(|n| n * 160).collect::<Vec<_>>());
+        assert!(sent.iter().all(|(h, _)| !h.marker));
+        assert_eq!(s.poll_timeout(), Some(t0 + 320 * MS));
+        // Back on schedule afterwards.
+        let next = run_until(&mut s, t0 + 400 * MS);
+        let at: Vec<Duration> = next.iter().map(|(t, _)| *t - t0).collect();
+        assert_eq!(at, [320 * MS, 340 * MS, 360 * MS, 380 * MS, 400 * MS]);
+    }
+
+    #[test]
+    fn very_late_driver_skips_ahead_on_the_same_grid() {
+        let t0 = Instant::now();
+        let mut s = session(t0, 10, 0);
+        s.handle_timeout(t0);
+        let _ = drain(&mut s);
+        // 1010 ms: next due was 20 ms, lateness 990 ms > MAX_CATCH_UP.
+        s.handle_timeout(t0 + 1010 * MS);
+        let sent = packets(&drain(&mut s));
+        assert_eq!(sent.len(), 1);
+        let (h, _) = &sent[0];
+        assert_eq!(h.sequence, 11, "no sequence gap: nothing was lost");
+        assert_eq!(h.timestamp, 50 * 160, "timestamp follows the clock");
+        assert!(h.marker, "a gap starts a talkspurt");
+        assert_eq!(s.poll_timeout(), Some(t0 + 1020 * MS));
+    }
+
+    #[test]
+    fn continuity_and_markers_across_two_prompts_with_wrap_around() {
+        let t0 = Instant::now();
+        let first_ts = u32::MAX - 500;
+        let mut s = session(t0, u16::MAX - 2, first_ts);
+        let a = s.play(t0, tone(400)); // 3 frames
+        let b = s.play(t0, tone(320)); // 2 frames
+        let outputs: Vec<MediaOutput> = run_until(&mut s, t0 + 140 * MS)
+            .into_iter()
+            .map(|(_, o)| o)
+            .collect();
+        let sent = packets(&outputs);
+        assert_eq!(sent.len(), 8);
+        for (n, (h, _)) in sent.iter().enumerate() {
+            let n32 = u32::try_from(n).unwrap();
+            assert_eq!(h.sequence, (u16::MAX - 2).wrapping_add(n as u16));
+            assert_eq!(h.timestamp, first_ts.wrapping_add(160 * n32));
+            assert_eq!(h.marker, n == 0 || n == 3, "packet {n}");
+        }
+        // Finished right after the Transmit of each prompt's last frame.
+        let finished: Vec<usize> = outputs
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| matches!(o, MediaOutput::PromptFinished { .. }))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(finished, [3, 6]);
+        assert_eq!(
+            outputs[3],
+            MediaOutput::PromptFinished {
+                id: a,
+                completed: true
+            }
+        );
+        assert_eq!(
+            outputs[6],
+            MediaOutput::PromptFinished {
+                id: b,
+                completed: true
+            }
+        );
+    }
+
+    #[test]
+    fn transmitted_audio_decodes_to_the_prompt() {
+        for law in [Law::Pcmu, Law::Pcma] {
+            let t0 = Instant::now();
+            let mut s = MediaSession::new(t0, config(law, HOUR), 9, 0, 0);
+            let prompt = tone(1000); // 7 frames, 120 samples of padding
+            let _ = s.play(t0, prompt.clone());
+            let sent = packets(
+                &run_until(&mut s, t0 + 180 * MS)
+                    .into_iter()
+                    .map(|(_, o)| o)
+                    .collect::<Vec<_>>(),
+            );
+            let payload: Vec<u8> = sent.iter().flat_map(|(_, p)| p.clone()).collect();
+            let mut decoded = Vec::new();
+            g711::decode_into(law, &payload, &mut decoded);
+
+            let mut expected_codes = Vec::new();
+            g711::encode_into(law, &prompt.samples, &mut expected_codes);
+            expected_codes.resize(7 * 160, law.encode(0));
+            expected_codes.resize(10 * 160, law.silence());
+            let mut expected = Vec::new();
+            g711::decode_into(law, &expected_codes, &mut expected);
+            assert_eq!(decoded, expected, "{law:?}");
+        }
+    }
+
+    #[test]
+    fn barge_in_drops_playing_and_queued() {
+        let t0 = Instant::now();
+        let mut s = session(t0, 0, 0);
+        let a = s.play(t0, tone(8000));
+        let b = s.play(t0, tone(8000));
+        let _ = run_until(&mut s, t0 + 100 * MS);
+        s.stop_playback(t0 + 110 * MS);
+        assert_eq!(
+            drain(&mut s),
+            [
+                MediaOutput::PromptFinished {
+                    id: a,
+                    completed: false
+                },
+                MediaOutput::PromptFinished {
+                    id: b,
+                    completed: false
+                },
+            ]
+        );
+        let after = packets(
+            &run_until(&mut s, t0 + 200 * MS)
+                .into_iter()
+                .map(|(_, o)| o)
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(after.len(), 5);
+        assert!(after.iter().all(|(h, p)| !h.marker && p == &[0xFF; 160]));
+        // A new prompt after barge-in plays and is marked.
+        let c = s.play(t0 + 210 * MS, tone(160));
+        let out: Vec<MediaOutput> = run_until(&mut s, t0 + 220 * MS)
+            .into_iter()
+            .map(|(_, o)| o)
+            .collect();
+        assert!(packets(&out)[0].0.marker);
+        assert_eq!(
+            out[1],
+            MediaOutput::PromptFinished {
+                id: c,
+                completed: true
+            }
+        );
+    }
+
+    #[test]
+    fn play_and_stop_apply_from_the_packet_due_at_now() {
+        let t0 = Instant::now();
+        let mut s = session(t0, 0, 0);
+        // Created and asked to play at the same instant: the first packet
+        // already carries the prompt.
+        let _ = s.play(t0, tone(1600));
+        s.handle_timeout(t0);
+        let first = packets(&drain(&mut s));
+        assert_ne!(first[0].1, [0xFF; 160]);
+        // Stopping 45 ms late still sends the two packets that were due.
+        s.stop_playback(t0 + 45 * MS);
+        let out = drain(&mut s);
+        let sent = packets(&out);
+        assert_eq!(sent.len(), 2);
+        assert!(sent.iter().all(|(_, p)| p != &[0xFF; 160]));
+        assert!(matches!(
+            out.last(),
+            Some(MediaOutput::PromptFinished {
+                completed: false,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn empty_prompt_finishes_at_once() {
+        let t0 = Instant::now();
+        let mut s = session(t0, 0, 0);
+        let id = s.play(t0, Prompt::new("empty", Vec::new()));
+        assert_eq!(
+            drain(&mut s),
+            [MediaOutput::PromptFinished {
+                id,
+                completed: true
+            }]
+        );
+    }
+
+    #[test]
+    fn held_sends_nothing_and_stops_inactivity() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(t0, config(Law::Pcmu, Duration::from_secs(5)), 1, 100, 0);
+        let prompt = s.play(t0, tone(480)); // 3 frames
+        let _ = run_until(&mut s, t0 + 20 * MS); // 2 frames sent
+        s.set_held(t0 + 30 * MS, true);
+        assert_eq!(s.poll_timeout(), None);
+        s.handle_timeout(t0 + Duration::from_secs(60));
+        assert_eq!(drain(&mut s), []);
+        assert_eq!(s.stats().packets_sent, 2);
+
+        s.set_held(t0 + Duration::from_secs(60) + 5 * MS, false);
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(60)));
+        let out: Vec<MediaOutput> = run_until(&mut s, t0 + Duration::from_secs(60) + 20 * MS)
+            .into_iter()
+            .map(|(_, o)| o)
+            .collect();
+        let sent = packets(&out);
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].0.sequence, 102, "sequence continues");
+        assert_eq!(
+            sent[0].0.timestamp,
+            3000 * 160,
+            "timestamp jumps over the hold"
+        );
+        assert!(sent[0].0.marker);
+        assert_ne!(sent[0].1, [0xFF; 160], "the paused prompt resumes");
+        assert_eq!(sent[1].1, [0xFF; 160]);
+        assert!(out.contains(&MediaOutput::PromptFinished {
+            id: prompt,
+            completed: true
+        }));
+        // Inactivity restarts from the resume, not from creation.
+        let rest = run_until(&mut s, t0 + Duration::from_secs(66));
+        let inactive: Vec<Instant> = rest
+            .iter()
+            .filter(|(_, o)| *o == MediaOutput::Inactive)
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(inactive, [t0 + Duration::from_secs(65) + 5 * MS]);
+    }
+
+    #[test]
+    fn inactivity_fires_once_and_is_pushed_back_by_rtp() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(t0, config(Law::Pcmu, Duration::from_secs(5)), 1, 0, 0);
+        let _ = run_until(&mut s, t0 + Duration::from_secs(3));
+        s.handle_rtp(
+            t0 + Duration::from_secs(3),
+            &rtp_packet(0, false, 1, 160, &[0xFF; 160]),
+        )
+        .unwrap();
+        let out = run_until(&mut s, t0 + Duration::from_secs(20));
+        let inactive: Vec<Instant> = out
+            .iter()
+            .filter(|(_, o)| *o == MediaOutput::Inactive)
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(inactive, [t0 + Duration::from_secs(8)]);
+        // Media coming back re-arms it.
+        s.handle_rtp(
+            t0 + Duration::from_secs(20),
+            &rtp_packet(0, false, 2, 320, &[0xFF; 160]),
+        )
+        .unwrap();
+        let out = run_until(&mut s, t0 + Duration::from_secs(30));
+        let count = out
+            .iter()
+            .filter(|(_, o)| *o == MediaOutput::Inactive)
+            .count();
+        assert_eq!(count, 1);
+        assert_eq!(s.stats().packets_received, 2);
+        assert_eq!(s.stats().bytes_received, 320);
+    }
+
+    #[test]
+    fn invalid_rtp_does_not_push_inactivity_back() {
+        let t0 = Instant::now();
+        let mut s = MediaSession::new(t0, config(Law::Pcmu, Duration::from_secs(5)), 1, 0, 0);
+        let short_dtmf = rtp_packet(101, false, 1, 0, &[1, 2]);
+        assert_eq!(
+            s.handle_rtp(t0 + Duration::from_secs(4), &short_dtmf),
+            Err(Error::DtmfTooShort(2))
+        );
+        assert!(
+            s.handle_rtp(t0 + Duration::from_secs(4), b"garbage!")
+                .is_err()
+        );
+        let out = run_until(&mut s, t0 + Duration::from_secs(6));
+        assert!(out.contains(&(t0 + Duration::from_secs(5), MediaOutput::Inactive)));
+        assert_eq!(s.stats().malformed, 2);
+    }
+
+    #[test]
+    fn dtmf_from_a_realistic_rfc_4733_sequence() {
+        let t0 = Instant::now();
+        let mut s = session(t0, 0, 0);
+        let mut seq: u16 = 5000;
+        let mut at = t0;
+        let mut feed = |s: &mut MediaSession, pt: u8, marker: bool, ts: u32, payload: &[u8]| {
+            s.handle_rtp(at, &rtp_packet(pt, marker, seq, ts, payload))
+                .unwrap();
+            seq += 1;
+            at += 20 * MS;
+        };
+        // Audio, then the press of '4' at timestamp 16000, then audio again.
+        feed(&mut s, 0, false, 15_840, &[0xFF; 160]);
+        let event_ts = 16_000;
+        feed(
+            &mut s,
+            101,
+            true,
+            event_ts,
+            &encode_event('4', false, 10, 160).unwrap(),
+        );
+        for d in [320u16, 480, 640, 800] {
+            feed(
+                &mut s,
+                101,
+                false,
+                event_ts,
+                &encode_event('4', false, 10, d).unwrap(),
+            );
+        }
+        for _ in 0..3 {
+            feed(
+                &mut s,
+                101,
+                false,
+                event_ts,
+                &encode_event('4', true, 10, 960).unwrap(),
+            );
+        }
+        feed(&mut s, 0, false, 17_120, &[0xFF; 160]);
+        let digits: Vec<MediaOutput> = drain(&mut s);
+        assert_eq!(
+            digits,
+            [MediaOutput::Dtmf(DtmfDigit {
+                digit: '4',
+                duration: 960
+            })]
+        );
+        assert_eq!(s.stats().dtmf_digits, 1);
+        assert_eq!(s.stats().packets_received, 10);
+    }
+
+    #[test]
+    fn telephone_events_need_the_negotiated_payload_type() {
+        let t0 = Instant::now();
+        let mut cfg = config(Law::Pcmu, HOUR);
+        cfg.dtmf_payload_type = None;
+        let mut s = MediaSession::new(t0, cfg, 1, 0, 0);
+        let end = encode_event('1', true, 10, 800).unwrap();
+        s.handle_rtp(t0, &rtp_packet(101, false, 1, 0, &end))
+            .unwrap();
+        assert_eq!(drain(&mut s), []);
+    }
+
+    #[test]
+    fn rtcp_and_garbage_are_errors() {
+        let t0 = Instant::now();
+        let mut s = session(t0, 0, 0);
+        let rr = [
+            0x81, 201, 0, 7, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0, 0,
+        ];
+        assert_eq!(s.handle_rtp(t0, &rr), Err(Error::NotRtp(201)));
+        assert_eq!(s.handle_rtp(t0, &[]), Err(Error::TooShort { len: 0 }));
+        assert_eq!(s.handle_rtp(t0, &[0xFF; 40]), Err(Error::BadVersion(3)));
+        let stats = s.stats();
+        assert_eq!(
+            (stats.rtcp_received, stats.malformed, stats.packets_received),
+            (1, 2, 0)
+        );
+        assert_eq!(drain(&mut s), []);
+    }
+
+    proptest! {
+        #[test]
+        fn random_datagrams_never_panic(
+            datagrams in proptest::collection::vec(
+                proptest::collection::vec(any::<u8>(), 0..64), 0..40),
+            gaps in proptest::collection::vec(0u64..500, 40),
+        ) {
+            let t0 = Instant::now();
+            let mut s = session(t0, 0, 0);
+            let mut now = t0;
+            for (datagram, gap) in datagrams.iter().zip(gaps) {
+                now += Duration::from_millis(gap);
+                let mut bytes = datagram.clone();
+                // Half the time make it look like RTP so the deeper paths run.
+                if gap % 2 == 0 && let Some(b) = bytes.first_mut() {
+                    *b = 0x80 | (*b & 0x3F);
+                }
+                if gap % 3 == 0 && let Some(b) = bytes.get_mut(1) {
+                    *b = 101;
+                }
+                let _ = s.handle_rtp(now, &bytes);
+                s.handle_timeout(now);
+                let _ = drain(&mut s);
+            }
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! The runtime: the only layer with tokio, sockets, files, the database and
+//! the clock. It owns the [`Engine`] and drives it (the contract is in
+//! `crate::engine`): one driver task reads SIP (UDP directly, TCP through a
+//! task per connection), RTP (a task per call socket), the clock and the
+//! shutdown signal, feeds the engine and carries out its outputs.
+//!
+//! Invariants:
+//! - Time comes from `tokio::time::Instant`, so a paused tokio clock
+//!   controls the whole stack.
+//! - Every RTP socket is opened on the engine's `OpenMedia` and closed on
+//!   its `CloseMedia`, and its port goes back to the pool.
+//! - Records go to the [`record_writer`] in the order the engine emits them;
+//!   shutdown waits for the writer to drain them.
+
+pub mod media_ports;
+pub mod prompts;
+pub mod record_writer;
+mod tcp;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::api::{self, ApiState, Live};
+use crate::config::Settings;
+use crate::engine::{CallKey, Engine, EngineConfig, Output};
+use crate::sip::{Peer, Transport};
+use crate::store::{Store, StoreError};
+use media_ports::PortPool;
+use record_writer::RecordSink;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, Error)]
+pub enum RtError {
+    /// A socket could not be bound.
+    #[error("cannot listen on {what} {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// A prompt file is missing or not 8 kHz 16-bit mono.
+    #[error("prompts: {0}")]
+    Prompts(String),
+}
+
+/// The current moment on the clock tests can pause.
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
+}
+
+/// What the socket tasks send the driver.
+enum Input {
+    /// A SIP message from a TCP connection (already framed).
+    Sip {
+        bytes: Vec<u8>,
+        source: Peer,
+    },
+    /// An RTP datagram on a call's socket.
+    Rtp {
+        call: CallKey,
+        source: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    /// A TCP connection opened: where to write messages for that peer.
+    TcpOpened {
+        peer: SocketAddr,
+        writer: mpsc::Sender<Vec<u8>>,
+    },
+    TcpClosed {
+        peer: SocketAddr,
+    },
+}
+
+/// A call's RTP socket and the task reading it.
+struct MediaSocket {
+    socket: Arc<UdpSocket>,
+    reader: JoinHandle<()>,
+    port: u16,
+}
+
+/// Runs the server until SIGINT/SIGTERM, then shuts down cleanly: stop taking
+/// calls, give calls in progress the grace period, hang up the rest, flush
+/// the records.
+pub async fn serve(settings: Settings) -> Result<(), RtError> {
+    let shutdown = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing a SIGTERM handler cannot fail on unix");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+    };
+    serve_until(settings, shutdown).await
+}
+
+/// Like [`serve`], but stops when `shutdown` completes (tests use this).
+pub async fn serve_until(
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), RtError> {
+    std::fs::create_dir_all(&settings.data_dir).map_err(|source| RtError::DataDir {
+        path: settings.data_dir.clone(),
+        source,
+    })?;
+    let prompts =
+        prompts::load(&settings.prompts_dir, &settings.language).map_err(RtError::Prompts)?;
+    let store = Store::connect(&settings.database_url).await?;
+    let (sink, writer) = record_writer::spawn(store.clone());
+
+    let (udp, tcp) = bind_sip(settings.sip_addr).await?;
+    let sip_addr = udp.local_addr().map_err(|source| RtError::Bind {
+        what: "SIP/UDP",
+        addr: settings.sip_addr,
+        source,
+    })?;
+    let http = TcpListener::bind(settings.http_addr)
+        .await
+        .map_err(|source| RtError::Bind {
+            what: "HTTP",
+            addr: settings.http_addr,
+            source,
+        })?;
+    let http_addr = http.local_addr().unwrap_or(settings.http_addr);
+
+    let live = Arc::new(Live::new(wall_ms(), sink.pending_counter()));
+    let (stop_http_tx, mut stop_http_rx) = watch::channel(false);
+    let app = api::app(ApiState {
+        store: store.clone(),
+        live: live.clone(),
+    });
+    let http_task = tokio::spawn(async move {
+        let stop = async move {
+            let _ = stop_http_rx.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(http, app).with_graceful_shutdown(stop).await {
+            warn!(error = %e, "HTTP server stopped with an error");
+        }
+    });
+
+    let (input_tx, input_rx) = mpsc::channel::<Input>(16_384);
+    let tcp_task = tokio::spawn(tcp::accept_loop(
+        tcp,
+        input_tx.clone(),
+        settings.max_message_bytes,
+    ));
+
+    let mut cfg = EngineConfig::from_settings(&settings);
+    cfg.sip_port = sip_addr.port();
+    let engine = Engine::new(cfg, prompts, now(), wall_ms(), fastrand::u64(..));
+    println!(
+        "hotline ready: sip udp+tcp {sip_addr}, http http://{http_addr}, database {}, rtp {}-{}",
+        store.backend().as_str(),
+        settings.rtp_ports.0,
+        settings.rtp_ports.1
+    );
+
+    let mut driver = Driver {
+        engine,
+        udp: Arc::new(udp),
+        input_tx,
+        tcp_peers: HashMap::new(),
+        media: HashMap::new(),
+        ports: PortPool::new(settings.rtp_ports),
+        rtp_bind_ip: settings.sip_addr.ip(),
+        sink,
+        live: live.clone(),
+    };
+    driver
+        .run(input_rx, shutdown, settings.shutdown_grace)
+        .await;
+
+    tcp_task.abort();
+    let Driver { sink, media, .. } = driver;
+    for (_, m) in media {
+        m.reader.abort();
+    }
+    // Dropping the last sink lets the writer finish its queue and stop.
+    drop(sink);
+    if let Err(e) = writer.await {
+        warn!(error = %e, "record writer ended abnormally");
+    }
+    let _ = stop_http_tx.send(true);
+    let _ = http_task.await;
+    store.close().await;
+    info!("hotline stopped");
+    Ok(())
+}
+
+/// Binds SIP UDP and TCP on the same port. With port 0 the system picks the
+/// UDP port and TCP follows it (retrying if that TCP port is taken).
+async fn bind_sip(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), RtError> {
+    let bind_err = |what, source| RtError::Bind { what, addr, source };
+    for _ in 0..20 {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|e| bind_err("SIP/UDP", e))?;
+        let actual = udp.local_addr().map_err(|e| bind_err("SIP/UDP", e))?;
+        match TcpListener::bind(actual).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if addr.port() != 0 => return Err(bind_err("SIP/TCP", e)),
+            Err(_) => continue,
+        }
+    }
+    Err(bind_err(
+        "SIP/TCP",
+        std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "no port free for UDP and TCP",
+        ),
+    ))
+}
+
+struct Driver {
+    engine: Engine,
+    udp: Arc<UdpSocket>,
+    input_tx: mpsc::Sender<Input>,
+    tcp_peers: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    media: HashMap<CallKey, MediaSocket>,
+    ports: PortPool,
+    rtp_bind_ip: std::net::IpAddr,
+    sink: RecordSink,
+    live: Arc<Live>,
+}
+
+impl Driver {
+    async fn run(
+        &mut self,
+        mut inputs: mpsc::Receiver<Input>,
+        shutdown: impl std::future::Future<Output = ()>,
+        grace: Duration,
+    ) {
+        tokio::pin!(shutdown);
+        let mut buf = vec![0u8; 65_536];
+        let mut shutting_down = false;
+        // Once draining: first the grace period for calls in progress, then
+        // a short wait for our BYEs to be answered.
+        let mut deadline: Option<tokio::time::Instant> = None;
+        let mut hung_up = false;
+        loop {
+            if shutting_down {
+                let now_t = tokio::time::Instant::now();
+                if !hung_up
+                    && (self.engine.active_calls() == 0 || deadline.is_some_and(|d| now_t >= d))
+                {
+                    hung_up = true;
+                    if self.engine.active_calls() > 0 {
+                        info!(
+                            calls = self.engine.active_calls(),
+                            "grace period over: hanging up"
+                        );
+                    }
+                    self.engine.hangup_all(now());
+                    self.flush().await;
+                    deadline = Some(now_t + Duration::from_secs(4));
+                }
+                if hung_up
+                    && (self.engine.active_calls() == 0
+                        && self.media.is_empty()
+                        && self.engine.transactions() == 0
+                        || deadline.is_some_and(|d| now_t >= d))
+                {
+                    break;
+                }
+            }
+            let wake = self
+                .engine
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            let stop_wake = deadline;
+            tokio::select! {
+                biased;
+                _ = &mut shutdown, if !shutting_down => {
+                    info!(calls = self.engine.active_calls(), "shutting down: no new calls");
+                    shutting_down = true;
+                    self.live.draining.store(true, Ordering::Relaxed);
+                    self.engine.begin_shutdown();
+                    deadline = Some(tokio::time::Instant::now() + grace);
+                }
+                r = self.udp.recv_from(&mut buf) => match r {
+                    Ok((n, from)) => {
+                        let peer = Peer { addr: from, transport: Transport::Udp };
+                        self.engine.handle_sip(now(), &buf[..n], peer);
+                    }
+                    // ICMP port unreachable from an earlier send shows up
+                    // here on some systems; it concerns no one now.
+                    Err(e) => debug!(error = %e, "SIP/UDP receive error"),
+                },
+                Some(input) = inputs.recv() => self.on_input(input),
+                _ = sleep_until(wake) => self.engine.handle_timeout(now()),
+                _ = sleep_until(stop_wake), if shutting_down => {}
+            }
+            self.flush().await;
+        }
+    }
+
+    fn on_input(&mut self, input: Input) {
+        match input {
+            Input::Sip { bytes, source } => self.engine.handle_sip(now(), &bytes, source),
+            Input::Rtp {
+                call,
+                source,
+                bytes,
+            } => self.engine.handle_rtp(now(), call, source, &bytes),
+            Input::TcpOpened { peer, writer } => {
+                self.tcp_peers.insert(peer, writer);
+            }
+            Input::TcpClosed { peer } => {
+                self.tcp_peers.remove(&peer);
+            }
+        }
+    }
+
+    /// Carries out everything the engine asked for.
+    async fn flush(&mut self) {
+        while let Some(out) = self.engine.poll_output() {
+            match out {
+                Output::Transmit { dest, bytes } => self.send_sip(dest, bytes).await,
+                Output::Rtp { call, dest, bytes } => {
+                    if let Some(m) = self.media.get(&call) {
+                        // Never wait on RTP: a packet that cannot leave now
+                        // is late anyway.
+                        if let Err(e) = m.socket.try_send_to(&bytes, dest) {
+                            debug!(call, error = %e, "RTP send failed");
+                        }
+                    }
+                }
+                Output::OpenMedia { call } => match self.open_media(call) {
+                    Some(local) => self.engine.media_opened(now(), call, local),
+                    None => self.engine.media_failed(now(), call),
+                },
+                Output::CloseMedia { call } => {
+                    if let Some(m) = self.media.remove(&call) {
+                        m.reader.abort();
+                        self.ports.release(m.port);
+                    }
+                }
+                Output::Record(op) => self.sink.send(op),
+            }
+        }
+        self.live
+            .active_calls
+            .store(self.engine.active_calls(), Ordering::Relaxed);
+        self.live
+            .calls_total
+            .store(self.engine.stats().calls_total, Ordering::Relaxed);
+    }
+
+    async fn send_sip(&mut self, dest: Peer, bytes: Vec<u8>) {
+        match dest.transport {
+            Transport::Udp => {
+                if let Err(e) = self.udp.send_to(&bytes, dest.addr).await {
+                    debug!(%dest, error = %e, "SIP/UDP send failed");
+                }
+            }
+            Transport::Tcp => match self.tcp_peers.get(&dest.addr) {
+                Some(w) => {
+                    if w.try_send(bytes).is_err() {
+                        warn!(%dest, "TCP connection is gone or stuck; message dropped");
+                    }
+                }
+                None => {
+                    // The caller's connection closed: open one (RFC 3261
+                    // §18.2.2 lets us reach the Via/Contact address anew).
+                    tcp::connect_and_send(dest.addr, bytes, self.input_tx.clone());
+                }
+            },
+        }
+    }
+
+    /// Binds a UDP socket from the RTP port range for a call.
+    fn open_media(&mut self, call: CallKey) -> Option<SocketAddr> {
+        for _ in 0..16 {
+            let port = self.ports.take()?;
+            let addr = SocketAddr::new(self.rtp_bind_ip, port);
+            let socket = match std::net::UdpSocket::bind(addr)
+                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                .and_then(UdpSocket::from_std)
+            {
+                Ok(s) => Arc::new(s),
+                Err(e) => {
+                    // Someone else holds this port; skip it for a while.
+                    debug!(port, error = %e, "RTP port busy");
+                    self.ports.release(port);
+                    continue;
+                }
+            };
+            let local = socket.local_addr().ok()?;
+            let reader = tokio::spawn(read_rtp(socket.clone(), call, self.input_tx.clone()));
+            self.media.insert(
+                call,
+                MediaSocket {
+                    socket,
+                    reader,
+                    port,
+                },
+            );
+            return Some(local);
+        }
+        None
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads one call's RTP socket into the driver until the call closes it.
+async fn read_rtp(socket: Arc<UdpSocket>, call: CallKey, tx: mpsc::Sender<Input>) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((n, source)) => {
+                let bytes = buf[..n].to_vec();
+                if tx
+                    .send(Input::Rtp {
+                        call,
+                        source,
+                        bytes,
+                    })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                // ICMP errors from earlier sends surface here; keep reading.
+                debug!(call, error = %e, "RTP receive error");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The record writer: one task that writes [`RecordOp`]s to the [`Store`]
+//! strictly in the order they were sent, retrying until each is written.
+//!
+//! Why this shape:
+//! - The call path must never wait on the database, so [`RecordSink::send`]
+//!   pushes onto an unbounded queue and returns at once. The queue grows
+//!   during an outage instead of blocking calls; [`RecordSink::pending`]
+//!   shows how far behind the writer is (`/api/health`).
+//! - Ops of one call depend on each other (an event needs its call's row),
+//!   and later ops of a call overwrite earlier ones (`Digits`), so they are
+//!   applied one at a time, in order, and a failing op holds back all the
+//!   ops behind it.
+//! - A database outage must not lose a record: a failed op is retried with
+//!   exponential backoff (50 ms, doubling, capped at 5 s), forever, with a
+//!   `warn` log per failure. Every op is idempotent (see [`crate::store`]),
+//!   so retrying after an ambiguous failure (e.g. the commit happened but
+//!   the connection dropped) is safe.
+//! - The one exception is [`StoreError::MissingCall`]: the op names a call
+//!   that has no row, which in-order writing cannot produce and waiting will
+//!   not fix. It is retried [`MISSING_CALL_ATTEMPTS`] times in all (in case
+//!   a row is being restored by hand), then dropped with an `error` log so
+//!   the queue moves on.
+//! - Shutdown flushes: when every [`RecordSink`] clone is dropped the task
+//!   writes what is still queued and then ends; the runtime awaits the
+//!   [`JoinHandle`]. During an outage that wait lasts until the database
+//!   comes back (never dropping records is the point); a runtime that must
+//!   stop anyway puts a timeout on the join and logs `pending()`.
+//!
+//! Backoff sleeps use `tokio::time`, so a paused test clock drives them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::records::RecordOp;
+use crate::store::{Store, StoreError};
+
+/// First retry delay after a failed write.
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest delay between retries.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Attempts in all for an op that fails with [`StoreError::MissingCall`]
+/// before it is dropped.
+pub const MISSING_CALL_ATTEMPTS: u32 = 4;
+
+/// The sending end of the record queue. Cheap to clone; never blocks.
+#[derive(Debug, Clone)]
+pub struct RecordSink {
+    tx: mpsc::UnboundedSender<RecordOp>,
+    pending: Arc<AtomicUsize>,
+}
+
+impl RecordSink {
+    /// Queue `op` for writing. Returns at once. If the writer task is gone
+    /// (it panicked), the op is lost and that is logged as an error.
+    pub fn send(&self, op: RecordOp) {
+        // Count before sending so the writer never decrements below zero.
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        if let Err(mpsc::error::SendError(op)) = self.tx.send(op) {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+            tracing::error!(
+                call_id = op.call_id(),
+                ?op,
+                "record writer is gone; record lost"
+            );
+        }
+    }
+
+    /// Ops sent but not yet written (or dropped).
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    /// The shared counter behind [`RecordSink::pending`], for
+    /// [`crate::api::Live::pending_records`].
+    pub fn pending_counter(&self) -> Arc<AtomicUsize> {
+        Arc::clone(&self.pending)
+    }
+}
+
+/// Start the writer task on the current tokio runtime.
+pub fn spawn(store: Store) -> (RecordSink, JoinHandle<()>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let pending = Arc::new(AtomicUsize::new(0));
+    let task = tokio::spawn(run(store, rx, Arc::clone(&pending)));
+    (RecordSink { tx, pending }, task)
+}
+
+async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<RecordOp>, pending: Arc<AtomicUsize>) {
+    // recv() keeps yielding queued ops after the last sender is dropped and
+    // returns None only once the queue is empty: that is the flush.
+    while let Some(op) = rx.recv().await {
+        write(&store, &op).await;
+        pending.fetch_sub(1, Ordering::SeqCst);
+    }
+    tracing::debug!("record writer finished");
+}
+
+/// Write one op, retrying as the module docs say; returns once it is
+/// written or deliberately dropped.
+async fn write(store: &Store, op: &RecordOp) {
+    let mut delay = INITIAL_BACKOFF;
+    let mut attempt: u32 = 1;
+    loop {
+        let err = match store.apply(op).await {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        if matches!(err, StoreError::MissingCall { .. }) && attempt >= MISSING_CALL_ATTEMPTS {
+            tracing::error!(
+                call_id = op.call_id(),
+                ?op,
+                attempts = attempt,
+                "record for a call with no row; dropped"
+            );
+            return;
+        }
+        tracing::warn!(
+            call_id = op.call_id(),
+            attempt,
+            retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            error = %ErrorChain(&err),
+            "record write failed; will retry"
+        );
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_BACKOFF);
+        attempt = attempt.saturating_add(1);
+    }
+}
+
+/// Displays an error with its sources, `a: b: c`, for the logs.
+struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,474 @@
+//! The store: call records in SQLite (default, one embedded file) or
+//! PostgreSQL, through one sqlx `any` pool.
+//!
+//! Owns the SQL, the row types and the schema (see [`migrate`]); knows
+//! nothing of SIP or the call engine beyond the plain [`RecordOp`] data.
+//!
+//! Invariants and choices:
+//! - One SQL text for both backends: `$N` placeholders only, times as `i64`
+//!   epoch milliseconds, no SQLite `BOOLEAN` (the `any` driver cannot decode
+//!   it). Rows are read with `Row::try_get` through a manual
+//!   [`FromRow`] impl, because the crate builds sqlx without its macros.
+//! - Every [`Store::apply`] is idempotent, so the record writer
+//!   ([`crate::rt::record_writer`]) may retry any op after an ambiguous
+//!   failure without duplicating anything. Per op:
+//!   - `Arrived` inserts the row if it is absent (`ON CONFLICT (id) DO
+//!     NOTHING`): the first arrival wins.
+//!   - `Answered` and `Ended` fill their columns only while they are still
+//!     NULL: the first answer and the first end win, a retry changes nothing.
+//!   - `Digits` overwrites `digits` (the op always carries the whole string).
+//!   - `Event` inserts on `(call_id, seq)`, doing nothing if present.
+//! - An update or event for a call whose row is absent returns
+//!   [`StoreError::MissingCall`]. Applied in order this cannot happen; the
+//!   writer retries it a few times, then drops the op with an error log.
+//! - SQLite runs in WAL mode with a 5 s busy timeout and foreign keys on,
+//!   set on every new connection. The `any` driver re-parses the URL for each
+//!   connection, so `sqlite::memory:` would give each pooled connection its
+//!   own empty database: use a file (tests use a temp dir).
+
+mod migrate;
+mod table;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::error::ErrorKind;
+use sqlx::{AnyPool, FromRow, Row};
+
+use crate::records::RecordOp;
+
+pub use migrate::{MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, Migration};
+pub use table::{calls_table, civil_from_days, format_duration_ms, format_utc_ms};
+
+/// How long a query waits for a pooled connection before giving up with
+/// [`StoreError::Unavailable`]; keeps `/api/health` answering while the
+/// database is down.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Run on every new SQLite connection. The sqlite driver already defaults
+/// to a 5 s busy timeout and foreign keys on; we say so here rather than
+/// depend on a default. WAL lets the API read while the writer writes.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+
+/// Errors of the store layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL names no backend we support (`sqlite:` or
+    /// `postgres:`/`postgresql:`).
+    #[error("unsupported database URL (expected sqlite:... or postgres://...): {0}")]
+    UnsupportedUrl(String),
+    /// Could not open the database or make the first connection.
+    #[error("cannot connect to the database")]
+    Connect(#[source] sqlx::Error),
+    /// A migration failed; its transaction was rolled back.
+    #[error("migration {version} ({name}) failed")]
+    Migrate {
+        version: i64,
+        name: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database was migrated by a newer hotline than this one.
+    #[error("database schema version {found} is newer than this build knows ({known})")]
+    SchemaTooNew { found: i64, known: i64 },
+    /// An update or event named a call that has no row. Ops applied in order
+    /// never cause this; the record writer retries it a few times and then
+    /// drops the op with an error log.
+    #[error("no call with id {call_id:?}")]
+    MissingCall { call_id: String },
+    /// The database cannot be reached right now (connection lost, pool
+    /// closed or exhausted, server shutting down, SQLite busy); worth
+    /// retrying.
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// Any other database error (bad SQL, missing table, decode failure).
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+}
+
+impl StoreError {
+    /// Sort a sqlx error into [`StoreError::Unavailable`] (transient) or
+    /// [`StoreError::Database`].
+    fn from_sqlx(e: sqlx::Error) -> StoreError {
+        if is_transient(&e) {
+            StoreError::Unavailable(e)
+        } else {
+            StoreError::Database(e)
+        }
+    }
+
+    /// True when the database could not be reached (as opposed to a query
+    /// that reached it and failed); the API answers 503 for these.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Connect(_))
+    }
+}
+
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => match db.code() {
+            // PostgreSQL: 08 connection exception, 53 insufficient
+            // resources, 57P admin/crash shutdown, 40001/40P01 retryable.
+            Some(code) => {
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57P")
+                    || code == "40001"
+                    || code == "40P01"
+                    // SQLite: SQLITE_BUSY (5) / SQLITE_LOCKED (6) and their
+                    // extended codes (low byte 5 or 6).
+                    || code
+                        .parse::<i32>()
+                        .is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+            }
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names.
+    pub fn from_url(url: &str) -> Result<Backend, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            // Only the scheme: the rest may hold a password.
+            let shown = match url.split_once(':') {
+                Some((scheme, _)) => format!("{scheme}:..."),
+                None => "no scheme".to_owned(),
+            };
+            Err(StoreError::UnsupportedUrl(shown))
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// One row of `calls`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallRow {
+    pub id: String,
+    pub sip_call_id: String,
+    pub from_number: String,
+    pub to_number: String,
+    pub service_number: String,
+    /// Epoch ms.
+    pub arrived_at: i64,
+    /// Epoch ms; `None` until answered.
+    pub answered_at: Option<i64>,
+    /// Epoch ms; `None` while the call is up (or if its end was never
+    /// recorded).
+    pub ended_at: Option<i64>,
+    pub digits: String,
+    pub hangup_cause: Option<String>,
+    /// `caller` or `hotline`.
+    pub hangup_side: Option<String>,
+}
+
+impl FromRow<'_, AnyRow> for CallRow {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(CallRow {
+            id: row.try_get("id")?,
+            sip_call_id: row.try_get("sip_call_id")?,
+            from_number: row.try_get("from_number")?,
+            to_number: row.try_get("to_number")?,
+            service_number: row.try_get("service_number")?,
+            arrived_at: row.try_get("arrived_at")?,
+            answered_at: row.try_get("answered_at")?,
+            ended_at: row.try_get("ended_at")?,
+            digits: row.try_get("digits")?,
+            hangup_cause: row.try_get("hangup_cause")?,
+            hangup_side: row.try_get("hangup_side")?,
+        })
+    }
+}
+
+/// One row of `call_events`: an entry in a call's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallEventRow {
+    pub call_id: String,
+    /// Counts from 1 per call.
+    pub seq: i64,
+    /// Epoch ms.
+    pub at: i64,
+    pub kind: String,
+    pub detail: String,
+}
+
+impl FromRow<'_, AnyRow> for CallEventRow {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(CallEventRow {
+            call_id: row.try_get("call_id")?,
+            seq: row.try_get("seq")?,
+            at: row.try_get("at")?,
+            kind: row.try_get("kind")?,
+            detail: row.try_get("detail")?,
+        })
+    }
+}
+
+/// A call with its timeline; serialises as the call's fields plus `events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallDetail {
+    #[serde(flatten)]
+    pub call: CallRow,
+    /// Ordered by `seq`.
+    pub events: Vec<CallEventRow>,
+}
+
+/// The `calls` columns in [`CallRow`] order, as a literal for `concat!`
+/// (queries must be `&'static str`).
+macro_rules! call_columns {
+    () => {
+        "id, sip_call_id, from_number, to_number, service_number, \
+         arrived_at, answered_at, ended_at, digits, hangup_cause, hangup_side"
+    };
+}
+
+/// The database behind hotline's records. Cheap to clone (a pool handle).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Open the database at `url` and bring its schema up to date.
+    ///
+    /// `sqlite:path`, `sqlite://path` (`sqlite:///abs/path`) or
+    /// `postgres://user@host/db`. A SQLite file is created if missing unless
+    /// the URL sets `mode=` itself (e.g. `mode=ro`).
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let url = match backend {
+            Backend::Sqlite
+                if !url
+                    .split_once('?')
+                    .is_some_and(|(_, query)| query.contains("mode=")) =>
+            {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(StoreError::Connect)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                // One writer at a time anyway; a few readers for the API.
+                Backend::Sqlite => 4,
+                Backend::Postgres => 10,
+            })
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        sqlx::raw_sql(SQLITE_PRAGMAS).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(StoreError::Connect)?;
+        migrate::run(&pool, backend).await?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The underlying pool, for tests and admin commands; the record tables
+    /// should be written only through [`Store::apply`].
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Close every connection; later calls fail with
+    /// [`StoreError::Unavailable`].
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Cheap round trip to the database (for `/api/health`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Write one op, idempotently (see the module docs).
+    pub async fn apply(&self, op: &RecordOp) -> Result<(), StoreError> {
+        let missing = || StoreError::MissingCall {
+            call_id: op.call_id().to_owned(),
+        };
+        let affected = match op {
+            RecordOp::Arrived {
+                call_id,
+                sip_call_id,
+                from_number,
+                to_number,
+                service_number,
+                arrived_at,
+            } => {
+                sqlx::query(
+                    "INSERT INTO calls \
+                     (id, sip_call_id, from_number, to_number, service_number, arrived_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(call_id)
+                .bind(sip_call_id)
+                .bind(from_number)
+                .bind(to_number)
+                .bind(service_number)
+                .bind(*arrived_at)
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+                // 0 rows means it was already there: a retry, not an error.
+                return Ok(());
+            }
+            RecordOp::Answered { call_id, at } => sqlx::query(
+                "UPDATE calls SET answered_at = COALESCE(answered_at, $2) WHERE id = $1",
+            )
+            .bind(call_id)
+            .bind(*at)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?,
+            RecordOp::Digits { call_id, digits } => {
+                sqlx::query("UPDATE calls SET digits = $2 WHERE id = $1")
+                    .bind(call_id)
+                    .bind(digits)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(StoreError::from_sqlx)?
+            }
+            RecordOp::Ended {
+                call_id,
+                at,
+                cause,
+                side,
+            } => sqlx::query(
+                // All three columns are written together, so one test on
+                // ended_at keeps the first end's values on a retry.
+                "UPDATE calls SET \
+                 hangup_cause = CASE WHEN ended_at IS NULL THEN $3 ELSE hangup_cause END, \
+                 hangup_side = CASE WHEN ended_at IS NULL THEN $4 ELSE hangup_side END, \
+                 ended_at = COALESCE(ended_at, $2) \
+                 WHERE id = $1",
+            )
+            .bind(call_id)
+            .bind(*at)
+            .bind(cause)
+            .bind(side.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?,
+            RecordOp::Event {
+                call_id,
+                seq,
+                at,
+                kind,
+                detail,
+            } => {
+                let result = sqlx::query(
+                    "INSERT INTO call_events (call_id, seq, at, kind, detail) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id, seq) DO NOTHING",
+                )
+                .bind(call_id)
+                .bind(*seq)
+                .bind(*at)
+                .bind(kind)
+                .bind(detail)
+                .execute(&self.pool)
+                .await;
+                return match result {
+                    Ok(_) => Ok(()),
+                    Err(sqlx::Error::Database(db))
+                        if db.kind() == ErrorKind::ForeignKeyViolation =>
+                    {
+                        Err(missing())
+                    }
+                    Err(e) => Err(StoreError::from_sqlx(e)),
+                };
+            }
+        };
+        // Both backends count rows matched, changed or not, so 0 means absent.
+        if affected.rows_affected() == 0 {
+            return Err(missing());
+        }
+        Ok(())
+    }
+
+    /// The `limit` most recent calls, newest first (ties broken by id,
+    /// descending). A `limit` below 1 gives an empty list.
+    pub async fn recent_calls(&self, limit: i64) -> Result<Vec<CallRow>, StoreError> {
+        if limit < 1 {
+            return Ok(Vec::new());
+        }
+        sqlx::query_as::<_, CallRow>(concat!(
+            "SELECT ",
+            call_columns!(),
+            " FROM calls ORDER BY arrived_at DESC, id DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)
+    }
+
+    /// One call with its events ordered by `seq`; `None` if unknown.
+    pub async fn call(&self, id: &str) -> Result<Option<CallDetail>, StoreError> {
+        let Some(call) = sqlx::query_as::<_, CallRow>(concat!(
+            "SELECT ",
+            call_columns!(),
+            " FROM calls WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?
+        else {
+            return Ok(None);
+        };
+        let events = sqlx::query_as::<_, CallEventRow>(
+            "SELECT call_id, seq, at, kind, detail FROM call_events \
+             WHERE call_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(Some(CallDetail { call, events }))
+    }
+}

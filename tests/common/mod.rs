@@ -1,0 +1,257 @@
+//! Shared test harness: starts the real `hotline` binary on free ports with
+//! its own data directory, runs sipp against it, reads its records.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A unique scratch directory under the system temp dir.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "hotline-test-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A port range for RTP that parallel test processes are unlikely to share
+/// (a busy port is skipped by the server anyway).
+pub fn rtp_range() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let slot = (std::process::id() * 7 + N.fetch_add(1, Ordering::Relaxed) * 13) % 300;
+    let low = 30_000 + slot * 100;
+    format!("{low}-{}", low + 99)
+}
+
+/// A running hotline server.
+pub struct Server {
+    child: Child,
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+    pub data: PathBuf,
+    pub stdout_rest: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl Server {
+    /// Starts `hotline serve` with extra arguments and waits for `ready`.
+    pub fn start(extra: &[&str]) -> Server {
+        let data = temp_dir("data");
+        let rtp = rtp_range();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["serve", "--sip", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(["--data", data.to_str().unwrap(), "--rtp-ports", &rtp])
+            .args(extra)
+            .env("HOTLINE_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::File::create(data.join("server.log")).unwrap(),
+            ))
+            .spawn()
+            .expect("start hotline");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let ready = loop {
+            match lines.next() {
+                Some(Ok(line)) if line.contains("ready") => break line,
+                Some(Ok(_)) => {}
+                _ => {
+                    let log = std::fs::read_to_string(data.join("server.log")).unwrap_or_default();
+                    panic!("hotline exited before ready:\n{log}");
+                }
+            }
+            assert!(Instant::now() < deadline, "hotline not ready in time");
+        };
+        let sip = field(&ready, "udp+tcp ").parse().unwrap();
+        let http = field(&ready, "http://").parse().unwrap();
+        let stdout_rest = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+        Server {
+            child,
+            sip,
+            http,
+            data,
+            stdout_rest,
+        }
+    }
+
+    /// The server's log so far (stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
+    }
+
+    /// `GET path` on the HTTP API; returns (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.http, path)
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "hotline did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the API lists `n` calls that have ended.
+    pub fn wait_for_ended_calls(&self, n: usize) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = self.get("/api/calls?limit=500");
+            if status == 200 {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let ended = v["calls"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| !c["ended_at"].is_null())
+                    .count();
+                if ended >= n {
+                    return v;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{n} ended calls not recorded in time; last: {body}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn field<'a>(line: &'a str, after: &str) -> &'a str {
+    let start = line
+        .find(after)
+        .unwrap_or_else(|| panic!("no `{after}` in {line}"))
+        + after.len();
+    let rest = &line[start..];
+    let end = rest.find([',', ' ']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// A minimal HTTP/1.1 GET (no client crate needed for tests).
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text[9..12].parse().unwrap();
+    let body_start = text.find("\r\n\r\n").map_or(text.len(), |i| i + 4);
+    let head = &text[..body_start];
+    let body = &text[body_start..];
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some(line_end) = body.find("\r\n") {
+        let size = usize::from_str_radix(body[..line_end].trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = line_end + 2;
+        out.push_str(&body[start..start + size]);
+        body = &body[start + size + 2..];
+    }
+    out
+}
+
+/// Is sipp installed? Under CI=true its absence fails the test.
+pub fn have_sipp() -> bool {
+    let found = Command::new("sipp")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "sipp (Debian package sip-tester) is required under CI"
+        );
+        eprintln!("SKIPPED: sipp is not installed (apt-get install sip-tester)");
+    }
+    found
+}
+
+/// Runs sipp with a scenario from tests/sipp against `target`; returns its
+/// exit status and its output.
+pub fn sipp(scenario: &str, target: SocketAddr, args: &[&str]) -> (bool, String) {
+    let dir = temp_dir("sipp");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(scenario);
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg("sipp")
+        .arg(target.to_string())
+        .arg("-sf")
+        .arg(&scenario)
+        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
+        .args([
+            "-p",
+            &free_port().to_string(),
+            "-mp",
+            &free_port().to_string(),
+        ])
+        .args(["-s", "4008001234", "-nostdin"])
+        .args(args)
+        .current_dir(&dir)
+        .output()
+        .expect("run sipp");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// A port that was free a moment ago (on UDP and TCP).
+pub fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        // sipp's media port +2 is used for video; keep it even-aligned.
+        if port.is_multiple_of(2) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
