@@ -150,9 +150,13 @@ fn main() {
             d.drain(None);
         }
         if let Some(c) = calls.get_mut(ms).and_then(Option::take) {
-            d.layer.handle_request(d.now, c.invite, caller).expect("INVITE");
+            d.layer
+                .handle_request(d.now, c.invite, caller)
+                .expect("INVITE");
             d.drain(Some(&c.ok));
-            d.layer.send_request(d.now, c.options, far).expect("OPTIONS");
+            d.layer
+                .send_request(d.now, c.options, far)
+                .expect("OPTIONS");
             d.drain(None);
             acks[ms] = Some((c.ack, c.options_ok));
         }

@@ -177,7 +177,6 @@ impl Default for IvrConfig {
     }
 }
 
-
 /// An IP network, `addr/prefix`; a bare address is a /32 or /128.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {

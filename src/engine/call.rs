@@ -22,7 +22,7 @@ use crate::media::session::{MediaConfig, MediaOutput, MediaSession};
 use crate::records::{HangupSide, RecordOp};
 use crate::sip::dialog::{self, Dialog};
 use crate::sip::message::{self, HeadersExt};
-use crate::sip::sdp::{self, Direction, Negotiated};
+use crate::sip::sdp::{self, Direction, Negotiated, SessionDescription};
 use crate::sip::transaction::TxKey;
 use crate::sip::{Error as SipError, Peer};
 
@@ -85,7 +85,7 @@ pub(super) struct NewCall<'a> {
     pub dialled: String,
     pub local_tag: String,
     /// None for a late-offer INVITE (no SDP): we offer in the 200 OK.
-    pub offer: Option<Negotiated>,
+    pub offer: Option<Offer>,
     pub now: Instant,
     pub wall_ms: i64,
     pub cfg: &'a EngineConfig,
@@ -109,11 +109,17 @@ pub(super) struct Call {
     pub tx_key: TxKey,
     /// The deadline registered with the engine's timer heap.
     pub scheduled: Option<Instant>,
+    /// Client transactions of ours (BYE) the engine maps to this call.
+    pub requests: Vec<TxKey>,
+    /// Still counted among the engine's active calls.
+    pub counted: bool,
     settings: CallSettings,
     invite: Request,
     source: Peer,
     local_tag: String,
     negotiated: Option<Negotiated>,
+    /// The caller's last SDP offer: the answer mirrors its media sections.
+    offer_sdp: Option<SessionDescription>,
     dialog: Option<Dialog>,
     media: Option<MediaSession>,
     /// The socket is open (OpenMedia asked, CloseMedia not yet).
@@ -158,11 +164,14 @@ impl Call {
             sip_call_id: sip_call_id.clone(),
             tx_key: n.tx_key,
             scheduled: None,
+            requests: Vec::new(),
+            counted: true,
             settings,
             invite: n.invite,
             source: n.source,
             local_tag: n.local_tag,
-            negotiated: n.offer,
+            negotiated: n.offer.as_ref().map(|o| o.negotiated.clone()),
+            offer_sdp: n.offer.map(|o| o.sdp),
             dialog: None,
             media: None,
             media_open: true,
@@ -375,9 +384,19 @@ impl Call {
     /// INVITE had none.
     fn local_sdp(&self, local: SocketAddr) -> String {
         let session = self.seed.map(|s| s.sdp_session).unwrap_or(1);
-        match &self.negotiated {
-            Some(neg) => sdp::answer(neg, local.ip(), local.port(), session, self.sdp_version),
-            None => {
+        match (&self.negotiated, &self.offer_sdp) {
+            (Some(neg), Some(offer)) => sdp::answer_to(
+                offer,
+                neg,
+                local.ip(),
+                local.port(),
+                session,
+                self.sdp_version,
+            ),
+            (Some(neg), None) => {
+                sdp::answer(neg, local.ip(), local.port(), session, self.sdp_version)
+            }
+            (None, _) => {
                 let laws: Vec<(u8, &str)> = self
                     .settings
                     .codecs
@@ -436,7 +455,9 @@ impl Call {
         }
         // Late offer: the ACK carries the caller's answer to our offer.
         match read_offer(ack, &self.settings.codecs) {
-            Ok(Some(neg)) => {
+            Ok(Some(Offer {
+                negotiated: neg, ..
+            })) => {
                 self.negotiated = Some(neg.clone());
                 self.start_media(now, &neg);
                 self.phase = Phase::Answered(Flow::Welcome);
@@ -475,9 +496,10 @@ impl Call {
         let tag = Some(local_tag.as_str());
         let (cseq, _) = req.cseq().unwrap_or((0, Method::Ack));
         if let Some(d) = self.dialog.as_mut()
-            && d.accept_remote_cseq(cseq).is_err() {
-                return vec![message::response(req, 500, Some("CSeq Out of Order"), tag)];
-            }
+            && d.accept_remote_cseq(cseq).is_err()
+        {
+            return vec![message::response(req, 500, Some("CSeq Out of Order"), tag)];
+        }
         match req.method() {
             Method::Bye => {
                 let resp = message::response(req, 200, None, tag);
@@ -510,7 +532,11 @@ impl Call {
             return message::response(req, 481, None, tag);
         }
         match read_offer(req, &self.settings.codecs) {
-            Ok(Some(neg)) => {
+            Ok(Some(Offer {
+                negotiated: neg,
+                sdp,
+            })) => {
+                self.offer_sdp = Some(sdp);
                 let held = matches!(
                     neg.remote_direction,
                     Direction::SendOnly | Direction::Inactive
@@ -581,9 +607,10 @@ impl Call {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(m) = self.media.as_mut()
-            && m.poll_timeout().is_some_and(|t| t <= now) {
-                m.handle_timeout(now);
-            }
+            && m.poll_timeout().is_some_and(|t| t <= now)
+        {
+            m.handle_timeout(now);
+        }
         if self.digit_deadline.is_some_and(|t| t <= now) {
             self.digit_deadline = None;
             if self.phase == Phase::Answered(Flow::Collecting) {
@@ -731,17 +758,24 @@ fn set_body(resp: &mut Response, content_type: &str, body: Vec<u8>) {
     resp.body = body;
 }
 
+/// A caller's SDP and what we negotiated from it.
+pub(super) struct Offer {
+    pub sdp: SessionDescription,
+    pub negotiated: Negotiated,
+}
+
 /// The SDP in a request (INVITE offer, or the answer in an ACK), reduced to
 /// what we negotiate. `Ok(None)` when there is no body.
-pub(super) fn read_offer(req: &Request, codecs: &[String]) -> Result<Option<Negotiated>, SipError> {
+pub(super) fn read_offer(req: &Request, codecs: &[String]) -> Result<Option<Offer>, SipError> {
     if req.body().is_empty() {
         return Ok(None);
     }
     let ctype = req.header_values("Content-Type");
     if let Some(t) = ctype.first()
-        && !t.trim().to_ascii_lowercase().starts_with("application/sdp") {
-            return Err(SipError::Sdp(format!("body is {t}, not application/sdp")));
-        }
+        && !t.trim().to_ascii_lowercase().starts_with("application/sdp")
+    {
+        return Err(SipError::Sdp(format!("body is {t}, not application/sdp")));
+    }
     let text =
         std::str::from_utf8(req.body()).map_err(|_| SipError::Sdp("body is not UTF-8".into()))?;
     let parsed = sdp::SessionDescription::parse(text)?;
@@ -749,7 +783,11 @@ pub(super) fn read_offer(req: &Request, codecs: &[String]) -> Result<Option<Nego
     offer
         .codecs
         .retain(|(_, name, _)| codecs.iter().any(|c| c.eq_ignore_ascii_case(name)));
-    sdp::negotiate(&offer).map(Some)
+    let negotiated = sdp::negotiate(&offer)?;
+    Ok(Some(Offer {
+        sdp: parsed,
+        negotiated,
+    }))
 }
 
 /// A digit from a SIP INFO with `application/dtmf-relay` (`Signal=5`), the

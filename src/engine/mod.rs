@@ -158,6 +158,9 @@ pub struct Engine {
     rng: fastrand::Rng,
     epoch: (Instant, i64),
     next_key: CallKey,
+    /// Calls not yet over (kept as a count: the runtime reads it after
+    /// every input).
+    active: usize,
     draining: bool,
     stats: EngineStats,
 }
@@ -184,6 +187,7 @@ impl Engine {
             rng: fastrand::Rng::with_seed(seed),
             epoch: (now, wall_ms),
             next_key: 1,
+            active: 0,
             draining: false,
             stats: EngineStats::default(),
         }
@@ -191,7 +195,7 @@ impl Engine {
 
     /// Calls that have not ended yet.
     pub fn active_calls(&self) -> usize {
-        self.calls.values().filter(|c| !c.is_over()).count()
+        self.active
     }
 
     pub fn stats(&self) -> EngineStats {
@@ -610,6 +614,7 @@ impl Engine {
             cfg: &self.cfg,
             rng: self.rng.fork(),
         });
+        self.active += 1;
         self.by_call_id.insert(sip_call_id, call_key);
         self.tx_owner.insert(key, call_key);
         self.calls.insert(call_key, c);
@@ -640,6 +645,7 @@ impl Engine {
                 }
                 call::Action::Request(req, dest) => match self.tx.send_request(now, req, dest) {
                     Ok(k) => {
+                        c.requests.push(k.clone());
                         self.tx_owner.insert(k, key);
                     }
                     Err(e) => warn!(call = %c.id, error = %e, "request not sent"),
@@ -647,13 +653,19 @@ impl Engine {
                 call::Action::Output(o) => self.outputs.push_back(o),
             }
         }
+        if c.counted && c.is_over() {
+            c.counted = false;
+            self.active -= 1;
+        }
         let finished = c.is_finished();
         let deadline = c.poll_timeout();
         if finished {
-            let c = self.calls.remove(&key);
-            if let Some(c) = c {
+            if let Some(c) = self.calls.remove(&key) {
                 self.by_call_id.remove(&c.sip_call_id);
-                self.tx_owner.retain(|_, v| *v != key);
+                self.tx_owner.remove(&c.tx_key);
+                for k in &c.requests {
+                    self.tx_owner.remove(k);
+                }
             }
         } else if deadline != c.scheduled {
             c.scheduled = deadline;

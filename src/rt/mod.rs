@@ -61,6 +61,9 @@ pub enum RtError {
     Prompts(String),
 }
 
+/// How long shutdown waits for the record writer to drain its queue.
+const RECORD_FLUSH_LIMIT: Duration = Duration::from_secs(30);
+
 /// The current moment on the clock tests can pause.
 fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
@@ -207,10 +210,19 @@ pub async fn serve_until(
     for (_, m) in media {
         m.reader.abort();
     }
-    // Dropping the last sink lets the writer finish its queue and stop.
+    // Dropping the last sink lets the writer finish its queue and stop. If
+    // the database is down it retries; we wait a bounded time so a dead
+    // database cannot keep the process from ever exiting, and say what is
+    // lost.
+    let pending = sink.pending_counter();
     drop(sink);
-    if let Err(e) = writer.await {
-        warn!(error = %e, "record writer ended abnormally");
+    match tokio::time::timeout(RECORD_FLUSH_LIMIT, writer).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(error = %e, "record writer ended abnormally"),
+        Err(_) => tracing::error!(
+            unwritten = pending.load(Ordering::Relaxed),
+            "database still unavailable at shutdown: call records not written"
+        ),
     }
     let _ = stop_http_tx.send(true);
     let _ = http_task.await;

@@ -1,0 +1,442 @@
+//! The bodies of the fuzz targets, shared by `fuzz/fuzz_targets/*.rs` (via
+//! `#[path]`) and by the regression test `tests/fuzz_regressions.rs`, so a
+//! crash input replays through exactly the code the fuzzer ran.
+//!
+//! Each function takes arbitrary bytes and must never panic. Besides "no
+//! panic" they check a few properties the code documents: what we write we
+//! can read back, a stream frames the same however it is chunked, and an
+//! engine driven to quiescence has no call, transaction or media socket left.
+
+// Each fuzz target uses one of these functions; the test uses them all.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use hotline::config::Cidr;
+use hotline::engine::{CallKey, Engine, EngineConfig, Output, PromptSet, prompts};
+use hotline::media::{DtmfReceiver, Law, MediaConfig, MediaSession, Prompt, rtp};
+use hotline::records::RecordOp;
+use hotline::sip::framing::{Frame, StreamFramer};
+use hotline::sip::message;
+use hotline::sip::sdp::{self, SessionDescription};
+use hotline::sip::transaction::TimerConfig;
+use hotline::sip::{Peer, Transport};
+
+/// A small deterministic hash of the input, to pick parameters from.
+fn mix(data: &[u8]) -> u32 {
+    data.iter().fold(0x811c_9dc5_u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// Up to the last `n` bytes of the input as text.
+fn tail_text(data: &[u8], n: usize) -> String {
+    String::from_utf8_lossy(&data[data.len().saturating_sub(n)..]).into_owned()
+}
+
+// ----- sip_message ---------------------------------------------------------
+
+/// `message::parse`, `normalise` and `bad_request` on the raw bytes; for a
+/// message that parses, `serialize` must give bytes that parse again, and
+/// for a request, a `response` to it must serialise to a parsable response
+/// with the asked status code.
+pub fn sip_message(data: &[u8]) {
+    let _ = message::normalise(data);
+    let _ = message::bad_request(data);
+    let Ok(msg) = message::parse(data) else {
+        return;
+    };
+    let wire = message::serialize(&msg);
+    if let Err(e) = message::parse(&wire) {
+        panic!(
+            "serialize(parse(x)) does not parse again: {e}\n{}",
+            String::from_utf8_lossy(&wire)
+        );
+    }
+    let rsip::SipMessage::Request(req) = &msg else {
+        return;
+    };
+    let h = mix(data);
+    let code = 100 + (h % 600) as u16;
+    let custom = tail_text(data, 24);
+    let reason = match (h >> 10) % 3 {
+        0 => None,
+        1 => Some("OK"),
+        _ => Some(custom.as_str()),
+    };
+    let to_tag = match (h >> 12) % 3 {
+        0 => None,
+        1 => Some("as83kd9bs"),
+        _ => Some(custom.as_str()),
+    };
+    let resp = message::response(req, code, reason, to_tag);
+    let wire = message::serialize(&rsip::SipMessage::Response(resp));
+    match message::parse(&wire) {
+        Ok(rsip::SipMessage::Response(back)) => {
+            assert_eq!(back.status_code.code(), code, "status code changed");
+        }
+        Ok(rsip::SipMessage::Request(_)) => panic!("a response parsed back as a request"),
+        Err(e) => panic!(
+            "response({code}, {reason:?}, {to_tag:?}) does not parse again: {e}\n{}",
+            String::from_utf8_lossy(&wire)
+        ),
+    }
+}
+
+// ----- sip_framing ---------------------------------------------------------
+
+/// Largest message the framers in this harness accept.
+const FRAMER_MAX: usize = 4096;
+
+/// Drains a framer: frames until `Ok(None)`, or the (final) error.
+fn drain_framer(framer: &mut StreamFramer, frames: &mut Vec<Frame>) -> Option<String> {
+    // Every pushed byte is consumed by at most one frame, so this ends.
+    loop {
+        match framer.next() {
+            Ok(Some(frame)) => {
+                if let Frame::Message(bytes) = &frame {
+                    assert!(
+                        bytes.len() <= FRAMER_MAX,
+                        "a {} byte frame passed a {FRAMER_MAX} byte limit",
+                        bytes.len()
+                    );
+                }
+                frames.push(frame);
+            }
+            Ok(None) => return None,
+            Err(e) => {
+                let again = framer.next();
+                assert_eq!(again, Err(e.clone()), "framer errors must be final");
+                return Some(e.to_string());
+            }
+        }
+    }
+}
+
+/// The input as a TCP stream: pushed whole into one framer and in chunks
+/// (cut where its first bytes say) into another. Both must yield the same
+/// frames and the same final error; every frame then goes to `parse`.
+pub fn sip_framing(data: &[u8]) {
+    let mut whole = StreamFramer::new(FRAMER_MAX);
+    whole.push(data);
+    let mut whole_frames = Vec::new();
+    let whole_error = drain_framer(&mut whole, &mut whole_frames);
+
+    let mut cuts: Vec<usize> = data
+        .iter()
+        .take(4)
+        .map(|&b| usize::from(b) * data.len() / 256)
+        .collect();
+    cuts.push(data.len());
+    cuts.sort_unstable();
+    let mut chunked = StreamFramer::new(FRAMER_MAX);
+    let mut chunked_frames = Vec::new();
+    let mut chunked_error = None;
+    let mut from = 0;
+    for cut in cuts {
+        chunked.push(&data[from..cut]);
+        from = cut;
+        chunked_error = drain_framer(&mut chunked, &mut chunked_frames);
+        if chunked_error.is_some() {
+            break;
+        }
+    }
+    assert_eq!(
+        whole_frames, chunked_frames,
+        "frames depend on how the stream was chunked"
+    );
+    assert_eq!(
+        whole_error, chunked_error,
+        "the error depends on how the stream was chunked"
+    );
+    for frame in &whole_frames {
+        if let Frame::Message(bytes) = frame {
+            let _ = message::parse(bytes);
+        }
+    }
+}
+
+// ----- sdp -----------------------------------------------------------------
+
+/// `SessionDescription::parse`; on success `audio_offer`, `negotiate`,
+/// `answer` and `answer_to`. Our answers must parse and offer audio again.
+pub fn sdp(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let Ok(offer_sdp) = SessionDescription::parse(&text) else {
+        return;
+    };
+    let Ok(offer) = sdp::audio_offer(&offer_sdp) else {
+        return;
+    };
+    let Ok(neg) = sdp::negotiate(&offer) else {
+        return;
+    };
+    let local_ip = if offer.remote.is_ipv6() {
+        IpAddr::V6(Ipv6Addr::LOCALHOST)
+    } else {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    };
+    let answers = [
+        sdp::answer(&neg, local_ip, 40_000, 1, 2),
+        sdp::answer_to(&offer_sdp, &neg, local_ip, 40_000, 1, 2),
+    ];
+    for answer in answers {
+        let parsed = SessionDescription::parse(&answer)
+            .unwrap_or_else(|e| panic!("our answer does not parse: {e}\n{answer}"));
+        let again = sdp::audio_offer(&parsed)
+            .unwrap_or_else(|e| panic!("our answer has no audio stream: {e}\n{answer}"));
+        sdp::negotiate(&again)
+            .unwrap_or_else(|e| panic!("our answer has no G.711 law: {e}\n{answer}"));
+    }
+}
+
+// ----- rtp -----------------------------------------------------------------
+
+/// The input as records `[len: u8][len bytes]` (the last one may be short).
+fn records(mut data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let (&len, rest) = data.split_first()?;
+        let (record, rest) = rest.split_at(usize::from(len).min(rest.len()));
+        data = rest;
+        Some(record)
+    })
+}
+
+/// `rtp::parse` on the whole input (what parses must write back the same);
+/// then the input as length-prefixed datagrams through a `MediaSession`
+/// (telephone-event on payload type 101) and a bare `DtmfReceiver`.
+pub fn rtp(data: &[u8]) {
+    if let Ok(packet) = rtp::parse(data) {
+        let mut out = Vec::new();
+        rtp::write(&packet.header, packet.payload, &mut out);
+        let back = rtp::parse(&out).expect("a written packet parses");
+        assert_eq!(back, packet, "RTP header or payload changed on rewrite");
+    }
+
+    let t0 = Instant::now();
+    let config = MediaConfig {
+        law: if mix(data) & 1 == 0 {
+            Law::Pcmu
+        } else {
+            Law::Pcma
+        },
+        payload_type: 0,
+        dtmf_payload_type: Some(101),
+        inactivity_timeout: Duration::from_millis(100),
+    };
+    let mut session = MediaSession::new(t0, config, 0x1234_5678, 65_530, u32::MAX - 100);
+    session.play(t0, Prompt::new("beep", vec![1000_i16; 400]));
+    let mut dtmf = DtmfReceiver::new();
+    let mut now = t0;
+    let _ = session.handle_rtp(now, data);
+    for datagram in records(data).take(256) {
+        let _ = session.handle_rtp(now, datagram);
+        if let Ok(packet) = rtp::parse(datagram) {
+            let _ = dtmf.handle(&packet.header, packet.payload);
+        }
+        now += Duration::from_millis(7);
+        session.handle_timeout(now);
+        while session.poll_output().is_some() {}
+    }
+    session.handle_timeout(now + Duration::from_secs(3600));
+    while session.poll_output().is_some() {}
+    let _ = session.poll_timeout();
+    let _ = session.stats();
+}
+
+// ----- engine --------------------------------------------------------------
+
+/// Separates the datagrams of one engine input.
+pub const ENGINE_SEPARATOR: &[u8] = b"\n#next\n";
+
+/// In a SIP datagram, replaced by the To tag of our latest response, so an
+/// input can carry in-dialog requests (ACK, BYE, re-INVITE).
+const TAG_PLACEHOLDER: &[u8] = b"$TAG";
+
+/// Where SIP comes from (inside the allowed sources) and RTP comes from.
+const CARRIER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5091);
+const CARRIER_RTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 6000);
+const LOCAL_RTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40_000);
+
+fn engine_config() -> EngineConfig {
+    EngineConfig {
+        numbers: vec!["4008001234".into(), "service".into()],
+        allowed_sources: vec![
+            Cidr::parse("127.0.0.0/8").expect("valid CIDR"),
+            Cidr::parse("::1").expect("valid CIDR"),
+        ],
+        advertised_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        sip_port: 5060,
+        codecs: vec!["PCMU".into(), "PCMA".into()],
+        telephone_event_pt: 101,
+        timers: TimerConfig::default(),
+        rtp_timeout: Duration::from_secs(5),
+        first_digit_timeout: Duration::from_secs(3),
+        inter_digit_timeout: Duration::from_secs(2),
+        max_digits: 8,
+    }
+}
+
+/// Every required prompt, 30 ms of a quiet tone (two RTP frames).
+fn engine_prompts() -> PromptSet {
+    let mut set = PromptSet::new();
+    for name in prompts::REQUIRED {
+        set.insert(Prompt::new(*name, vec![100_i16; 240]));
+    }
+    set
+}
+
+/// What the harness saw the engine ask for.
+#[derive(Default)]
+struct Seen {
+    /// Calls whose media was opened, newest last.
+    calls: Vec<CallKey>,
+    opened: HashMap<CallKey, u32>,
+    closed: HashMap<CallKey, u32>,
+    arrived: HashMap<String, u32>,
+    ended: HashMap<String, u32>,
+    /// The To tag of our latest SIP message.
+    tag: Option<Vec<u8>>,
+}
+
+/// The value of `tag=` in the To header of a message we sent.
+fn to_tag(bytes: &[u8]) -> Option<Vec<u8>> {
+    let line = bytes
+        .split(|&b| b == b'\n')
+        .find(|l| l.len() > 3 && l[..3].eq_ignore_ascii_case(b"To:"))?;
+    let at = line.windows(5).position(|w| w == b";tag=")? + 5;
+    let tag: Vec<u8> = line[at..]
+        .iter()
+        .copied()
+        .take_while(|b| !matches!(b, b';' | b'\r' | b'>' | b' ' | b','))
+        .collect();
+    (!tag.is_empty()).then_some(tag)
+}
+
+/// Drains the engine's outputs, answering `OpenMedia` at once.
+fn drain_engine(engine: &mut Engine, now: Instant, seen: &mut Seen) {
+    while let Some(out) = engine.poll_output() {
+        match out {
+            Output::Transmit { bytes, .. } => {
+                if let Some(tag) = to_tag(&bytes) {
+                    seen.tag = Some(tag);
+                }
+            }
+            Output::OpenMedia { call } => {
+                *seen.opened.entry(call).or_default() += 1;
+                seen.calls.push(call);
+                engine.media_opened(now, call, LOCAL_RTP);
+            }
+            Output::Rtp { .. } => {}
+            Output::CloseMedia { call } => *seen.closed.entry(call).or_default() += 1,
+            Output::Record(RecordOp::Arrived { call_id, .. }) => {
+                *seen.arrived.entry(call_id).or_default() += 1;
+            }
+            Output::Record(RecordOp::Ended { call_id, .. }) => {
+                *seen.ended.entry(call_id).or_default() += 1;
+            }
+            Output::Record(_) => {}
+        }
+    }
+}
+
+/// Splits `data` at every separator.
+fn segments<'a>(data: &'a [u8], separator: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+    let mut rest = Some(data);
+    std::iter::from_fn(move || {
+        let data = rest?;
+        match data.windows(separator.len()).position(|w| w == separator) {
+            Some(at) => {
+                rest = Some(&data[at + separator.len()..]);
+                Some(&data[..at])
+            }
+            None => {
+                rest = None;
+                Some(data)
+            }
+        }
+    })
+}
+
+/// Replaces every `$TAG` with `tag`.
+fn with_tag(segment: &[u8], tag: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(segment.len());
+    let mut rest = segment;
+    while let Some(at) = rest
+        .windows(TAG_PLACEHOLDER.len())
+        .position(|w| w == TAG_PLACEHOLDER)
+    {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(tag);
+        rest = &rest[at + TAG_PLACEHOLDER.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+/// An `Engine` fed the input's segments (split at [`ENGINE_SEPARATOR`], at
+/// most 16, 20 ms apart): one starting with an RTP version-2 byte goes to
+/// the newest call's media socket, any other is a SIP datagram from an
+/// allowed source. Then time jumps an hour at a time until the engine has
+/// no deadline left; by then every call must have ended (one Arrived and
+/// one Ended record each, media opened and closed once) and no call or
+/// transaction may be left.
+pub fn engine(data: &[u8]) {
+    let t0 = Instant::now();
+    let mut engine = Engine::new(engine_config(), engine_prompts(), t0, 1_700_000_000_000, 7);
+    let source = Peer {
+        addr: CARRIER,
+        transport: Transport::Udp,
+    };
+    let mut seen = Seen::default();
+    let mut now = t0;
+    for segment in segments(data, ENGINE_SEPARATOR).take(16) {
+        if segment.first().is_some_and(|b| b >> 6 == 2) {
+            if let Some(&call) = seen.calls.last() {
+                engine.handle_rtp(now, call, CARRIER_RTP, segment);
+            }
+        } else {
+            let segment = match &seen.tag {
+                Some(tag) => with_tag(segment, tag),
+                None => segment.to_vec(),
+            };
+            engine.handle_sip(now, &segment, source);
+        }
+        drain_engine(&mut engine, now, &mut seen);
+        now += Duration::from_millis(20);
+        if engine.poll_timeout().is_some_and(|t| t <= now) {
+            engine.handle_timeout(now);
+            drain_engine(&mut engine, now, &mut seen);
+        }
+    }
+    for _ in 0..64 {
+        if engine.poll_timeout().is_none() {
+            break;
+        }
+        now += Duration::from_secs(3600);
+        engine.handle_timeout(now);
+        drain_engine(&mut engine, now, &mut seen);
+    }
+
+    assert_eq!(engine.active_calls(), 0, "a call outlived every timer");
+    assert!(engine.is_idle(), "a call or transaction was leaked");
+    assert_eq!(engine.poll_timeout(), None, "an idle engine has a deadline");
+    for (call, opened) in &seen.opened {
+        assert_eq!(*opened, 1, "media of call {call} opened {opened} times");
+        let closed = seen.closed.get(call).copied().unwrap_or(0);
+        assert_eq!(closed, 1, "media of call {call} closed {closed} times");
+    }
+    for call in seen.closed.keys() {
+        assert!(seen.opened.contains_key(call), "closed unopened media {call}");
+    }
+    for (id, arrived) in &seen.arrived {
+        assert_eq!(*arrived, 1, "call {id} arrived {arrived} times");
+        let ended = seen.ended.get(id).copied().unwrap_or(0);
+        assert_eq!(ended, 1, "call {id} ended {ended} times");
+    }
+    for id in seen.ended.keys() {
+        assert!(seen.arrived.contains_key(id), "call {id} ended, never arrived");
+    }
+}
