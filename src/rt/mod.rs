@@ -307,13 +307,17 @@ impl Driver {
                     break;
                 }
             }
-            let wake = self
-                .engine
-                .poll_timeout()
-                .map(tokio::time::Instant::from_std);
+            // Due timers run before any new input, so a flood of SIP or RTP
+            // can never hold back the 20 ms packet clock of the calls.
+            let mut wake = self.engine.poll_timeout();
+            if wake.is_some_and(|t| t <= now()) {
+                self.engine.handle_timeout(now());
+                self.flush().await;
+                wake = self.engine.poll_timeout();
+            }
+            let wake = wake.map(tokio::time::Instant::from_std);
             let stop_wake = deadline;
             tokio::select! {
-                biased;
                 _ = &mut shutdown, if !shutting_down => {
                     info!(calls = self.engine.active_calls(), "shutting down: no new calls");
                     shutting_down = true;
