@@ -297,12 +297,17 @@ struct Seen {
     closed: HashMap<CallKey, u32>,
     arrived: HashMap<String, u32>,
     ended: HashMap<String, u32>,
-    /// The To tag of our latest SIP message.
+    /// `Digits` records (the caller's key presses reached the call flow).
+    digits: usize,
+    /// The To tag of our latest SIP response.
     tag: Option<Vec<u8>>,
 }
 
-/// The value of `tag=` in the To header of a message we sent.
+/// The value of `tag=` in the To header of a response we sent.
 fn to_tag(bytes: &[u8]) -> Option<Vec<u8>> {
+    if !bytes.starts_with(b"SIP/2.0 ") {
+        return None;
+    }
     let line = bytes
         .split(|&b| b == b'\n')
         .find(|l| l.len() > 3 && l[..3].eq_ignore_ascii_case(b"To:"))?;
@@ -337,6 +342,7 @@ fn drain_engine(engine: &mut Engine, now: Instant, seen: &mut Seen) {
             Output::Record(RecordOp::Ended { call_id, .. }) => {
                 *seen.ended.entry(call_id).or_default() += 1;
             }
+            Output::Record(RecordOp::Digits { .. }) => seen.digits += 1,
             Output::Record(_) => {}
         }
     }
@@ -384,6 +390,20 @@ fn with_tag(segment: &[u8], tag: &[u8]) -> Vec<u8> {
 /// one Ended record each, media opened and closed once) and no call or
 /// transaction may be left.
 pub fn engine(data: &[u8]) {
+    engine_run(data);
+}
+
+/// What one [`engine`] run reached, for checking that seeds get somewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineRun {
+    /// Calls whose media was opened.
+    pub calls: usize,
+    /// `Digits` records written.
+    pub digit_records: usize,
+}
+
+/// [`engine`], returning what the run reached.
+pub fn engine_run(data: &[u8]) -> EngineRun {
     let t0 = Instant::now();
     let mut engine = Engine::new(engine_config(), engine_prompts(), t0, 1_700_000_000_000, 7);
     let source = Peer {
@@ -429,7 +449,10 @@ pub fn engine(data: &[u8]) {
         assert_eq!(closed, 1, "media of call {call} closed {closed} times");
     }
     for call in seen.closed.keys() {
-        assert!(seen.opened.contains_key(call), "closed unopened media {call}");
+        assert!(
+            seen.opened.contains_key(call),
+            "closed unopened media {call}"
+        );
     }
     for (id, arrived) in &seen.arrived {
         assert_eq!(*arrived, 1, "call {id} arrived {arrived} times");
@@ -437,6 +460,13 @@ pub fn engine(data: &[u8]) {
         assert_eq!(ended, 1, "call {id} ended {ended} times");
     }
     for id in seen.ended.keys() {
-        assert!(seen.arrived.contains_key(id), "call {id} ended, never arrived");
+        assert!(
+            seen.arrived.contains_key(id),
+            "call {id} ended, never arrived"
+        );
+    }
+    EngineRun {
+        calls: seen.opened.len(),
+        digit_records: seen.digits,
     }
 }

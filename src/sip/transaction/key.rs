@@ -14,6 +14,7 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use rsip::prelude::*;
 
@@ -27,10 +28,13 @@ pub const MAGIC_COOKIE: &str = "z9hG4bK";
 ///
 /// For a server transaction the method is the request's (an ACK is looked
 /// up under INVITE); for a client transaction it is the CSeq method.
+///
+/// Cheap to clone (shared strings): the layer's timer queue and every event
+/// carry copies.
 #[derive(Clone, Debug)]
 pub struct TxKey {
-    branch: String,
-    sent_by: String,
+    branch: Arc<str>,
+    sent_by: Arc<str>,
     method: rsip::Method,
 }
 
@@ -70,8 +74,8 @@ impl TxKey {
             )
         };
         Ok(TxKey {
-            branch,
-            sent_by,
+            branch: branch.into(),
+            sent_by: sent_by.into(),
             method,
         })
     }

@@ -32,12 +32,18 @@
 //!   (D, I, J, K) are zero: the transaction ends as it enters that state.
 //! - No input panics: malformed messages are errors, unknown ones are dropped.
 //!
-//! Timers are kept per transaction in a fixed table (`timer::TimerTable`);
-//! `poll_timeout` and `handle_timeout` scan all transactions, which is linear
-//! in the number of live transactions (hundreds for a call centre).
+//! # Cost
+//! Timers are kept per transaction in a fixed table (`timer::TimerTable`),
+//! and each transaction's earliest deadline in one layer-wide min-heap with
+//! lazy deletion (`queue::TimerQueue`): `poll_timeout` is O(1) (a peek; every
+//! mutating call leaves a live entry on top), `handle_timeout` is
+//! O(k log n) for k due transactions, and every input is a hash lookup (by
+//! [`TxKey`], or by Call-ID/From tag/CSeq for the ACK of a 2xx). Only
+//! `handle_transport_error` looks at every client transaction.
 
 mod client;
 mod key;
+mod queue;
 mod server;
 mod timer;
 mod wire;
@@ -57,6 +63,7 @@ use std::time::{Duration, Instant};
 use crate::sip::{Error, Peer};
 
 use client::{ClientTx, InviteClient, NonInviteClient};
+use queue::{Due, Queued, Side, TimerQueue};
 use server::{AckId, InviteServer, NonInviteServer, ServerTx};
 
 /// The RFC 3261 timer base values (§17.1.1.1, Table 4).
@@ -208,14 +215,37 @@ fn already_final(key: &TxKey) -> Error {
     Error::AlreadyAnswered(key.to_string())
 }
 
+/// A transaction in the layer's maps, with the handle of the timer-queue
+/// entry that stands for its earliest deadline (`None`: no timer runs).
+struct Slot<T> {
+    tx: T,
+    queued: Option<Queued>,
+}
+
+/// True if `due` is the live entry of its transaction (not a leftover of an
+/// earlier deadline or of an ended transaction).
+fn is_live(
+    servers: &HashMap<TxKey, Slot<ServerTx>>,
+    clients: &HashMap<TxKey, Slot<ClientTx>>,
+    due: &Due,
+) -> bool {
+    let queued = match due.side {
+        Side::Server => servers.get(&due.key).and_then(|s| s.queued),
+        Side::Client => clients.get(&due.key).and_then(|s| s.queued),
+    };
+    queued.is_some_and(|q| q.seq == due.seq)
+}
+
 /// All transactions of one SIP endpoint. See the module docs.
 pub struct TransactionLayer {
     config: TimerConfig,
-    servers: HashMap<TxKey, ServerTx>,
-    clients: HashMap<TxKey, ClientTx>,
+    servers: HashMap<TxKey, Slot<ServerTx>>,
+    clients: HashMap<TxKey, Slot<ClientTx>>,
     /// Accepted INVITE server transactions, by what their 2xx ACK carries
     /// (the ACK has a new branch, so its key does not find them).
     awaiting_ack: HashMap<AckId, TxKey>,
+    /// Every transaction's earliest deadline (see [`queue`]).
+    queue: TimerQueue,
     out: VecDeque<TxOutput>,
     rng: fastrand::Rng,
 }
@@ -226,6 +256,7 @@ impl std::fmt::Debug for TransactionLayer {
             .field("config", &self.config)
             .field("servers", &self.servers.len())
             .field("clients", &self.clients.len())
+            .field("queued_timers", &self.queue.len())
             .field("queued_outputs", &self.out.len())
             .finish_non_exhaustive()
     }
@@ -253,6 +284,7 @@ impl TransactionLayer {
             servers: HashMap::new(),
             clients: HashMap::new(),
             awaiting_ack: HashMap::new(),
+            queue: TimerQueue::default(),
             out: VecDeque::new(),
             rng,
         }
@@ -279,6 +311,17 @@ impl TransactionLayer {
         request: rsip::Request,
         source: Peer,
     ) -> Result<(), Error> {
+        let result = self.on_request(now, request, source);
+        self.tidy_queue();
+        result
+    }
+
+    fn on_request(
+        &mut self,
+        now: Instant,
+        request: rsip::Request,
+        source: Peer,
+    ) -> Result<(), Error> {
         let key = TxKey::for_request(&request)?;
         let mut ctx = Ctx {
             now,
@@ -289,8 +332,8 @@ impl TransactionLayer {
         if request.method == rsip::Method::Ack {
             return self.on_ack(now, key, request, source);
         }
-        if let Some(tx) = self.servers.get(&key) {
-            tx.on_retransmission(&mut ctx);
+        if let Some(slot) = self.servers.get(&key) {
+            slot.tx.on_retransmission(&mut ctx);
             return Ok(());
         }
         match request.method {
@@ -299,13 +342,13 @@ impl TransactionLayer {
                 let ack_id = AckId::for_request(&request)?;
                 let tx =
                     InviteServer::start(&mut ctx, key.clone(), request.clone(), source, ack_id);
-                self.servers.insert(key.clone(), ServerTx::Invite(tx));
+                self.put_server(key.clone(), None, None, Step::Live(ServerTx::Invite(tx)));
                 self.emit_request(key, request, source);
                 Ok(())
             }
             _ => {
                 let tx = NonInviteServer::start(key.clone(), source);
-                self.servers.insert(key.clone(), ServerTx::NonInvite(tx));
+                self.put_server(key.clone(), None, None, Step::Live(ServerTx::NonInvite(tx)));
                 self.emit_request(key, request, source);
                 Ok(())
             }
@@ -331,7 +374,13 @@ impl TransactionLayer {
         source: Peer,
     ) -> Result<(), Error> {
         let by_branch = key.with_method(rsip::Method::Invite);
-        let target = if matches!(self.servers.get(&by_branch), Some(ServerTx::Invite(_))) {
+        let target = if matches!(
+            self.servers.get(&by_branch),
+            Some(Slot {
+                tx: ServerTx::Invite(_),
+                ..
+            })
+        ) {
             Some(by_branch)
         } else {
             AckId::for_request(&ack)
@@ -345,7 +394,11 @@ impl TransactionLayer {
             }));
             return Ok(());
         };
-        if let Some(ServerTx::Invite(tx)) = self.servers.remove(&target) {
+        if let Some(Slot {
+            tx: ServerTx::Invite(tx),
+            queued,
+        }) = self.servers.remove(&target)
+        {
             let ack_id = Some(tx.ack_id().clone());
             let mut ctx = Ctx {
                 now,
@@ -354,7 +407,7 @@ impl TransactionLayer {
                 rng: &mut self.rng,
             };
             let step = tx.on_ack(&mut ctx, ack, source).map(ServerTx::Invite);
-            self.put_server(target, ack_id, step);
+            self.put_server(target, ack_id, queued, step);
         }
         Ok(())
     }
@@ -375,8 +428,18 @@ impl TransactionLayer {
             out: &mut self.out,
             rng: &mut self.rng,
         };
-        let answer = match self.servers.remove(&invite_key) {
-            Some(ServerTx::Invite(mut tx)) => {
+        let invite = match self.servers.get(&invite_key) {
+            Some(Slot {
+                tx: ServerTx::Invite(_),
+                ..
+            }) => self.servers.remove(&invite_key),
+            _ => None,
+        };
+        let answer = match invite {
+            Some(Slot {
+                tx: ServerTx::Invite(mut tx),
+                queued,
+            }) => {
                 let ack_id = Some(tx.ack_id().clone());
                 let tag = tx.tag_for_cancel(ctx.rng);
                 let ok = wire::response_to(&cancel, 200, "OK", Some(&tag));
@@ -387,32 +450,44 @@ impl TransactionLayer {
                         invite: invite_key.clone(),
                     });
                 }
-                self.put_server(invite_key, ack_id, invite_step.map(ServerTx::Invite));
+                self.put_server(
+                    invite_key,
+                    ack_id,
+                    queued,
+                    invite_step.map(ServerTx::Invite),
+                );
                 answer
             }
-            other => {
-                if let Some(tx) = other {
-                    self.servers.insert(invite_key, tx);
-                }
+            _ => {
                 let tag = wire::random_tag(ctx.rng);
                 let answer =
                     wire::response_to(&cancel, 481, "Call/Transaction Does Not Exist", Some(&tag));
                 NonInviteServer::answered(&mut ctx, key.clone(), source, &answer)
             }
         };
-        self.put_server(key, None, answer.map(ServerTx::NonInvite));
+        self.put_server(key, None, None, answer.map(ServerTx::NonInvite));
         Ok(())
     }
 
     /// Keeps a live server transaction (indexing it for its 2xx ACK while it
-    /// is Accepted), or forgets an ended one.
-    fn put_server(&mut self, key: TxKey, ack_id: Option<AckId>, step: Step<ServerTx>) {
+    /// is Accepted, and re-filing its earliest deadline, `queued` being the
+    /// queue entry it had), or forgets an ended one (its entry goes stale).
+    fn put_server(
+        &mut self,
+        key: TxKey,
+        ack_id: Option<AckId>,
+        queued: Option<Queued>,
+        step: Step<ServerTx>,
+    ) {
         match step {
             Step::Live(tx) => {
                 if let Some(id) = tx.awaiting_ack() {
                     self.awaiting_ack.insert(id.clone(), key.clone());
                 }
-                self.servers.insert(key, tx);
+                let queued = self
+                    .queue
+                    .schedule(Side::Server, &key, queued, tx.next_deadline());
+                self.servers.insert(key, Slot { tx, queued });
             }
             Step::Terminated => {
                 if let Some(id) = ack_id
@@ -424,10 +499,28 @@ impl TransactionLayer {
         }
     }
 
-    fn put_client(&mut self, key: TxKey, step: Step<ClientTx>) {
+    /// Keeps a live client transaction (re-filing its earliest deadline, as
+    /// [`Self::put_server`] does), or forgets an ended one.
+    fn put_client(&mut self, key: TxKey, queued: Option<Queued>, step: Step<ClientTx>) {
         if let Step::Live(tx) = step {
-            self.clients.insert(key, tx);
+            let queued = self
+                .queue
+                .schedule(Side::Client, &key, queued, tx.next_deadline());
+            self.clients.insert(key, Slot { tx, queued });
         }
+    }
+
+    /// Restores the timer queue's invariants after a mutating call: a live
+    /// entry on top (so `poll_timeout` may just peek) and stale entries no
+    /// more than about the live ones. Amortised O(1): each entry is pushed
+    /// and dropped once.
+    fn tidy_queue(&mut self) {
+        let (servers, clients) = (&self.servers, &self.clients);
+        let live_txs = servers.len() + clients.len();
+        self.queue
+            .compact(live_txs, |due| is_live(servers, clients, due));
+        self.queue
+            .drop_stale_top(|due| is_live(servers, clients, due));
     }
 
     /// Incoming response, matched to a client transaction by top Via branch
@@ -440,7 +533,7 @@ impl TransactionLayer {
         _source: Peer,
     ) -> Result<bool, Error> {
         let key = TxKey::for_response(&response)?;
-        let Some(tx) = self.clients.remove(&key) else {
+        let Some(Slot { tx, queued }) = self.clients.remove(&key) else {
             return Ok(false);
         };
         let mut ctx = Ctx {
@@ -450,7 +543,8 @@ impl TransactionLayer {
             rng: &mut self.rng,
         };
         let step = tx.on_response(&mut ctx, response);
-        self.put_client(key, step);
+        self.put_client(key, queued, step);
+        self.tidy_queue();
         Ok(true)
     }
 
@@ -476,7 +570,7 @@ impl TransactionLayer {
         if !(100..=699).contains(&code) {
             return Err(Error::Malformed(format!("status code {code} out of range")));
         }
-        let Some(tx) = self.servers.remove(key) else {
+        let Some(Slot { tx, queued }) = self.servers.remove(key) else {
             return Err(no_transaction(key));
         };
         let ack_id = tx.ack_id();
@@ -487,7 +581,8 @@ impl TransactionLayer {
             rng: &mut self.rng,
         };
         let (step, result) = tx.respond(&mut ctx, &response);
-        self.put_server(key.clone(), ack_id, step);
+        self.put_server(key.clone(), ack_id, queued, step);
+        self.tidy_queue();
         result
     }
 
@@ -532,11 +627,16 @@ impl TransactionLayer {
                 ))
             }
             method => {
+                let invite_key = key.with_method(rsip::Method::Invite);
                 if method == rsip::Method::Cancel
-                    && let Some(ClientTx::Invite(invite)) =
-                        self.clients.get_mut(&key.with_method(rsip::Method::Invite))
+                    && let Some(slot) = self.clients.get_mut(&invite_key)
+                    && let ClientTx::Invite(invite) = &mut slot.tx
                 {
                     invite.on_cancel_sent(&mut ctx);
+                    let deadline = slot.tx.next_deadline();
+                    slot.queued =
+                        self.queue
+                            .schedule(Side::Client, &invite_key, slot.queued, deadline);
                 }
                 ClientTx::NonInvite(NonInviteClient::start(
                     &mut ctx,
@@ -548,7 +648,8 @@ impl TransactionLayer {
         };
         // A TU that reuses a branch replaces the old transaction; branches
         // are supposed to be unique (§8.1.1.7).
-        self.clients.insert(key.clone(), tx);
+        self.put_client(key.clone(), None, Step::Live(tx));
+        self.tidy_queue();
         Ok(key)
     }
 
@@ -568,7 +669,7 @@ impl TransactionLayer {
     pub fn handle_transport_error(&mut self, now: Instant, dest: Peer) {
         let keys: Vec<TxKey> = self.clients.keys().cloned().collect();
         for key in keys {
-            if let Some(tx) = self.clients.remove(&key) {
+            if let Some(Slot { tx, queued }) = self.clients.remove(&key) {
                 let mut ctx = Ctx {
                     now,
                     config: &self.config,
@@ -576,51 +677,43 @@ impl TransactionLayer {
                     rng: &mut self.rng,
                 };
                 let step = tx.on_transport_error(&mut ctx, dest);
-                self.put_client(key, step);
+                self.put_client(key, queued, step);
             }
         }
+        self.tidy_queue();
     }
 
     /// Fires every timer due at `now`, earliest first. Retransmission timers
     /// re-arm from `now`, so a late call sends one retransmission, not a
-    /// burst.
+    /// burst. Costs O(k log n) for k due entries (stale ones included).
     pub fn handle_timeout(&mut self, now: Instant) {
-        let mut due: Vec<(Instant, bool, TxKey)> = self
-            .servers
-            .iter()
-            .filter_map(|(k, tx)| tx.next_deadline().map(|at| (at, true, k.clone())))
-            .chain(
-                self.clients
-                    .iter()
-                    .filter_map(|(k, tx)| tx.next_deadline().map(|at| (at, false, k.clone()))),
-            )
-            .filter(|(at, _, _)| *at <= now)
-            .collect();
-        // Deterministic order across transactions (HashMap order is not).
-        due.sort_by(|a, b| {
-            (a.0, a.1, a.2.branch(), a.2.sent_by()).cmp(&(b.0, b.1, b.2.branch(), b.2.sent_by()))
-        });
-        for (_, is_server, key) in due {
-            if is_server {
-                self.fire_server(now, key);
-            } else {
-                self.fire_client(now, key);
+        while let Some(due) = self.queue.pop_due(now) {
+            if !is_live(&self.servers, &self.clients, &due) {
+                continue;
+            }
+            match due.side {
+                Side::Server => self.fire_server(now, due.key),
+                Side::Client => self.fire_client(now, due.key),
             }
         }
+        self.tidy_queue();
     }
 
     fn fire_server(&mut self, now: Instant, key: TxKey) {
         // Each firing either ends the transaction or re-arms its timer past
         // `now`, so this loop ends; the bound only guards against a bug.
         for _ in 0..Timer::VALUES.len() * 2 {
-            let Some(tx) = self.servers.remove(&key) else {
+            let Some(Slot { tx, queued }) = self.servers.remove(&key) else {
                 return;
             };
-            let Some(timer) = tx.timers().next_expired(now) else {
-                self.servers.insert(key, tx);
-                return;
-            };
+            // An entry due at `now` has been popped (or soon is, as stale):
+            // the transaction must get a new one.
+            let queued = queued.filter(|q| q.at > now);
             let ack_id = tx.ack_id();
+            let Some(timer) = tx.timers().next_expired(now) else {
+                self.put_server(key, ack_id, queued, Step::Live(tx));
+                return;
+            };
             let mut ctx = Ctx {
                 now,
                 config: &self.config,
@@ -628,17 +721,18 @@ impl TransactionLayer {
                 rng: &mut self.rng,
             };
             let step = tx.on_timer(timer, &mut ctx);
-            self.put_server(key.clone(), ack_id, step);
+            self.put_server(key.clone(), ack_id, queued, step);
         }
     }
 
     fn fire_client(&mut self, now: Instant, key: TxKey) {
         for _ in 0..Timer::VALUES.len() * 2 {
-            let Some(tx) = self.clients.remove(&key) else {
+            let Some(Slot { tx, queued }) = self.clients.remove(&key) else {
                 return;
             };
+            let queued = queued.filter(|q| q.at > now);
             let Some(timer) = tx.timers().next_expired(now) else {
-                self.clients.insert(key, tx);
+                self.put_client(key, queued, Step::Live(tx));
                 return;
             };
             let mut ctx = Ctx {
@@ -648,7 +742,7 @@ impl TransactionLayer {
                 rng: &mut self.rng,
             };
             let step = tx.on_timer(timer, &mut ctx);
-            self.put_client(key.clone(), step);
+            self.put_client(key.clone(), queued, step);
         }
     }
 
@@ -659,14 +753,57 @@ impl TransactionLayer {
     }
 
     /// The earliest armed timer of any transaction: call
-    /// [`TransactionLayer::handle_timeout`] then.
+    /// [`TransactionLayer::handle_timeout`] then. O(1): the top of the timer
+    /// queue, which every mutating call leaves live.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
+        self.queue.peek().map(|due| due.at)
+    }
+
+    /// The earliest armed timer found by looking at every transaction (what
+    /// `poll_timeout` must always equal).
+    #[cfg(test)]
+    fn scan_next_deadline(&self) -> Option<Instant> {
         self.servers
             .values()
-            .filter_map(ServerTx::next_deadline)
-            .chain(self.clients.values().filter_map(ClientTx::next_deadline))
+            .filter_map(|s| s.tx.next_deadline())
+            .chain(self.clients.values().filter_map(|s| s.tx.next_deadline()))
             .min()
+    }
+
+    /// Checks the timer queue against the transactions: `poll_timeout` is the
+    /// true minimum, each transaction's handle names its current deadline,
+    /// and stale entries are bounded. Returns the queue length.
+    #[cfg(test)]
+    fn check_timer_queue(&self) -> usize {
+        assert_eq!(self.poll_timeout(), self.scan_next_deadline());
+        let seqs = self.queue.seqs();
+        let handles = (self
+            .servers
+            .values()
+            .map(|s| (s.queued, s.tx.next_deadline())))
+        .chain(
+            self.clients
+                .values()
+                .map(|s| (s.queued, s.tx.next_deadline())),
+        );
+        for (queued, deadline) in handles {
+            assert_eq!(
+                queued.map(|q| q.at),
+                deadline,
+                "handle names another deadline"
+            );
+            if let Some(q) = queued {
+                assert!(seqs.contains(&q.seq), "handle names no queue entry");
+            }
+        }
+        let len = self.queue.len();
+        assert!(
+            len <= 2 * self.len() + queue::COMPACT_SLACK,
+            "{len} queue entries for {} transactions",
+            self.len()
+        );
+        len
     }
 
     /// Live transactions, client and server (a metric, and a test: they

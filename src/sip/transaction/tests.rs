@@ -156,6 +156,7 @@ impl Sim {
     }
 
     fn drain(&mut self) {
+        self.layer.check_timer_queue();
         while let Some(out) = self.layer.poll_output() {
             match out {
                 TxOutput::Transmit { dest, bytes } => {
@@ -188,6 +189,7 @@ impl Sim {
                 let len = self.layer.len();
                 self.layer.handle_timeout(just_before);
                 assert!(self.layer.poll_output().is_none(), "a timer fired early");
+                self.layer.check_timer_queue();
                 assert_eq!(self.layer.poll_timeout(), Some(t));
                 assert_eq!(self.layer.len(), len);
             }
@@ -1093,4 +1095,216 @@ fn huge_timers_do_not_overflow() {
     sim.send(invite("h2", "z9hG4bKh2"), udp());
     sim.layer.handle_timeout(sim.now);
     assert_eq!(sim.layer.len(), 2);
+}
+
+// ---- The timer queue at scale -------------------------------------------
+
+/// Drains the layer's outputs; returns the requests passed up to the TU.
+fn drain_requests(layer: &mut TransactionLayer) -> Vec<(TxKey, rsip::Request)> {
+    let mut requests = Vec::new();
+    while let Some(out) = layer.poll_output() {
+        if let TxOutput::Event(TxEvent::Request { key, request, .. }) = out {
+            requests.push((key, request));
+        }
+    }
+    requests
+}
+
+/// Runs the timers up to `now` as the runtime would, checking that nothing
+/// stays due and that `poll_timeout` never lies in the past.
+fn run_timers(layer: &mut TransactionLayer, now: Instant) -> Vec<(TxKey, rsip::Request)> {
+    if layer.poll_timeout().is_some_and(|t| t <= now) {
+        layer.handle_timeout(now);
+    }
+    assert!(layer.poll_timeout().is_none_or(|t| t > now));
+    drain_requests(layer)
+}
+
+#[test]
+fn timer_queue_matches_a_full_scan_with_10_000_transactions() {
+    const TRANSACTIONS: usize = 10_000;
+    let mut rng = fastrand::Rng::with_seed(42);
+    let mut layer = TransactionLayer::with_rng(TimerConfig::default(), fastrand::Rng::with_seed(7));
+    let mut now = Instant::now();
+    let peers = [udp(), udp(), tcp()];
+    // Incoming INVITEs (to retransmit and CANCEL), requests the TU has not
+    // answered yet, INVITEs answered 2xx / non-2xx (to ACK), our requests.
+    let mut invites: Vec<(rsip::Request, Peer)> = Vec::new();
+    let mut pending: Vec<(TxKey, rsip::Request)> = Vec::new();
+    let mut accepted: Vec<(rsip::Request, Peer)> = Vec::new();
+    let mut rejected: Vec<(rsip::Request, Peer)> = Vec::new();
+    let mut sent: Vec<(rsip::Request, Peer)> = Vec::new();
+    let (mut started, mut ops, mut max_live, mut max_queue) = (0, 0, 0, 0);
+    let answer = |layer: &mut TransactionLayer, now, key: &TxKey, req: &rsip::Request, code| {
+        layer
+            .respond(now, key, response(req, code, Some("uas")))
+            .expect("a pending transaction takes an answer");
+    };
+    while started < TRANSACTIONS {
+        now += ms(rng.u64(0..4));
+        pending.extend(run_timers(&mut layer, now));
+        let i = started;
+        let peer = peers[rng.usize(..peers.len())];
+        match rng.u8(0..14) {
+            0..=2 => {
+                let inv = invite(&format!("in{i}"), &format!("z9hG4bKin{i}"));
+                layer.handle_request(now, inv.clone(), peer).unwrap();
+                invites.push((inv, peer));
+                started += 1;
+            }
+            3 => {
+                let opt = request(
+                    "OPTIONS",
+                    &format!("o{i}"),
+                    &format!("z9hG4bKo{i}"),
+                    2,
+                    None,
+                );
+                layer.handle_request(now, opt, peer).unwrap();
+                started += 1;
+            }
+            4..=6 if !pending.is_empty() => {
+                let (key, req) = pending.swap_remove(rng.usize(..pending.len()));
+                let code = if req.method == rsip::Method::Invite {
+                    [180, 200, 200, 486][rng.usize(..4)]
+                } else {
+                    200
+                };
+                answer(&mut layer, now, &key, &req, code);
+                let from = peers[usize::from(key.sent_by() == "tcp")]; // any peer: keys ignore it
+                match code {
+                    180 => pending.push((key, req)),
+                    200 if req.method == rsip::Method::Invite => accepted.push((req, from)),
+                    486 => rejected.push((req, from)),
+                    _ => {}
+                }
+            }
+            7 if !accepted.is_empty() => {
+                let (inv, from) = accepted.swap_remove(rng.usize(..accepted.len()));
+                let call = inv.call_id_header().unwrap().value().to_string();
+                let ack = request("ACK", &call, &format!("z9hG4bKack{i}"), 1, Some("uas"));
+                layer.handle_request(now, ack, from).unwrap();
+            }
+            8 if !rejected.is_empty() => {
+                let (inv, from) = rejected.swap_remove(rng.usize(..rejected.len()));
+                let call = inv.call_id_header().unwrap().value().to_string();
+                let branch = key::top_via(&inv).unwrap().branch().unwrap().to_string();
+                let ack = request("ACK", &call, &branch, 1, Some("uas"));
+                layer.handle_request(now, ack, from).unwrap();
+            }
+            9 if !invites.is_empty() => {
+                // A CANCEL, or a retransmission of the INVITE.
+                let (inv, from) = invites[rng.usize(..invites.len())].clone();
+                if rng.bool() {
+                    let call = inv.call_id_header().unwrap().value().to_string();
+                    let branch = key::top_via(&inv).unwrap().branch().unwrap().to_string();
+                    let cancel = request("CANCEL", &call, &branch, 1, None);
+                    layer.handle_request(now, cancel, from).unwrap();
+                    pending.retain(|(_, r)| r != &inv);
+                } else {
+                    layer.handle_request(now, inv, from).unwrap();
+                }
+            }
+            10 => {
+                let (call, branch) = (format!("out{i}"), format!("z9hG4bKout{i}"));
+                let req = if rng.bool() {
+                    invite(&call, &branch)
+                } else {
+                    request("OPTIONS", &call, &branch, 1, None)
+                };
+                layer.send_request(now, req.clone(), peer).unwrap();
+                sent.push((req, peer));
+                started += 1;
+            }
+            11 | 12 if !sent.is_empty() => {
+                let (req, dest) = sent[rng.usize(..sent.len())].clone();
+                let code = [100, 180, 200, 486][rng.usize(..4)];
+                layer
+                    .handle_response(now, response(&req, code, Some("far")), dest)
+                    .unwrap();
+            }
+            13 if !sent.is_empty() => {
+                let (req, dest) = sent[rng.usize(..sent.len())].clone();
+                if req.method == rsip::Method::Invite && rng.u8(0..8) > 0 {
+                    let call = req.call_id_header().unwrap().value().to_string();
+                    let branch = key::top_via(&req).unwrap().branch().unwrap().to_string();
+                    let cancel = request("CANCEL", &call, &branch, 1, None);
+                    layer.send_request(now, cancel, dest).unwrap();
+                } else {
+                    layer.handle_transport_error(now, tcp());
+                }
+            }
+            _ => {}
+        }
+        pending.extend(drain_requests(&mut layer));
+        ops += 1;
+        max_live = max_live.max(layer.len());
+        if ops % 50 == 0 {
+            max_queue = max_queue.max(layer.check_timer_queue());
+        }
+    }
+    // The TU answers everything, the far end gives every INVITE a final;
+    // then every transaction must run out.
+    for (key, req) in std::mem::take(&mut pending) {
+        answer(&mut layer, now, &key, &req, 486);
+    }
+    for (req, dest) in &sent {
+        let _ = layer.handle_response(now, response(req, 486, Some("far")), *dest);
+    }
+    layer.check_timer_queue();
+    while let Some(t) = layer.poll_timeout() {
+        now = t;
+        let late = run_timers(&mut layer, now);
+        assert!(late.is_empty(), "no new request arrives while settling");
+        layer.check_timer_queue();
+    }
+    assert!(max_live > 3_000, "only {max_live} live at most");
+    assert!(max_queue > 0);
+    assert_eq!(layer.len(), 0, "transactions leaked");
+    assert_eq!(layer.queue.len(), 0, "stale timer entries were left behind");
+}
+
+/// Over TCP a client transaction ends with its final response but leaves
+/// the entry of its Timer B/F (64*T1 away) in the queue: thousands of those
+/// must be swept, not kept for 32 s.
+#[test]
+fn stale_timer_entries_are_swept() {
+    let mut layer = TransactionLayer::with_rng(TimerConfig::default(), fastrand::Rng::with_seed(7));
+    let now = Instant::now();
+    // A few long-lived transactions, so the queue is never trivially empty.
+    for i in 0..10 {
+        let req = request(
+            "OPTIONS",
+            &format!("keep{i}"),
+            &format!("z9hG4bKk{i}"),
+            1,
+            None,
+        );
+        layer.send_request(now, req, udp()).unwrap();
+    }
+    let mut max_queue = 0;
+    for i in 0..10_000 {
+        let call = format!("t{i}");
+        let req = if i % 2 == 0 {
+            invite(&call, &format!("z9hG4bKt{i}"))
+        } else {
+            request("OPTIONS", &call, &format!("z9hG4bKt{i}"), 1, None)
+        };
+        layer.send_request(now, req.clone(), tcp()).unwrap();
+        assert!(layer.queue.len() <= 2 * layer.len() + queue::COMPACT_SLACK);
+        let code = if i % 2 == 0 { 486 } else { 200 };
+        assert!(
+            layer
+                .handle_response(now, response(&req, code, Some("far")), tcp())
+                .unwrap()
+        );
+        assert_eq!(layer.len(), 10, "over TCP the final ends the transaction");
+        max_queue = max_queue.max(layer.queue.len());
+        let _ = drain_requests(&mut layer);
+    }
+    assert!(
+        max_queue <= 2 * 10 + queue::COMPACT_SLACK + 1,
+        "{max_queue} entries for 10 live transactions"
+    );
+    assert_eq!(layer.check_timer_queue(), layer.queue.len());
 }
