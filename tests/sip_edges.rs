@@ -263,6 +263,7 @@ fn prompt_arrives_intact(formats: &str, rtpmaps: &str, law: Law) {
     let mut heard = Vec::new();
     let mut last: Option<(u16, u32)> = None;
     let mut started = false;
+    let mut before_marker = 0;
     while heard.len() < 8000 * 2 {
         let (n, _) = phone.rtp.recv_from(&mut buf).expect("RTP from hotline");
         let p = rtp::parse(&buf[..n]).unwrap();
@@ -274,16 +275,22 @@ fn prompt_arrives_intact(formats: &str, rtpmaps: &str, law: Law) {
         }
         last = Some((p.header.sequence, p.header.timestamp));
         // The prompt starts on the packet with the marker bit.
+        if !started {
+            before_marker += 1;
+        }
         started |= p.header.marker;
         if started {
             heard.extend(p.payload.iter().map(|&b| law.decode(b)));
         }
     }
-    assert_eq!(
-        &heard[..],
-        &expected[..heard.len()],
-        "prompt samples differ"
-    );
+    if let Some(i) = heard.iter().zip(&expected).position(|(a, b)| a != b) {
+        panic!(
+            "prompt samples differ from sample {i} (packet {}, {before_marker} packets up to the first marker): heard {:?}, expected {:?}",
+            i / 160,
+            &heard[i..(i + 8).min(heard.len())],
+            &expected[i..i + 8]
+        );
+    }
     // Not silence: the welcome prompt is speech.
     assert!(heard.iter().map(|s| i64::from(*s).abs()).max().unwrap() > 3000);
 

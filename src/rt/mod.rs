@@ -98,9 +98,13 @@ enum Input {
     },
 }
 
-/// A call's RTP socket and the task reading it.
+/// A call's RTP socket: a tokio handle the reader task awaits on, and a
+/// plain non-blocking handle to send from.
 struct MediaSocket {
-    socket: Arc<UdpSocket>,
+    /// Sending goes straight to the kernel: tokio's `try_send_to` answers
+    /// WouldBlock until the reactor has seen the new socket become writable,
+    /// which silently dropped the first packets of a prompt under load.
+    sender: std::net::UdpSocket,
     reader: JoinHandle<()>,
     port: u16,
 }
@@ -367,8 +371,8 @@ impl Driver {
                 Output::Rtp { call, dest, bytes } => {
                     if let Some(m) = self.media.get(&call) {
                         // Never wait on RTP: a packet that cannot leave now
-                        // is late anyway.
-                        if let Err(e) = m.socket.try_send_to(&bytes, dest) {
+                        // (kernel buffer full) is late anyway.
+                        if let Err(e) = m.sender.send_to(&bytes, dest) {
                             debug!(call, error = %e, "RTP send failed");
                         }
                     }
@@ -421,11 +425,13 @@ impl Driver {
         for _ in 0..16 {
             let port = self.ports.take()?;
             let addr = SocketAddr::new(self.rtp_bind_ip, port);
-            let socket = match std::net::UdpSocket::bind(addr)
-                .and_then(|s| s.set_nonblocking(true).map(|()| s))
-                .and_then(UdpSocket::from_std)
-            {
-                Ok(s) => Arc::new(s),
+            let bound = std::net::UdpSocket::bind(addr).and_then(|s| {
+                s.set_nonblocking(true)?;
+                let sender = s.try_clone()?;
+                Ok((UdpSocket::from_std(s)?, sender))
+            });
+            let (socket, sender) = match bound {
+                Ok(pair) => pair,
                 Err(e) => {
                     // Someone else holds this port; skip it for a while.
                     debug!(port, error = %e, "RTP port busy");
@@ -434,11 +440,11 @@ impl Driver {
                 }
             };
             let local = socket.local_addr().ok()?;
-            let reader = tokio::spawn(read_rtp(socket.clone(), call, self.input_tx.clone()));
+            let reader = tokio::spawn(read_rtp(socket, call, self.input_tx.clone()));
             self.media.insert(
                 call,
                 MediaSocket {
-                    socket,
+                    sender,
                     reader,
                     port,
                 },
@@ -457,7 +463,7 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 }
 
 /// Reads one call's RTP socket into the driver until the call closes it.
-async fn read_rtp(socket: Arc<UdpSocket>, call: CallKey, tx: mpsc::Sender<Input>) {
+async fn read_rtp(socket: UdpSocket, call: CallKey, tx: mpsc::Sender<Input>) {
     let mut buf = vec![0u8; 2048];
     loop {
         match socket.recv_from(&mut buf).await {

@@ -1387,28 +1387,38 @@ pub fn response(
 /// (replacing any given; placed where the first one was, else last), a blank
 /// line, and the body bytes unchanged.
 pub fn serialize(msg: &rsip::SipMessage) -> Vec<u8> {
-    let (headers, body) = match msg {
-        rsip::SipMessage::Request(r) => (&r.headers, &r.body),
-        rsip::SipMessage::Response(r) => (&r.headers, &r.body),
+    match msg {
+        rsip::SipMessage::Request(r) => serialize_request(r),
+        rsip::SipMessage::Response(r) => serialize_response(r),
+    }
+}
+
+/// [`serialize`] for a request.
+pub fn serialize_request(r: &rsip::Request) -> Vec<u8> {
+    let mut head = String::with_capacity(512);
+    let _ = write!(
+        head,
+        "{} {} SIP/2.0\r\n",
+        r.method,
+        one_line(&r.uri.to_string())
+    );
+    finish_message(head, &r.headers, &r.body)
+}
+
+/// [`serialize`] for a response.
+pub fn serialize_response(r: &rsip::Response) -> Vec<u8> {
+    let (code, reason) = match &r.status_code {
+        rsip::StatusCode::Other(code, reason) => (*code, one_line(reason)),
+        known => (known.code(), reason_phrase(known.code()).to_owned()),
     };
     let mut head = String::with_capacity(512);
-    match msg {
-        rsip::SipMessage::Request(r) => {
-            let _ = write!(
-                head,
-                "{} {} SIP/2.0\r\n",
-                r.method,
-                one_line(&r.uri.to_string())
-            );
-        }
-        rsip::SipMessage::Response(r) => {
-            let (code, reason) = match &r.status_code {
-                rsip::StatusCode::Other(code, reason) => (*code, one_line(reason)),
-                known => (known.code(), reason_phrase(known.code()).to_owned()),
-            };
-            let _ = write!(head, "SIP/2.0 {code} {reason}\r\n");
-        }
-    }
+    let _ = write!(head, "SIP/2.0 {code} {reason}\r\n");
+    finish_message(head, &r.headers, &r.body)
+}
+
+/// Appends the headers (Content-Length rewritten), the blank line and the
+/// body to a start line.
+fn finish_message(mut head: String, headers: &rsip::Headers, body: &[u8]) -> Vec<u8> {
     let mut wrote_length = false;
     for header in headers.iter() {
         if matches!(header, rsip::Header::ContentLength(_)) {

@@ -15,27 +15,13 @@ use rsip::{Header, Headers};
 
 /// Encodes a request; see the module invariant on Content-Length.
 pub(crate) fn encode_request(request: &rsip::Request) -> Vec<u8> {
-    let start = format!("{} {} {}\r\n", request.method, request.uri, request.version);
-    encode(start, &request.headers, &request.body)
+    crate::sip::message::serialize_request(request)
 }
 
-/// Encodes a response; see the module invariant on Content-Length.
+/// Encodes a response (with the RFC reason phrase); see the module
+/// invariant on Content-Length.
 pub(crate) fn encode_response(response: &rsip::Response) -> Vec<u8> {
-    let start = format!("{} {}\r\n", response.version, response.status_code);
-    encode(start, &response.headers, &response.body)
-}
-
-fn encode(mut text: String, headers: &Headers, body: &[u8]) -> Vec<u8> {
-    for header in headers.iter() {
-        if !matches!(header, Header::ContentLength(_)) {
-            text.push_str(&header.to_string());
-            text.push_str("\r\n");
-        }
-    }
-    text.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut bytes = text.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
+    crate::sip::message::serialize_response(response)
 }
 
 /// A response the layer builds itself from the request it answers (RFC 3261
