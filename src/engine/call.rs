@@ -16,9 +16,9 @@ use rsip::{Method, Request, Response};
 use tracing::{debug, info};
 
 use super::{ALLOW, CallKey, EngineConfig, Output, PromptSet};
-use crate::media::PromptId;
 use crate::media::g711::Law;
 use crate::media::session::{MediaConfig, MediaOutput, MediaSession};
+use crate::media::{Error as MediaError, PromptId};
 use crate::records::{HangupSide, RecordOp};
 use crate::sip::dialog::{self, Dialog};
 use crate::sip::message::{self, HeadersExt};
@@ -43,6 +43,9 @@ enum Phase {
     ExpectMedia,
     /// 200 OK sent; the flow runs.
     Answered(Flow),
+    /// The flow ended before the caller's ACK arrived; the BYE waits for it
+    /// (RFC 3261 §15: no BYE before the ACK or the transaction's end).
+    ExpectAckThenBye,
     /// We sent BYE and wait for its transaction to end.
     ExpectByeResult,
     /// Nothing more to do.
@@ -117,6 +120,8 @@ pub(super) struct Call {
     invite: Request,
     source: Peer,
     local_tag: String,
+    /// Our Contact header value, the same in every 2xx of the dialog.
+    contact: String,
     negotiated: Option<Negotiated>,
     /// The caller's last SDP offer: the answer mirrors its media sections.
     offer_sdp: Option<SessionDescription>,
@@ -126,6 +131,8 @@ pub(super) struct Call {
     media_open: bool,
     rtp_dest: Option<SocketAddr>,
     rtp_latched: bool,
+    /// The caller ACKed our 2xx (or its transaction gave up waiting).
+    acked: bool,
     local_rtp: Option<SocketAddr>,
     seed: Option<RtpSeed>,
     sdp_version: u64,
@@ -170,13 +177,15 @@ impl Call {
             invite: n.invite,
             source: n.source,
             local_tag: n.local_tag,
+            contact: String::new(),
             negotiated: n.offer.as_ref().map(|o| o.negotiated.clone()),
             offer_sdp: n.offer.map(|o| o.sdp),
             dialog: None,
             media: None,
-            media_open: true,
+            media_open: false,
             rtp_dest: None,
             rtp_latched: false,
+            acked: false,
             local_rtp: None,
             seed: None,
             sdp_version: 1,
@@ -209,7 +218,10 @@ impl Call {
 
     /// The call has ended for the caller (a BYE may still be in flight).
     pub fn is_over(&self) -> bool {
-        matches!(self.phase, Phase::Over | Phase::ExpectByeResult)
+        matches!(
+            self.phase,
+            Phase::Over | Phase::ExpectByeResult | Phase::ExpectAckThenBye
+        )
     }
 
     /// Nothing left to do: the engine may forget the call.
@@ -290,28 +302,46 @@ impl Call {
                 self.pending.push(Action::Respond(resp));
                 self.phase = Phase::Over;
             }
-            Phase::Answered(_) => {
-                let branch = dialog::new_branch(&mut self.rng);
-                if let Some(d) = self.dialog.as_mut() {
-                    let bye = d.request(
-                        Method::Bye,
-                        &self.settings.sip_host,
-                        self.source.transport,
-                        &branch,
-                    );
-                    self.pending.push(Action::Request(bye, self.source));
-                    self.phase = Phase::ExpectByeResult;
-                } else {
-                    self.phase = Phase::Over;
-                }
-            }
-            Phase::ExpectByeResult | Phase::Over => return,
+            Phase::Answered(_) if !self.acked => self.phase = Phase::ExpectAckThenBye,
+            Phase::Answered(_) => self.send_bye(),
+            Phase::ExpectAckThenBye | Phase::ExpectByeResult | Phase::Over => return,
         }
         self.finish(now, cause, HangupSide::Hotline);
     }
 
+    fn send_bye(&mut self) {
+        let branch = dialog::new_branch(&mut self.rng);
+        match self.dialog.as_mut() {
+            Some(d) => {
+                let bye = d.request(
+                    Method::Bye,
+                    &self.settings.sip_host,
+                    self.source.transport,
+                    &branch,
+                );
+                self.pending.push(Action::Request(bye, self.source));
+                self.phase = Phase::ExpectByeResult;
+            }
+            None => self.phase = Phase::Over,
+        }
+    }
+
+    /// Our 2xx was never ACKed and its transaction gave up (64*T1): the BYE
+    /// may go now.
+    pub fn on_ack_timeout(&mut self, now: Instant) {
+        self.acked = true;
+        match self.phase {
+            Phase::ExpectAckThenBye => self.send_bye(),
+            Phase::Answered(_) => self.hangup(now, "ack-timeout"),
+            _ => {}
+        }
+    }
+
     pub fn media_opened(&mut self, now: Instant, local: SocketAddr, seed: RtpSeed) {
+        self.media_open = true;
         if self.phase != Phase::ExpectMedia {
+            // The call ended while the socket was being bound.
+            self.close_media();
             return;
         }
         self.local_rtp = Some(local);
@@ -323,7 +353,6 @@ impl Call {
         if self.phase != Phase::ExpectMedia {
             return;
         }
-        self.media_open = false;
         let resp = message::response(&self.invite, 503, None, Some(&self.local_tag));
         self.pending.push(Action::Respond(resp));
         self.phase = Phase::Over;
@@ -340,6 +369,7 @@ impl Call {
             ""
         };
         let contact = format!("sip:{user}@{}{transport}", self.settings.sip_host);
+        self.contact = format!("<{contact}>");
         self.dialog = rsip::Uri::try_from(contact.as_str())
             .ok()
             .and_then(|uri| Dialog::from_invite_as_uas(&self.invite, &self.local_tag, uri).ok());
@@ -360,7 +390,7 @@ impl Call {
         let body = self.local_sdp(local);
         let mut resp = message::response(&self.invite, 200, None, Some(&self.local_tag));
         resp.headers
-            .push(rsip::headers::Contact::new(format!("<{contact}>")).into());
+            .push(rsip::headers::Contact::new(self.contact.clone()).into());
         resp.headers.push(rsip::headers::Allow::new(ALLOW).into());
         set_body(&mut resp, "application/sdp", body.into_bytes());
         self.pending.push(Action::Respond(resp));
@@ -423,13 +453,8 @@ impl Call {
 
     fn start_media(&mut self, now: Instant, neg: &Negotiated) {
         let Some(seed) = self.seed else { return };
-        let law = if neg.law_name == "PCMA" {
-            Law::Pcma
-        } else {
-            Law::Pcmu
-        };
         let cfg = MediaConfig {
-            law,
+            law: law_of(neg),
             payload_type: neg.law_pt,
             dtmf_payload_type: neg.telephone_event,
             inactivity_timeout: self.settings.rtp_timeout,
@@ -450,11 +475,16 @@ impl Call {
     }
 
     pub fn on_ack(&mut self, now: Instant, ack: &Request) {
+        self.acked = true;
+        if self.phase == Phase::ExpectAckThenBye {
+            self.send_bye();
+            return;
+        }
         if self.phase != Phase::Answered(Flow::ExpectSdpAnswer) {
             return;
         }
         // Late offer: the ACK carries the caller's answer to our offer.
-        match read_offer(ack, &self.settings.codecs) {
+        match read_offer(ack, &self.settings.codecs, None) {
             Ok(Some(Offer {
                 negotiated: neg, ..
             })) => {
@@ -472,7 +502,7 @@ impl Call {
 
     /// The caller cancelled before we answered (the layer sent 487).
     pub fn on_cancel(&mut self, now: Instant) {
-        if matches!(self.phase, Phase::Over | Phase::ExpectByeResult) {
+        if self.is_over() {
             return;
         }
         self.phase = Phase::Over;
@@ -531,7 +561,11 @@ impl Call {
         if !matches!(self.phase, Phase::Answered(_)) {
             return message::response(req, 481, None, tag);
         }
-        match read_offer(req, &self.settings.codecs) {
+        // Keep the codec in use when the new offer still has it (RFC 3264
+        // §6.1): a session refresh listing codecs in another order must not
+        // switch.
+        let current = self.negotiated.as_ref().map(|n| n.law_name);
+        match read_offer(req, &self.settings.codecs, current) {
             Ok(Some(Offer {
                 negotiated: neg,
                 sdp,
@@ -541,18 +575,19 @@ impl Call {
                     neg.remote_direction,
                     Direction::SendOnly | Direction::Inactive
                 ) || neg.remote.ip().is_unspecified();
-                let changed_codec = self
-                    .negotiated
-                    .as_ref()
-                    .is_none_or(|old| old.law_pt != neg.law_pt);
-                if changed_codec || self.media.is_none() {
-                    self.negotiated = Some(neg.clone());
-                    self.start_media(now, &neg);
+                if let Some(m) = self.media.as_mut() {
+                    // One RTP source for the whole call: a new codec changes
+                    // the payload, never the stream or the prompt playing.
+                    m.set_codec(law_of(&neg), neg.law_pt, neg.telephone_event);
+                    if !neg.remote.ip().is_unspecified() && Some(neg.remote) != self.rtp_dest {
+                        self.rtp_dest = Some(neg.remote);
+                        // Learn the caller's real source again (NAT).
+                        self.rtp_latched = false;
+                    }
+                    self.negotiated = Some(neg);
                 } else {
                     self.negotiated = Some(neg.clone());
-                    if !neg.remote.ip().is_unspecified() {
-                        self.rtp_dest = Some(neg.remote);
-                    }
+                    self.start_media(now, &neg);
                 }
                 if let Some(m) = self.media.as_mut() {
                     m.set_held(now, held);
@@ -569,14 +604,8 @@ impl Call {
         }
         self.sdp_version += 1;
         let mut resp = message::response(req, 200, None, tag);
-        resp.headers.push(
-            rsip::headers::Contact::new(format!(
-                "<sip:{}@{}>",
-                self.invite.to_user().unwrap_or_default(),
-                self.settings.sip_host
-            ))
-            .into(),
-        );
+        resp.headers
+            .push(rsip::headers::Contact::new(self.contact.clone()).into());
         set_body(
             &mut resp,
             "application/sdp",
@@ -588,11 +617,16 @@ impl Call {
     // ----- media and the flow ----------------------------------------------
 
     /// Feeds an RTP datagram to the media session; Err for a malformed one.
-    pub fn handle_rtp(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) -> Result<(), ()> {
+    pub fn handle_rtp(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<(), MediaError> {
         let Some(media) = self.media.as_mut() else {
             return Ok(());
         };
-        media.handle_rtp(now, bytes).map_err(|_| ())?;
+        media.handle_rtp(now, bytes)?;
         // Symmetric RTP: a caller behind NAT sends from another address than
         // its SDP says; send to where the packets really come from.
         if !self.rtp_latched {
@@ -738,6 +772,14 @@ impl Call {
     }
 }
 
+fn law_of(neg: &Negotiated) -> Law {
+    if neg.law_name == "PCMA" {
+        Law::Pcma
+    } else {
+        Law::Pcmu
+    }
+}
+
 /// `ip:port`, with brackets for IPv6.
 fn sip_host(ip: IpAddr, port: u16) -> String {
     SocketAddr::new(ip, port).to_string()
@@ -765,8 +807,14 @@ pub(super) struct Offer {
 }
 
 /// The SDP in a request (INVITE offer, or the answer in an ACK), reduced to
-/// what we negotiate. `Ok(None)` when there is no body.
-pub(super) fn read_offer(req: &Request, codecs: &[String]) -> Result<Option<Offer>, SipError> {
+/// what we negotiate: the offerer's first codec among `codecs`, except that
+/// `keep` (the codec in use) wins when offered. `Ok(None)` when there is no
+/// body.
+pub(super) fn read_offer(
+    req: &Request,
+    codecs: &[String],
+    keep: Option<&str>,
+) -> Result<Option<Offer>, SipError> {
     if req.body().is_empty() {
         return Ok(None);
     }
@@ -783,6 +831,12 @@ pub(super) fn read_offer(req: &Request, codecs: &[String]) -> Result<Option<Offe
     offer
         .codecs
         .retain(|(_, name, _)| codecs.iter().any(|c| c.eq_ignore_ascii_case(name)));
+    if let Some(keep) = keep {
+        // Stable sort: the kept codec first, the rest in the offerer's order.
+        offer
+            .codecs
+            .sort_by_key(|(_, name, _)| !name.eq_ignore_ascii_case(keep));
+    }
     let negotiated = sdp::negotiate(&offer)?;
     Ok(Some(Offer {
         sdp: parsed,

@@ -256,8 +256,10 @@ impl Engine {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        if c.handle_rtp(now, source, bytes).is_err() {
-            self.stats.rtp_malformed += 1;
+        match c.handle_rtp(now, source, bytes) {
+            // RTCP multiplexed on the RTP port (RFC 5761) is not an error.
+            Ok(()) | Err(crate::media::Error::NotRtp(_)) => {}
+            Err(_) => self.stats.rtp_malformed += 1,
         }
         self.drive_call(now, call);
     }
@@ -421,7 +423,7 @@ impl Engine {
             TxEvent::AckTimeout { key } => {
                 if let Some(call) = self.tx_owner.get(&key).copied() {
                     if let Some(c) = self.calls.get_mut(&call) {
-                        c.hangup(now, "ack-timeout");
+                        c.on_ack_timeout(now);
                     }
                     self.drive_call(now, call);
                 }
@@ -555,7 +557,7 @@ impl Engine {
             self.reject(now, &key, &req, 482, vec![]);
             return;
         }
-        let offer = match call::read_offer(&req, &self.cfg.codecs) {
+        let offer = match call::read_offer(&req, &self.cfg.codecs, None) {
             Ok(offer) => offer,
             Err(e) => {
                 let code = if e == crate::sip::Error::NoCommonCodec {
@@ -676,3 +678,6 @@ impl Engine {
         self.pump(now);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -50,6 +50,14 @@ pub struct RtpPacket<'a> {
 /// [`Error::BadPadding`] when the padding count is zero or too large.
 pub fn parse(buf: &[u8]) -> Result<RtpPacket<'_>, Error> {
     let len = buf.len();
+    // RTCP multiplexed on the RTP port (RFC 5761 §4) is told apart first: an
+    // 8-byte receiver report is shorter than an RTP header.
+    if let [b0, b1, ..] = *buf
+        && b0 >> 6 == 2
+        && (192..=223).contains(&b1)
+    {
+        return Err(Error::NotRtp(b1));
+    }
     let Some(fixed) = buf.first_chunk::<HEADER_LEN>() else {
         return Err(Error::TooShort { len });
     };

@@ -247,6 +247,16 @@ impl MediaSession {
         }
     }
 
+    /// A re-INVITE renegotiated the codec. Later packets use `law` and
+    /// `payload_type`, received events are read on `dtmf_payload_type`; the
+    /// stream itself (SSRC, sequence, timestamps, the prompt playing) goes
+    /// on, as RFC 3550 wants of one source.
+    pub fn set_codec(&mut self, law: Law, payload_type: u8, dtmf_payload_type: Option<u8>) {
+        self.config.law = law;
+        self.config.payload_type = payload_type;
+        self.config.dtmf_payload_type = dtmf_payload_type;
+    }
+
     /// Sends every packet due at or before `now` and checks inactivity.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.send_due(now, true);
