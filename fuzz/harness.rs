@@ -66,10 +66,15 @@ pub fn sip_message(data: &[u8]) {
         1 => Some("OK"),
         _ => Some(custom.as_str()),
     };
+    // Tags are ours (`dialog::new_tag`), never the peer's: keep them tokens.
+    let token: String = custom
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(*c))
+        .collect();
     let to_tag = match (h >> 12) % 3 {
         0 => None,
         1 => Some("as83kd9bs"),
-        _ => Some(custom.as_str()),
+        _ => Some(token.as_str()),
     };
     let resp = message::response(req, code, reason, to_tag);
     let wire = message::serialize(&rsip::SipMessage::Response(resp));

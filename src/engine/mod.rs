@@ -207,6 +207,12 @@ impl Engine {
         self.tx.len()
     }
 
+    /// Calls the engine still tracks, ended ones whose BYE is in flight
+    /// included.
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+
     /// True once nothing is left to do: no call, no transaction.
     pub fn is_idle(&self) -> bool {
         self.calls.is_empty() && self.tx.is_empty()

@@ -282,7 +282,8 @@ impl Driver {
         let mut buf = vec![0u8; 65_536];
         let mut shutting_down = false;
         // Once draining: first the grace period for calls in progress, then
-        // a short wait for our BYEs to be answered.
+        // a short wait for our BYEs to be answered. Transactions that only
+        // absorb retransmissions (Timer I, J, L) are not waited for.
         let mut deadline: Option<tokio::time::Instant> = None;
         let mut hung_up = false;
         loop {
@@ -303,9 +304,7 @@ impl Driver {
                     deadline = Some(now_t + Duration::from_secs(4));
                 }
                 if hung_up
-                    && (self.engine.active_calls() == 0
-                        && self.media.is_empty()
-                        && self.engine.transactions() == 0
+                    && (self.engine.calls() == 0 && self.media.is_empty()
                         || deadline.is_some_and(|d| now_t >= d))
                 {
                     break;
