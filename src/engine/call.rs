@@ -510,13 +510,12 @@ impl Call {
     }
 
     /// The final result of our BYE (408 when it timed out).
-    pub fn on_response(&mut self, now: Instant, _key: &TxKey, code: u16) {
+    pub fn on_bye_result(&mut self, code: u16) {
         if self.phase == Phase::ExpectByeResult && code >= 200 {
             if code >= 300 {
                 debug!(call = %self.id, code, "BYE was not accepted; the call is over for us anyway");
             }
             self.phase = Phase::Over;
-            let _ = now;
         }
     }
 

@@ -413,7 +413,7 @@ impl Engine {
                         self.tx_owner.remove(&key);
                     }
                     if let Some(c) = self.calls.get_mut(&call) {
-                        c.on_response(now, &key, code);
+                        c.on_bye_result(code);
                     }
                     self.drive_call(now, call);
                 }
@@ -421,7 +421,7 @@ impl Engine {
             TxEvent::Timeout { key } => {
                 if let Some(call) = self.tx_owner.remove(&key) {
                     if let Some(c) = self.calls.get_mut(&call) {
-                        c.on_response(now, &key, 408);
+                        c.on_bye_result(408);
                     }
                     self.drive_call(now, call);
                 }
