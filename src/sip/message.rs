@@ -1297,10 +1297,19 @@ fn standard_reason_phrase(code: u16) -> Option<&'static str> {
 
 /// Printable single-line text for a reason phrase or a header value we write.
 fn one_line(text: &str) -> String {
+    // Exactly what `clean_value` blanks and trims when parsing, so whatever
+    // `parse` accepted comes out unchanged (a C1 character such as U+008A
+    // or a trailing no-break space stays as it came).
     text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if (c < ' ' && c != '\t') || c == '\u{7f}' {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect::<String>()
-        .trim()
+        .trim_matches([' ', '\t'])
         .to_owned()
 }
 

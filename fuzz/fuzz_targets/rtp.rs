@@ -1,0 +1,7 @@
+//! Fuzz target `rtp`: see `harness::rtp` for what it drives and checks.
+#![no_main]
+
+#[path = "../harness.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::rtp(data));
