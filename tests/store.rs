@@ -149,6 +149,7 @@ on_both_backends!(
     recent_calls_newest_first,
     call_detail_orders_events,
     ops_for_missing_call_fail,
+    batches_are_all_or_nothing,
     writer_survives_outage_in_order,
     writer_drops_missing_call_and_moves_on,
     writer_flushes_queue_on_shutdown,
@@ -427,6 +428,38 @@ async fn ops_for_missing_call_fail(db: &TestDb) {
     }
     assert_eq!(store.call("ghost").await.expect("call"), None);
     assert_eq!(count(store, "SELECT COUNT(*) FROM call_events").await, 0);
+}
+
+/// A batch is one transaction: a failing op in it leaves nothing behind;
+/// a good batch writes every op, in order.
+async fn batches_are_all_or_nothing(db: &TestDb) {
+    let store = &db.store;
+    let bad = [
+        arrived("b1", T0),
+        event("b1", 1, T0, "arrived", ""),
+        answered("ghost", T0),
+    ];
+    assert!(matches!(
+        store.apply_batch(&bad).await,
+        Err(StoreError::MissingCall { .. })
+    ));
+    assert_eq!(store.call("b1").await.expect("call"), None);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM call_events").await, 0);
+
+    let good = [
+        arrived("b1", T0),
+        event("b1", 1, T0, "arrived", ""),
+        digits("b1", "4"),
+        digits("b1", "42"),
+        ended("b1", T0 + 5_000, "flow-complete", HangupSide::Hotline),
+    ];
+    store.apply_batch(&good).await.expect("batch");
+    // Replaying it (a retry after an ambiguous failure) changes nothing.
+    store.apply_batch(&good).await.expect("replay");
+    let detail = store.call("b1").await.expect("call").expect("row");
+    assert_eq!(detail.call.digits, "42");
+    assert_eq!(detail.call.ended_at, Some(T0 + 5_000));
+    assert_eq!(detail.events.len(), 1);
 }
 
 /// Ops sent while the database refuses them are all written, in order,

@@ -8,8 +8,12 @@
 //!   shows how far behind the writer is (`/api/health`).
 //! - Ops of one call depend on each other (an event needs its call's row),
 //!   and later ops of a call overwrite earlier ones (`Digits`), so they are
-//!   applied one at a time, in order, and a failing op holds back all the
-//!   ops behind it.
+//!   applied in order, and a failing op holds back all the ops behind it.
+//! - What has queued up is written in one transaction (up to
+//!   [`MAX_BATCH`] ops): a commit is a disk flush, and one per op could not
+//!   keep up with hundreds of calls a second. If the batch fails, the first
+//!   op goes alone with the retries below, then the rest is tried as a
+//!   batch again.
 //! - A database outage must not lose a record: a failed op is retried with
 //!   exponential backoff (50 ms, doubling, capped at 5 s), forever, with a
 //!   `warn` log per failure. Every op is idempotent (see [`crate::store`]),
@@ -89,14 +93,33 @@ pub fn spawn(store: Store) -> (RecordSink, JoinHandle<()>) {
     (RecordSink { tx, pending }, task)
 }
 
+/// Most ops written in one transaction.
+pub const MAX_BATCH: usize = 256;
+
 async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<RecordOp>, pending: Arc<AtomicUsize>) {
-    // recv() keeps yielding queued ops after the last sender is dropped and
-    // returns None only once the queue is empty: that is the flush.
-    while let Some(op) = rx.recv().await {
-        write(&store, &op).await;
-        pending.fetch_sub(1, Ordering::SeqCst);
+    // recv_many keeps yielding queued ops after the last sender is dropped
+    // and returns 0 only once the queue is empty: that is the flush.
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        write_batch(&store, &batch, &pending).await;
+        batch.clear();
     }
     tracing::debug!("record writer finished");
+}
+
+/// Writes what is queued in one transaction when it can; otherwise the
+/// first op alone (with the retries of [`write`]), then tries the rest as a
+/// batch again. Ops are idempotent, so a rolled-back batch replays safely.
+async fn write_batch(store: &Store, mut ops: &[RecordOp], pending: &AtomicUsize) {
+    while let Some((first, rest)) = ops.split_first() {
+        if !rest.is_empty() && store.apply_batch(ops).await.is_ok() {
+            pending.fetch_sub(ops.len(), Ordering::SeqCst);
+            return;
+        }
+        write(store, first).await;
+        pending.fetch_sub(1, Ordering::SeqCst);
+        ops = rest;
+    }
 }
 
 /// Write one op, retrying as the module docs say; returns once it is

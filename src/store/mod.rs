@@ -35,7 +35,7 @@ use std::time::Duration;
 use serde::Serialize;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::error::ErrorKind;
-use sqlx::{AnyPool, FromRow, Row};
+use sqlx::{AnyConnection, AnyPool, FromRow, Row};
 
 use crate::records::RecordOp;
 
@@ -328,106 +328,19 @@ impl Store {
 
     /// Write one op, idempotently (see the module docs).
     pub async fn apply(&self, op: &RecordOp) -> Result<(), StoreError> {
-        let missing = || StoreError::MissingCall {
-            call_id: op.call_id().to_owned(),
-        };
-        let affected = match op {
-            RecordOp::Arrived {
-                call_id,
-                sip_call_id,
-                from_number,
-                to_number,
-                service_number,
-                arrived_at,
-            } => {
-                sqlx::query(
-                    "INSERT INTO calls \
-                     (id, sip_call_id, from_number, to_number, service_number, arrived_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(call_id)
-                .bind(sip_call_id)
-                .bind(from_number)
-                .bind(to_number)
-                .bind(service_number)
-                .bind(*arrived_at)
-                .execute(&self.pool)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-                // 0 rows means it was already there: a retry, not an error.
-                return Ok(());
-            }
-            RecordOp::Answered { call_id, at } => sqlx::query(
-                "UPDATE calls SET answered_at = COALESCE(answered_at, $2) WHERE id = $1",
-            )
-            .bind(call_id)
-            .bind(*at)
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::from_sqlx)?,
-            RecordOp::Digits { call_id, digits } => {
-                sqlx::query("UPDATE calls SET digits = $2 WHERE id = $1")
-                    .bind(call_id)
-                    .bind(digits)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(StoreError::from_sqlx)?
-            }
-            RecordOp::Ended {
-                call_id,
-                at,
-                cause,
-                side,
-            } => sqlx::query(
-                // All three columns are written together, so one test on
-                // ended_at keeps the first end's values on a retry.
-                "UPDATE calls SET \
-                 hangup_cause = CASE WHEN ended_at IS NULL THEN $3 ELSE hangup_cause END, \
-                 hangup_side = CASE WHEN ended_at IS NULL THEN $4 ELSE hangup_side END, \
-                 ended_at = COALESCE(ended_at, $2) \
-                 WHERE id = $1",
-            )
-            .bind(call_id)
-            .bind(*at)
-            .bind(cause)
-            .bind(side.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::from_sqlx)?,
-            RecordOp::Event {
-                call_id,
-                seq,
-                at,
-                kind,
-                detail,
-            } => {
-                let result = sqlx::query(
-                    "INSERT INTO call_events (call_id, seq, at, kind, detail) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id, seq) DO NOTHING",
-                )
-                .bind(call_id)
-                .bind(*seq)
-                .bind(*at)
-                .bind(kind)
-                .bind(detail)
-                .execute(&self.pool)
-                .await;
-                return match result {
-                    Ok(_) => Ok(()),
-                    Err(sqlx::Error::Database(db))
-                        if db.kind() == ErrorKind::ForeignKeyViolation =>
-                    {
-                        Err(missing())
-                    }
-                    Err(e) => Err(StoreError::from_sqlx(e)),
-                };
-            }
-        };
-        // Both backends count rows matched, changed or not, so 0 means absent.
-        if affected.rows_affected() == 0 {
-            return Err(missing());
+        let mut conn = self.pool.acquire().await.map_err(StoreError::from_sqlx)?;
+        apply_on(&mut conn, op).await
+    }
+
+    /// Write several ops in one transaction, in order: all or none. One
+    /// commit for many ops is what lets the store keep up with hundreds of
+    /// calls a second (each commit is a disk flush).
+    pub async fn apply_batch(&self, ops: &[RecordOp]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        for op in ops {
+            apply_on(&mut tx, op).await?;
         }
-        Ok(())
+        tx.commit().await.map_err(StoreError::from_sqlx)
     }
 
     /// The `limit` most recent calls, newest first (ties broken by id,
@@ -471,4 +384,106 @@ impl Store {
         .map_err(StoreError::from_sqlx)?;
         Ok(Some(CallDetail { call, events }))
     }
+}
+
+/// [`Store::apply`] on a given connection (or transaction).
+async fn apply_on(conn: &mut AnyConnection, op: &RecordOp) -> Result<(), StoreError> {
+    let missing = || StoreError::MissingCall {
+        call_id: op.call_id().to_owned(),
+    };
+    let affected = match op {
+        RecordOp::Arrived {
+            call_id,
+            sip_call_id,
+            from_number,
+            to_number,
+            service_number,
+            arrived_at,
+        } => {
+            sqlx::query(
+                "INSERT INTO calls \
+                 (id, sip_call_id, from_number, to_number, service_number, arrived_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(call_id)
+            .bind(sip_call_id)
+            .bind(from_number)
+            .bind(to_number)
+            .bind(service_number)
+            .bind(*arrived_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+            // 0 rows means it was already there: a retry, not an error.
+            return Ok(());
+        }
+        RecordOp::Answered { call_id, at } => {
+            sqlx::query("UPDATE calls SET answered_at = COALESCE(answered_at, $2) WHERE id = $1")
+                .bind(call_id)
+                .bind(*at)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::from_sqlx)?
+        }
+        RecordOp::Digits { call_id, digits } => {
+            sqlx::query("UPDATE calls SET digits = $2 WHERE id = $1")
+                .bind(call_id)
+                .bind(digits)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::from_sqlx)?
+        }
+        RecordOp::Ended {
+            call_id,
+            at,
+            cause,
+            side,
+        } => sqlx::query(
+            // All three columns are written together, so one test on
+            // ended_at keeps the first end's values on a retry.
+            "UPDATE calls SET \
+             hangup_cause = CASE WHEN ended_at IS NULL THEN $3 ELSE hangup_cause END, \
+             hangup_side = CASE WHEN ended_at IS NULL THEN $4 ELSE hangup_side END, \
+             ended_at = COALESCE(ended_at, $2) \
+             WHERE id = $1",
+        )
+        .bind(call_id)
+        .bind(*at)
+        .bind(cause)
+        .bind(side.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::from_sqlx)?,
+        RecordOp::Event {
+            call_id,
+            seq,
+            at,
+            kind,
+            detail,
+        } => {
+            let result = sqlx::query(
+                "INSERT INTO call_events (call_id, seq, at, kind, detail) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id, seq) DO NOTHING",
+            )
+            .bind(call_id)
+            .bind(*seq)
+            .bind(*at)
+            .bind(kind)
+            .bind(detail)
+            .execute(&mut *conn)
+            .await;
+            return match result {
+                Ok(_) => Ok(()),
+                Err(sqlx::Error::Database(db)) if db.kind() == ErrorKind::ForeignKeyViolation => {
+                    Err(missing())
+                }
+                Err(e) => Err(StoreError::from_sqlx(e)),
+            };
+        }
+    };
+    // Both backends count rows matched, changed or not, so 0 means absent.
+    if affected.rows_affected() == 0 {
+        return Err(missing());
+    }
+    Ok(())
 }
