@@ -72,18 +72,8 @@ command -v curl >/dev/null || die "curl is missing"
 log "building release (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
 cargo build --release --locked --quiet
 BIN=$CARGO_TARGET_DIR/release/hotline
-if grep -q '^name = "rtp_load"' Cargo.toml; then
-    LOADGEN=$(cargo bench --locked --bench rtp_load --no-run 2>&1 |
-        sed -n 's/.*Executable .*(\(.*rtp_load-[0-9a-f]*\)).*/\1/p' | tail -1)
-else
-    # No [[bench]] entry (harness = false) in Cargo.toml: build the same file
-    # with rustc against the release library cargo just built.
-    LOADGEN=$CARGO_TARGET_DIR/release/rtp_load-standalone
-    rustc --edition 2024 -C opt-level=3 --crate-type bin --crate-name rtp_load \
-        benches/rtp_load.rs -o "$LOADGEN" \
-        --extern hotline="$CARGO_TARGET_DIR/release/libhotline.rlib" \
-        -L dependency="$CARGO_TARGET_DIR/release/deps"
-fi
+LOADGEN=$(cargo bench --locked --bench rtp_load --no-run 2>&1 |
+    sed -n 's/.*Executable .*(\(.*rtp_load-[0-9a-f]*\)).*/\1/p' | tail -1)
 [ -x "$LOADGEN" ] || die "could not build benches/rtp_load.rs"
 
 # ----- server ---------------------------------------------------------------------
