@@ -186,12 +186,14 @@ pub async fn serve_until(
 
     let mut cfg = EngineConfig::from_settings(&settings);
     cfg.sip_port = sip_addr.port();
+    let prompt_count = prompts.len();
     let engine = Engine::new(cfg, prompts, now(), wall_ms(), fastrand::u64(..));
     println!(
-        "hotline ready: sip udp+tcp {sip_addr}, http http://{http_addr}, database {}, rtp {}-{}",
+        "hotline ready: sip udp+tcp {sip_addr}, http http://{http_addr}, database {}, rtp {}-{}, {prompt_count} prompts ({})",
         store.backend().as_str(),
         settings.rtp_ports.0,
-        settings.rtp_ports.1
+        settings.rtp_ports.1,
+        settings.language
     );
 
     let mut driver = Driver {
