@@ -162,6 +162,7 @@ pub struct Engine {
     /// every input).
     active: usize,
     draining: bool,
+    overloaded: bool,
     stats: EngineStats,
 }
 
@@ -189,6 +190,7 @@ impl Engine {
             next_key: 1,
             active: 0,
             draining: false,
+            overloaded: false,
             stats: EngineStats::default(),
         }
     }
@@ -322,6 +324,14 @@ impl Engine {
     /// Stop taking new calls (they get 503); calls in progress go on.
     pub fn begin_shutdown(&mut self) {
         self.draining = true;
+    }
+
+    /// The runtime is falling behind (its timers fire late): new calls get
+    /// 503 with a short Retry-After until it catches up, so the calls in
+    /// progress keep their audio and a burst cannot snowball into SIP
+    /// retransmissions (RFC 3261 §21.5.4).
+    pub fn set_overloaded(&mut self, overloaded: bool) {
+        self.overloaded = overloaded;
     }
 
     /// The shutdown grace period is over: hang up every call still up.
@@ -524,9 +534,10 @@ impl Engine {
     }
 
     fn on_invite(&mut self, now: Instant, key: TxKey, req: Request, source: Peer) {
-        if self.draining {
+        if self.draining || self.overloaded {
             self.stats.calls_rejected += 1;
-            let retry = rsip::headers::RetryAfter::new("30").into();
+            let after = if self.draining { "30" } else { "2" };
+            let retry = rsip::headers::RetryAfter::new(after).into();
             self.reject(now, &key, &req, 503, vec![retry]);
             return;
         }

@@ -2339,3 +2339,42 @@ fn rtcp_is_not_malformed_rtp() {
     sim.rtp_in(call, &[0x80, 201, 0x00, 0x01, 0x51, 0x51, 0x51, 0x51]);
     assert_eq!(sim.engine.stats().rtp_malformed, 0);
 }
+
+/// While the runtime is overloaded new calls get 503 with a short
+/// Retry-After; the call in progress goes on, and once the load is gone
+/// calls are taken again.
+#[test]
+fn overload_refuses_new_calls_until_it_clears() {
+    let mut cfg = config();
+    cfg.first_digit_timeout = secs(120);
+    let mut sim = Sim::new(cfg);
+    let mut caller = Caller::new(Transport::Udp, "busy-day");
+    let call = established(&mut sim, &mut caller);
+    sim.advance_to(ms(300));
+    sim.engine.set_overloaded(true);
+
+    let mut refused = Caller::new(Transport::Udp, "refused");
+    let branch = refused.branch();
+    sim.send(
+        &refused.invite(&branch, Some(&pcmu_offer()), ""),
+        refused.peer,
+    );
+    let sent = sim.take_sip();
+    assert_eq!(sent.last().and_then(Sent::code), Some(503), "{sent:#?}");
+    assert_eq!(
+        sent.last().and_then(|s| s.header("Retry-After")).as_deref(),
+        Some("2")
+    );
+    sim.send(
+        &refused.ack_failure(&branch, 1, &sent[sent.len() - 1]),
+        refused.peer,
+    );
+    assert_eq!(sim.open_requests, [call], "no call for the refused INVITE");
+    assert_eq!(sim.engine.active_calls(), 1, "the call in progress goes on");
+
+    sim.engine.set_overloaded(false);
+    let mut later = Caller::new(Transport::Udp, "later");
+    let branch = later.branch();
+    sim.send(&later.invite(&branch, Some(&pcmu_offer()), ""), later.peer);
+    assert_eq!(sim.engine.active_calls(), 2, "calls are taken again");
+}

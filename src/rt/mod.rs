@@ -206,6 +206,8 @@ pub async fn serve_until(
         rtp_bind_ip: settings.sip_addr.ip(),
         sink,
         live: live.clone(),
+        overloaded: false,
+        overloaded_until: None,
     };
     driver
         .run(input_rx, shutdown, settings.shutdown_grace)
@@ -286,7 +288,17 @@ struct Driver {
     rtp_bind_ip: std::net::IpAddr,
     sink: RecordSink,
     live: Arc<Live>,
+    overloaded: bool,
+    overloaded_until: Option<tokio::time::Instant>,
 }
+
+/// Timers firing this late mean the driver cannot keep the calls' 20 ms
+/// packet clock: take no new calls.
+const OVERLOAD_LAG: Duration = Duration::from_millis(200);
+/// Inputs (RTP, TCP SIP) waiting beyond this mean the same.
+const OVERLOAD_BACKLOG: usize = 4096;
+/// How long new calls stay refused after the last sign of overload.
+const OVERLOAD_HOLD: Duration = Duration::from_secs(1);
 
 impl Driver {
     async fn run(
@@ -330,6 +342,8 @@ impl Driver {
             // Due timers run before any new input, so a flood of SIP or RTP
             // can never hold back the 20 ms packet clock of the calls.
             let mut wake = self.engine.poll_timeout();
+            let lag = wake.map_or(Duration::ZERO, |t| now().saturating_duration_since(t));
+            self.watch_load(lag, inputs.len());
             if wake.is_some_and(|t| t <= now()) {
                 self.engine.handle_timeout(now());
                 self.flush().await;
@@ -359,6 +373,29 @@ impl Driver {
                 _ = sleep_until(stop_wake), if shutting_down => {}
             }
             self.flush().await;
+        }
+    }
+
+    /// Sets the engine's overload flag from how late the timers fire and
+    /// how many inputs wait; the flag stays up for [`OVERLOAD_HOLD`] after
+    /// the last sign of it, so it does not flap.
+    fn watch_load(&mut self, lag: Duration, backlog: usize) {
+        let t = tokio::time::Instant::now();
+        if lag > OVERLOAD_LAG || backlog > OVERLOAD_BACKLOG {
+            self.overloaded_until = Some(t + OVERLOAD_HOLD);
+        }
+        let overloaded = self.overloaded_until.is_some_and(|until| t < until);
+        if overloaded != self.overloaded {
+            self.overloaded = overloaded;
+            if overloaded {
+                warn!(
+                    lag_ms = lag.as_millis() as u64,
+                    backlog, "overloaded: new calls get 503"
+                );
+            } else {
+                info!("load back to normal: taking new calls");
+            }
+            self.engine.set_overloaded(overloaded);
         }
     }
 
