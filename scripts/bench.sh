@@ -183,6 +183,21 @@ rt_ms() { # sipp's hh:mm:ss:usec to ms
     awk -F: '{ printf "%.0f", (($1 * 60 + $2) * 60 + $3) * 1000 + $4 / 1000 }' <<<"$1"
 }
 
+# run_sipp ERRFILE ARGS...: one sipp run against the server, in the
+# background so stop_children can end it; sets rc to its exit code.
+run_sipp() {
+    local err=$1
+    shift
+    set +e
+    sipp -s "$NUMBER" -i "$SIP_IP" -mi "$SIP_IP" -trace_stat -fd 1 -nostdin "$@" "$SIP" \
+        >/dev/null 2>"$err" &
+    SIPP_PID=$!
+    wait "$SIPP_PID"
+    rc=$?
+    SIPP_PID=""
+    set -e
+}
+
 {
     echo "hotline bench $(date -u +%FT%TZ) on $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1))," \
         "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -210,17 +225,10 @@ sipp_stage() {
         stat=$DATA/sipp-$rate.csv
         log "$name: $rate cps, $calls calls"
         begin
-        set +e
-        sipp -sf "$scenario" -s "$NUMBER" -i "$SIP_IP" -mi "$SIP_IP" -mp 50000 \
+        run_sipp "$DATA/sipp-$rate.err" -sf "$scenario" -mp 50000 \
             -r "$rate" -m "$calls" -l "$limit" -d "$dur_ms" \
             -recv_timeout 5000 -timeout $((STEP_SECS * 3 + 30))s \
-            -max_recv_loops 10000 -max_sched_loops 10000 \
-            -trace_stat -stf "$stat" -fd 1 -nostdin "$@" "$SIP" \
-            >/dev/null 2>"$DATA/sipp-$rate.err" &
-        SIPP_PID=$!
-        wait "$SIPP_PID"; rc=$?
-        SIPP_PID=""
-        set -e
+            -max_recv_loops 10000 -max_sched_loops 10000 -stf "$stat" "$@"
         finish
         ok=$(csv_field "$stat" 'SuccessfulCall(C)'); failed=$(csv_field "$stat" 'FailedCall(C)')
         retrans=$(csv_field "$stat" 'Retransmissions(C)')
@@ -313,15 +321,9 @@ sipp_audio_check() {
     stat=$DATA/sipp-audio-$n.csv
     log "d: sipp rtp_stream cross-check, $n calls at $r cps held $HOLD s"
     begin
-    set +e
-    sipp -sf tests/sipp/bench_audio.xml -s "$NUMBER" -i "$SIP_IP" -mi "$SIP_IP" -mp 52000 \
+    run_sipp "$DATA/sipp-audio.err" -sf tests/sipp/bench_audio.xml -mp 52000 \
         -r "$r" -m "$n" -l "$((n + 10))" -d "$((HOLD * 1000))" -recv_timeout 10000 \
-        -timeout $((HOLD + n / r + 60))s -trace_stat -stf "$stat" -fd 1 -nostdin "$SIP" \
-        >/dev/null 2>"$DATA/sipp-audio.err" &
-    SIPP_PID=$!
-    wait "$SIPP_PID"; rc=$?
-    SIPP_PID=""
-    set -e
+        -timeout $((HOLD + n / r + 60))s -stf "$stat"
     finish
     ok=$(csv_field "$stat" 'SuccessfulCall(C)'); failed=$(csv_field "$stat" 'FailedCall(C)')
     stop_server

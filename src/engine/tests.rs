@@ -910,6 +910,16 @@ fn answered_call(sim: &mut Sim, caller: &mut Caller, sdp: Option<&str>) -> (Call
     (call, ok)
 }
 
+/// The caller sends BYE (answered 200) and stops its RTP; the simulation
+/// then runs until nothing is left to do.
+fn caller_hangs_up(sim: &mut Sim, caller: &mut Caller) {
+    let (bye, _) = caller.in_dialog("BYE", None);
+    sim.send(&bye, caller.peer);
+    sim.expect_response(200);
+    sim.stop_feeds();
+    sim.finish();
+}
+
 /// A call answered, ACKed 10 ms later, with the caller's RTP flowing.
 fn established(sim: &mut Sim, caller: &mut Caller) -> CallKey {
     let (call, _) = answered_call(sim, caller, Some(&pcmu_offer()));
@@ -1342,11 +1352,7 @@ fn cancel_after_the_answer_changes_nothing() {
     sim.start_feed(call);
     sim.advance_to(ms(300));
     assert!(sim.endings().is_empty());
-    let (bye, _) = caller.in_dialog("BYE", None);
-    sim.send(&bye, caller.peer);
-    sim.expect_response(200);
-    sim.stop_feeds();
-    sim.finish();
+    caller_hangs_up(&mut sim, &mut caller);
     assert_eq!(sim.only_ending(), ("caller-bye".into(), HangupSide::Caller));
 }
 
@@ -1417,11 +1423,7 @@ fn retransmitted_invite_is_absorbed_before_and_after_the_200() {
     for s in sim.take_sip() {
         assert_eq!((s.code(), s.to_tag()), (Some(200), ok.to_tag()));
     }
-    let (bye, _) = caller.in_dialog("BYE", None);
-    sim.send(&bye, caller.peer);
-    sim.expect_response(200);
-    sim.stop_feeds();
-    sim.finish();
+    caller_hangs_up(&mut sim, &mut caller);
 
     assert_eq!(sim.open_requests, [call]);
     assert_eq!(sim.call_ids().len(), 1);
@@ -1540,11 +1542,7 @@ fn reinvite_holds_and_resumes_the_stream() {
     assert_eq!(last.code(), Some(500));
     sim.send(&caller.ack_failure(&branch, 1, last), caller.peer);
 
-    let (bye, _) = caller.in_dialog("BYE", None);
-    sim.send(&bye, caller.peer);
-    sim.expect_response(200);
-    sim.stop_feeds();
-    sim.finish();
+    caller_hangs_up(&mut sim, &mut caller);
     assert_eq!(sim.only_ending(), ("caller-bye".into(), HangupSide::Caller));
 }
 
@@ -1656,11 +1654,7 @@ fn late_offer_takes_the_answer_from_the_ack() {
     assert_paced(&packets, ms(100));
     assert_eq!(sim.prompts_heard(call), ["welcome"]);
 
-    let (bye, _) = caller.in_dialog("BYE", None);
-    sim.send(&bye, caller.peer);
-    sim.expect_response(200);
-    sim.stop_feeds();
-    sim.finish();
+    caller_hangs_up(&mut sim, &mut caller);
     assert_eq!(sim.only_ending(), ("caller-bye".into(), HangupSide::Caller));
 }
 
@@ -1776,11 +1770,7 @@ fn second_invite_with_a_known_call_id_gets_482() {
     let mut fork = caller.clone();
     rejected_invite(&mut sim, &mut fork, &pcmu_offer(), "", 482);
     assert_eq!(sim.open_requests, [call]);
-    let (bye, _) = caller.in_dialog("BYE", None);
-    sim.send(&bye, caller.peer);
-    sim.expect_response(200);
-    sim.stop_feeds();
-    sim.finish();
+    caller_hangs_up(&mut sim, &mut caller);
     assert_eq!(sim.call_ids().len(), 1);
 }
 
