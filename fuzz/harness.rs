@@ -12,10 +12,12 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hotline::config::Cidr;
-use hotline::engine::{CallKey, Engine, EngineConfig, Output, PromptSet, prompts};
+use hotline::engine::{CallKey, Engine, EngineConfig, IvrCatalog, Output, PromptSet};
+use hotline::ivr::LookupAnswer;
 use hotline::media::{DtmfReceiver, Law, MediaConfig, MediaSession, Prompt, rtp};
 use hotline::records::RecordOp;
 use hotline::sip::framing::{Frame, StreamFramer};
@@ -278,19 +280,69 @@ fn engine_config() -> EngineConfig {
         telephone_event_pt: 101,
         timers: TimerConfig::default(),
         rtp_timeout: Duration::from_secs(5),
-        first_digit_timeout: Duration::from_secs(3),
-        inter_digit_timeout: Duration::from_secs(2),
-        max_digits: 8,
     }
 }
 
-/// Every required prompt, 30 ms of a quiet tone (two RTP frames).
-fn engine_prompts() -> PromptSet {
+/// The flow fuzzed calls run: a lookup (answered "not found" at once), a
+/// menu, a collect with a pattern and a message, so keys and timeouts reach
+/// every kind of waiting node.
+const FUZZ_FLOW: &str = r#"start = "find"
+[node.find]
+kind = "lookup"
+what = "customer"
+key = "${caller}"
+found = "menu"
+not_found = "menu"
+[node.menu]
+kind = "menu"
+prompt = "welcome"
+options = { "1" = "collect", "2" = "message" }
+timeout = "2s"
+tries = 2
+invalid = "goodbye"
+after_retries = "bye"
+[node.collect]
+kind = "collect"
+prompt = "you-entered"
+into = "n"
+max = 8
+pattern = "_X."
+timeout = "3s"
+inter_digit_timeout = "2s"
+tries = 2
+next = "say"
+after_retries = "bye"
+[node.say]
+kind = "say"
+value = "${n}"
+as = "digits"
+next = "bye"
+[node.message]
+kind = "message"
+max = "3s"
+next = "bye"
+[node.bye]
+kind = "hangup"
+prompt = "goodbye"
+"#;
+
+/// The fuzz flow with every prompt it needs, 30 ms of a quiet tone each
+/// (two RTP frames).
+fn engine_catalog() -> Arc<IvrCatalog> {
     let mut set = PromptSet::new();
-    for name in prompts::REQUIRED {
-        set.insert(Prompt::new(*name, vec![100_i16; 240]));
+    let names = [
+        "welcome",
+        "you-entered",
+        "goodbye",
+        "beep",
+        "digit-star",
+        "digit-pound",
+    ];
+    let digits = (0..10).map(|d| format!("digit-{d}"));
+    for name in names.into_iter().map(str::to_owned).chain(digits) {
+        set.insert(Prompt::new(name, vec![100_i16; 240]));
     }
-    set
+    Arc::new(IvrCatalog::single_flow(FUZZ_FLOW, set, "en").expect("the fuzz flow is valid"))
 }
 
 /// What the harness saw the engine ask for.
@@ -349,6 +401,12 @@ fn drain_engine(engine: &mut Engine, now: Instant, seen: &mut Seen) {
             }
             Output::Record(RecordOp::Digits { .. }) => seen.digits += 1,
             Output::Record(_) => {}
+            Output::Lookup { call, token, .. } => {
+                engine.lookup_done(now, call, token, LookupAnswer::NotFound);
+            }
+            Output::MessageStart { .. }
+            | Output::MessageAudio { .. }
+            | Output::MessageEnd { .. } => {}
         }
     }
 }
@@ -410,7 +468,7 @@ pub struct EngineRun {
 /// [`engine`], returning what the run reached.
 pub fn engine_run(data: &[u8]) -> EngineRun {
     let t0 = Instant::now();
-    let mut engine = Engine::new(engine_config(), engine_prompts(), t0, 1_700_000_000_000, 7);
+    let mut engine = Engine::new(engine_config(), engine_catalog(), t0, 1_700_000_000_000, 7);
     let source = Peer {
         addr: CARRIER,
         transport: Transport::Udp,

@@ -13,6 +13,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::ivr::pattern::DigitPattern;
+
 /// Why the configuration was refused. Each message names the key.
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -68,6 +70,10 @@ pub struct ServerConfig {
     /// Calls in progress at shutdown get this long to finish before they are
     /// hung up.
     pub shutdown_grace_secs: u64,
+    /// Put demo customers, outlets and tickets into an empty database, so
+    /// the demo flow has someone to find. Defaults to on without a
+    /// configuration file (a newcomer's first run) and off with one.
+    pub demo_data: Option<bool>,
 }
 
 /// The carrier's SIP trunk.
@@ -105,20 +111,22 @@ pub struct SipConfig {
     pub max_message_bytes: usize,
 }
 
-/// The call flow (until ivr-flows drive it): prompts and digit collection.
+/// The IVR: where its flows live and what they may do.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IvrConfig {
-    /// Directory holding one folder of WAV prompts per language.
-    pub prompts_dir: PathBuf,
-    /// The prompt language used for calls.
+    /// Flow files (`*.toml`), with `prompts/<language>/*.wav` and
+    /// `calendars/*.toml` below it.
+    pub flows_dir: PathBuf,
+    /// The flow every call starts in (a file stem in `flows_dir`).
+    pub main_flow: String,
+    /// The prompt language a call starts in (a flow may switch it).
     pub language: String,
-    /// How long to wait for the first digit after the welcome prompt.
-    pub first_digit_timeout_secs: u64,
-    /// How long to wait between digits.
-    pub inter_digit_timeout_secs: u64,
-    /// Collection ends after this many digits even without `#`.
-    pub max_digits: usize,
+    /// Keypad patterns (`_0571XXXXXXXX`, `4008009999`) a transfer node may
+    /// dial; empty means no transfers at all.
+    pub transfer_allow: Vec<String>,
+    /// Watch `flows_dir` and put edited flows live for new calls.
+    pub reload: bool,
 }
 
 impl Default for ServerConfig {
@@ -130,6 +138,7 @@ impl Default for ServerConfig {
             database: String::new(),
             advertised_ip: String::new(),
             shutdown_grace_secs: 10,
+            demo_data: None,
         }
     }
 }
@@ -168,11 +177,11 @@ impl Default for SipConfig {
 impl Default for IvrConfig {
     fn default() -> Self {
         IvrConfig {
-            prompts_dir: PathBuf::from("ivr-flows/prompts"),
-            language: "en".into(),
-            first_digit_timeout_secs: 10,
-            inter_digit_timeout_secs: 5,
-            max_digits: 20,
+            flows_dir: PathBuf::from("ivr-flows"),
+            main_flow: "hotline".into(),
+            language: "zh".into(),
+            transfer_allow: Vec::new(),
+            reload: true,
         }
     }
 }
@@ -242,11 +251,12 @@ pub struct Settings {
     pub t2: Duration,
     pub t4: Duration,
     pub max_message_bytes: usize,
-    pub prompts_dir: PathBuf,
+    pub flows_dir: PathBuf,
+    pub main_flow: String,
     pub language: String,
-    pub first_digit_timeout: Duration,
-    pub inter_digit_timeout: Duration,
-    pub max_digits: usize,
+    pub transfer_allow: Vec<DigitPattern>,
+    pub reload_flows: bool,
+    pub demo_data: bool,
 }
 
 /// Flags given on the command line; each one overrides the file.
@@ -257,13 +267,16 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub rtp_ports: Option<String>,
     pub database: Option<String>,
+    pub flows_dir: Option<PathBuf>,
 }
 
 impl Config {
     /// Reads a config file (or the built-in defaults when `path` is None).
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let Some(path) = path else {
-            return Ok(Config::default());
+            let mut config = Config::default();
+            config.server.demo_data = Some(true);
+            return Ok(config);
         };
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
@@ -296,6 +309,9 @@ impl Config {
         }
         if let Some(v) = &o.database {
             self.server.database = v.clone();
+        }
+        if let Some(v) = &o.flows_dir {
+            self.ivr.flows_dir = v.clone();
         }
     }
 
@@ -437,15 +453,25 @@ impl Config {
                 "must be a folder name such as en or zh",
             ));
         }
-        if ivr.first_digit_timeout_secs == 0 || ivr.inter_digit_timeout_secs == 0 {
+        if ivr.main_flow.is_empty()
+            || !ivr
+                .main_flow
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(invalid(
-                "ivr.first_digit_timeout_secs",
-                "digit timeouts must be at least 1 second",
+                "ivr.main_flow",
+                "must be a flow file's name without .toml, such as hotline",
             ));
         }
-        if !(1..=64).contains(&ivr.max_digits) {
-            return Err(invalid("ivr.max_digits", "must be between 1 and 64"));
-        }
+        let transfer_allow = ivr
+            .transfer_allow
+            .iter()
+            .map(|p| {
+                DigitPattern::parse(p)
+                    .map_err(|e| invalid("ivr.transfer_allow", format!("`{p}`: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
 
         Ok(Settings {
             sip_addr,
@@ -464,11 +490,12 @@ impl Config {
             t2: Duration::from_millis(s.t2_ms),
             t4: Duration::from_millis(s.t4_ms),
             max_message_bytes: s.max_message_bytes,
-            prompts_dir: ivr.prompts_dir.clone(),
+            flows_dir: ivr.flows_dir.clone(),
+            main_flow: ivr.main_flow.clone(),
             language: ivr.language.clone(),
-            first_digit_timeout: Duration::from_secs(ivr.first_digit_timeout_secs),
-            inter_digit_timeout: Duration::from_secs(ivr.inter_digit_timeout_secs),
-            max_digits: ivr.max_digits,
+            transfer_allow,
+            reload_flows: ivr.reload,
+            demo_data: self.server.demo_data.unwrap_or(false),
         })
     }
 }

@@ -12,7 +12,10 @@
 //!
 //! - [`sip`], [`media`]: leaves. SIP messages, transactions, dialogs and SDP;
 //!   RTP, G.711, RFC 4733 DTMF and the prompt player.
-//! - [`engine`]: composes the leaves into calls and runs the call flow.
+//! - [`engine`]: composes the leaves into calls and runs each call's IVR.
+//! - [`ivr`]: flows as data — loading and checking flow files, and the
+//!   per-call interpreter; pure like the leaves.
+//! - [`phone`]: a leaf; caller numbers in one canonical form for lookups.
 //! - [`rt`]: the only tokio code. It owns the engine, the sockets, the clock,
 //!   prompt files and the store, and carries out the engine's outputs.
 //! - [`store`]: sqlx over SQLite (default) or PostgreSQL; plain rows.
@@ -26,7 +29,9 @@
 pub mod api;
 pub mod config;
 pub mod engine;
+pub mod ivr;
 pub mod media;
+pub mod phone;
 pub mod records;
 pub mod rt;
 pub mod sip;

@@ -1,5 +1,5 @@
 //! The `hotline` command line: `serve` runs the server, `calls` shows the
-//! latest call records.
+//! latest call records, `check-flows` checks the IVR flows.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +13,7 @@ hotline — call-center server for an after-sales service hotline
 USAGE:
     hotline serve [OPTIONS]          start the server (prints a line with `ready`)
     hotline calls [--last N] [OPTIONS]   show the latest call records
+    hotline check-flows [DIR] [OPTIONS]  check the IVR flows (default: ivr-flows)
     hotline help
 
 OPTIONS (override the config file):
@@ -22,6 +23,10 @@ OPTIONS (override the config file):
     --data DIR           data directory (default ./data)
     --rtp-ports LOW-HIGH RTP port range (default 20000-29999)
     --database URL       sqlite://FILE or postgres://... (default: DIR/hotline.db)
+    --flows DIR          IVR flows, prompts and calendars (default ./ivr-flows)
+
+Without --config, `serve` puts demo customers and tickets into an empty
+database (server.demo_data in a config file).
 
 Logging: HOTLINE_LOG=error|warn|info|debug|trace (default info), to stderr.";
 
@@ -49,6 +54,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--data" => parsed.overrides.data_dir = Some(PathBuf::from(value()?)),
             "--rtp-ports" => parsed.overrides.rtp_ports = Some(value()?),
             "--database" => parsed.overrides.database = Some(value()?),
+            "--flows" => parsed.overrides.flows_dir = Some(PathBuf::from(value()?)),
             "--last" if parsed.command == "calls" => {
                 let v = value()?;
                 parsed.last = v
@@ -56,6 +62,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     .ok()
                     .filter(|n| (1..=10_000).contains(n))
                     .ok_or(format!("--last needs a number from 1 to 10000, not `{v}`"))?;
+            }
+            dir if parsed.command == "check-flows"
+                && !dir.starts_with('-')
+                && parsed.overrides.flows_dir.is_none() =>
+            {
+                parsed.overrides.flows_dir = Some(PathBuf::from(dir));
             }
             _ => return Err(format!("unknown option `{flag}`")),
         }
@@ -103,6 +115,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.command == "check-flows" {
+        return check_flows(&settings);
+    }
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -132,6 +147,29 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hotline: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the flows and prompts as the server would; prints every problem
+/// with its file, line and node.
+fn check_flows(settings: &Settings) -> ExitCode {
+    let files = hotline::rt::ivr::IvrFiles::from_settings(settings);
+    match hotline::rt::ivr::load_catalog(&files, 1) {
+        Ok(c) => {
+            println!(
+                "{}: ok, {} flows, {} nodes, {} prompts ({})",
+                files.dir.display(),
+                c.flows.flows.len(),
+                c.flows.node_count(),
+                c.prompt_count(),
+                c.prompts.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
             ExitCode::FAILURE
         }
     }

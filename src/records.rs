@@ -2,9 +2,9 @@
 //!
 //! The engine (pure) emits [`RecordOp`]s; the runtime hands them, in order,
 //! to the store, which retries until each is written. Every op is
-//! idempotent (an upsert keyed by call id, or an event keyed by call id and
-//! sequence number), so a retry after an ambiguous failure never duplicates
-//! a row. Times are epoch milliseconds (wall time is an input to the core).
+//! idempotent (an upsert keyed by call id, an event keyed by call id and
+//! sequence number, a message keyed by call id and file), so a retry after
+//! an ambiguous failure never duplicates a row. Times are epoch milliseconds (wall time is an input to the core).
 
 use serde::Serialize;
 
@@ -59,6 +59,14 @@ pub enum RecordOp {
         kind: String,
         detail: String,
     },
+    /// The caller left a message in the IVR: `file` is the recording's path
+    /// relative to the data directory, unique within the call.
+    Message {
+        call_id: String,
+        file: String,
+        duration_ms: i64,
+        at: i64,
+    },
 }
 
 impl RecordOp {
@@ -69,7 +77,8 @@ impl RecordOp {
             | RecordOp::Answered { call_id, .. }
             | RecordOp::Digits { call_id, .. }
             | RecordOp::Ended { call_id, .. }
-            | RecordOp::Event { call_id, .. } => call_id,
+            | RecordOp::Event { call_id, .. }
+            | RecordOp::Message { call_id, .. } => call_id,
         }
     }
 }

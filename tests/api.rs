@@ -229,6 +229,31 @@ async fn call_detail_with_events() {
             { "call_id": "c1", "seq": 2, "at": T0 + 3_000, "kind": "digit", "detail": "2" },
         ])
     );
+    assert_eq!(body["messages"], json!([]));
+}
+
+#[tokio::test]
+async fn call_detail_with_messages() {
+    let t = test_api().await;
+    seed_call(&t.state.store, "c1", T0).await;
+    t.state
+        .store
+        .apply(&RecordOp::Message {
+            call_id: "c1".to_owned(),
+            file: "messages/c1-1.wav".to_owned(),
+            duration_ms: 8_240,
+            at: T0 + 5_000,
+        })
+        .await
+        .expect("message");
+    let (status, body) = get(&t.state, "/api/calls/c1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["messages"],
+        json!([
+            { "call_id": "c1", "file": "messages/c1-1.wav", "duration_ms": 8_240, "at": T0 + 5_000 },
+        ])
+    );
 }
 
 #[tokio::test]

@@ -1,11 +1,18 @@
 //! The architecture rule of design.md §2, enforced by reading the sources:
-//! the pure cores (sip, media, engine, records) never touch a socket, a
+//! the pure cores (sip, media, engine, ivr, records, phone) never touch a socket, a
 //! file, the database, a runtime or a clock — only `rt` (and `api`, `store`,
 //! `main`) may.
 
 use std::path::Path;
 
-const PURE: &[&str] = &["src/sip", "src/media", "src/engine", "src/records.rs"];
+const PURE: &[&str] = &[
+    "src/sip",
+    "src/media",
+    "src/engine",
+    "src/ivr",
+    "src/records.rs",
+    "src/phone.rs",
+];
 
 const FORBIDDEN: &[&str] = &[
     "tokio",

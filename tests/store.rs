@@ -13,8 +13,9 @@ use std::time::Duration;
 use hotline::records::{HangupSide, RecordOp};
 use hotline::rt::record_writer;
 use hotline::store::{
-    Backend, CallDetail, CallEventRow, CallRow, MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, Store,
-    StoreError, calls_table, civil_from_days, format_duration_ms, format_utc_ms,
+    Backend, CallDetail, CallEventRow, CallMessageRow, CallRow, CustomerSummary,
+    MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, OPEN_TICKETS_LIMIT, Store, StoreError, TicketKind,
+    TicketStage, TicketSummary, calls_table, civil_from_days, format_duration_ms, format_utc_ms,
 };
 use sqlx::{AssertSqlSafe, Connection};
 
@@ -70,11 +71,54 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{:016x}", std::process::id(), fastrand::u64(..))
 }
 
+/// A fresh, empty database on `backend`, not connected to yet: its URL and
+/// the guard that removes it. `None` when PostgreSQL is unreachable and the
+/// test should be skipped (a loud line says so; with `CI=true` it panics).
+async fn fresh_database(backend: Backend, test: &str) -> Option<(String, Guard)> {
+    sqlx::any::install_default_drivers();
+    match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(unique("hotline_store"));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.join("calls.db").display());
+            Some((url, Guard::Dir(dir)))
+        }
+        Backend::Postgres => {
+            let base_url = std::env::var("HOTLINE_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+            let mut conn = match sqlx::AnyConnection::connect(&base_url).await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    if std::env::var("CI").is_ok_and(|v| v == "true") {
+                        panic!(
+                            "PostgreSQL unreachable at HOTLINE_TEST_POSTGRES_URL and CI=true: {e}"
+                        );
+                    }
+                    eprintln!(
+                        "\n!!!!! SKIPPED the PostgreSQL run of `{test}`: cannot connect \
+                         (HOTLINE_TEST_POSTGRES_URL or its default): {e}. \
+                         With CI=true this is a failure. !!!!!\n"
+                    );
+                    return None;
+                }
+            };
+            let schema = unique("t");
+            sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&mut conn)
+                .await
+                .expect("create test schema");
+            conn.close().await.expect("close");
+            let sep = if base_url.contains('?') { '&' } else { '?' };
+            let url = format!("{base_url}{sep}options=-c%20search_path%3D{schema}");
+            Some((url, Guard::Schema { base_url, schema }))
+        }
+    }
+}
+
 async fn sqlite_db() -> TestDb {
-    let dir = std::env::temp_dir().join(unique("hotline_store"));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.join("calls.db").display());
-    let guard = Guard::Dir(dir);
+    let (url, guard) = fresh_database(Backend::Sqlite, "")
+        .await
+        .expect("sqlite is always there");
     let store = Store::connect(&url).await.expect("connect sqlite");
     TestDb {
         store,
@@ -84,35 +128,7 @@ async fn sqlite_db() -> TestDb {
 }
 
 async fn postgres_db(test: &str) -> Option<TestDb> {
-    sqlx::any::install_default_drivers();
-    let base_url = std::env::var("HOTLINE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let mut conn = match sqlx::AnyConnection::connect(&base_url).await {
-        Ok(conn) => conn,
-        Err(e) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("PostgreSQL unreachable at HOTLINE_TEST_POSTGRES_URL and CI=true: {e}");
-            }
-            eprintln!(
-                "\n!!!!! SKIPPED the PostgreSQL run of `{test}`: cannot connect \
-                 (HOTLINE_TEST_POSTGRES_URL or its default): {e}. \
-                 With CI=true this is a failure. !!!!!\n"
-            );
-            return None;
-        }
-    };
-    let schema = unique("t");
-    sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut conn)
-        .await
-        .expect("create test schema");
-    conn.close().await.expect("close");
-    let guard = Guard::Schema {
-        base_url: base_url.clone(),
-        schema: schema.clone(),
-    };
-    let sep = if base_url.contains('?') { '&' } else { '?' };
-    let url = format!("{base_url}{sep}options=-c%20search_path%3D{schema}");
+    let (url, guard) = fresh_database(Backend::Postgres, test).await?;
     let store = Store::connect(&url).await.expect("connect postgres");
     Some(TestDb {
         store,
@@ -153,6 +169,17 @@ on_both_backends!(
     writer_survives_outage_in_order,
     writer_drops_missing_call_and_moves_on,
     writer_flushes_queue_on_shutdown,
+    migrations_create_empty_after_sales_tables,
+    migrates_from_0001_keeping_data,
+    schema_rejects_bad_rows,
+    message_ops_are_idempotent,
+    seed_demo_inserts_once,
+    concurrent_seeds_insert_once,
+    customer_by_phone_in_any_form,
+    open_tickets_by_phone_lists_open_ones,
+    open_tickets_newest_first_at_most_ten,
+    every_stage_is_open_or_not,
+    ticket_by_number_finds_any_stage,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -177,6 +204,15 @@ fn event(id: &str, seq: i64, at: i64, kind: &str, detail: &str) -> RecordOp {
         at,
         kind: kind.to_owned(),
         detail: detail.to_owned(),
+    }
+}
+
+fn message(id: &str, file: &str, duration_ms: i64, at: i64) -> RecordOp {
+    RecordOp::Message {
+        call_id: id.to_owned(),
+        file: file.to_owned(),
+        duration_ms,
+        at,
     }
 }
 
@@ -248,6 +284,7 @@ fn expected_call(id: &str, t: i64) -> CallDetail {
             ev(4, t + 6_000, "digit", "2"),
             ev(5, t + 65_000, "ended", "caller-bye"),
         ],
+        messages: vec![],
     }
 }
 
@@ -292,7 +329,7 @@ async fn migrations_are_idempotent(db: &TestDb) {
             .fetch_all(store.pool())
             .await
             .expect("names");
-    assert_eq!(names, ["calls"]);
+    assert_eq!(names, ["calls", "customers_tickets"]);
 
     if store.backend() == Backend::Sqlite {
         let pool = store.pool();
@@ -420,6 +457,7 @@ async fn ops_for_missing_call_fail(db: &TestDb) {
         digits("ghost", "1"),
         ended("ghost", T0, "caller-bye", HangupSide::Caller),
         event("ghost", 1, T0, "arrived", ""),
+        message("ghost", "messages/ghost-1.wav", 4_000, T0),
     ] {
         match store.apply(&op).await {
             Err(StoreError::MissingCall { call_id }) => assert_eq!(call_id, "ghost"),
@@ -428,6 +466,7 @@ async fn ops_for_missing_call_fail(db: &TestDb) {
     }
     assert_eq!(store.call("ghost").await.expect("call"), None);
     assert_eq!(count(store, "SELECT COUNT(*) FROM call_events").await, 0);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM call_messages").await, 0);
 }
 
 /// A batch is one transaction: a failing op in it leaves nothing behind;
@@ -555,6 +594,614 @@ async fn writer_flushes_queue_on_shutdown(db: &TestDb) {
         store.call("c017").await.expect("call"),
         Some(expected_call("c017", T0 + 17))
     );
+}
+
+// ------------------------------------------ after-sales records (0002)
+
+/// 2026-11-25 10:00 UTC (18:00 in China): "now" for the demo data.
+const NOW: i64 = 1_795_600_800_000;
+const HOUR: i64 = 3_600_000;
+
+/// The tables migration 0002 creates.
+const AFTER_SALES_TABLES: [&str; 6] = [
+    "customers",
+    "customer_phones",
+    "products",
+    "outlets",
+    "tickets",
+    "call_messages",
+];
+
+async fn table_count(store: &Store, table: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+        .fetch_one(store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("count {table}: {e}"))
+}
+
+async fn seeded(store: &Store) {
+    assert!(
+        store.seed_demo(NOW).await.expect("seed_demo"),
+        "already seeded"
+    );
+}
+
+fn numbers(tickets: &[TicketSummary]) -> Vec<&str> {
+    tickets.iter().map(|t| t.number.as_str()).collect()
+}
+
+async fn migrations_create_empty_after_sales_tables(db: &TestDb) {
+    let store = &db.store;
+    let version: i64 = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+        .fetch_one(store.pool())
+        .await
+        .expect("version");
+    assert_eq!(version, 2);
+    for table in AFTER_SALES_TABLES {
+        assert_eq!(table_count(store, table).await, 0, "{table}");
+    }
+}
+
+/// A database left at 0001 by an older hotline, with calls in it, gets
+/// 0002 on connect and keeps its calls.
+async fn migrates_from_0001_keeping_data(db: &TestDb) {
+    let backend = db.store.backend();
+    let Some((url, _guard)) = fresh_database(backend, "migrates_from_0001_keeping_data").await
+    else {
+        return;
+    };
+    let first = match backend {
+        Backend::Sqlite => MIGRATIONS_SQLITE[0],
+        Backend::Postgres => MIGRATIONS_POSTGRES[0],
+    };
+    assert_eq!(first.version, 1);
+    // An older hotline's database: schema 0001 and a call written by it.
+    let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+    sqlx::raw_sql(
+        "CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, \
+         name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("schema_migrations");
+    sqlx::raw_sql(first.sql)
+        .execute(&mut conn)
+        .await
+        .expect("0001");
+    sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (1, 'calls', 0)")
+        .execute(&mut conn)
+        .await
+        .expect("version 1");
+    sqlx::query(
+        "INSERT INTO calls (id, sip_call_id, from_number, to_number, service_number, \
+         arrived_at, digits) VALUES ('old', 'sip-old', '13800138000', '4008001234', \
+         '4008001234', $1, '12')",
+    )
+    .bind(T0)
+    .execute(&mut conn)
+    .await
+    .expect("old call");
+    sqlx::query(
+        "INSERT INTO call_events (call_id, seq, at, kind, detail) \
+         VALUES ('old', 1, $1, 'arrived', '')",
+    )
+    .bind(T0)
+    .execute(&mut conn)
+    .await
+    .expect("old event");
+    let has_customers = sqlx::query("SELECT COUNT(*) FROM customers")
+        .fetch_one(&mut conn)
+        .await;
+    assert!(has_customers.is_err(), "customers exists before 0002");
+    conn.close().await.expect("close");
+
+    let store = Store::connect(&url).await.expect("migrate from 0001");
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM schema_migrations ORDER BY version")
+            .fetch_all(store.pool())
+            .await
+            .expect("names");
+    assert_eq!(names, ["calls", "customers_tickets"]);
+    let old = store
+        .call("old")
+        .await
+        .expect("call")
+        .expect("old call kept");
+    assert_eq!(old.call.digits, "12");
+    assert_eq!(old.events.len(), 1);
+    assert!(old.messages.is_empty());
+    for table in AFTER_SALES_TABLES {
+        assert_eq!(table_count(&store, table).await, 0, "{table}");
+    }
+    // The new tables work with the old rows.
+    store
+        .apply(&message("old", "messages/old-1.wav", 3_000, T0 + 9_000))
+        .await
+        .expect("message for an old call");
+    seeded(&store).await;
+    assert_eq!(
+        store
+            .customer_by_phone("13800138000")
+            .await
+            .expect("lookup")
+            .map(|c| c.name),
+        Some("王建国".to_owned())
+    );
+    store.close().await;
+}
+
+/// The CHECK, UNIQUE and foreign key constraints hold on both backends.
+async fn schema_rejects_bad_rows(db: &TestDb) {
+    let store = &db.store;
+    seeded(store).await;
+    let customer_id: i64 = sqlx::query_scalar("SELECT MIN(id) FROM customers")
+        .fetch_one(store.pool())
+        .await
+        .expect("a customer");
+    let ticket = |number: &'static str, kind: &'static str, stage: &'static str| {
+        sqlx::query(
+            "INSERT INTO tickets (number, customer_id, kind, stage, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 0, 0)",
+        )
+        .bind(number)
+        .bind(customer_id)
+        .bind(kind)
+        .bind(stage)
+    };
+    let pool = store.pool();
+    // The valid row first, so the failures below are the constraints'.
+    ticket("2611259999", "repair", "accepted")
+        .execute(pool)
+        .await
+        .expect("a valid ticket");
+    for (number, kind, stage) in [
+        ("2611259999", "repair", "accepted"), // number taken
+        ("261125999", "repair", "accepted"),  // 9 digits
+        ("26112599990", "repair", "accepted"),
+        ("26112599x9", "repair", "accepted"),
+        ("2611259998", "Repair", "accepted"),
+        ("2611259998", "repair", "done"),
+    ] {
+        assert!(
+            ticket(number, kind, stage).execute(pool).await.is_err(),
+            "{number} {kind} {stage} accepted"
+        );
+    }
+    let bad = [
+        "INSERT INTO customer_phones (phone, customer_id) VALUES ('13800138000', 1)",
+        "INSERT INTO customer_phones (phone, customer_id) VALUES ('13700000001', 999999)",
+        "INSERT INTO customers (name, vip, created_at) VALUES ('x', 2, 0)",
+        "INSERT INTO outlets (code, name, tier, phone) VALUES ('HZ-XIHU', 'x', 'city', '1')",
+        "INSERT INTO outlets (code, name, tier, phone) VALUES ('X-1', 'x', 'village', '1')",
+        "INSERT INTO products (customer_id, model, purchase_date) VALUES (999999, 'x', NULL)",
+        "INSERT INTO call_messages (call_id, file, duration_ms, at) VALUES ('nope', 'f', 1, 1)",
+    ];
+    for sql in bad {
+        assert!(sqlx::query(sql).execute(pool).await.is_err(), "{sql}");
+    }
+    let product = |date: &'static str| {
+        sqlx::query(
+            "INSERT INTO products (customer_id, model, purchase_date, warranty_end) \
+             VALUES ($1, 'x', $2, $2)",
+        )
+        .bind(customer_id)
+        .bind(date)
+    };
+    product("2026-11-25").execute(pool).await.expect("a date");
+    for date in ["2026-1-25", "25/11/2026", "2026-11-25T00:00"] {
+        assert!(product(date).execute(pool).await.is_err(), "{date}");
+    }
+}
+
+async fn message_ops_are_idempotent(db: &TestDb) {
+    let store = &db.store;
+    let first = message("c1", "messages/c1-1.wav", 12_500, T0 + 30_000);
+    apply_all(store, &[arrived("c1", T0), first.clone()]).await;
+    // A retry, and a late duplicate with other values: the first wins.
+    store.apply(&first).await.expect("retry");
+    store
+        .apply(&message("c1", "messages/c1-1.wav", 1, T0 + 99_000))
+        .await
+        .expect("duplicate");
+    // A second message, earlier in the call, in a replayed batch.
+    let batch = [message("c1", "messages/c1-0.wav", 2_000, T0 + 10_000)];
+    store.apply_batch(&batch).await.expect("batch");
+    store.apply_batch(&batch).await.expect("replay");
+    let detail = store.call("c1").await.expect("call").expect("present");
+    assert_eq!(
+        detail.messages,
+        [
+            CallMessageRow {
+                call_id: "c1".to_owned(),
+                file: "messages/c1-0.wav".to_owned(),
+                duration_ms: 2_000,
+                at: T0 + 10_000,
+            },
+            CallMessageRow {
+                call_id: "c1".to_owned(),
+                file: "messages/c1-1.wav".to_owned(),
+                duration_ms: 12_500,
+                at: T0 + 30_000,
+            },
+        ]
+    );
+    assert_eq!(count(store, "SELECT COUNT(*) FROM call_messages").await, 2);
+    // Same file name on another call is another message.
+    apply_all(
+        store,
+        &[
+            arrived("c2", T0),
+            message("c2", "messages/c1-1.wav", 1_000, T0),
+        ],
+    )
+    .await;
+    assert_eq!(count(store, "SELECT COUNT(*) FROM call_messages").await, 3);
+
+    // An unknown call: MissingCall, alone and in a batch (which then
+    // writes nothing).
+    match store.apply(&message("ghost", "m.wav", 1, T0)).await {
+        Err(StoreError::MissingCall { call_id }) => assert_eq!(call_id, "ghost"),
+        other => panic!("expected MissingCall, got {other:?}"),
+    }
+    let bad = [
+        message("c2", "messages/c2-2.wav", 1, T0),
+        message("ghost", "m.wav", 1, T0),
+    ];
+    assert!(matches!(
+        store.apply_batch(&bad).await,
+        Err(StoreError::MissingCall { .. })
+    ));
+    assert_eq!(count(store, "SELECT COUNT(*) FROM call_messages").await, 3);
+}
+
+async fn seed_demo_inserts_once(db: &TestDb) {
+    let store = &db.store;
+    seeded(store).await;
+    let counts = [
+        ("customers", 6),
+        ("customer_phones", 14),
+        ("products", 8),
+        ("outlets", 5),
+        ("tickets", 11),
+    ];
+    for (table, n) in counts {
+        assert_eq!(table_count(store, table).await, n, "{table}");
+    }
+    assert!(!store.seed_demo(NOW + HOUR).await.expect("second seed"));
+    for (table, n) in counts {
+        assert_eq!(
+            table_count(store, table).await,
+            n,
+            "{table} after a second seed"
+        );
+    }
+    // Every tier, every kind, every stage.
+    for (sql, n) in [
+        ("SELECT COUNT(DISTINCT tier) FROM outlets", 3),
+        ("SELECT COUNT(DISTINCT kind) FROM tickets", 4),
+        ("SELECT COUNT(DISTINCT stage) FROM tickets", 7),
+        ("SELECT COUNT(*) FROM customers WHERE vip = 1", 1),
+        (
+            "SELECT COUNT(*) FROM products WHERE purchase_date IS NULL AND warranty_end IS NULL",
+            1,
+        ),
+    ] {
+        assert_eq!(count(store, sql).await, n, "{sql}");
+    }
+    // Dates on the China calendar, from NOW (2026-11-25 18:00 there): the
+    // TV bought 400 days ago, three years of warranty.
+    let dates: (String, String) = sqlx::query_as(
+        "SELECT purchase_date, warranty_end FROM products WHERE serial = 'E765K2410120318'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("the TV");
+    assert_eq!(dates, ("2025-10-21".to_owned(), "2028-10-21".to_owned()));
+    // A store with customers of its own is left alone.
+    sqlx::query("DELETE FROM tickets")
+        .execute(store.pool())
+        .await
+        .expect("delete");
+    assert!(!store.seed_demo(NOW).await.expect("third seed"));
+    assert_eq!(table_count(store, "tickets").await, 0);
+}
+
+async fn concurrent_seeds_insert_once(db: &TestDb) {
+    let store = &db.store;
+    let other = Store::connect(&db.url).await.expect("second store");
+    let (a, b) = tokio::join!(store.seed_demo(NOW), other.seed_demo(NOW));
+    let (a, b) = (a.expect("seed a"), b.expect("seed b"));
+    assert!(a != b, "both seeded, or neither: {a} {b}");
+    assert_eq!(table_count(store, "customers").await, 6);
+    other.close().await;
+}
+
+async fn customer_by_phone_in_any_form(db: &TestDb) {
+    let store = &db.store;
+    assert_eq!(
+        store.customer_by_phone("13800138000").await.expect("empty"),
+        None
+    );
+    seeded(store).await;
+
+    let wang = store
+        .customer_by_phone("13800138000")
+        .await
+        .expect("lookup")
+        .expect("13800138000 is a demo customer");
+    assert_eq!(
+        wang,
+        CustomerSummary {
+            id: wang.id,
+            name: "王建国".to_owned(),
+            region: "浙江省杭州市西湖区".to_owned(),
+            vip: false,
+            phones: vec!["057186541234".to_owned(), "13800138000".to_owned()],
+            open_tickets: 1,
+        }
+    );
+    for raw in [
+        "+86 138 0013 8000",
+        "+8613800138000",
+        "008613800138000",
+        "8613800138000",
+        "138-0013-8000",
+        "013800138000",
+        "0571-8654-1234",
+        "+86 571 8654 1234",
+    ] {
+        assert_eq!(
+            store.customer_by_phone(raw).await.expect("lookup").as_ref(),
+            Some(&wang),
+            "{raw}"
+        );
+    }
+
+    let li = store
+        .customer_by_phone("13900139000")
+        .await
+        .expect("lookup")
+        .expect("13900139000 is a demo customer");
+    assert_eq!(li.name, "李秀英");
+    assert!(li.vip);
+    assert_eq!(li.open_tickets, 1);
+    assert_eq!(li.phones, ["02583456789", "13900139000", "15951234567"]);
+    assert_ne!(li.id, wang.id);
+
+    for raw in [
+        "13700000000",
+        "4008001234",
+        "057188881234",
+        "",
+        "anonymous",
+        "sip:13800138000",
+    ] {
+        assert_eq!(
+            store.customer_by_phone(raw).await.expect("lookup"),
+            None,
+            "{raw}"
+        );
+    }
+}
+
+async fn open_tickets_by_phone_lists_open_ones(db: &TestDb) {
+    let store = &db.store;
+    seeded(store).await;
+    let wang = store
+        .customer_by_phone("13800138000")
+        .await
+        .expect("lookup")
+        .expect("wang");
+    let open = store
+        .open_tickets_by_phone("+86 138 0013 8000")
+        .await
+        .expect("open tickets");
+    assert_eq!(
+        open,
+        [TicketSummary {
+            number: "2611250001".to_owned(),
+            kind: TicketKind::Repair,
+            category: "无图像有声音".to_owned(),
+            stage: TicketStage::Dispatched,
+            customer_id: wang.id,
+            outlet_code: Some("HZ-XIHU".to_owned()),
+            outlet_name: Some("杭州西湖服务中心".to_owned()),
+            outlet_phone: Some("057188881234".to_owned()),
+            product_model: Some("LED65-E7 65英寸液晶电视".to_owned()),
+            created_at: NOW - 3 * HOUR,
+            updated_at: NOW - 2 * HOUR,
+        }]
+    );
+    // His closed ticket exists but is not listed.
+    let closed = store
+        .ticket_by_number("2412250008")
+        .await
+        .expect("lookup")
+        .expect("closed ticket");
+    assert_eq!(closed.stage, TicketStage::Closed);
+    assert_eq!(closed.customer_id, wang.id);
+
+    // The VIP's open complaint: no outlet.
+    let li = store
+        .open_tickets_by_phone("13900139000")
+        .await
+        .expect("open");
+    assert_eq!(numbers(&li), ["2611200003"]);
+    assert_eq!(li[0].kind, TicketKind::Complaint);
+    assert_eq!(li[0].stage, TicketStage::Accepted);
+    assert_eq!(
+        (&li[0].outlet_code, &li[0].outlet_name, &li[0].outlet_phone),
+        (&None, &None, &None)
+    );
+
+    // Several open ones, newest first, from any of the customer's numbers;
+    // one names no product.
+    let liu = store
+        .open_tickets_by_phone("0571-6461-2345")
+        .await
+        .expect("open");
+    assert_eq!(numbers(&liu), ["2611250003", "2611050015"]);
+    assert_eq!(liu[0].product_model, None);
+    assert_eq!(liu[1].stage, TicketStage::Reopened);
+
+    for raw in ["13700000000", "", "not a number"] {
+        assert!(
+            store
+                .open_tickets_by_phone(raw)
+                .await
+                .expect("open")
+                .is_empty(),
+            "{raw}"
+        );
+    }
+}
+
+async fn open_tickets_newest_first_at_most_ten(db: &TestDb) {
+    let store = &db.store;
+    let pool = store.pool();
+    let customer_id: i64 = sqlx::query_scalar(
+        "INSERT INTO customers (name, region, address, vip, created_at) \
+         VALUES ('测试', '', '', 0, 0) RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("customer");
+    sqlx::query("INSERT INTO customer_phones (phone, customer_id) VALUES ('13612345678', $1)")
+        .bind(customer_id)
+        .execute(pool)
+        .await
+        .expect("phone");
+    // 14 tickets an hour apart; #3 and #7 are closed, #4 and #5 share a time.
+    for i in 0..14_i64 {
+        let stage = if i == 3 || i == 7 {
+            "closed"
+        } else {
+            "accepted"
+        };
+        let created = if i == 5 { T0 + 4 * HOUR } else { T0 + i * HOUR };
+        sqlx::query(
+            "INSERT INTO tickets (number, customer_id, kind, stage, created_at, updated_at) \
+             VALUES ($1, $2, 'repair', $3, $4, $4)",
+        )
+        .bind(format!("26110100{i:02}"))
+        .bind(customer_id)
+        .bind(stage)
+        .bind(created)
+        .execute(pool)
+        .await
+        .expect("ticket");
+    }
+    let open = store
+        .open_tickets_by_phone("13612345678")
+        .await
+        .expect("open");
+    assert_eq!(open.len() as i64, OPEN_TICKETS_LIMIT);
+    assert_eq!(
+        numbers(&open),
+        [
+            "2611010013",
+            "2611010012",
+            "2611010011",
+            "2611010010",
+            "2611010009",
+            "2611010008",
+            "2611010006",
+            "2611010005", // same time as 04: the larger number first
+            "2611010004",
+            "2611010002",
+        ]
+    );
+    assert!(
+        open.iter()
+            .all(|t| t.product_model.is_none() && t.outlet_code.is_none())
+    );
+    let summary = store
+        .customer_by_phone("13612345678")
+        .await
+        .expect("lookup")
+        .expect("customer");
+    assert_eq!(summary.open_tickets, 12);
+}
+
+/// Across the demo data: a ticket is listed exactly when its stage is open.
+async fn every_stage_is_open_or_not(db: &TestDb) {
+    let store = &db.store;
+    seeded(store).await;
+    let all: Vec<(String, String)> = sqlx::query_as("SELECT number, stage FROM tickets")
+        .fetch_all(store.pool())
+        .await
+        .expect("tickets");
+    let phones: Vec<String> =
+        sqlx::query_scalar("SELECT MIN(phone) FROM customer_phones GROUP BY customer_id")
+            .fetch_all(store.pool())
+            .await
+            .expect("phones");
+    let mut listed = Vec::new();
+    for phone in &phones {
+        let open = store.open_tickets_by_phone(phone).await.expect("open");
+        let customer = store
+            .customer_by_phone(phone)
+            .await
+            .expect("lookup")
+            .expect("customer");
+        assert_eq!(customer.open_tickets, open.len() as i64, "{phone}");
+        listed.extend(open.into_iter().map(|t| t.number));
+    }
+    listed.sort();
+    let mut expected: Vec<String> = all
+        .into_iter()
+        .filter(|(_, stage)| TicketStage::parse(stage).expect("known stage").is_open())
+        .map(|(number, _)| number)
+        .collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert_eq!(listed.len(), 7);
+}
+
+async fn ticket_by_number_finds_any_stage(db: &TestDb) {
+    let store = &db.store;
+    assert_eq!(
+        store.ticket_by_number("2611250001").await.expect("empty"),
+        None
+    );
+    seeded(store).await;
+    let t = store
+        .ticket_by_number("2611250001")
+        .await
+        .expect("lookup")
+        .expect("2611250001 is a demo ticket");
+    assert_eq!(t.stage, TicketStage::Dispatched);
+    assert_eq!(t.outlet_code.as_deref(), Some("HZ-XIHU"));
+    assert_eq!(t.outlet_phone.as_deref(), Some("057188881234"));
+    assert_eq!(
+        store
+            .open_tickets_by_phone("13800138000")
+            .await
+            .expect("open"),
+        [t]
+    );
+    let followed = store
+        .ticket_by_number("2611130012")
+        .await
+        .expect("lookup")
+        .expect("followed-up ticket");
+    assert_eq!(followed.stage, TicketStage::FollowedUp);
+    assert_eq!(followed.outlet_code.as_deref(), Some("NJ-GULOU"));
+    for number in [
+        "0000000000",
+        "2611250009",
+        "261125000",
+        "26112500011",
+        "26112500a1",
+        " 2611250001",
+        "",
+    ] {
+        assert_eq!(
+            store.ticket_by_number(number).await.expect("lookup"),
+            None,
+            "{number:?}"
+        );
+    }
 }
 
 // ------------------------------------------------- backend-specific tests

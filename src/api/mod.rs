@@ -11,8 +11,8 @@
 //!   when the database does not answer a ping.
 //! - `GET /api/calls?limit=N` — `{calls: [CallRow...]}`, newest first;
 //!   `limit` 1..=500, default 50; anything else is a 400.
-//! - `GET /api/calls/{id}` — the call's fields plus `events` (by `seq`);
-//!   404 if unknown.
+//! - `GET /api/calls/{id}` — the call's fields plus `events` (by `seq`)
+//!   and `messages` the caller left (by time); 404 if unknown.
 
 mod error;
 

@@ -1,21 +1,24 @@
-//! One inbound call: its dialog, its media session and the skeleton call
-//! flow (welcome, collect digits until `#` or a timeout, read them back or
-//! say goodbye, hang up). The IVR issue replaces the flow; the call's
-//! signalling and media handling stay.
+//! One inbound call: its dialog, its media session and its IVR. The call
+//! carries out what the IVR interpreter asks (play prompts, look something
+//! up, record a message, transfer by REFER, hang up) and feeds it what the
+//! caller does (keys by RFC 4733 or SIP INFO, prompts ending, hanging up).
 //!
 //! Invariants: `Ended` is recorded exactly once (guarded by `ended`); the
-//! media socket is closed exactly once (guarded by `media_open`); once a
-//! call is `Phase::Over` it produces nothing but the answer to a late
-//! in-dialog request.
+//! media socket is closed exactly once (guarded by `media_open`); a message
+//! being recorded is closed exactly once, also when the caller hangs up in
+//! the middle of it (guarded by `recording`); once a call is `Phase::Over`
+//! it produces nothing but the answer to a late in-dialog request.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rsip::headers::UntypedHeader;
 use rsip::{Method, Request, Response};
 use tracing::{debug, info};
 
-use super::{ALLOW, CallKey, EngineConfig, Output, PromptSet};
+use super::{ALLOW, CallKey, EngineConfig, IvrCatalog, Output};
+use crate::ivr::{Clock, Effect, Ivr, LookupAnswer, Start};
 use crate::media::g711::Law;
 use crate::media::session::{MediaConfig, MediaOutput, MediaSession};
 use crate::media::{Error as MediaError, PromptId};
@@ -30,7 +33,7 @@ use crate::sip::{Error as SipError, Peer};
 pub(super) enum Action {
     /// Final or provisional answer on the call's INVITE transaction.
     Respond(Response),
-    /// A new client transaction (our BYE) towards the peer.
+    /// A new client transaction (our BYE or REFER) towards the peer.
     Request(Request, Peer),
     /// Passed through to the runtime.
     Output(Output),
@@ -52,16 +55,24 @@ enum Phase {
     Over,
 }
 
-/// The skeleton call flow.
+/// An answered call's media readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flow {
     /// Before the ACK of a late-offer call brings the SDP answer.
     ExpectSdpAnswer,
-    Welcome,
-    Collecting,
-    /// Reading the digits back; the prompt id is the final goodbye.
-    ReadingBack(PromptId),
-    Goodbye(PromptId),
+    /// Media runs and the IVR walks its flow.
+    Running,
+}
+
+/// A transfer by REFER (RFC 3515) in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transfer {
+    None,
+    /// REFER sent, no final answer yet.
+    Referring,
+    /// 202 Accepted: the carrier is placing the call; its NOTIFYs say how
+    /// it goes.
+    Accepted,
 }
 
 /// The per-call copy of the settings the call needs.
@@ -70,9 +81,6 @@ struct CallSettings {
     /// `ip:port` we put in Via and Contact.
     sip_host: String,
     rtp_timeout: Duration,
-    first_digit_timeout: Duration,
-    inter_digit_timeout: Duration,
-    max_digits: usize,
     telephone_event_pt: u8,
     codecs: Vec<String>,
 }
@@ -92,6 +100,8 @@ pub(super) struct NewCall<'a> {
     pub now: Instant,
     pub wall_ms: i64,
     pub cfg: &'a EngineConfig,
+    /// The IVR version this call runs on, to its end.
+    pub catalog: Arc<IvrCatalog>,
     pub rng: fastrand::Rng,
 }
 
@@ -112,7 +122,7 @@ pub(super) struct Call {
     pub tx_key: TxKey,
     /// The deadline registered with the engine's timer heap.
     pub scheduled: Option<Instant>,
-    /// Client transactions of ours (BYE) the engine maps to this call.
+    /// Client transactions of ours (BYE, REFER) the engine maps to this call.
     pub requests: Vec<TxKey>,
     /// Still counted among the engine's active calls.
     pub counted: bool,
@@ -137,14 +147,23 @@ pub(super) struct Call {
     seed: Option<RtpSeed>,
     sdp_version: u64,
     phase: Phase,
-    /// The welcome prompt is due (started where the prompts are at hand).
-    welcome_due: bool,
-    /// Digits that arrived where the prompts were not at hand (SIP INFO).
+    catalog: Arc<IvrCatalog>,
+    ivr: Ivr,
+    /// The IVR is due to start (media just began).
+    ivr_due: bool,
+    /// Digits from SIP INFO, fed to the IVR in `poll_actions`.
     queued_digits: Vec<(char, &'static str)>,
-    /// The collection timed out; the flow moves on in `poll_actions`.
-    collection_timed_out: bool,
+    /// The IVR's current prompt list: its token and the last prompt's id.
+    playing: Option<(u32, PromptId)>,
+    /// A prompt list that had nothing to play; reported done in
+    /// `poll_actions`.
+    played_nothing: Option<u32>,
+    /// A message is being recorded.
+    recording: bool,
+    messages: u32,
+    transfer: Transfer,
+    /// Every key the caller pressed, for the call record (bounded).
     digits: String,
-    digit_deadline: Option<Instant>,
     event_seq: i64,
     ended: bool,
     epoch: (Instant, i64),
@@ -159,12 +178,17 @@ impl Call {
         let settings = CallSettings {
             sip_host: sip_host(n.cfg.advertised_ip, n.cfg.sip_port),
             rtp_timeout: n.cfg.rtp_timeout,
-            first_digit_timeout: n.cfg.first_digit_timeout,
-            inter_digit_timeout: n.cfg.inter_digit_timeout,
-            max_digits: n.cfg.max_digits,
             telephone_event_pt: n.cfg.telephone_event_pt,
             codecs: n.cfg.codecs.clone(),
         };
+        let ivr = Ivr::new(Start {
+            flows: n.catalog.flows.clone(),
+            language: n.catalog.language.clone(),
+            transfer_allow: n.catalog.transfer_allow.clone(),
+            caller: from_number.clone(),
+            dialled: n.dialled.clone(),
+            call_id: n.id.clone(),
+        });
         let mut call = Call {
             key: n.key,
             id: n.id,
@@ -190,11 +214,16 @@ impl Call {
             seed: None,
             sdp_version: 1,
             phase: Phase::ExpectMedia,
-            welcome_due: false,
+            catalog: n.catalog,
+            ivr,
+            ivr_due: false,
             queued_digits: Vec::new(),
-            collection_timed_out: false,
+            playing: None,
+            played_nothing: None,
+            recording: false,
+            messages: 0,
+            transfer: Transfer::None,
             digits: String::new(),
-            digit_deadline: None,
             event_seq: 0,
             ended: false,
             epoch: (n.now, n.wall_ms),
@@ -209,7 +238,10 @@ impl Call {
             service_number: n.number,
             arrived_at: n.wall_ms,
         });
-        let detail = format!("from {from_number} via {}", n.source);
+        let detail = format!(
+            "from {from_number} via {}, ivr version {}",
+            n.source, call.catalog.version
+        );
         call.event(n.now, "arrived", &detail);
         call.pending
             .push(Action::Output(Output::OpenMedia { call: n.key }));
@@ -277,9 +309,13 @@ impl Call {
             );
             self.event(now, "media", &detail);
         }
+        if std::mem::take(&mut self.recording) {
+            self.pending
+                .push(Action::Output(Output::MessageEnd { call: self.key }));
+            self.event(now, "message-end", "caller hung up");
+        }
         self.close_media();
-        self.digit_deadline = None;
-        self.welcome_due = false;
+        self.ivr_due = false;
         if !self.ended {
             self.ended = true;
             info!(call = %self.id, cause, side = side.as_str(), "call ended");
@@ -403,8 +439,8 @@ impl Call {
         match self.negotiated.clone() {
             Some(neg) => {
                 self.start_media(now, &neg);
-                self.phase = Phase::Answered(Flow::Welcome);
-                self.welcome_due = true;
+                self.phase = Phase::Answered(Flow::Running);
+                self.ivr_due = true;
             }
             None => self.phase = Phase::Answered(Flow::ExpectSdpAnswer),
         }
@@ -490,8 +526,8 @@ impl Call {
             })) => {
                 self.negotiated = Some(neg.clone());
                 self.start_media(now, &neg);
-                self.phase = Phase::Answered(Flow::Welcome);
-                self.welcome_due = true;
+                self.phase = Phase::Answered(Flow::Running);
+                self.ivr_due = true;
             }
             Ok(None) | Err(_) => {
                 debug!(call = %self.id, "ACK brought no usable SDP answer");
@@ -509,8 +545,12 @@ impl Call {
         self.finish(now, "cancelled", HangupSide::Caller);
     }
 
-    /// The final result of our BYE (408 when it timed out).
-    pub fn on_bye_result(&mut self, code: u16) {
+    /// A response to our BYE or REFER (408 when it timed out).
+    pub fn on_response(&mut self, now: Instant, method: &Method, code: u16) {
+        if *method == Method::Refer {
+            self.on_refer_result(now, code);
+            return;
+        }
         if self.phase == Phase::ExpectByeResult && code >= 200 {
             if code >= 300 {
                 debug!(call = %self.id, code, "BYE was not accepted; the call is over for us anyway");
@@ -543,6 +583,13 @@ impl Call {
                 if let Some(digit) = dtmf_relay_digit(req) {
                     self.queued_digits.push((digit, "sip-info"));
                 }
+                vec![message::response(req, 200, None, tag)]
+            }
+            Method::Notify => {
+                if self.transfer == Transfer::None {
+                    return vec![message::response(req, 481, Some("No Subscription"), tag)];
+                }
+                self.on_refer_notify(now, req);
                 vec![message::response(req, 200, None, tag)]
             }
             Method::Options => vec![message::response(req, 200, None, tag)],
@@ -644,132 +691,281 @@ impl Call {
         {
             m.handle_timeout(now);
         }
-        if self.digit_deadline.is_some_and(|t| t <= now) {
-            self.digit_deadline = None;
-            if self.phase == Phase::Answered(Flow::Collecting) {
-                self.collection_timed_out = true;
-            }
+        if self.phase == Phase::Answered(Flow::Running)
+            && self.ivr.poll_timeout().is_some_and(|t| t <= now)
+        {
+            let clock = self.clock(now);
+            self.ivr.handle_timeout(clock);
         }
     }
 
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let media = self.media.as_ref().and_then(MediaSession::poll_timeout);
-        match (media, self.digit_deadline) {
+        let ivr = if self.phase == Phase::Answered(Flow::Running) {
+            self.ivr.poll_timeout()
+        } else {
+            None
+        };
+        match (media, ivr) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
-    /// Runs the flow on what happened since the last call, then hands every
-    /// pending action to the engine.
-    pub fn poll_actions(&mut self, now: Instant, prompts: &PromptSet, out: &mut Vec<Action>) {
-        if std::mem::take(&mut self.welcome_due) {
-            self.event(now, "prompt", "welcome");
-            self.play(now, prompts, "welcome");
+    fn clock(&self, now: Instant) -> Clock {
+        Clock {
+            now,
+            wall_ms: self.wall(now),
+        }
+    }
+
+    /// The store answered a lookup the IVR asked for.
+    pub fn on_lookup(&mut self, now: Instant, token: u32, answer: LookupAnswer) {
+        if self.phase == Phase::Answered(Flow::Running) {
+            let clock = self.clock(now);
+            self.ivr.on_lookup(clock, token, answer);
+        }
+    }
+
+    /// Runs the IVR and the media on what happened since the last call,
+    /// then hands every pending action to the engine.
+    pub fn poll_actions(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let clock = self.clock(now);
+        if std::mem::take(&mut self.ivr_due) {
+            self.ivr.start(clock);
         }
         for (digit, how) in std::mem::take(&mut self.queued_digits) {
-            self.on_digit(now, digit, how, prompts);
+            self.on_digit(now, digit, how);
         }
-        if std::mem::take(&mut self.collection_timed_out) {
-            let digits = self.digits.clone();
-            self.event(now, "digit-timeout", &digits);
-            self.end_collection(now, prompts);
-        }
-        while let Some(o) = self.media.as_mut().and_then(MediaSession::poll_output) {
-            match o {
-                MediaOutput::Transmit(bytes) => {
-                    if let Some(dest) = self.rtp_dest {
-                        self.pending.push(Action::Output(Output::Rtp {
-                            call: self.key,
-                            dest,
-                            bytes,
-                        }));
-                    }
-                }
-                MediaOutput::Dtmf(d) => self.on_digit(now, d.digit, "rfc4733", prompts),
-                MediaOutput::PromptFinished { id, completed } => {
-                    self.on_prompt_finished(now, id, completed)
-                }
-                MediaOutput::Inactive => self.hangup(now, "rtp-timeout"),
+        // Effects may start prompts, whose media output may end the IVR's
+        // wait and bring new effects: run both until neither has more.
+        loop {
+            let mut busy = false;
+            while let Some(effect) = self.ivr.poll_effect() {
+                busy = true;
+                self.apply(now, effect);
+            }
+            if let Some(token) = self.played_nothing.take() {
+                busy = true;
+                self.ivr.on_playback_done(clock, token);
+            }
+            while let Some(o) = self.media.as_mut().and_then(MediaSession::poll_output) {
+                busy = true;
+                self.on_media_output(now, o);
+            }
+            if !busy {
+                break;
             }
         }
         out.append(&mut self.pending);
     }
 
-    fn play(&mut self, now: Instant, prompts: &PromptSet, name: &str) -> Option<PromptId> {
-        let prompt = prompts.get(name)?.clone();
-        self.media.as_mut().map(|m| m.play(now, prompt))
+    fn on_media_output(&mut self, now: Instant, o: MediaOutput) {
+        match o {
+            MediaOutput::Transmit(bytes) => {
+                if let Some(dest) = self.rtp_dest {
+                    self.pending.push(Action::Output(Output::Rtp {
+                        call: self.key,
+                        dest,
+                        bytes,
+                    }));
+                }
+            }
+            MediaOutput::Dtmf(d) => self.on_digit(now, d.digit, "rfc4733"),
+            MediaOutput::PromptFinished { id, .. } => {
+                if let Some((token, last)) = self.playing
+                    && last == id
+                {
+                    self.playing = None;
+                    let clock = self.clock(now);
+                    self.ivr.on_playback_done(clock, token);
+                }
+            }
+            MediaOutput::Audio(samples) => {
+                if self.recording {
+                    self.pending.push(Action::Output(Output::MessageAudio {
+                        call: self.key,
+                        samples,
+                    }));
+                }
+            }
+            MediaOutput::Inactive => self.hangup(now, "rtp-timeout"),
+        }
     }
 
-    fn on_digit(&mut self, now: Instant, digit: char, how: &str, prompts: &PromptSet) {
-        let Phase::Answered(flow) = self.phase else {
-            return;
-        };
-        self.event(now, "dtmf", &format!("{digit} ({how})"));
-        match flow {
-            Flow::Welcome => {
-                // Barge-in: a caller who knows the menu need not wait.
+    /// Carries out one thing the IVR asked for.
+    fn apply(&mut self, now: Instant, effect: Effect) {
+        match effect {
+            Effect::Play {
+                token,
+                language,
+                prompts,
+                ..
+            } => self.play(now, token, &language, &prompts),
+            Effect::StopPlayback => {
+                self.playing = None;
                 if let Some(m) = self.media.as_mut() {
                     m.stop_playback(now);
                 }
-                self.phase = Phase::Answered(Flow::Collecting);
             }
-            Flow::Collecting => {}
-            // Digits after collection ended change nothing.
-            _ => return,
+            Effect::Lookup { token, what, key } => {
+                self.pending.push(Action::Output(Output::Lookup {
+                    call: self.key,
+                    token,
+                    what,
+                    key,
+                }));
+            }
+            Effect::StartRecording { .. } => {
+                self.messages += 1;
+                let (y, m, d) =
+                    crate::store::civil_from_days(self.wall(now).div_euclid(86_400_000));
+                let file = format!(
+                    "messages/{y:04}/{m:02}/{d:02}/{}-{}.wav",
+                    self.id, self.messages
+                );
+                if let Some(media) = self.media.as_mut() {
+                    media.set_capture(true);
+                }
+                self.recording = true;
+                self.pending.push(Action::Output(Output::MessageStart {
+                    call: self.key,
+                    call_id: self.id.clone(),
+                    file,
+                }));
+            }
+            Effect::StopRecording => {
+                if std::mem::take(&mut self.recording) {
+                    if let Some(media) = self.media.as_mut() {
+                        media.set_capture(false);
+                    }
+                    self.pending
+                        .push(Action::Output(Output::MessageEnd { call: self.key }));
+                }
+            }
+            // Waiting callers are the ACD's; until it takes them the IVR
+            // plays the queue's hold prompts (the event is on the timeline).
+            Effect::Queue { .. } => {}
+            Effect::Transfer { number } => self.refer(now, &number),
+            Effect::Event { kind, detail } => self.event(now, kind, &detail),
+            Effect::Hangup { cause } => self.hangup(now, cause),
         }
-        if digit == '#' {
-            self.end_collection(now, prompts);
+    }
+
+    /// Queues the prompts of one list; the IVR hears when the last ends.
+    fn play(&mut self, now: Instant, token: u32, language: &str, names: &[String]) {
+        let catalog = self.catalog.clone();
+        let set = catalog.prompts_for(language);
+        let mut last = None;
+        let mut missing = Vec::new();
+        for name in names {
+            match set.and_then(|s| s.get(name)) {
+                Some(p) => last = self.media.as_mut().map(|m| m.play(now, p.clone())).or(last),
+                // A prompt named by a variable (`stage-${ticket.stage}`)
+                // may not exist; the rest of the list still plays.
+                None => missing.push(name.as_str()),
+            }
+        }
+        self.event(now, "prompt", &format!("{language}: {}", names.join(" ")));
+        if !missing.is_empty() {
+            self.event(now, "prompt-missing", &missing.join(" "));
+        }
+        match last {
+            Some(id) => self.playing = Some((token, id)),
+            None => self.played_nothing = Some(token),
+        }
+    }
+
+    fn on_digit(&mut self, now: Instant, digit: char, how: &str) {
+        if self.phase != Phase::Answered(Flow::Running) {
             return;
         }
-        self.digits.push(digit);
-        self.record(RecordOp::Digits {
-            call_id: self.id.clone(),
-            digits: self.digits.clone(),
-        });
-        if self.digits.len() >= self.settings.max_digits {
-            self.end_collection(now, prompts);
+        self.event(now, "dtmf", &format!("{digit} ({how})"));
+        if self.digits.len() < MAX_RECORDED_DIGITS {
+            self.digits.push(digit);
+            self.record(RecordOp::Digits {
+                call_id: self.id.clone(),
+                digits: self.digits.clone(),
+            });
+        }
+        let clock = self.clock(now);
+        self.ivr.on_digit(clock, digit);
+    }
+
+    // ----- transfer (RFC 3515 REFER, RFC 3420 sipfrag NOTIFY) ---------------
+
+    /// Asks the carrier to connect the caller to `number` (already checked
+    /// against the allow-list by the IVR).
+    fn refer(&mut self, now: Instant, number: &str) {
+        let branch = dialog::new_branch(&mut self.rng);
+        let trunk = self.source.addr;
+        let Some(d) = self.dialog.as_mut() else {
+            let clock = self.clock(now);
+            self.ivr.on_transfer_failed(clock, "no dialog");
+            return;
+        };
+        let mut refer = d.request(
+            Method::Refer,
+            &self.settings.sip_host,
+            self.source.transport,
+            &branch,
+        );
+        refer.headers.push(rsip::Header::Other(
+            "Refer-To".into(),
+            format!("<sip:{number}@{trunk}>"),
+        ));
+        refer.headers.push(rsip::Header::Other(
+            "Referred-By".into(),
+            format!("<sip:hotline@{}>", self.settings.sip_host),
+        ));
+        self.transfer = Transfer::Referring;
+        self.pending.push(Action::Request(refer, self.source));
+    }
+
+    fn on_refer_result(&mut self, now: Instant, code: u16) {
+        if self.transfer != Transfer::Referring || code < 200 {
+            return;
+        }
+        if code < 300 {
+            self.transfer = Transfer::Accepted;
+            self.event(now, "transfer", &format!("REFER accepted ({code})"));
         } else {
-            self.digit_deadline = Some(now + self.settings.inter_digit_timeout);
+            self.transfer = Transfer::None;
+            let clock = self.clock(now);
+            self.ivr
+                .on_transfer_failed(clock, &format!("REFER answered {code}"));
         }
     }
 
-    fn on_prompt_finished(&mut self, now: Instant, id: PromptId, completed: bool) {
-        match self.phase {
-            Phase::Answered(Flow::Welcome) if completed => {
-                self.phase = Phase::Answered(Flow::Collecting);
-                self.digit_deadline = Some(now + self.settings.first_digit_timeout);
-            }
-            Phase::Answered(Flow::ReadingBack(last) | Flow::Goodbye(last)) if last == id => {
-                self.hangup(now, "flow-complete");
-            }
-            _ => {}
+    /// A NOTIFY about our REFER: its sipfrag body is the status of the call
+    /// the carrier placed.
+    fn on_refer_notify(&mut self, now: Instant, req: &Request) {
+        let Some(code) = std::str::from_utf8(req.body())
+            .ok()
+            .and_then(|b| b.split_whitespace().nth(1))
+            .and_then(|c| c.parse::<u16>().ok())
+        else {
+            return;
+        };
+        if code < 200 {
+            return;
         }
-    }
-
-    /// Collection is over: read the digits back, then say goodbye.
-    fn end_collection(&mut self, now: Instant, prompts: &PromptSet) {
-        self.digit_deadline = None;
-        let mut names = Vec::new();
-        if !self.digits.is_empty() {
-            names.push("you-entered".to_owned());
-            names.extend(self.digits.chars().filter_map(PromptSet::digit_name));
-        }
-        names.push("goodbye".to_owned());
-        let mut last = None;
-        for name in &names {
-            last = self.play(now, prompts, name).or(last);
-        }
-        let reading = !self.digits.is_empty();
-        self.event(now, "prompt", &names.join(" "));
-        match last {
-            Some(id) if reading => self.phase = Phase::Answered(Flow::ReadingBack(id)),
-            Some(id) => self.phase = Phase::Answered(Flow::Goodbye(id)),
-            None => self.hangup(now, "flow-complete"),
+        self.transfer = Transfer::None;
+        if code < 300 {
+            self.event(now, "transfer", &format!("connected ({code})"));
+            self.hangup(now, "transferred");
+        } else {
+            let clock = self.clock(now);
+            self.ivr
+                .on_transfer_failed(clock, &format!("the carrier's call failed ({code})"));
         }
     }
 }
+
+/// Keys kept on the call record; a caller mashing keys is not a reason to
+/// grow it without end (the timeline has every key).
+const MAX_RECORDED_DIGITS: usize = 64;
 
 fn law_of(neg: &Negotiated) -> Law {
     if neg.law_name == "PCMA" {

@@ -30,6 +30,7 @@ pub mod prompts;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rsip::headers::UntypedHeader;
@@ -37,18 +38,19 @@ use rsip::{Method, Request};
 use tracing::{debug, info, warn};
 
 use crate::config::{Cidr, Settings};
+use crate::ivr::{LookupAnswer, LookupKind};
 use crate::records::{HangupSide, RecordOp};
 use crate::sip::message::{self, HeadersExt};
 use crate::sip::transaction::{TimerConfig, TransactionLayer, TxEvent, TxKey, TxOutput};
 use crate::sip::{Peer, dialog};
 use call::Call;
-pub use prompts::PromptSet;
+pub use prompts::{IvrCatalog, PromptSet};
 
 /// A handle the runtime uses to refer to one call (and its media socket).
 pub type CallKey = u64;
 
 /// Methods we implement; sent in Allow headers.
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY";
 
 /// Option tags we support (RFC 3261 §8.2.2.3); anything else in Require
 /// is refused with 420.
@@ -72,6 +74,24 @@ pub enum Output {
     CloseMedia { call: CallKey },
     /// Keep this in the store (in order, retried until written).
     Record(RecordOp),
+    /// Ask the store for the IVR; answer with [`Engine::lookup_done`].
+    Lookup {
+        call: CallKey,
+        token: u32,
+        what: LookupKind,
+        key: String,
+    },
+    /// The caller starts leaving a message: open `file` (relative to the
+    /// data directory) for 8 kHz mono audio.
+    MessageStart {
+        call: CallKey,
+        call_id: String,
+        file: String,
+    },
+    /// The next samples of the call's message.
+    MessageAudio { call: CallKey, samples: Vec<i16> },
+    /// The message is complete: close the file and record it with the call.
+    MessageEnd { call: CallKey },
 }
 
 /// The settings the engine needs, taken from the validated configuration.
@@ -86,9 +106,6 @@ pub struct EngineConfig {
     pub telephone_event_pt: u8,
     pub timers: TimerConfig,
     pub rtp_timeout: Duration,
-    pub first_digit_timeout: Duration,
-    pub inter_digit_timeout: Duration,
-    pub max_digits: usize,
 }
 
 impl EngineConfig {
@@ -106,9 +123,6 @@ impl EngineConfig {
                 t4: s.t4,
             },
             rtp_timeout: s.rtp_timeout,
-            first_digit_timeout: s.first_digit_timeout,
-            inter_digit_timeout: s.inter_digit_timeout,
-            max_digits: s.max_digits,
         }
     }
 
@@ -144,7 +158,8 @@ pub struct EngineStats {
 /// All calls of this server, and the SIP transaction layer under them.
 pub struct Engine {
     cfg: EngineConfig,
-    prompts: PromptSet,
+    /// The IVR version new calls start with.
+    catalog: Arc<IvrCatalog>,
     tx: TransactionLayer,
     calls: HashMap<CallKey, Call>,
     /// SIP Call-ID → call, for in-dialog requests and ACKs.
@@ -171,7 +186,7 @@ impl Engine {
     /// clock; `seed` makes tags, branches and SSRCs reproducible in tests.
     pub fn new(
         cfg: EngineConfig,
-        prompts: PromptSet,
+        catalog: Arc<IvrCatalog>,
         now: Instant,
         wall_ms: i64,
         seed: u64,
@@ -179,7 +194,7 @@ impl Engine {
         Engine {
             tx: TransactionLayer::new(cfg.timers),
             cfg,
-            prompts,
+            catalog,
             calls: HashMap::new(),
             by_call_id: HashMap::new(),
             tx_owner: HashMap::new(),
@@ -193,6 +208,24 @@ impl Engine {
             overloaded: false,
             stats: EngineStats::default(),
         }
+    }
+
+    /// New calls start on `catalog` (a reload); calls in progress keep
+    /// the version they started with.
+    pub fn set_ivr(&mut self, catalog: Arc<IvrCatalog>) {
+        self.catalog = catalog;
+    }
+
+    pub fn ivr(&self) -> &Arc<IvrCatalog> {
+        &self.catalog
+    }
+
+    /// The store's answer to an [`Output::Lookup`].
+    pub fn lookup_done(&mut self, now: Instant, call: CallKey, token: u32, answer: LookupAnswer) {
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.on_lookup(now, token, answer);
+        }
+        self.drive_call(now, call);
     }
 
     /// Calls that have not ended yet.
@@ -422,8 +455,9 @@ impl Engine {
                     if code >= 200 {
                         self.tx_owner.remove(&key);
                     }
+                    let method = key.method();
                     if let Some(c) = self.calls.get_mut(&call) {
-                        c.on_bye_result(code);
+                        c.on_response(now, &method, code);
                     }
                     self.drive_call(now, call);
                 }
@@ -431,7 +465,7 @@ impl Engine {
             TxEvent::Timeout { key } => {
                 if let Some(call) = self.tx_owner.remove(&key) {
                     if let Some(c) = self.calls.get_mut(&call) {
-                        c.on_bye_result(408);
+                        c.on_response(now, &key.method(), 408);
                     }
                     self.drive_call(now, call);
                 }
@@ -631,6 +665,7 @@ impl Engine {
             now,
             wall_ms: wall,
             cfg: &self.cfg,
+            catalog: self.catalog.clone(),
             rng: self.rng.fork(),
         });
         self.active += 1;
@@ -654,7 +689,7 @@ impl Engine {
             return;
         };
         let mut actions = Vec::new();
-        c.poll_actions(now, &self.prompts, &mut actions);
+        c.poll_actions(now, &mut actions);
         for a in actions {
             match a {
                 call::Action::Respond(resp) => {

@@ -1,31 +1,20 @@
-//! The prompts a call can play, by name, already decoded to 8 kHz samples.
+//! What a new call's IVR starts with: the flows, the prompts of every
+//! language (already decoded to 8 kHz samples), the default language and
+//! the transfer allow-list, as one immutable version.
 //!
-//! Loading WAV files is the runtime's job; the engine only sees samples.
-//! Invariant: a [`PromptSet`] that [`PromptSet::check_complete`] accepted
-//! holds every prompt the call flow asks for, so a call never reaches a
-//! missing prompt.
+//! Loading the files is the runtime's job; the engine only sees samples.
+//! A reload builds a new [`IvrCatalog`] and swaps it in whole; a call keeps
+//! the `Arc` of the catalog it started with, so its flow and prompts never
+//! change under it. Invariant: the catalog's flows passed the loader's
+//! checks against these prompts, so every literal prompt a flow names
+//! exists in every language.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
+use crate::ivr::FlowSet;
+use crate::ivr::pattern::DigitPattern;
 use crate::media::player::Prompt;
-
-/// Prompts the skeleton call flow plays.
-pub const REQUIRED: &[&str] = &[
-    "welcome",
-    "you-entered",
-    "goodbye",
-    "digit-0",
-    "digit-1",
-    "digit-2",
-    "digit-3",
-    "digit-4",
-    "digit-5",
-    "digit-6",
-    "digit-7",
-    "digit-8",
-    "digit-9",
-    "digit-star",
-];
 
 /// Named prompts of one language.
 #[derive(Debug, Clone, Default)]
@@ -54,26 +43,58 @@ impl PromptSet {
         self.prompts.is_empty()
     }
 
-    /// Names of required prompts that are missing, if any.
-    pub fn check_complete(&self) -> Result<(), Vec<&'static str>> {
-        let missing: Vec<_> = REQUIRED
-            .iter()
-            .copied()
-            .filter(|n| !self.prompts.contains_key(*n))
-            .collect();
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(missing)
-        }
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.prompts.keys().map(String::as_str)
+    }
+}
+
+/// One version of everything the IVR plays and walks.
+#[derive(Debug)]
+pub struct IvrCatalog {
+    pub flows: Arc<FlowSet>,
+    /// Language code → its prompts.
+    pub prompts: BTreeMap<String, PromptSet>,
+    /// The language a call starts in.
+    pub language: String,
+    pub transfer_allow: Arc<[DigitPattern]>,
+    /// Counts reloads; shown in logs and the call's timeline.
+    pub version: u64,
+}
+
+impl IvrCatalog {
+    /// A catalog of one flow (named `main`) and one language's prompts:
+    /// what tests, the fuzzer and benchmarks run the engine with.
+    pub fn single_flow(
+        text: &str,
+        prompts: PromptSet,
+        language: &str,
+    ) -> Result<IvrCatalog, crate::ivr::FlowErrors> {
+        let names = prompts.names().map(str::to_owned).collect();
+        let sources = crate::ivr::Sources {
+            flows: vec![("main.toml".into(), text.into())],
+            calendars: BTreeMap::new(),
+            prompts: BTreeMap::from([(language.to_owned(), names)]),
+            transfer_allow: Vec::new(),
+            main: "main".into(),
+        };
+        let flows = crate::ivr::load(&sources)?;
+        Ok(IvrCatalog {
+            flows: Arc::new(flows),
+            prompts: BTreeMap::from([(language.to_owned(), prompts)]),
+            language: language.to_owned(),
+            transfer_allow: Arc::from(Vec::new()),
+            version: 1,
+        })
     }
 
-    /// The prompt that says one keypad digit (`#` has none: it ends input).
-    pub fn digit_name(digit: char) -> Option<String> {
-        match digit {
-            '0'..='9' => Some(format!("digit-{digit}")),
-            '*' => Some("digit-star".into()),
-            _ => None,
-        }
+    /// The prompts of `language`, or of the default language.
+    pub fn prompts_for(&self, language: &str) -> Option<&PromptSet> {
+        self.prompts
+            .get(language)
+            .or_else(|| self.prompts.get(&self.language))
+    }
+
+    pub fn prompt_count(&self) -> usize {
+        self.prompts.values().map(PromptSet::len).sum()
     }
 }

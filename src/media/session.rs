@@ -101,6 +101,9 @@ pub enum MediaOutput {
     },
     /// No RTP arrived for `inactivity_timeout`; emitted once per silence.
     Inactive,
+    /// The caller's audio, decoded, while capture is on (a message being
+    /// left): one packet's samples, in arrival order.
+    Audio(Vec<i16>),
 }
 
 /// One call leg's media state machine.
@@ -123,6 +126,8 @@ pub struct MediaSession {
     /// Start of the current inactivity measurement: last valid RTP, creation or resume.
     last_activity: Instant,
     inactive_reported: bool,
+    /// Decode the caller's audio into [`MediaOutput::Audio`].
+    capture: bool,
     stats: MediaStats,
 }
 
@@ -153,6 +158,7 @@ impl MediaSession {
             held: false,
             last_activity: now,
             inactive_reported: false,
+            capture: false,
             stats: MediaStats::default(),
         }
     }
@@ -190,6 +196,11 @@ impl MediaSession {
                 }
             }
         }
+        if self.capture && packet.header.payload_type == self.config.payload_type {
+            let mut samples = Vec::with_capacity(packet.payload.len());
+            g711::decode_into(self.config.law, packet.payload, &mut samples);
+            self.outputs.push_back(MediaOutput::Audio(samples));
+        }
         self.stats.packets_received += 1;
         self.stats.bytes_received += packet.payload.len() as u64;
         self.last_activity = self.last_activity.max(now);
@@ -221,6 +232,13 @@ impl MediaSession {
                 completed: false,
             });
         }
+    }
+
+    /// Starts or stops handing the caller's audio out as
+    /// [`MediaOutput::Audio`]. Packets are decoded as they arrive (no
+    /// jitter buffer: a message is kept as it was heard).
+    pub fn set_capture(&mut self, on: bool) {
+        self.capture = on;
     }
 
     /// The remote side put us on hold (sendonly/inactive) or resumed.

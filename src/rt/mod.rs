@@ -2,7 +2,10 @@
 //! the clock. It owns the [`Engine`] and drives it (the contract is in
 //! `crate::engine`): one driver task reads SIP (UDP directly, TCP through a
 //! task per connection), RTP (a task per call socket), the clock and the
-//! shutdown signal, feeds the engine and carries out its outputs.
+//! shutdown signal, feeds the engine and carries out its outputs. Around it:
+//! the IVR loader and its reloader ([`ivr`]), lookups against the store
+//! ([`lookups`]), the message writer thread ([`messages`]) and the record
+//! writer.
 //!
 //! Invariants:
 //! - Time comes from `tokio::time::Instant`, so a paused tokio clock
@@ -12,8 +15,10 @@
 //! - Records go to the [`record_writer`] in the order the engine emits them;
 //!   shutdown waits for the writer to drain them.
 
+pub mod ivr;
+mod lookups;
 pub mod media_ports;
-pub mod prompts;
+mod messages;
 pub mod record_writer;
 mod tcp;
 
@@ -31,10 +36,13 @@ use tracing::{debug, info, warn};
 
 use crate::api::{self, ApiState, Live};
 use crate::config::Settings;
-use crate::engine::{CallKey, Engine, EngineConfig, Output};
+use crate::engine::{CallKey, Engine, EngineConfig, IvrCatalog, Output};
+use crate::ivr::LookupAnswer;
 use crate::sip::{Peer, Transport};
 use crate::store::{Store, StoreError};
+use ivr::IvrFiles;
 use media_ports::PortPool;
+use messages::MessageWriter;
 use record_writer::RecordSink;
 
 /// Why the server could not start or stopped with an error.
@@ -56,9 +64,10 @@ pub enum RtError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Store(#[from] StoreError),
-    /// A prompt file is missing or not 8 kHz 16-bit mono.
-    #[error("prompts: {0}")]
-    Prompts(String),
+    /// A flow is invalid, or a prompt file is missing or not 8 kHz
+    /// 16-bit mono; the message names each file (and line).
+    #[error("IVR flows refused:\n{0}")]
+    Ivr(String),
 }
 
 /// How long shutdown waits for the record writer to drain its queue.
@@ -69,7 +78,7 @@ fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
-fn wall_ms() -> i64 {
+pub(crate) fn wall_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
@@ -95,6 +104,12 @@ enum Input {
     },
     TcpClosed {
         peer: SocketAddr,
+    },
+    /// The store answered an IVR lookup.
+    Lookup {
+        call: CallKey,
+        token: u32,
+        answer: LookupAnswer,
     },
 }
 
@@ -142,9 +157,12 @@ pub async fn serve_until(
         path: settings.data_dir.clone(),
         source,
     })?;
-    let prompts =
-        prompts::load(&settings.prompts_dir, &settings.language).map_err(RtError::Prompts)?;
+    let ivr_files = IvrFiles::from_settings(&settings);
+    let catalog = ivr::load_catalog(&ivr_files, 1).map_err(RtError::Ivr)?;
     let store = Store::connect(&settings.database_url).await?;
+    if settings.demo_data && store.seed_demo(wall_ms()).await? {
+        info!("empty database: demo customers, outlets and tickets added (server.demo_data)");
+    }
     let (sink, writer) = record_writer::spawn(store.clone());
 
     let (udp, tcp) = bind_sip(settings.sip_addr).await?;
@@ -186,14 +204,29 @@ pub async fn serve_until(
 
     let mut cfg = EngineConfig::from_settings(&settings);
     cfg.sip_port = sip_addr.port();
-    let prompt_count = prompts.len();
-    let engine = Engine::new(cfg, prompts, now(), wall_ms(), fastrand::u64(..));
+    let ivr_summary = format!(
+        "{} flows, {} nodes, {} prompts ({}, starting in {})",
+        catalog.flows.flows.len(),
+        catalog.flows.node_count(),
+        catalog.prompt_count(),
+        catalog
+            .prompts
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("+"),
+        catalog.language
+    );
+    let engine = Engine::new(cfg, Arc::new(catalog), now(), wall_ms(), fastrand::u64(..));
+    let (reload_tx, reload_rx) = mpsc::channel(4);
+    let reloader = settings
+        .reload_flows
+        .then(|| ivr::spawn_reloader(ivr_files, 1, reload_tx));
     println!(
-        "hotline ready: sip udp+tcp {sip_addr}, http http://{http_addr}, database {}, rtp {}-{}, {prompt_count} prompts ({})",
+        "hotline ready: sip udp+tcp {sip_addr}, http http://{http_addr}, database {}, rtp {}-{}, ivr {ivr_summary}",
         store.backend().as_str(),
         settings.rtp_ports.0,
         settings.rtp_ports.1,
-        settings.language
     );
 
     let mut driver = Driver {
@@ -204,17 +237,29 @@ pub async fn serve_until(
         media: HashMap::new(),
         ports: PortPool::new(settings.rtp_ports),
         rtp_bind_ip: settings.sip_addr.ip(),
+        messages: MessageWriter::spawn(settings.data_dir.clone(), sink.clone()),
         sink,
+        store: store.clone(),
         live: live.clone(),
         overloaded: false,
         overloaded_until: None,
     };
     driver
-        .run(input_rx, shutdown, settings.shutdown_grace)
+        .run(input_rx, reload_rx, shutdown, settings.shutdown_grace)
         .await;
 
     tcp_task.abort();
-    let Driver { sink, media, .. } = driver;
+    if let Some(r) = reloader {
+        r.abort();
+    }
+    let Driver {
+        sink,
+        media,
+        messages,
+        ..
+    } = driver;
+    // Finishes the messages still open and queues their records.
+    drop(messages);
     for (_, m) in media {
         m.reader.abort();
     }
@@ -287,6 +332,8 @@ struct Driver {
     ports: PortPool,
     rtp_bind_ip: std::net::IpAddr,
     sink: RecordSink,
+    messages: MessageWriter,
+    store: Store,
     live: Arc<Live>,
     overloaded: bool,
     overloaded_until: Option<tokio::time::Instant>,
@@ -304,6 +351,7 @@ impl Driver {
     async fn run(
         &mut self,
         mut inputs: mpsc::Receiver<Input>,
+        mut reloads: mpsc::Receiver<Arc<IvrCatalog>>,
         shutdown: impl std::future::Future<Output = ()>,
         grace: Duration,
     ) {
@@ -369,6 +417,10 @@ impl Driver {
                     Err(e) => debug!(error = %e, "SIP/UDP receive error"),
                 },
                 Some(input) = inputs.recv() => self.on_input(input),
+                Some(catalog) = reloads.recv() => {
+                    info!(version = catalog.version, "IVR version live for new calls");
+                    self.engine.set_ivr(catalog);
+                }
                 _ = sleep_until(wake) => self.engine.handle_timeout(now()),
                 _ = sleep_until(stop_wake), if shutting_down => {}
             }
@@ -413,6 +465,11 @@ impl Driver {
             Input::TcpClosed { peer } => {
                 self.tcp_peers.remove(&peer);
             }
+            Input::Lookup {
+                call,
+                token,
+                answer,
+            } => self.engine.lookup_done(now(), call, token, answer),
         }
     }
 
@@ -441,6 +498,31 @@ impl Driver {
                     }
                 }
                 Output::Record(op) => self.sink.send(op),
+                Output::Lookup {
+                    call,
+                    token,
+                    what,
+                    key,
+                } => {
+                    let (store, tx) = (self.store.clone(), self.input_tx.clone());
+                    tokio::spawn(async move {
+                        let answer = lookups::run(&store, what, &key).await;
+                        let _ = tx
+                            .send(Input::Lookup {
+                                call,
+                                token,
+                                answer,
+                            })
+                            .await;
+                    });
+                }
+                Output::MessageStart {
+                    call,
+                    call_id,
+                    file,
+                } => self.messages.start(call, call_id, file),
+                Output::MessageAudio { call, samples } => self.messages.audio(call, samples),
+                Output::MessageEnd { call } => self.messages.end(call),
             }
         }
         self.live

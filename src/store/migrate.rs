@@ -28,18 +28,32 @@ pub struct Migration {
 }
 
 /// The SQLite migrations, in order.
-pub const MIGRATIONS_SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "calls",
-    sql: include_str!("../../migrations/sqlite/0001_calls.sql"),
-}];
+pub const MIGRATIONS_SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "calls",
+        sql: include_str!("../../migrations/sqlite/0001_calls.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "customers_tickets",
+        sql: include_str!("../../migrations/sqlite/0002_customers_tickets.sql"),
+    },
+];
 
 /// The PostgreSQL migrations, in order.
-pub const MIGRATIONS_POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "calls",
-    sql: include_str!("../../migrations/postgres/0001_calls.sql"),
-}];
+pub const MIGRATIONS_POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "calls",
+        sql: include_str!("../../migrations/postgres/0001_calls.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "customers_tickets",
+        sql: include_str!("../../migrations/postgres/0002_customers_tickets.sql"),
+    },
+];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version BIGINT NOT NULL PRIMARY KEY, \

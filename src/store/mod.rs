@@ -1,8 +1,13 @@
-//! The store: call records in SQLite (default, one embedded file) or
-//! PostgreSQL, through one sqlx `any` pool.
+//! The store: call records and the after-sales records (customers, their
+//! phones and products, service outlets, tickets) in SQLite (default, one
+//! embedded file) or PostgreSQL, through one sqlx `any` pool.
 //!
 //! Owns the SQL, the row types and the schema (see [`migrate`]); knows
 //! nothing of SIP or the call engine beyond the plain [`RecordOp`] data.
+//! The call records are written through [`Store::apply`]; the after-sales
+//! records are read by the IVR's lookups ([`Store::customer_by_phone`],
+//! [`Store::open_tickets_by_phone`], [`Store::ticket_by_number`]) and, for
+//! now, written only by [`Store::seed_demo`].
 //!
 //! Invariants and choices:
 //! - One SQL text for both backends: `$N` placeholders only, times as `i64`
@@ -18,7 +23,8 @@
 //!     NULL: the first answer and the first end win, a retry changes nothing.
 //!   - `Digits` overwrites `digits` (the op always carries the whole string).
 //!   - `Event` inserts on `(call_id, seq)`, doing nothing if present.
-//! - An update or event for a call whose row is absent returns
+//!   - `Message` inserts on `(call_id, file)`, doing nothing if present.
+//! - An update, event or message for a call whose row is absent returns
 //!   [`StoreError::MissingCall`]. Applied in order this cannot happen; the
 //!   writer retries it a few times, then drops the op with an error log.
 //! - SQLite runs in WAL mode with a 5 s busy timeout and foreign keys on,
@@ -26,6 +32,8 @@
 //!   connection, so `sqlite::memory:` would give each pooled connection its
 //!   own empty database: use a file (tests use a temp dir).
 
+mod demo;
+mod lookups;
 mod migrate;
 mod table;
 
@@ -39,6 +47,7 @@ use sqlx::{AnyConnection, AnyPool, FromRow, Row};
 
 use crate::records::RecordOp;
 
+pub use lookups::{CustomerSummary, OPEN_TICKETS_LIMIT, TicketKind, TicketStage, TicketSummary};
 pub use migrate::{MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, Migration};
 pub use table::{calls_table, civil_from_days, format_duration_ms, format_utc_ms};
 
@@ -232,13 +241,38 @@ impl FromRow<'_, AnyRow> for CallEventRow {
     }
 }
 
-/// A call with its timeline; serialises as the call's fields plus `events`.
+/// One row of `call_messages`: a message the caller left in the IVR.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallMessageRow {
+    pub call_id: String,
+    /// The recording, relative to the data directory.
+    pub file: String,
+    pub duration_ms: i64,
+    /// Epoch ms.
+    pub at: i64,
+}
+
+impl FromRow<'_, AnyRow> for CallMessageRow {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(CallMessageRow {
+            call_id: row.try_get("call_id")?,
+            file: row.try_get("file")?,
+            duration_ms: row.try_get("duration_ms")?,
+            at: row.try_get("at")?,
+        })
+    }
+}
+
+/// A call with its timeline and messages; serialises as the call's fields
+/// plus `events` and `messages`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CallDetail {
     #[serde(flatten)]
     pub call: CallRow,
     /// Ordered by `seq`.
     pub events: Vec<CallEventRow>,
+    /// Ordered by `at`, then `file`.
+    pub messages: Vec<CallMessageRow>,
 }
 
 /// The `calls` columns in [`CallRow`] order, as a literal for `concat!`
@@ -360,7 +394,8 @@ impl Store {
         .map_err(StoreError::from_sqlx)
     }
 
-    /// One call with its events ordered by `seq`; `None` if unknown.
+    /// One call with its events ordered by `seq` and its messages by time;
+    /// `None` if unknown.
     pub async fn call(&self, id: &str) -> Result<Option<CallDetail>, StoreError> {
         let Some(call) = sqlx::query_as::<_, CallRow>(concat!(
             "SELECT ",
@@ -382,7 +417,19 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-        Ok(Some(CallDetail { call, events }))
+        let messages = sqlx::query_as::<_, CallMessageRow>(
+            "SELECT call_id, file, duration_ms, at FROM call_messages \
+             WHERE call_id = $1 ORDER BY at, file",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(Some(CallDetail {
+            call,
+            events,
+            messages,
+        }))
     }
 }
 
@@ -472,13 +519,25 @@ async fn apply_on(conn: &mut AnyConnection, op: &RecordOp) -> Result<(), StoreEr
             .bind(detail)
             .execute(&mut *conn)
             .await;
-            return match result {
-                Ok(_) => Ok(()),
-                Err(sqlx::Error::Database(db)) if db.kind() == ErrorKind::ForeignKeyViolation => {
-                    Err(missing())
-                }
-                Err(e) => Err(StoreError::from_sqlx(e)),
-            };
+            return insert_result(result, missing);
+        }
+        RecordOp::Message {
+            call_id,
+            file,
+            duration_ms,
+            at,
+        } => {
+            let result = sqlx::query(
+                "INSERT INTO call_messages (call_id, file, duration_ms, at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (call_id, file) DO NOTHING",
+            )
+            .bind(call_id)
+            .bind(file)
+            .bind(*duration_ms)
+            .bind(*at)
+            .execute(&mut *conn)
+            .await;
+            return insert_result(result, missing);
         }
     };
     // Both backends count rows matched, changed or not, so 0 means absent.
@@ -486,4 +545,20 @@ async fn apply_on(conn: &mut AnyConnection, op: &RecordOp) -> Result<(), StoreEr
         return Err(missing());
     }
     Ok(())
+}
+
+/// The outcome of an insert keyed on a call: a foreign key violation means
+/// the call has no row.
+fn insert_result(
+    result: Result<sqlx::any::AnyQueryResult, sqlx::Error>,
+    missing: impl FnOnce() -> StoreError,
+) -> Result<(), StoreError> {
+    match result {
+        // 0 rows means it was already there: a retry, not an error.
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(db)) if db.kind() == ErrorKind::ForeignKeyViolation => {
+            Err(missing())
+        }
+        Err(e) => Err(StoreError::from_sqlx(e)),
+    }
 }

@@ -1,0 +1,368 @@
+//! The checks that need whole flows rather than one node: unreachable
+//! nodes, loops that never wait for the caller, variables read before any
+//! path sets them, sub-flows that are missing or call themselves.
+//!
+//! Runs on a [`FlowSet`] whose edges already resolve (the parser saw to
+//! that) and adds its findings to the error list.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::flow::*;
+use super::load::{FlowError, MAX_SUBFLOW_DEPTH};
+
+pub(super) fn check(set: &FlowSet, errors: &mut Vec<FlowError>) {
+    let before = errors.len();
+    subflows(set, errors);
+    if errors.len() > before {
+        // Variable analysis follows sub-flow calls; it needs them sound.
+        return;
+    }
+    for flow in set.flows.values() {
+        unreachable(flow, errors);
+        endless_loops(flow, errors);
+        if flow.name == set.main {
+            for node in &flow.nodes {
+                if matches!(node.kind, NodeKind::Return) {
+                    errors.push(at(
+                        flow,
+                        node,
+                        "`return` in the main flow: nothing called it".into(),
+                    ));
+                }
+            }
+        }
+    }
+    variables(set, errors);
+}
+
+fn at(flow: &Flow, node: &Node, message: String) -> FlowError {
+    FlowError {
+        file: flow.file.clone(),
+        line: node.line,
+        node: Some(node.id.clone()),
+        message,
+    }
+}
+
+/// Every sub-flow named exists, none calls itself (directly or through
+/// others), and nesting stays within [`MAX_SUBFLOW_DEPTH`].
+fn subflows(set: &FlowSet, errors: &mut Vec<FlowError>) {
+    let mut calls: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for flow in set.flows.values() {
+        for node in &flow.nodes {
+            if let NodeKind::SubFlow { flow: name, .. } = &node.kind {
+                if set.flow(name).is_none() {
+                    let have: Vec<&str> = set.flows.keys().map(String::as_str).collect();
+                    let message = format!(
+                        "sub-flow `{name}` does not exist (flows: {})",
+                        have.join(", ")
+                    );
+                    errors.push(at(flow, node, message));
+                } else if name == &set.main {
+                    errors.push(at(
+                        flow,
+                        node,
+                        format!("the main flow `{name}` cannot be called as a sub-flow"),
+                    ));
+                } else {
+                    calls.entry(&flow.name).or_default().push(name);
+                }
+            }
+        }
+    }
+    // Depth-first from every flow; a flow on the current path again is
+    // recursion. The call graph has at most MAX_FLOWS nodes.
+    fn walk<'a>(
+        flow: &'a str,
+        calls: &BTreeMap<&'a str, Vec<&'a str>>,
+        path: &mut Vec<&'a str>,
+        found: &mut BTreeSet<String>,
+    ) {
+        if let Some(i) = path.iter().position(|f| *f == flow) {
+            let mut cycle: Vec<&str> = path[i..].to_vec();
+            cycle.push(flow);
+            found.insert(format!("sub-flow recursion: {}", cycle.join(" → ")));
+            return;
+        }
+        if path.len() > MAX_SUBFLOW_DEPTH {
+            found.insert(format!(
+                "sub-flows nest deeper than the limit of {MAX_SUBFLOW_DEPTH}: {}",
+                path.join(" → ")
+            ));
+            return;
+        }
+        path.push(flow);
+        for callee in calls.get(flow).into_iter().flatten() {
+            walk(callee, calls, path, found);
+        }
+        path.pop();
+    }
+    let mut found = BTreeSet::new();
+    walk(&set.main, &calls, &mut Vec::new(), &mut found);
+    for flow in calls.keys() {
+        walk(flow, &calls, &mut Vec::new(), &mut found);
+    }
+    for message in found {
+        let first = message
+            .split(": ")
+            .nth(1)
+            .and_then(|p| p.split(" → ").next())
+            .and_then(|f| set.flow(f));
+        let (file, line, node) = match first {
+            Some(flow) => {
+                let node = flow
+                    .nodes
+                    .iter()
+                    .find(|n| matches!(n.kind, NodeKind::SubFlow { .. }));
+                (
+                    flow.file.clone(),
+                    node.map_or(0, |n| n.line),
+                    node.map(|n| n.id.clone()),
+                )
+            }
+            None => ("ivr-flows".into(), 0, None),
+        };
+        errors.push(FlowError {
+            file,
+            line,
+            node,
+            message,
+        });
+    }
+}
+
+fn unreachable(flow: &Flow, errors: &mut Vec<FlowError>) {
+    let mut seen = vec![false; flow.nodes.len()];
+    let mut stack = vec![flow.start];
+    while let Some(n) = stack.pop() {
+        if std::mem::replace(&mut seen[n], true) {
+            continue;
+        }
+        stack.extend(flow.nodes[n].kind.edges().iter().map(|e| e.to));
+    }
+    for (node, seen) in flow.nodes.iter().zip(seen) {
+        if !seen {
+            let start = &flow.nodes[flow.start].id;
+            errors.push(at(
+                flow,
+                node,
+                format!("unreachable: no path leads here from `start` ({start})"),
+            ));
+        }
+    }
+}
+
+/// A cycle whose every edge is taken without the caller acting (a play
+/// that goes back to itself, a menu whose `after_retries` leads back to it)
+/// would run forever for a silent caller. Found as strongly connected
+/// components of the graph of non-input edges (Tarjan).
+fn endless_loops(flow: &Flow, errors: &mut Vec<FlowError>) {
+    let n = flow.nodes.len();
+    let succ: Vec<Vec<NodeIx>> = flow
+        .nodes
+        .iter()
+        .map(|node| {
+            node.kind
+                .edges()
+                .iter()
+                .filter(|e| !e.input)
+                .map(|e| e.to)
+                .collect()
+        })
+        .collect();
+    for scc in tarjan(n, &succ) {
+        let cyclic = scc.len() > 1 || succ[scc[0]].contains(&scc[0]);
+        if !cyclic {
+            continue;
+        }
+        let mut members = scc;
+        members.sort_unstable_by_key(|&i| flow.nodes[i].line);
+        let names: Vec<&str> = members.iter().map(|&i| flow.nodes[i].id.as_str()).collect();
+        let first = &flow.nodes[members[0]];
+        let message = format!(
+            "these nodes loop forever without waiting for the caller: {} (put a menu, collect or message on the loop, or leave it after the last retry)",
+            names.join(" → ")
+        );
+        errors.push(at(flow, first, message));
+    }
+}
+
+/// Strongly connected components, iteratively (a flow may have
+/// [`super::load::MAX_NODES`] nodes in a chain: no recursion).
+fn tarjan(n: usize, succ: &[Vec<NodeIx>]) -> Vec<Vec<NodeIx>> {
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut next = 0;
+    let mut out = Vec::new();
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        let mut work = vec![(root, 0usize)];
+        while let Some((v, i)) = work.pop() {
+            if i == 0 {
+                index[v] = next;
+                low[v] = next;
+                next += 1;
+                stack.push(v);
+                on_stack[v] = true;
+            }
+            if let Some(&w) = succ[v].get(i) {
+                work.push((v, i + 1));
+                if index[w] == usize::MAX {
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            if low[v] == index[v] {
+                let mut scc = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    scc.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                out.push(scc);
+            }
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+        }
+    }
+    out
+}
+
+/// The variables a node reads.
+fn reads(kind: &NodeKind) -> Vec<&str> {
+    let mut templates: Vec<&Template> = Vec::new();
+    let mut names = Vec::new();
+    match kind {
+        NodeKind::Play { prompts, .. }
+        | NodeKind::Message { prompts, .. }
+        | NodeKind::Hangup { prompts } => templates.extend(prompts),
+        NodeKind::Menu(m) => {
+            templates.extend(&m.prompts);
+            templates.extend(&m.retry.invalid);
+            templates.extend(&m.retry.no_input);
+        }
+        NodeKind::Collect(c) => {
+            templates.extend(&c.prompts);
+            templates.extend(&c.retry.invalid);
+            templates.extend(&c.retry.no_input);
+        }
+        NodeKind::Say { value, .. } | NodeKind::Set { value, .. } => templates.push(value),
+        NodeKind::Lookup { key, .. } => templates.push(key),
+        NodeKind::Transfer {
+            number, prompts, ..
+        } => {
+            templates.push(number);
+            templates.extend(prompts);
+        }
+        NodeKind::Queue(q) => {
+            templates.extend(&q.prompts);
+            templates.extend(&q.hold);
+        }
+        NodeKind::Branch { var, .. } => names.push(var.as_str()),
+        NodeKind::Time { .. }
+        | NodeKind::Language { .. }
+        | NodeKind::SubFlow { .. }
+        | NodeKind::Return => {}
+    }
+    names.extend(templates.into_iter().flat_map(Template::vars));
+    names
+}
+
+/// The variables set when leaving `kind` by the edge at `edge_ix` of
+/// [`NodeKind::edges`].
+fn sets(kind: &NodeKind, edge_ix: usize) -> Vec<&str> {
+    match kind {
+        NodeKind::Collect(c) if edge_ix == 0 => vec![c.into.as_str()],
+        NodeKind::Lookup { what, .. } if edge_ix == 0 => what.sets().to_vec(),
+        NodeKind::Set { var, .. } => vec![var.as_str()],
+        _ => Vec::new(),
+    }
+}
+
+/// Forward "must be set" analysis over every flow: the set at a node is
+/// the intersection of what every incoming path sets. A sub-flow starts
+/// with what every one of its call sites has; after a sub-flow call only
+/// what the caller had is known (conservative).
+fn variables(set: &FlowSet, errors: &mut Vec<FlowError>) {
+    type Vars = Option<BTreeSet<String>>; // None = not reached yet (top)
+    let builtins: BTreeSet<String> = BUILTIN_VARS.iter().map(|s| (*s).to_owned()).collect();
+    let mut state: BTreeMap<&str, Vec<Vars>> = set
+        .flows
+        .iter()
+        .map(|(name, f)| (name.as_str(), vec![None; f.nodes.len()]))
+        .collect();
+    let meet = |slot: &mut Vars, incoming: &BTreeSet<String>| -> bool {
+        match slot {
+            None => {
+                *slot = Some(incoming.clone());
+                true
+            }
+            Some(have) => {
+                let before = have.len();
+                have.retain(|v| incoming.contains(v));
+                have.len() != before
+            }
+        }
+    };
+    let main = set.main_flow();
+    meet(
+        &mut state.get_mut(main.name.as_str()).expect("main")[main.start],
+        &builtins,
+    );
+    // Sets only shrink, so this reaches a fixed point; the bound is a guard.
+    for _ in 0..(set.node_count() + 2) * 64 {
+        let mut changed = false;
+        for flow in set.flows.values() {
+            for (ix, node) in flow.nodes.iter().enumerate() {
+                let Some(have) = state[flow.name.as_str()][ix].clone() else {
+                    continue;
+                };
+                if let NodeKind::SubFlow { flow: callee, .. } = &node.kind
+                    && let Some(sub) = set.flow(callee)
+                {
+                    let slot = &mut state.get_mut(sub.name.as_str()).expect("flow")[sub.start];
+                    changed |= meet(slot, &have);
+                }
+                for (e, edge) in node.kind.edges().iter().enumerate() {
+                    let mut out = have.clone();
+                    out.extend(sets(&node.kind, e).into_iter().map(str::to_owned));
+                    changed |= meet(
+                        &mut state.get_mut(flow.name.as_str()).expect("flow")[edge.to],
+                        &out,
+                    );
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for flow in set.flows.values() {
+        for (ix, node) in flow.nodes.iter().enumerate() {
+            let Some(have) = &state[flow.name.as_str()][ix] else {
+                continue;
+            };
+            let mut missing: Vec<&str> = reads(&node.kind)
+                .into_iter()
+                .filter(|v| !have.contains(*v))
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            for var in missing {
+                let message = format!(
+                    "reads `{var}`, which is not set on every path to this node (set it with a set, collect or lookup node first)"
+                );
+                errors.push(at(flow, node, message));
+            }
+        }
+    }
+}
