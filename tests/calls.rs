@@ -1,10 +1,13 @@
-//! End-to-end calls against the real server binary with sipp as the caller:
-//! the call is answered, audio flows both ways, the digits pressed end up in
-//! the call record, and the hang-up is recorded with its cause and side.
+//! End-to-end calls against the real server binary with sipp as the
+//! caller, walking the demo after-sales flow: the call is answered, the
+//! caller's keys (RFC 4733, replayed from sipp's own captures) choose the
+//! path, the store looks up the ticket, and the path — nodes, keys,
+//! lookups, prompts — is on the call's timeline with the hang-up's cause
+//! and side.
 
 mod common;
 
-use common::{Server, have_sipp, sipp};
+use common::{Server, have_sipp, scenario, sipp};
 use serde_json::Value;
 
 /// The call record of the only call, with its events.
@@ -32,6 +35,30 @@ fn events(call: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Asserts the timeline holds these (kind, detail prefix) entries in this
+/// order, with anything in between.
+#[track_caller]
+fn assert_path(call: &Value, expected: &[(&str, &str)]) {
+    let events = events(call);
+    let mut at = 0;
+    for (kind, detail) in expected {
+        match events[at..]
+            .iter()
+            .position(|(k, d)| k == kind && d.starts_with(detail))
+        {
+            Some(i) => at += i + 1,
+            None => panic!(
+                "no `{kind}: {detail}` after entry {at} of the timeline:\n{}",
+                events
+                    .iter()
+                    .map(|(k, d)| format!("  {k}: {d}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        }
+    }
+}
+
 /// The packets hotline received on the call, from its `media` event.
 fn packets_received(call: &Value) -> u64 {
     let (_, detail) = events(call)
@@ -46,13 +73,13 @@ fn packets_received(call: &Value) -> u64 {
         .unwrap_or_else(|| panic!("no packet count in `{detail}`"))
 }
 
-fn dtmf_call(transport: &str) {
-    if !have_sipp() {
-        return;
-    }
+/// Runs one scenario call over `transport` (sipp's `-t`) and returns the
+/// call's record.
+fn walk(transport: &str, caller: &str, keys: &[(char, u64)], hold_ms: u64) -> Value {
     let server = Server::start(&[]);
+    let path = scenario(caller, keys, hold_ms);
     let (ok, out) = sipp(
-        "caller_dtmf.xml",
+        path.to_str().unwrap(),
         server.sip,
         &["-t", transport, "-m", "1", "-rtp_echo"],
     );
@@ -61,31 +88,90 @@ fn dtmf_call(transport: &str) {
         "sipp failed:\n{out}\n--- server log ---\n{}",
         server.log()
     );
-
     let call = only_call(&server);
     assert_eq!(call["service_number"], "4008001234");
-    assert_eq!(call["from_number"], "13800138000");
-    assert_eq!(call["digits"], "12", "{call}");
-    assert!(call["answered_at"].as_i64().is_some(), "{call}");
-    assert_eq!(call["hangup_cause"], "flow-complete", "{call}");
-    assert_eq!(call["hangup_side"], "hotline", "{call}");
-    let kinds: Vec<String> = events(&call).into_iter().map(|(k, _)| k).collect();
-    for k in ["arrived", "answered", "dtmf", "hangup"] {
-        assert!(kinds.iter().any(|x| x == k), "no {k} event in {kinds:?}");
-    }
+    assert_eq!(call["from_number"], caller);
+    assert_eq!(call["hangup_cause"], "caller-bye", "{call}");
+    assert_eq!(call["hangup_side"], "caller", "{call}");
     // sipp echoes every RTP packet it receives: what came back proves the
     // prompt audio reached the caller.
     assert!(packets_received(&call) > 50, "{call}");
+    call
+}
+
+/// 3 for "where is my ticket", then the ticket number: the ticket's stage
+/// is looked up and said.
+fn ticket_status(transport: &str) {
+    if !have_sipp() {
+        return;
+    }
+    let mut keys = vec![('1', 1000), ('3', 1500)];
+    // sipp replays one capture per key, each with its own fixed RTP
+    // timestamp: keys more than a second apart are new presses to
+    // hotline even when the timestamp goes back (media::session).
+    keys.extend("2611250001".chars().map(|d| (d, 1100)));
+    let call = walk(transport, "13700000000", &keys, 12_000);
+    assert_eq!(call["digits"], "132611250001", "{call}");
+    assert_path(
+        &call,
+        &[
+            ("node", "hotline/hours (time)"),
+            ("time", "open"),
+            ("prompt", "zh: welcome"),
+            ("dtmf", "1 (rfc4733)"),
+            ("menu", "1 → mandarin"),
+            ("lookup", "open_tickets 13700000000: not found"),
+            ("node", "hotline/main (menu)"),
+            ("menu", "3 → enter_ticket"),
+            ("collect", "ticket_number=2611250001"),
+            ("lookup", "ticket 2611250001: found"),
+            ("prompt", "zh: ticket-status stage-dispatched"),
+            ("prompt", "zh: ticket-outlet-phone"),
+            ("hangup", "caller-bye"),
+        ],
+    );
 }
 
 #[test]
-fn caller_over_udp_presses_digits_that_are_recorded() {
-    dtmf_call("u1");
+fn where_is_my_ticket_over_udp() {
+    ticket_status("u1");
 }
 
 #[test]
-fn caller_over_tcp_presses_digits_that_are_recorded() {
-    dtmf_call("t1");
+fn where_is_my_ticket_over_tcp() {
+    ticket_status("t1");
+}
+
+#[test]
+fn a_caller_with_an_open_ticket_is_offered_it_then_reaches_the_agent_queue() {
+    if !have_sipp() {
+        return;
+    }
+    // 13800138000 has ticket 2611250001 open: "press 1 about it, 2 for
+    // other services"; 2, then 0 for an agent.
+    let call = walk(
+        "u1",
+        "13800138000",
+        &[('2', 1000), ('2', 9000), ('0', 1500)],
+        3000,
+    );
+    assert_path(
+        &call,
+        &[
+            ("menu", "2 → english"),
+            ("lookup", "open_tickets 13800138000: found tickets.count=1"),
+            ("prompt", "en: ticket-offer"),
+            (
+                "prompt",
+                "en: digit-2 digit-6 digit-1 digit-1 digit-2 digit-5 digit-0 digit-0 digit-0 digit-1",
+            ),
+            ("menu", "2 → main"),
+            ("menu", "0 → agent"),
+            ("queue", "general priority 5"),
+            ("prompt", "en: queue-agent hold-music queue-hold"),
+            ("hangup", "caller-bye"),
+        ],
+    );
 }
 
 #[test]

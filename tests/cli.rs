@@ -1,5 +1,8 @@
 //! The command line as an operator meets it: help, bad flags and a bad
-//! configuration stop with a message naming the problem and exit code 2.
+//! configuration stop with a message naming the problem and exit code 2;
+//! `check-flows` and start-up name every flow error's file, line and node.
+
+mod common;
 
 use std::process::Command;
 
@@ -67,23 +70,59 @@ fn a_bad_configuration_names_the_key() {
 }
 
 #[test]
-fn missing_prompts_stop_start_up_with_the_folder_named() {
-    let dir = std::env::temp_dir().join(format!("hotline-cli-p-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("prompts/xx")).unwrap();
-    let cfg = dir.join("p.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[ivr]\nprompts_dir = \"{}\"\nlanguage = \"xx\"\n[server]\nsip = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
-            dir.join("prompts").display(),
-            dir.join("data").display()
-        ),
-    )
-    .unwrap();
-    let (code, text) = hotline(&["serve", "--config", cfg.to_str().unwrap()]);
-    assert_eq!(code, 1);
+fn check_flows_accepts_the_demo_flows() {
+    let (code, text) = hotline(&["check-flows"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("ivr-flows: ok, 1 flows"), "{text}");
+    assert!(text.contains("(en, zh)"), "{text}");
+}
+
+#[test]
+fn check_flows_lists_every_error_with_file_line_and_node() {
+    let flows = common::flows_copy(|t| {
+        t.replace("\"0\" = \"agent\"", "\"0\" = \"agnet\"")
+            .replace("prompt = \"enter-ticket\"", "prompt = \"enter-tciket\"")
+    });
+    let (code, text) = hotline(&["check-flows", flows.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    let file = flows.join("hotline.toml");
+    let file = file.display();
     assert!(
-        text.contains("lacks the prompts") && text.contains("welcome"),
+        text.contains(&format!(
+            "{file}:104: node `main`: option 0 goes to `agnet`, which is not a node of this flow"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{file}:121: node `enter_ticket`: prompt `enter-tciket` is missing for en, zh"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn serve_refuses_an_invalid_flow_and_a_missing_prompt_file() {
+    let flows = common::flows_copy(|t| t.replace("kind = \"say\"", "kind = \"speak\""));
+    let (code, text) = hotline(&[
+        "serve",
+        "--flows",
+        flows.to_str().unwrap(),
+        "--sip",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("IVR flows refused"), "{text}");
+    assert!(text.contains("unknown node kind `speak`"), "{text}");
+
+    let flows = common::flows_copy(common::always_open);
+    std::fs::remove_file(flows.join("prompts/zh/welcome.wav")).unwrap();
+    let (code, text) = hotline(&["check-flows", flows.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("node `welcome`: prompt `welcome` is missing for zh"),
         "{text}"
     );
 }

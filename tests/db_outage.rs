@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, have_sipp, sipp};
+use common::{Server, have_sipp, scenario, sipp};
 use sqlx::{AnyConnection, AssertSqlSafe, Connection};
 
 fn postgres_url() -> String {
@@ -52,9 +52,11 @@ fn call_survives_a_database_outage_and_its_records_land_afterwards() {
 
     let server = Server::start(&["--database", &url]);
     let target = server.sip;
+    // Mandarin, then 0 for an agent; hang up in the queue.
+    let path = scenario("13700000000", &[('1', 1000), ('0', 1500)], 2000);
     let caller = std::thread::spawn(move || {
         sipp(
-            "caller_dtmf.xml",
+            path.to_str().unwrap(),
             target,
             &["-t", "u1", "-m", "1", "-rtp_echo"],
         )
@@ -68,7 +70,7 @@ fn call_survives_a_database_outage_and_its_records_land_afterwards() {
     }
     rt.block_on(exec(&url, "ALTER TABLE calls RENAME TO calls_away".into()));
 
-    // The call goes on to its end: digits, read-back, BYE.
+    // The call goes on to its end: keys, the queue, the caller's BYE.
     let (ok, out) = caller.join().unwrap();
     assert!(
         ok,
@@ -81,8 +83,8 @@ fn call_survives_a_database_outage_and_its_records_land_afterwards() {
     rt.block_on(exec(&url, "ALTER TABLE calls_away RENAME TO calls".into()));
     let list = server.wait_for_ended_calls(1);
     let call = &list["calls"][0];
-    assert_eq!(call["digits"], "12", "{call}");
-    assert_eq!(call["hangup_cause"], "flow-complete", "{call}");
+    assert_eq!(call["digits"], "10", "{call}");
+    assert_eq!(call["hangup_cause"], "caller-bye", "{call}");
     assert!(call["answered_at"].is_i64(), "{call}");
     let (_, detail) = server.get(&format!("/api/calls/{}", call["id"].as_str().unwrap()));
     let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();

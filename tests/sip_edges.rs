@@ -251,9 +251,9 @@ fn prompt_arrives_intact(formats: &str, rtpmaps: &str, law: Law) {
     let ack = phone.request("ACK", "4008001234", &leg, 1, "", "");
     phone.send(&ack);
 
-    let wav = hotline::rt::prompts::read_wav(std::path::Path::new(concat!(
+    let wav = hotline::rt::ivr::read_wav(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/ivr-flows/prompts/en/welcome.wav"
+        "/ivr-flows/prompts/zh/welcome.wav"
     )))
     .unwrap();
     // What G.711 makes of the prompt: the samples a perfect caller hears.

@@ -819,12 +819,12 @@ impl Call {
             }
             Effect::StartRecording { .. } => {
                 self.messages += 1;
-                let (y, m, d) =
-                    crate::store::civil_from_days(self.wall(now).div_euclid(86_400_000));
-                let file = format!(
-                    "messages/{y:04}/{m:02}/{d:02}/{}-{}.wav",
-                    self.id, self.messages
-                );
+                // Folders by UTC date, as recordings will have.
+                let date = jiff::Timestamp::from_millisecond(self.wall(now))
+                    .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
+                    .unwrap_or_default()
+                    .replace('-', "/");
+                let file = format!("messages/{date}/{}-{}.wav", self.id, self.messages);
                 if let Some(media) = self.media.as_mut() {
                     media.set_capture(true);
                 }

@@ -359,7 +359,7 @@ impl Ivr {
     }
 
     pub fn handle_timeout(&mut self, clock: Clock) {
-        if !self.deadline.is_some_and(|d| d <= clock.now) {
+        if self.deadline.is_none_or(|d| d > clock.now) {
             return;
         }
         self.deadline = None;

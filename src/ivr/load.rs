@@ -658,10 +658,10 @@ impl Parser<'_> {
     fn queue(&mut self, f: &mut Fields<'_, '_>) -> Option<NodeKind> {
         let queue = self.string(f, "queue", true);
         if let Some((q, at)) = &queue
-            && !(q
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                && !q.is_empty())
+            && (q.is_empty()
+                || !q
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
         {
             let message = format!("queue name {q:?} may hold only letters, digits, `-` and `_`");
             self.error_at(*at, message);

@@ -67,6 +67,15 @@ fn is_newer(a: u32, b: u32) -> bool {
 }
 
 impl DtmfReceiver {
+    /// Whether a packet with this header would be dropped as a
+    /// retransmission of, or older than, the last reported press. The
+    /// session uses it to notice a sender that restarted its timestamps
+    /// (see [`crate::media::session`]).
+    pub fn is_stale(&self, header: &RtpHeader) -> bool {
+        self.last_reported
+            .is_some_and(|last| !is_newer(header.timestamp, last))
+    }
+
     /// A receiver that has seen no event yet.
     #[must_use]
     pub fn new() -> Self {

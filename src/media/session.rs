@@ -49,6 +49,11 @@ use super::rtp::{self, RtpHeader};
 pub const MAX_CATCH_UP: Duration = Duration::from_millis(200);
 
 /// Packetisation time in whole milliseconds, for slot arithmetic.
+/// An event timestamp no newer than the last press, arriving this long
+/// after that press ended, starts a new press: the sender restarted its
+/// timestamps. Retransmitted End packets arrive well within it.
+pub const DTMF_RESTART: Duration = Duration::from_secs(1);
+
 const FRAME_MS: u64 = FRAME_DURATION.as_millis() as u64;
 /// Timestamp increment per packet: 160 samples of the 8 kHz clock.
 const TIMESTAMP_STEP: u32 = SAMPLES_PER_FRAME as u32;
@@ -128,6 +133,9 @@ pub struct MediaSession {
     inactive_reported: bool,
     /// Decode the caller's audio into [`MediaOutput::Audio`].
     capture: bool,
+    /// SSRC of the telephone-event stream and when its last press ended.
+    dtmf_ssrc: Option<u32>,
+    last_dtmf: Option<Instant>,
     stats: MediaStats,
 }
 
@@ -159,6 +167,8 @@ impl MediaSession {
             last_activity: now,
             inactive_reported: false,
             capture: false,
+            dtmf_ssrc: None,
+            last_dtmf: None,
             stats: MediaStats::default(),
         }
     }
@@ -184,8 +194,22 @@ impl MediaSession {
             }
         };
         if self.config.dtmf_payload_type == Some(packet.header.payload_type) {
+            // A new SSRC, or an old timestamp long after the last press,
+            // is a sender that restarted its event clock (a gateway after a
+            // re-INVITE, a replayed capture): its presses are new, not
+            // retransmissions. Retransmitted Ends follow within tens of ms.
+            let restarted = self.dtmf_ssrc.is_some_and(|s| s != packet.header.ssrc)
+                || (self.dtmf.is_stale(&packet.header)
+                    && self
+                        .last_dtmf
+                        .is_some_and(|t| now.saturating_duration_since(t) > DTMF_RESTART));
+            if restarted {
+                self.dtmf = DtmfReceiver::new();
+            }
+            self.dtmf_ssrc = Some(packet.header.ssrc);
             match self.dtmf.handle(&packet.header, packet.payload) {
                 Ok(Some(digit)) => {
+                    self.last_dtmf = Some(now);
                     self.stats.dtmf_digits += 1;
                     self.outputs.push_back(MediaOutput::Dtmf(digit));
                 }
@@ -839,6 +863,42 @@ mod tests {
         );
         assert_eq!(s.stats().dtmf_digits, 1);
         assert_eq!(s.stats().packets_received, 10);
+    }
+
+    #[test]
+    fn a_sender_that_restarts_its_event_timestamps_is_heard_again() {
+        let t0 = Instant::now();
+        let mut s = session(t0, 0, 0);
+        let press = |s: &mut MediaSession, at: Instant, digit: char, ts: u32, ssrc_seq: u16| {
+            for n in 0..3 {
+                s.handle_rtp(
+                    at + n * 20 * MS,
+                    &rtp_packet(
+                        101,
+                        false,
+                        ssrc_seq + n as u16,
+                        ts,
+                        &encode_event(digit, true, 10, 800).unwrap(),
+                    ),
+                )
+                .unwrap();
+            }
+        };
+        // '0' at ts 17632; its three Ends are one press.
+        press(&mut s, t0, '0', 17_632, 100);
+        // The same timestamp again 1.5 s later (a replayed capture, a
+        // gateway that restarted): a new press of '0'.
+        press(&mut s, t0 + 1500 * MS, '0', 17_632, 200);
+        // An older timestamp at once after that: still a retransmission.
+        press(&mut s, t0 + 1600 * MS, '2', 10_000, 300);
+        let digits: Vec<char> = drain(&mut s)
+            .into_iter()
+            .filter_map(|o| match o {
+                MediaOutput::Dtmf(d) => Some(d.digit),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(digits, ['0', '0']);
     }
 
     #[test]

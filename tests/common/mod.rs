@@ -2,6 +2,7 @@
 //! its own data directory, runs sipp against it, reads its records.
 #![allow(dead_code)]
 
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,15 +41,60 @@ pub struct Server {
     pub stdout_rest: std::thread::JoinHandle<Vec<String>>,
 }
 
+/// A copy of the repository's ivr-flows folder in a scratch directory,
+/// with `edit` applied to the demo flow's text. Tests run on a copy so
+/// they can change it (hot reload) and so the time of day cannot matter.
+pub fn flows_copy(edit: impl Fn(&str) -> String) -> PathBuf {
+    let dir = temp_dir("flows");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows"),
+        &dir,
+    );
+    let main = dir.join("hotline.toml");
+    let text = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, edit(&text)).unwrap();
+    dir
+}
+
+/// The demo flow, open around the clock (no business hours, no holidays).
+pub fn always_open(text: &str) -> String {
+    text.replace(
+        "hours = { daily = \"08:00-20:00\" }",
+        "hours = { daily = \"00:00-24:00\" }",
+    )
+    .replace("holidays = \"calendars/cn-2026.toml\"\n", "")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 impl Server {
-    /// Starts `hotline serve` with extra arguments and waits for `ready`.
+    /// Starts `hotline serve` on the demo flow, open around the clock,
+    /// with extra arguments, and waits for `ready`.
     pub fn start(extra: &[&str]) -> Server {
+        Server::start_with_flows(&flows_copy(always_open), extra)
+    }
+
+    /// Starts `hotline serve` on the flows in `flows` with extra
+    /// arguments, and waits for `ready`.
+    pub fn start_with_flows(flows: &Path, extra: &[&str]) -> Server {
         let data = temp_dir("data");
         let rtp = rtp_range();
         let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["serve", "--sip", "127.0.0.1:0", "--http", "127.0.0.1:0"])
             .args(["--data", data.to_str().unwrap(), "--rtp-ports", &rtp])
+            .args(["--flows", flows.to_str().unwrap()])
             .args(extra)
             .env("HOTLINE_LOG", "debug")
             .stdout(Stdio::piped())
@@ -246,6 +292,97 @@ pub fn sipp(scenario: &str, target: SocketAddr, args: &[&str]) -> (bool, String)
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// A sipp scenario: `caller` dials the 400 number, presses `keys` (each
+/// after its pause, in ms) and hangs up `hold_ms` after the last key.
+pub fn scenario(caller: &str, keys: &[(char, u64)], hold_ms: u64) -> std::path::PathBuf {
+    let presses: String = keys
+        .iter()
+        .map(|(key, pause)| {
+            let name = match key {
+                '#' => "pound".to_owned(),
+                '*' => "star".to_owned(),
+                d => d.to_string(),
+            };
+            format!(
+                "  <pause milliseconds=\"{pause}\"/>\n  <nop><action><exec play_pcap_audio=\"/usr/share/sip-tester/dtmf_2833_{name}.pcap\"/></action></nop>\n"
+            )
+        })
+        .collect();
+    let from = format!(
+        "From: \"Customer\" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag02[call_number]"
+    );
+    let contact = format!("Contact: <sip:{caller}@[local_ip]:[local_port];transport=[transport]>");
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="caller presses keys">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      {from}
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      {contact}
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=customer 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 0 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rtd="true" rrs="true"/>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      {from}
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      {contact}
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+{presses}  <pause milliseconds="{hold_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      {from}
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      {contact}
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+"#
+    );
+    let path = temp_dir("scenario").join("keys.xml");
+    std::fs::write(&path, xml).unwrap();
+    path
 }
 
 /// A port that was free a moment ago (on UDP and TCP).
