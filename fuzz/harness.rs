@@ -342,7 +342,9 @@ fn engine_catalog() -> Arc<IvrCatalog> {
     for name in names.into_iter().map(str::to_owned).chain(digits) {
         set.insert(Prompt::new(name, vec![100_i16; 240]));
     }
-    Arc::new(IvrCatalog::single_flow(FUZZ_FLOW, set, "en").expect("the fuzz flow is valid"))
+    Arc::new(
+        IvrCatalog::single_flow(FUZZ_FLOW, set, "en", Vec::new()).expect("the fuzz flow is valid"),
+    )
 }
 
 /// What the harness saw the engine ask for.
@@ -531,5 +533,83 @@ pub fn engine_run(data: &[u8]) -> EngineRun {
     EngineRun {
         calls: seen.opened.len(),
         digit_records: seen.digits,
+    }
+}
+
+/// Flows [`flow`] accepted and walked (the regression test checks the demo
+/// seed gets that far).
+pub static FLOWS_ACCEPTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The flow loader on arbitrary text (as the main flow, with the demo
+/// prompts and a transfer allow-list), then — when it accepts the flow —
+/// the interpreter walking it under simulated time with a few keys, every
+/// prompt list played to its end and every lookup answered "not found":
+/// no panic, and the walk ends or waits (never spins).
+pub fn flow(data: &[u8]) {
+    use hotline::ivr::pattern::DigitPattern;
+    use hotline::ivr::{Clock, Effect, Ivr, Sources, Start, load};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    let text = String::from_utf8_lossy(data);
+    let names: BTreeSet<String> = include_str!("../ivr-flows/prompts/prompts.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split('\t').next())
+        .filter(|n| !n.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    let allow = vec![DigitPattern::parse("_0571XXXXXXXX").expect("pattern")];
+    let sources = Sources {
+        flows: vec![("ivr-flows/hotline.toml".into(), text.into_owned())],
+        calendars: BTreeMap::from([(
+            "calendars/cn-2026.toml".to_owned(),
+            include_str!("../ivr-flows/calendars/cn-2026.toml").to_owned(),
+        )]),
+        prompts: BTreeMap::from([("en".to_owned(), names.clone()), ("zh".to_owned(), names)]),
+        transfer_allow: allow.clone(),
+        main: "hotline".into(),
+    };
+    let Ok(flows) = load(&sources) else {
+        return;
+    };
+    FLOWS_ACCEPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut ivr = Ivr::new(Start {
+        flows: std::sync::Arc::new(flows),
+        language: "zh".into(),
+        transfer_allow: allow.into(),
+        caller: "13800138000".into(),
+        dialled: "4008001234".into(),
+        call_id: "fuzz".into(),
+    });
+    let t0 = Instant::now();
+    let mut clock = Clock {
+        now: t0,
+        wall_ms: 1_795_572_000_000,
+    };
+    ivr.start(clock);
+    let keys = ['1', '3', '0', '#', '9'];
+    for step in 0..200 {
+        let mut effects = 0;
+        while let Some(e) = ivr.poll_effect() {
+            effects += 1;
+            assert!(effects < 10_000, "the interpreter spins");
+            match e {
+                Effect::Play { token, .. } => ivr.on_playback_done(clock, token),
+                Effect::Lookup { token, .. } => {
+                    ivr.on_lookup(clock, token, hotline::ivr::LookupAnswer::NotFound)
+                }
+                Effect::Transfer { .. } => ivr.on_transfer_failed(clock, "fuzz"),
+                _ => {}
+            }
+        }
+        if ivr.is_over() {
+            return;
+        }
+        if step % 3 == 0 {
+            ivr.on_digit(clock, keys[step % keys.len()]);
+        }
+        clock.now += Duration::from_secs(7);
+        clock.wall_ms += 7_000;
+        ivr.handle_timeout(clock);
     }
 }

@@ -81,3 +81,10 @@ fn engine_seed_reaches_the_call_flow() {
     assert_eq!(run.calls, 1, "{run:?}");
     assert!(run.digit_records > 0, "{run:?}");
 }
+
+#[test]
+fn flow() {
+    replay("flow", harness::flow);
+    // The demo flow seed is accepted and walked, not refused at the door.
+    assert!(harness::FLOWS_ACCEPTED.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}

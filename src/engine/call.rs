@@ -162,6 +162,8 @@ pub(super) struct Call {
     recording: bool,
     messages: u32,
     transfer: Transfer,
+    /// A transfer asked for before the caller's ACK: sent on the ACK.
+    deferred_refer: Option<String>,
     /// Every key the caller pressed, for the call record (bounded).
     digits: String,
     event_seq: i64,
@@ -223,6 +225,7 @@ impl Call {
             recording: false,
             messages: 0,
             transfer: Transfer::None,
+            deferred_refer: None,
             digits: String::new(),
             event_seq: 0,
             ended: false,
@@ -515,6 +518,9 @@ impl Call {
         if self.phase == Phase::ExpectAckThenBye {
             self.send_bye();
             return;
+        }
+        if let Some(number) = self.deferred_refer.take() {
+            self.refer(now, &number);
         }
         if self.phase != Phase::Answered(Flow::ExpectSdpAnswer) {
             return;
@@ -847,6 +853,8 @@ impl Call {
             // Waiting callers are the ACD's; until it takes them the IVR
             // plays the queue's hold prompts (the event is on the timeline).
             Effect::Queue { .. } => {}
+            // No request in the dialog before the caller confirmed it.
+            Effect::Transfer { number } if !self.acked => self.deferred_refer = Some(number),
             Effect::Transfer { number } => self.refer(now, &number),
             Effect::Event { kind, detail } => self.event(now, kind, &detail),
             Effect::Hangup { cause } => self.hangup(now, cause),

@@ -68,13 +68,14 @@ impl IvrCatalog {
         text: &str,
         prompts: PromptSet,
         language: &str,
+        transfer_allow: Vec<DigitPattern>,
     ) -> Result<IvrCatalog, crate::ivr::FlowErrors> {
         let names = prompts.names().map(str::to_owned).collect();
         let sources = crate::ivr::Sources {
             flows: vec![("main.toml".into(), text.into())],
             calendars: BTreeMap::new(),
             prompts: BTreeMap::from([(language.to_owned(), names)]),
-            transfer_allow: Vec::new(),
+            transfer_allow: transfer_allow.clone(),
             main: "main".into(),
         };
         let flows = crate::ivr::load(&sources)?;
@@ -82,7 +83,7 @@ impl IvrCatalog {
             flows: Arc::new(flows),
             prompts: BTreeMap::from([(language.to_owned(), prompts)]),
             language: language.to_owned(),
-            transfer_allow: Arc::from(Vec::new()),
+            transfer_allow: transfer_allow.into(),
             version: 1,
         })
     }

@@ -34,6 +34,8 @@ use std::sync::Arc;
 
 use super::{CallKey, Engine, EngineConfig, IvrCatalog, Output, PromptSet};
 use crate::config::Cidr;
+use crate::ivr::pattern::DigitPattern;
+use crate::ivr::{LookupAnswer, LookupKind};
 use crate::media::dtmf::encode_event;
 use crate::media::g711;
 use crate::media::player::Prompt;
@@ -112,6 +114,7 @@ const REQUIRED: &[&str] = &[
     "digit-9",
     "digit-star",
     "digit-pound",
+    "beep",
 ];
 
 /// Welcome (barge-in), digits until `#`, a pause or `max_digits`, then
@@ -528,13 +531,17 @@ struct Sim {
     rtp: Vec<RtpOut>,
     records: Vec<(Duration, RecordOp)>,
     feeds: Vec<Feed>,
+    /// Lookups asked for, to be answered by the test.
+    lookups: Vec<(CallKey, u32, LookupKind, String)>,
+    /// Message outputs: (call, "start FILE" | "audio N" | "end").
+    messages: Vec<(CallKey, String)>,
 }
 
 impl Sim {
     /// A fresh engine with these settings and the synthetic prompts.
     fn new(cfg: TestConfig) -> Sim {
         let t0 = Instant::now();
-        let catalog = IvrCatalog::single_flow(&skeleton_flow(&cfg), prompt_set(), "en")
+        let catalog = IvrCatalog::single_flow(&skeleton_flow(&cfg), prompt_set(), "en", Vec::new())
             .unwrap_or_else(|e| panic!("skeleton flow refused:\n{e}"));
         Sim {
             engine: Engine::new(cfg.engine, Arc::new(catalog), t0, 1_700_000_000_000, 7),
@@ -551,7 +558,22 @@ impl Sim {
             rtp: Vec::new(),
             records: Vec::new(),
             feeds: Vec::new(),
+            lookups: Vec::new(),
+            messages: Vec::new(),
         }
+    }
+
+    /// A fresh engine running `flow` instead of the skeleton flow.
+    fn with_flow(cfg: TestConfig, flow: &str, allow: &[&str]) -> Sim {
+        let mut sim = Sim::new(cfg);
+        let allow = allow
+            .iter()
+            .map(|p| DigitPattern::parse(p).expect("pattern"))
+            .collect();
+        let catalog = IvrCatalog::single_flow(flow, prompt_set(), "en", allow)
+            .unwrap_or_else(|e| panic!("flow refused:\n{e}"));
+        sim.engine.set_ivr(Arc::new(catalog));
+        sim
     }
 
     /// Simulated time since the start.
@@ -598,11 +620,20 @@ impl Sim {
                     }
                     Output::CloseMedia { call } => self.closes.push((at, call)),
                     Output::Record(op) => self.records.push((at, op)),
-                    // The skeleton flow has no lookup or message node.
-                    other @ (Output::Lookup { .. }
-                    | Output::MessageStart { .. }
-                    | Output::MessageAudio { .. }
-                    | Output::MessageEnd { .. }) => panic!("unexpected {other:?}"),
+                    Output::Lookup {
+                        call,
+                        token,
+                        what,
+                        key,
+                    } => self.lookups.push((call, token, what, key)),
+                    Output::MessageStart { call, file, .. } => {
+                        self.messages.push((call, format!("start {file}")));
+                    }
+                    Output::MessageAudio { call, samples } => {
+                        self.messages
+                            .push((call, format!("audio {}", samples.len())));
+                    }
+                    Output::MessageEnd { call } => self.messages.push((call, "end".into())),
                 }
             }
             if to_open.is_empty() {
@@ -2471,4 +2502,234 @@ fn overload_refuses_new_calls_until_it_clears() {
     let branch = later.branch();
     sim.send(&later.invite(&branch, Some(&pcmu_offer()), ""), later.peer);
     assert_eq!(sim.engine.active_calls(), 2, "calls are taken again");
+}
+
+// ----- the IVR's outputs: lookups, messages, transfer ----------------------
+
+/// The events of kind `kind` recorded for the only call.
+fn event_details(sim: &Sim, kind: &str) -> Vec<String> {
+    sim.ops()
+        .into_iter()
+        .filter_map(|op| match op {
+            RecordOp::Event {
+                kind: k, detail, ..
+            } if k == kind => Some(detail.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn hangup_cause(sim: &Sim) -> String {
+    sim.ops()
+        .into_iter()
+        .find_map(|op| match op {
+            RecordOp::Ended { cause, .. } => Some(cause.clone()),
+            _ => None,
+        })
+        .expect("an Ended record")
+}
+
+const LOOKUP_FLOW: &str = r#"start = "find"
+[node.find]
+kind = "lookup"
+what = "customer"
+key = "${caller}"
+found = "known"
+not_found = "unknown"
+[node.known]
+kind = "hangup"
+prompt = "goodbye"
+[node.unknown]
+kind = "hangup"
+prompt = "welcome"
+"#;
+
+#[test]
+fn a_lookup_goes_to_the_runtime_and_its_answer_chooses_the_path() {
+    let mut sim = Sim::with_flow(config(), LOOKUP_FLOW, &[]);
+    let mut caller = Caller::new(Transport::Udp, "lookup");
+    let call = established(&mut sim, &mut caller);
+    let (c, token, what, key) = sim.lookups.pop().expect("a lookup");
+    assert_eq!(
+        (c, what, key.as_str()),
+        (call, LookupKind::Customer, CALLER_NUMBER)
+    );
+    sim.advance(ms(200));
+    let found = vec![("customer.name".to_owned(), "王建国".to_owned())];
+    sim.engine
+        .lookup_done(sim.now, call, token, LookupAnswer::Found(found));
+    sim.drain();
+    sim.advance(secs(1));
+    answer_bye(&mut sim, &caller);
+    sim.finish();
+    assert_eq!(sim.prompts_heard(call), ["goodbye"]);
+    assert!(event_details(&sim, "lookup")[0].contains("found customer.name=王建国"));
+}
+
+#[test]
+fn an_unanswered_lookup_times_out_and_a_late_answer_is_ignored() {
+    let mut sim = Sim::with_flow(config(), LOOKUP_FLOW, &[]);
+    let mut caller = Caller::new(Transport::Udp, "slow");
+    let call = established(&mut sim, &mut caller);
+    let (_, token, _, _) = sim.lookups.pop().expect("a lookup");
+    sim.advance(secs(4));
+    sim.engine
+        .lookup_done(sim.now, call, token, LookupAnswer::NotFound);
+    sim.drain();
+    answer_bye(&mut sim, &caller);
+    sim.finish();
+    // Failed falls back to not_found in this flow.
+    assert_eq!(sim.prompts_heard(call), ["welcome"]);
+    assert!(event_details(&sim, "lookup")[0].contains("failed (no answer in 3000 ms)"));
+}
+
+const MESSAGE_FLOW: &str = r#"start = "m"
+[node.m]
+kind = "message"
+max = "2s"
+next = "bye"
+[node.bye]
+kind = "hangup"
+prompt = "goodbye"
+"#;
+
+#[test]
+fn a_message_streams_the_callers_audio_and_ends_at_its_maximum() {
+    let mut sim = Sim::with_flow(config(), MESSAGE_FLOW, &[]);
+    let mut caller = Caller::new(Transport::Udp, "msg");
+    let call = established(&mut sim, &mut caller);
+    sim.advance(secs(4));
+    answer_bye(&mut sim, &caller);
+    sim.finish();
+    let starts: Vec<&String> = sim
+        .messages
+        .iter()
+        .map(|(_, m)| m)
+        .filter(|m| m.starts_with("start"))
+        .collect();
+    assert_eq!(starts.len(), 1);
+    let id = &sim.call_ids()[0];
+    assert_eq!(*starts[0], format!("start messages/2023/11/14/{id}-1.wav"));
+    let samples: usize = sim
+        .messages
+        .iter()
+        .filter_map(|(_, m)| m.strip_prefix("audio ")?.parse::<usize>().ok())
+        .sum();
+    // Two seconds of 20 ms packets, give or take the packet in flight.
+    assert!((15_680..=16_160).contains(&samples), "{samples} samples");
+    assert_eq!(sim.messages.iter().filter(|(_, m)| m == "end").count(), 1);
+    assert_eq!(sim.prompts_heard(call), ["beep", "goodbye"]);
+}
+
+#[test]
+fn a_caller_who_hangs_up_mid_message_still_leaves_it() {
+    let mut sim = Sim::with_flow(config(), MESSAGE_FLOW.replace("2s", "60s").as_str(), &[]);
+    let mut caller = Caller::new(Transport::Udp, "gone");
+    let _call = established(&mut sim, &mut caller);
+    sim.advance(secs(3));
+    let (bye, _) = caller.in_dialog("BYE", None);
+    sim.stop_feeds();
+    sim.send(&bye, caller.peer);
+    sim.finish();
+    let ends: Vec<&String> = sim
+        .messages
+        .iter()
+        .map(|(_, m)| m)
+        .filter(|m| *m == "end")
+        .collect();
+    assert_eq!(ends.len(), 1, "{:?}", sim.messages);
+    assert!(event_details(&sim, "message-end").contains(&"caller hung up".to_owned()));
+}
+
+const TRANSFER_FLOW: &str = r#"start = "t"
+[node.t]
+kind = "transfer"
+number = "057188881234"
+failed = "sorry"
+[node.sorry]
+kind = "hangup"
+prompt = "goodbye"
+"#;
+
+/// A call answered and ACKed whose flow starts with a transfer: the REFER
+/// goes out with the ACK.
+fn acked_transfer_call(sim: &mut Sim, caller: &mut Caller) -> CallKey {
+    let (call, _) = answered_call(sim, caller, Some(&pcmu_offer()));
+    sim.advance(ms(10));
+    let ack = caller.ack(None);
+    sim.send(&ack, caller.peer);
+    sim.start_feed(call);
+    call
+}
+
+/// The REFER hotline sent, with its Refer-To.
+fn only_refer(sim: &Sim) -> (Sent, String) {
+    let refers = sim.requests(rsip::Method::Refer);
+    assert_eq!(refers.len(), 1, "{refers:#?}");
+    let refer = refers.into_iter().next().expect("one REFER");
+    let to = refer
+        .msg
+        .header_values("Refer-To")
+        .first()
+        .cloned()
+        .expect("Refer-To");
+    (refer, to)
+}
+
+#[test]
+fn transfer_sends_refer_and_hangs_up_when_the_carrier_connects() {
+    let mut sim = Sim::with_flow(config(), TRANSFER_FLOW, &["_0571XXXXXXXX"]);
+    let mut caller = Caller::new(Transport::Udp, "xfer");
+    let call = acked_transfer_call(&mut sim, &mut caller);
+    sim.advance(ms(100));
+    let (refer, to) = only_refer(&sim);
+    assert_eq!(to, format!("<sip:057188881234@{}>", caller.peer.addr));
+    sim.send(&answer_to(&refer, 202), caller.peer);
+    sim.take_sip();
+    let sipfrag = Some(("message/sipfrag;version=2.0", "SIP/2.0 100 Trying\r\n"));
+    let (notify, _) = caller.in_dialog("NOTIFY", sipfrag);
+    sim.send(&notify, caller.peer);
+    sim.expect_response(200);
+    assert!(sim.requests(rsip::Method::Bye).is_empty(), "still ringing");
+    let sipfrag = Some(("message/sipfrag;version=2.0", "SIP/2.0 200 OK\r\n"));
+    let (notify, _) = caller.in_dialog("NOTIFY", sipfrag);
+    sim.send(&notify, caller.peer);
+    sim.advance(ms(10));
+    answer_bye(&mut sim, &caller);
+    sim.finish();
+    assert_eq!(hangup_cause(&sim), "transferred");
+    assert!(sim.prompts_heard(call).is_empty());
+}
+
+#[test]
+fn a_refused_transfer_takes_the_failed_path() {
+    let mut sim = Sim::with_flow(config(), TRANSFER_FLOW, &["_0571XXXXXXXX"]);
+    let mut caller = Caller::new(Transport::Udp, "nope");
+    let call = acked_transfer_call(&mut sim, &mut caller);
+    sim.advance(ms(100));
+    let (refer, _) = only_refer(&sim);
+    sim.send(&answer_to(&refer, 603), caller.peer);
+    sim.advance(secs(1));
+    answer_bye(&mut sim, &caller);
+    sim.finish();
+    assert_eq!(sim.prompts_heard(call), ["goodbye"]);
+    assert_eq!(
+        event_details(&sim, "transfer-failed"),
+        ["REFER answered 603"]
+    );
+    assert_eq!(hangup_cause(&sim), "flow-complete");
+}
+
+#[test]
+fn a_notify_without_a_transfer_is_refused() {
+    let mut sim = Sim::with_flow(config(), LOOKUP_FLOW, &[]);
+    let mut caller = Caller::new(Transport::Udp, "stray");
+    let _call = established(&mut sim, &mut caller);
+    let (notify, _) = caller.in_dialog("NOTIFY", Some(("message/sipfrag", "SIP/2.0 200 OK\r\n")));
+    sim.send(&notify, caller.peer);
+    sim.expect_response(481);
+    let (bye, _) = caller.in_dialog("BYE", None);
+    sim.stop_feeds();
+    sim.send(&bye, caller.peer);
+    sim.finish();
 }

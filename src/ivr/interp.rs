@@ -36,6 +36,9 @@ pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a transfer may take to report its outcome before the flow
 /// takes its `failed` edge.
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
+/// When a queue's hold prompts could not be played, how long until they
+/// are tried again.
+const HOLD_RETRY: Duration = Duration::from_secs(1);
 /// Sub-flow calls in progress at once.
 const MAX_STACK: usize = super::load::MAX_SUBFLOW_DEPTH;
 
@@ -128,8 +131,12 @@ enum Stage {
         token: u32,
     },
     Recording,
+    /// In a queue: the hold prompts play in a loop, from `since`, until
+    /// `until` (the queue's maximum wait).
     Holding {
         token: u32,
+        since: Instant,
+        until: Option<Instant>,
     },
     Transferring,
     Over,
@@ -294,7 +301,25 @@ impl Ivr {
                     self.go(clock, to);
                 }
             }
-            Stage::Holding { token: t } if t == token => self.hold(),
+            Stage::Holding {
+                token: t,
+                since,
+                until,
+            } if t == token => {
+                if since == clock.now {
+                    // Nothing was heard (the prompts are missing): replaying
+                    // at once would spin. Try again in a second.
+                    let retry = clock.now + HOLD_RETRY;
+                    self.deadline = Some(until.map_or(retry, |u| u.min(retry)));
+                    self.stage = Stage::Holding {
+                        token: 0,
+                        since,
+                        until,
+                    };
+                } else {
+                    self.hold(clock, until);
+                }
+            }
             _ => {}
         }
     }
@@ -382,6 +407,9 @@ impl Ivr {
             Stage::Transferring => {
                 let waited = format!("no outcome in {} s", TRANSFER_TIMEOUT.as_secs());
                 self.on_transfer_failed(clock, &waited);
+            }
+            Stage::Holding { until, .. } if until.is_none_or(|u| u > clock.now) => {
+                self.hold(clock, until);
             }
             Stage::Holding { .. } => {
                 if let NodeKind::Queue(q) = &self.flow.nodes[self.node].kind
@@ -591,11 +619,16 @@ impl Ivr {
                     priority: q.priority,
                     skills: q.skills.clone(),
                 });
-                self.deadline = q.max_wait.map(|(d, _)| clock.now + d);
+                let until = q.max_wait.map(|(d, _)| clock.now + d);
+                self.deadline = until;
                 let mut names = self.render(&q.prompts);
                 names.extend(self.render(&q.hold));
                 let token = self.play(names, false);
-                self.stage = Stage::Holding { token };
+                self.stage = Stage::Holding {
+                    token,
+                    since: clock.now,
+                    until,
+                };
                 None
             }
             NodeKind::Transfer {
@@ -839,12 +872,17 @@ impl Ivr {
     }
 
     /// The queue's hold prompts ended: play them again.
-    fn hold(&mut self) {
+    fn hold(&mut self, clock: Clock, until: Option<Instant>) {
         let NodeKind::Queue(q) = &self.flow.nodes[self.node].kind else {
             return;
         };
         let names = self.render(&q.hold.clone());
         let token = self.play(names, false);
-        self.stage = Stage::Holding { token };
+        self.deadline = until;
+        self.stage = Stage::Holding {
+            token,
+            since: clock.now,
+            until,
+        };
     }
 }
