@@ -1,8 +1,8 @@
 //! hotline — a call-center (CTI) server for an after-sales service hotline.
 //!
 //! Customers dial a 400 number; the call arrives over a carrier's SIP trunk;
-//! hotline answers it, plays prompts, collects digits and keeps a record of
-//! every call.
+//! hotline answers it with IVR flows defined in files, looks the caller and
+//! their tickets up, and keeps a record of every call and its path.
 //!
 //! # Architecture: pure cores, one driver
 //! The protocol and call logic are state machines that never touch a socket,
@@ -17,7 +17,8 @@
 //!   per-call interpreter; pure like the leaves.
 //! - [`phone`]: a leaf; caller numbers in one canonical form for lookups.
 //! - [`rt`]: the only tokio code. It owns the engine, the sockets, the clock,
-//!   prompt files and the store, and carries out the engine's outputs.
+//!   flow and prompt files, message WAVs and the store, and carries out the
+//!   engine's outputs.
 //! - [`store`]: sqlx over SQLite (default) or PostgreSQL; plain rows.
 //! - [`api`]: axum routes over the store and the runtime's live counters.
 //!

@@ -1,5 +1,5 @@
 //! The call engine: composes SIP transactions, dialogs, SDP and media into
-//! calls, and runs the call flow. PURE: it never touches a socket, a file, a
+//! calls, and runs each call's IVR. PURE: it never touches a socket, a file, a
 //! database or a clock.
 //!
 //! # The run-loop contract
