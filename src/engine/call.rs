@@ -960,6 +960,11 @@ impl Call {
             return;
         }
         self.transfer = Transfer::None;
+        if !self.ivr.is_transferring() {
+            // The flow stopped waiting (its transfer timeout) and moved on.
+            self.event(now, "transfer", &format!("late outcome {code} ignored"));
+            return;
+        }
         if code < 300 {
             self.event(now, "transfer", &format!("connected ({code})"));
             self.hangup(now, "transferred");

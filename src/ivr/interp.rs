@@ -226,6 +226,12 @@ impl Ivr {
         self.stage == Stage::Over
     }
 
+    /// Waiting for the outcome of a transfer (after it gave up waiting, a
+    /// late outcome changes nothing).
+    pub fn is_transferring(&self) -> bool {
+        self.stage == Stage::Transferring
+    }
+
     pub fn poll_effect(&mut self) -> Option<Effect> {
         self.effects.pop_front()
     }

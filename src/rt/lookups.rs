@@ -9,6 +9,8 @@ use crate::store::{Store, TicketSummary};
 
 /// Asks the store; never fails: errors become [`LookupAnswer::Failed`].
 pub async fn run(store: &Store, what: LookupKind, key: &str) -> LookupAnswer {
+    // A caller's user part may carry parameters (`13800138000;cpc=ordinary`).
+    let key = key.split(';').next().unwrap_or_default().trim();
     let result = match what {
         LookupKind::Customer => store.customer_by_phone(key).await.map(|c| {
             c.map(|c| {
