@@ -2,6 +2,7 @@
 //! its own data directory, runs sipp against it, reads its records.
 #![allow(dead_code)]
 
+pub mod phone;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
