@@ -807,7 +807,6 @@ impl Call {
                 token,
                 language,
                 prompts,
-                ..
             } => self.play(now, token, &language, &prompts),
             Effect::StopPlayback => {
                 self.playing = None;

@@ -64,13 +64,12 @@ pub enum LookupAnswer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// Play these prompts of `language` one after another; report
-    /// [`Ivr::on_playback_done`] with `token` when the last ends. With
-    /// `barge_in`, a key press stops them ([`Effect::StopPlayback`]).
+    /// [`Ivr::on_playback_done`] with `token` when the last ends. A key
+    /// that barges in comes as [`Effect::StopPlayback`].
     Play {
         token: u32,
         language: String,
         prompts: Vec<String>,
-        barge_in: bool,
     },
     StopPlayback,
     /// Ask the store; answer with [`Ivr::on_lookup`].
@@ -455,13 +454,12 @@ impl Ivr {
         prompts.iter().map(|t| t.render(&self.vars)).collect()
     }
 
-    fn play(&mut self, prompts: Vec<String>, barge_in: bool) -> u32 {
+    fn play(&mut self, prompts: Vec<String>) -> u32 {
         let token = self.token();
         self.effects.push_back(Effect::Play {
             token,
             language: self.language.clone(),
             prompts,
-            barge_in,
         });
         self.steps = 0;
         token
@@ -515,7 +513,7 @@ impl Ivr {
                 if prompts.is_empty() {
                     return Some(*next);
                 }
-                let token = self.play(self.render(prompts), *barge_in);
+                let token = self.play(self.render(prompts));
                 self.stage = Stage::Playing {
                     token,
                     barge_in: *barge_in,
@@ -535,7 +533,7 @@ impl Ivr {
                 let value = value.render(&self.vars);
                 match say::say(&self.language, *how, &value) {
                     Ok(names) if !names.is_empty() => {
-                        let token = self.play(names, false);
+                        let token = self.play(names);
                         self.stage = Stage::Playing {
                             token,
                             barge_in: false,
@@ -603,7 +601,7 @@ impl Ivr {
                     self.start_recording(clock);
                     return None;
                 }
-                let token = self.play(names, false);
+                let token = self.play(names);
                 self.stage = Stage::Playing {
                     token,
                     barge_in: false,
@@ -629,7 +627,7 @@ impl Ivr {
                 self.deadline = until;
                 let mut names = self.render(&q.prompts);
                 names.extend(self.render(&q.hold));
-                let token = self.play(names, false);
+                let token = self.play(names);
                 self.stage = Stage::Holding {
                     token,
                     since: clock.now,
@@ -654,7 +652,7 @@ impl Ivr {
                     self.transfer(clock, number);
                     return None;
                 }
-                let token = self.play(self.render(prompts), false);
+                let token = self.play(self.render(prompts));
                 self.stage = Stage::Playing {
                     token,
                     barge_in: false,
@@ -694,7 +692,7 @@ impl Ivr {
                     self.hangup("flow-complete");
                     return None;
                 }
-                let token = self.play(self.render(prompts), false);
+                let token = self.play(self.render(prompts));
                 self.stage = Stage::Playing {
                     token,
                     barge_in: false,
@@ -740,7 +738,7 @@ impl Ivr {
             self.on_playback_done(clock, token);
             return None;
         }
-        let token = self.play(names, true);
+        let token = self.play(names);
         self.stage = Stage::Prompting { token };
         None
     }
@@ -843,7 +841,7 @@ impl Ivr {
             if sorry.is_empty() {
                 self.go(clock, retry.after_retries);
             } else {
-                let token = self.play(sorry, false);
+                let token = self.play(sorry);
                 self.stage = Stage::GivingUp { token };
             }
             return;
@@ -883,7 +881,7 @@ impl Ivr {
             return;
         };
         let names = self.render(&q.hold.clone());
-        let token = self.play(names, false);
+        let token = self.play(names);
         self.deadline = until;
         self.stage = Stage::Holding {
             token,
