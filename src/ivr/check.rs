@@ -70,64 +70,92 @@ fn subflows(set: &FlowSet, errors: &mut Vec<FlowError>) {
             }
         }
     }
-    // Depth-first from every flow; a flow on the current path again is
-    // recursion. The call graph has at most MAX_FLOWS nodes.
-    fn walk<'a>(
+    // Recursion: a depth-first search that meets a flow still on its path
+    // (three colours, so each flow is explored once even when many paths
+    // lead to it: a hostile file cannot make this exponential).
+    let mut state: BTreeMap<&str, u8> = BTreeMap::new(); // 1 on path, 2 done
+    let mut path: Vec<&str> = Vec::new();
+    fn cycle<'a>(
         flow: &'a str,
         calls: &BTreeMap<&'a str, Vec<&'a str>>,
+        state: &mut BTreeMap<&'a str, u8>,
         path: &mut Vec<&'a str>,
-        found: &mut BTreeSet<String>,
-    ) {
-        if let Some(i) = path.iter().position(|f| *f == flow) {
-            let mut cycle: Vec<&str> = path[i..].to_vec();
-            cycle.push(flow);
-            found.insert(format!("sub-flow recursion: {}", cycle.join(" → ")));
-            return;
+    ) -> Option<Vec<&'a str>> {
+        match state.get(flow) {
+            Some(2) => return None,
+            Some(_) => {
+                let from = path.iter().position(|f| *f == flow).unwrap_or(0);
+                let mut c = path[from..].to_vec();
+                c.push(flow);
+                return Some(c);
+            }
+            None => {}
         }
-        if path.len() > MAX_SUBFLOW_DEPTH {
-            found.insert(format!(
-                "sub-flows nest deeper than the limit of {MAX_SUBFLOW_DEPTH}: {}",
-                path.join(" → ")
-            ));
-            return;
-        }
+        state.insert(flow, 1);
         path.push(flow);
         for callee in calls.get(flow).into_iter().flatten() {
-            walk(callee, calls, path, found);
+            if let Some(c) = cycle(callee, calls, state, path) {
+                return Some(c);
+            }
         }
         path.pop();
+        state.insert(flow, 2);
+        None
     }
-    let mut found = BTreeSet::new();
-    walk(&set.main, &calls, &mut Vec::new(), &mut found);
-    for flow in calls.keys() {
-        walk(flow, &calls, &mut Vec::new(), &mut found);
+    let names: Vec<&str> = set.flows.keys().map(String::as_str).collect();
+    for name in &names {
+        if let Some(c) = cycle(name, &calls, &mut state, &mut path) {
+            let message = format!("sub-flow recursion: {}", c.join(" → "));
+            errors.push(at_call(set, c[0], c[1], message));
+            return;
+        }
     }
-    for message in found {
-        let first = message
-            .split(": ")
-            .nth(1)
-            .and_then(|p| p.split(" → ").next())
-            .and_then(|f| set.flow(f));
-        let (file, line, node) = match first {
-            Some(flow) => {
-                let node = flow
-                    .nodes
-                    .iter()
-                    .find(|n| matches!(n.kind, NodeKind::SubFlow { .. }));
-                (
-                    flow.file.clone(),
-                    node.map_or(0, |n| n.line),
-                    node.map(|n| n.id.clone()),
-                )
+    // Nesting depth, memoised over the (now acyclic) call graph.
+    fn depth<'a>(
+        flow: &'a str,
+        calls: &BTreeMap<&'a str, Vec<&'a str>>,
+        memo: &mut BTreeMap<&'a str, (usize, Option<&'a str>)>,
+    ) -> usize {
+        if let Some((d, _)) = memo.get(flow) {
+            return *d;
+        }
+        let mut best = (0, None);
+        for callee in calls.get(flow).into_iter().flatten() {
+            let d = depth(callee, calls, memo) + 1;
+            if d > best.0 {
+                best = (d, Some(*callee));
             }
-            None => ("ivr-flows".into(), 0, None),
-        };
-        errors.push(FlowError {
-            file,
-            line,
-            node,
-            message,
-        });
+        }
+        memo.insert(flow, best);
+        best.0
+    }
+    let mut memo = BTreeMap::new();
+    let main = set.main.as_str();
+    if depth(main, &calls, &mut memo) > MAX_SUBFLOW_DEPTH {
+        let mut chain = vec![main];
+        while let Some((_, Some(next))) = memo.get(chain[chain.len() - 1]) {
+            chain.push(next);
+        }
+        let message = format!(
+            "sub-flows nest deeper than the limit of {MAX_SUBFLOW_DEPTH}: {}",
+            chain.join(" → ")
+        );
+        errors.push(at_call(set, chain[0], chain[1], message));
+    }
+}
+
+/// An error at the node of flow `from` that calls sub-flow `to`.
+fn at_call(set: &FlowSet, from: &str, to: &str, message: String) -> FlowError {
+    let flow = set.flow(from).expect("a flow of the set");
+    let node = flow
+        .nodes
+        .iter()
+        .find(|n| matches!(&n.kind, NodeKind::SubFlow { flow, .. } if flow == to));
+    FlowError {
+        file: flow.file.clone(),
+        line: node.map_or(0, |n| n.line),
+        node: node.map(|n| n.id.clone()),
+        message,
     }
 }
 

@@ -140,18 +140,15 @@ pub fn load(src: &Sources) -> Result<FlowSet, FlowErrors> {
             flows.insert(name, Arc::new(flow));
         }
     }
-    let main_tried = src.flows.iter().any(|(f, _)| flow_name(f) == src.main);
-    if !main_tried && !src.flows.is_empty() {
-        errors.push(FlowError {
-            file: format!("{}.toml", src.main),
-            line: 0,
-            node: None,
-            message: format!("the main flow `{}` is missing", src.main),
-        });
-    } else if src.flows.is_empty() {
+    if src.flows.is_empty() {
         errors.push(file_error(
             "ivr-flows",
             format!("no flow files (expected at least {}.toml)", src.main),
+        ));
+    } else if !src.flows.iter().any(|(f, _)| flow_name(f) == src.main) {
+        errors.push(file_error(
+            &format!("{}.toml", src.main),
+            format!("the main flow `{}` is missing (ivr.main_flow)", src.main),
         ));
     }
     if errors.is_empty() {

@@ -1033,6 +1033,53 @@ fn refuses_huge_and_hostile_files_with_a_limit_message() {
     );
 }
 
+#[test]
+fn many_paths_through_sub_flows_are_checked_in_linear_time() {
+    // Flow i calls flows i+1 and i+2: 2^40 paths to walk one by one.
+    let n = 40;
+    let mut flows = Vec::new();
+    for i in 0..n {
+        let name = if i == 0 {
+            "main".to_owned()
+        } else {
+            format!("s{i}")
+        };
+        let callees: Vec<usize> = [i + 1, i + 2].into_iter().filter(|c| *c < n).collect();
+        let mut text = String::from("start = \"c0\"\n");
+        for (k, c) in callees.iter().enumerate() {
+            let next = if k + 1 < callees.len() {
+                format!("c{}", k + 1)
+            } else {
+                "end".into()
+            };
+            text.push_str(&format!(
+                "[node.c{k}]\nkind = \"subflow\"\nflow = \"s{c}\"\nnext = \"{next}\"\n"
+            ));
+        }
+        let end = if i == 0 { "hangup" } else { "return" };
+        text.push_str(&format!("[node.end]\nkind = \"{end}\"\n"));
+        if callees.is_empty() {
+            text = format!("start = \"end\"\n[node.end]\nkind = \"{end}\"\n");
+        }
+        flows.push((format!("ivr-flows/{name}.toml"), text));
+    }
+    let refs: Vec<(&str, &str)> = flows
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let started = Instant::now();
+    let errors = refused_set(&refs);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        errors.iter().any(|e| e.starts_with("ivr-flows/main.toml:2: node `c0`: sub-flows nest deeper than the limit of 8: main → s1 → s2")),
+        "{errors:?}"
+    );
+}
+
 // ------------------------------------------------------------- demo flow
 
 fn demo() -> Arc<FlowSet> {
