@@ -196,6 +196,9 @@ pub async fn serve_until(
     });
 
     let (input_tx, input_rx) = mpsc::channel::<Input>(16_384);
+    // Lookup answers come on a channel of their own: behind a backlog of
+    // RTP on the input channel they would keep the caller waiting twice.
+    let (answer_tx, answer_rx) = mpsc::channel::<Input>(1024);
     let tcp_task = tokio::spawn(tcp::accept_loop(
         tcp,
         input_tx.clone(),
@@ -233,6 +236,7 @@ pub async fn serve_until(
         engine,
         udp: Arc::new(udp),
         input_tx,
+        answer_tx,
         tcp_peers: HashMap::new(),
         media: HashMap::new(),
         ports: PortPool::new(settings.rtp_ports),
@@ -245,7 +249,13 @@ pub async fn serve_until(
         overloaded_until: None,
     };
     driver
-        .run(input_rx, reload_rx, shutdown, settings.shutdown_grace)
+        .run(
+            input_rx,
+            answer_rx,
+            reload_rx,
+            shutdown,
+            settings.shutdown_grace,
+        )
         .await;
 
     tcp_task.abort();
@@ -327,6 +337,8 @@ struct Driver {
     engine: Engine,
     udp: Arc<UdpSocket>,
     input_tx: mpsc::Sender<Input>,
+    /// Lookup answers (see where the channel is made).
+    answer_tx: mpsc::Sender<Input>,
     tcp_peers: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     media: HashMap<CallKey, MediaSocket>,
     ports: PortPool,
@@ -351,6 +363,7 @@ impl Driver {
     async fn run(
         &mut self,
         mut inputs: mpsc::Receiver<Input>,
+        mut answers: mpsc::Receiver<Input>,
         mut reloads: mpsc::Receiver<Arc<IvrCatalog>>,
         shutdown: impl std::future::Future<Output = ()>,
         grace: Duration,
@@ -417,6 +430,7 @@ impl Driver {
                     Err(e) => debug!(error = %e, "SIP/UDP receive error"),
                 },
                 Some(input) = inputs.recv() => self.on_input(input),
+                Some(answer) = answers.recv() => self.on_input(answer),
                 Some(catalog) = reloads.recv() => {
                     info!(version = catalog.version, "IVR version live for new calls");
                     self.engine.set_ivr(catalog);
@@ -504,7 +518,7 @@ impl Driver {
                     what,
                     key,
                 } => {
-                    let (store, tx) = (self.store.clone(), self.input_tx.clone());
+                    let (store, tx) = (self.store.clone(), self.answer_tx.clone());
                     tokio::spawn(async move {
                         let answer = lookups::run(&store, what, &key).await;
                         let _ = tx
