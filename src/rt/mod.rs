@@ -196,9 +196,11 @@ pub async fn serve_until(
     });
 
     let (input_tx, input_rx) = mpsc::channel::<Input>(16_384);
-    // Lookup answers come on a channel of their own: behind a backlog of
-    // RTP on the input channel they would keep the caller waiting twice.
-    let (answer_tx, answer_rx) = mpsc::channel::<Input>(1024);
+    // What a caller waits on — their key presses (telephone-event RTP) and
+    // the answers to lookups — comes on a channel of its own: under load,
+    // behind a backlog of audio on the input channel, the IVR would answer
+    // late (docs/benchmarks.md, "IVR responsiveness").
+    let (urgent_tx, urgent_rx) = mpsc::channel::<Input>(4096);
     let tcp_task = tokio::spawn(tcp::accept_loop(
         tcp,
         input_tx.clone(),
@@ -236,7 +238,7 @@ pub async fn serve_until(
         engine,
         udp: Arc::new(udp),
         input_tx,
-        answer_tx,
+        urgent_tx,
         tcp_peers: HashMap::new(),
         media: HashMap::new(),
         ports: PortPool::new(settings.rtp_ports),
@@ -251,7 +253,7 @@ pub async fn serve_until(
     driver
         .run(
             input_rx,
-            answer_rx,
+            urgent_rx,
             reload_rx,
             shutdown,
             settings.shutdown_grace,
@@ -337,8 +339,8 @@ struct Driver {
     engine: Engine,
     udp: Arc<UdpSocket>,
     input_tx: mpsc::Sender<Input>,
-    /// Lookup answers (see where the channel is made).
-    answer_tx: mpsc::Sender<Input>,
+    /// Key presses and lookup answers (see where the channel is made).
+    urgent_tx: mpsc::Sender<Input>,
     tcp_peers: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     media: HashMap<CallKey, MediaSocket>,
     ports: PortPool,
@@ -363,7 +365,7 @@ impl Driver {
     async fn run(
         &mut self,
         mut inputs: mpsc::Receiver<Input>,
-        mut answers: mpsc::Receiver<Input>,
+        mut urgent: mpsc::Receiver<Input>,
         mut reloads: mpsc::Receiver<Arc<IvrCatalog>>,
         shutdown: impl std::future::Future<Output = ()>,
         grace: Duration,
@@ -430,7 +432,7 @@ impl Driver {
                     Err(e) => debug!(error = %e, "SIP/UDP receive error"),
                 },
                 Some(input) = inputs.recv() => self.on_input(input),
-                Some(answer) = answers.recv() => self.on_input(answer),
+                Some(input) = urgent.recv() => self.on_input(input),
                 Some(catalog) = reloads.recv() => {
                     info!(version = catalog.version, "IVR version live for new calls");
                     self.engine.set_ivr(catalog);
@@ -518,7 +520,7 @@ impl Driver {
                     what,
                     key,
                 } => {
-                    let (store, tx) = (self.store.clone(), self.answer_tx.clone());
+                    let (store, tx) = (self.store.clone(), self.urgent_tx.clone());
                     tokio::spawn(async move {
                         let answer = lookups::run(&store, what, &key).await;
                         let _ = tx
@@ -589,7 +591,12 @@ impl Driver {
                 }
             };
             let local = socket.local_addr().ok()?;
-            let reader = tokio::spawn(read_rtp(socket, call, self.input_tx.clone()));
+            let reader = tokio::spawn(read_rtp(
+                socket,
+                call,
+                self.input_tx.clone(),
+                self.urgent_tx.clone(),
+            ));
             self.media.insert(
                 call,
                 MediaSocket {
@@ -611,22 +618,37 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Reads one call's RTP socket into the driver until the call closes it.
-async fn read_rtp(socket: UdpSocket, call: CallKey, tx: mpsc::Sender<Input>) {
+/// An RTP packet with a dynamic payload type: we negotiate only PCMU (0)
+/// and PCMA (8) for audio, so that is telephone-event, a key press.
+fn is_telephone_event(packet: &[u8]) -> bool {
+    packet.len() >= 12 && packet[0] >> 6 == 2 && (96..=127).contains(&(packet[1] & 0x7f))
+}
+
+/// Reads one call's RTP socket into the driver until the call closes it;
+/// key presses go on the urgent channel.
+async fn read_rtp(
+    socket: UdpSocket,
+    call: CallKey,
+    tx: mpsc::Sender<Input>,
+    urgent: mpsc::Sender<Input>,
+) {
     let mut buf = vec![0u8; 2048];
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((n, source)) => {
                 let bytes = buf[..n].to_vec();
-                if tx
-                    .send(Input::Rtp {
-                        call,
-                        source,
-                        bytes,
-                    })
-                    .await
-                    .is_err()
-                {
+                let key_press = is_telephone_event(&bytes);
+                let input = Input::Rtp {
+                    call,
+                    source,
+                    bytes,
+                };
+                let sent = if key_press {
+                    urgent.send(input).await
+                } else {
+                    tx.send(input).await
+                };
+                if sent.is_err() {
                     return;
                 }
             }
