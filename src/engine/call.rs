@@ -160,6 +160,16 @@ pub(super) struct Call {
     played_nothing: Option<u32>,
     /// A message is being recorded.
     recording: bool,
+    /// The message was stopped; audio sent before the stop may still be on
+    /// its way (key presses overtake audio in the runtime), so capture
+    /// goes on until then.
+    recording_tail: Option<Instant>,
+    /// While the caller holds us (re-INVITE), playback and the RTP timer
+    /// pause; the call is ended if the hold lasts this long.
+    held_until: Option<Instant>,
+    /// Key presses on the timeline; a caller mashing keys is not allowed
+    /// to grow it without end.
+    dtmf_events: usize,
     messages: u32,
     transfer: Transfer,
     /// A transfer asked for before the caller's ACK: sent on the ACK.
@@ -223,6 +233,9 @@ impl Call {
             playing: None,
             played_nothing: None,
             recording: false,
+            recording_tail: None,
+            held_until: None,
+            dtmf_events: 0,
             messages: 0,
             transfer: Transfer::None,
             deferred_refer: None,
@@ -313,10 +326,16 @@ impl Call {
             self.event(now, "media", &detail);
         }
         if std::mem::take(&mut self.recording) {
+            self.recording_tail = None;
             self.pending
                 .push(Action::Output(Output::MessageEnd { call: self.key }));
-            self.event(now, "message-end", "caller hung up");
+            let why = match side {
+                HangupSide::Caller => "caller hung up".to_owned(),
+                HangupSide::Hotline => format!("call ended ({cause})"),
+            };
+            self.event(now, "message-end", &why);
         }
+        self.held_until = None;
         self.close_media();
         self.ivr_due = false;
         if !self.ended {
@@ -508,6 +527,7 @@ impl Call {
         let held = held || neg.remote_direction == Direction::SendOnly;
         if held {
             media.set_held(now, true);
+            self.held_until = Some(now + MAX_HOLD);
         }
         self.rtp_dest = Some(neg.remote);
         self.media = Some(media);
@@ -644,6 +664,7 @@ impl Call {
                 if let Some(m) = self.media.as_mut() {
                     m.set_held(now, held);
                 }
+                self.held_until = held.then(|| self.held_until.unwrap_or(now + MAX_HOLD));
                 self.event(now, if held { "hold" } else { "resume" }, "re-INVITE");
             }
             // A re-INVITE without SDP asks for our offer; we repeat our
@@ -703,6 +724,13 @@ impl Call {
             let clock = self.clock(now);
             self.ivr.handle_timeout(clock);
         }
+        if self.recording_tail.is_some_and(|t| t <= now) {
+            self.end_message();
+        }
+        if self.held_until.is_some_and(|t| t <= now) {
+            self.held_until = None;
+            self.hangup(now, "held-too-long");
+        }
     }
 
     #[must_use]
@@ -713,10 +741,10 @@ impl Call {
         } else {
             None
         };
-        match (media, ivr) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [media, ivr, self.recording_tail, self.held_until]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn clock(&self, now: Instant) -> Clock {
@@ -822,7 +850,7 @@ impl Call {
                     key,
                 }));
             }
-            Effect::StartRecording { .. } => {
+            Effect::StartRecording => {
                 self.messages += 1;
                 // Folders by UTC date, as recordings will have.
                 let date = jiff::Timestamp::from_millisecond(self.wall(now))
@@ -841,12 +869,8 @@ impl Call {
                 }));
             }
             Effect::StopRecording => {
-                if std::mem::take(&mut self.recording) {
-                    if let Some(media) = self.media.as_mut() {
-                        media.set_capture(false);
-                    }
-                    self.pending
-                        .push(Action::Output(Output::MessageEnd { call: self.key }));
+                if self.recording && self.recording_tail.is_none() {
+                    self.recording_tail = Some(now + MESSAGE_TAIL);
                 }
             }
             // Waiting callers are the ACD's; until it takes them the IVR
@@ -884,11 +908,28 @@ impl Call {
         }
     }
 
+    /// Closes the message being recorded (after its tail).
+    fn end_message(&mut self) {
+        self.recording_tail = None;
+        if std::mem::take(&mut self.recording) {
+            if let Some(media) = self.media.as_mut() {
+                media.set_capture(false);
+            }
+            self.pending
+                .push(Action::Output(Output::MessageEnd { call: self.key }));
+        }
+    }
+
     fn on_digit(&mut self, now: Instant, digit: char, how: &str) {
         if self.phase != Phase::Answered(Flow::Running) {
             return;
         }
-        self.event(now, "dtmf", &format!("{digit} ({how})"));
+        self.dtmf_events += 1;
+        if self.dtmf_events <= MAX_RECORDED_DIGITS {
+            self.event(now, "dtmf", &format!("{digit} ({how})"));
+        } else if self.dtmf_events == MAX_RECORDED_DIGITS + 1 {
+            self.event(now, "dtmf", "more keys: not on the timeline");
+        }
         if self.digits.len() < MAX_RECORDED_DIGITS {
             self.digits.push(digit);
             self.record(RecordOp::Digits {
@@ -975,9 +1016,19 @@ impl Call {
     }
 }
 
-/// Keys kept on the call record; a caller mashing keys is not a reason to
-/// grow it without end (the timeline has every key).
+/// Keys kept on the call record and on its timeline; a caller mashing keys
+/// is not a reason to grow either without end (the media statistics at the
+/// end count every key).
 const MAX_RECORDED_DIGITS: usize = 64;
+
+/// How long a message goes on being captured after it was stopped: audio
+/// the caller sent before the stopping key may arrive after it.
+const MESSAGE_TAIL: Duration = Duration::from_millis(200);
+
+/// The longest a caller may keep the call on hold in the IVR (playback
+/// and the RTP inactivity timer pause while held, so nothing else would
+/// end such a call).
+const MAX_HOLD: Duration = Duration::from_secs(600);
 
 fn law_of(neg: &Negotiated) -> Law {
     if neg.law_name == "PCMA" {

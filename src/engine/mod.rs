@@ -216,10 +216,6 @@ impl Engine {
         self.catalog = catalog;
     }
 
-    pub fn ivr(&self) -> &Arc<IvrCatalog> {
-        &self.catalog
-    }
-
     /// The store's answer to an [`Output::Lookup`].
     pub fn lookup_done(&mut self, now: Instant, call: CallKey, token: u32, answer: LookupAnswer) {
         if let Some(c) = self.calls.get_mut(&call) {

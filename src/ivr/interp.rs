@@ -78,10 +78,9 @@ pub enum Effect {
         what: LookupKind,
         key: String,
     },
-    /// Start recording the caller (a message), at most `max` long.
-    StartRecording {
-        max: Duration,
-    },
+    /// Start recording the caller (a message); the interpreter ends it
+    /// with [`Effect::StopRecording`] (terminator, maximum length).
+    StartRecording,
     /// Stop and keep the recording.
     StopRecording,
     /// The caller waits in this queue (the ACD picks it up).
@@ -855,7 +854,7 @@ impl Ivr {
         };
         let max = *max;
         self.event("message-start", format!("max {} s", max.as_secs()));
-        self.effects.push_back(Effect::StartRecording { max });
+        self.effects.push_back(Effect::StartRecording);
         self.stage = Stage::Recording;
         self.deadline = Some(clock.now + max);
         self.steps = 0;

@@ -183,8 +183,7 @@ impl DigitPattern {
     }
 
     /// `digits` is a proper prefix of some match: more keys could still
-    /// complete (or extend) a match. The collect node keeps waiting while
-    /// this holds, and may stop as soon as it does not.
+    /// complete (or extend) a match.
     #[must_use]
     pub fn could_match_longer(&self, digits: &str) -> bool {
         let len = digits.chars().count();

@@ -48,12 +48,12 @@ use super::rtp::{self, RtpHeader};
 /// packets that follow on time.
 pub const MAX_CATCH_UP: Duration = Duration::from_millis(200);
 
-/// Packetisation time in whole milliseconds, for slot arithmetic.
 /// An event timestamp no newer than the last press, arriving this long
 /// after that press ended, starts a new press: the sender restarted its
 /// timestamps. Retransmitted End packets arrive well within it.
 pub const DTMF_RESTART: Duration = Duration::from_secs(1);
 
+/// Packetisation time in whole milliseconds, for slot arithmetic.
 const FRAME_MS: u64 = FRAME_DURATION.as_millis() as u64;
 /// Timestamp increment per packet: 160 samples of the 8 kHz clock.
 const TIMESTAMP_STEP: u32 = SAMPLES_PER_FRAME as u32;

@@ -52,7 +52,7 @@ impl IvrFiles {
 
 /// Reads the folder into loader sources: flow texts, calendar texts and
 /// the prompt names per language.
-pub fn read_sources(files: &IvrFiles) -> Result<Sources, String> {
+fn read_sources(files: &IvrFiles) -> Result<Sources, String> {
     let dir = &files.dir;
     let mut flows = Vec::new();
     for path in list(dir, "toml")? {

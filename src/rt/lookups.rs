@@ -34,16 +34,12 @@ pub async fn run(store: &Store, what: LookupKind, key: &str) -> LookupAnswer {
                 vars
             })
         }),
-        LookupKind::Ticket => {
-            // Only what a keypad can send is worth a query.
-            if key.is_empty() || !key.bytes().all(|b| b.is_ascii_digit()) {
-                return LookupAnswer::NotFound;
-            }
-            store
-                .ticket_by_number(key)
-                .await
-                .map(|t| t.map(ticket_vars))
-        }
+        // The store refuses anything but a ticket number's ten digits
+        // without a query.
+        LookupKind::Ticket => store
+            .ticket_by_number(key)
+            .await
+            .map(|t| t.map(ticket_vars)),
     };
     match result {
         Ok(Some(vars)) => LookupAnswer::Found(vars),

@@ -4,8 +4,8 @@
 //! Every caller number goes through [`crate::phone::normalise`] first, as
 //! the stored numbers did, so `+86 138 0013 8000` finds `13800138000`. A
 //! ticket is open while its stage is not `followed_up` or `closed`
-//! ([`TicketStage::is_open`]); the SQL says so in [`open_stage!`], word
-//! for word as the partial index `tickets_open_by_customer_idx` does.
+//! ([`TicketStage::is_open`]); the SQL says so in [`open_stage!`], with the
+//! same condition as the partial index `tickets_open_by_customer_idx`.
 
 use std::fmt;
 
