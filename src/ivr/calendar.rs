@@ -698,17 +698,6 @@ impl Calendar {
     }
 }
 
-/// Local civil date and time at an instant, for saying them to a caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalTime {
-    /// `YYYY-MM-DD`, e.g. `2026-11-25`.
-    pub date: String,
-    /// `HH:MM` on a 24-hour clock, e.g. `18:30`.
-    pub time: String,
-    /// The local weekday.
-    pub weekday: Weekday,
-}
-
 /// Weekly opening hours in one time zone plus a holiday calendar.
 #[derive(Debug, Clone)]
 pub struct BusinessHours {
@@ -746,24 +735,6 @@ impl BusinessHours {
             DayRule::Ordinary => local.weekday(),
         };
         self.week.is_open(weekday, local.time())
-    }
-
-    /// The local date, time and weekday at an instant (epoch milliseconds,
-    /// UTC) in this time zone.
-    #[must_use]
-    pub fn local(&self, at_ms: i64) -> LocalTime {
-        let local = self.civil(at_ms);
-        LocalTime {
-            date: local.date().to_string(),
-            time: format!("{:02}:{:02}", local.hour(), local.minute()),
-            weekday: local.weekday(),
-        }
-    }
-
-    /// The weekly hours (e.g. for saying them to a caller).
-    #[must_use]
-    pub fn week(&self) -> &WeekHours {
-        &self.week
     }
 
     fn civil(&self, at_ms: i64) -> DateTime {
@@ -1013,31 +984,6 @@ mod tests {
         assert!(hours.is_open(utc_ms("2026-11-01T13:00:00Z")));
         assert!(hours.is_open(utc_ms("2026-11-02T00:59:59Z")));
         assert!(!hours.is_open(utc_ms("2026-11-02T01:00:00Z")));
-        let local = hours.local(utc_ms("2026-11-01T06:30:00Z"));
-        assert_eq!(
-            (local.date.as_str(), local.time.as_str()),
-            ("2026-11-01", "01:30")
-        );
-    }
-
-    #[test]
-    fn local_time_for_prompts() {
-        let hours = shanghai(None);
-        let local = hours.local(utc_ms("2026-11-25T10:30:59.999Z"));
-        assert_eq!(
-            local,
-            LocalTime {
-                date: "2026-11-25".to_owned(),
-                time: "18:30".to_owned(),
-                weekday: Weekday::Wednesday,
-            }
-        );
-        let local = hours.local(utc_ms("2026-11-25T16:00:00Z"));
-        assert_eq!(
-            (local.date.as_str(), local.time.as_str()),
-            ("2026-11-26", "00:00")
-        );
-        assert_eq!(local.weekday, Weekday::Thursday);
     }
 
     #[test]
@@ -1046,8 +992,6 @@ mod tests {
             BusinessHours::new("America/New_York", &[("daily", "00:00-24:00")], None).unwrap();
         assert!(hours.is_open(i64::MIN));
         assert!(hours.is_open(i64::MAX));
-        // jiff's last instant leaves room for any offset: 9999-12-30 in New York.
-        assert_eq!(hours.local(i64::MAX).date, "9999-12-30");
     }
 
     #[test]

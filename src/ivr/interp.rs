@@ -765,7 +765,14 @@ impl Ivr {
                     return;
                 }
                 self.entry.push(digit);
-                if self.entry.len() >= c.max {
+                // Done at `max`, or as soon as the pattern settles it: a
+                // whole ticket number needs no pause after it, and a wrong
+                // first key needs no wait for the rest.
+                let settled = c
+                    .pattern
+                    .as_ref()
+                    .is_some_and(|p| !p.could_match_longer(&self.entry));
+                if self.entry.len() >= c.max || settled {
                     self.complete_entry(clock);
                     return;
                 }

@@ -547,6 +547,14 @@ impl Parser<'_> {
         let inter_digit = self.duration(f, "inter_digit_timeout", Duration::from_secs(3), (1, 30));
         let pattern = match self.string(f, "pattern", false) {
             Some((p, at)) => match DigitPattern::parse(&p) {
+                Ok(pat) if pat.min_len() > usize::try_from(max).unwrap_or(0) => {
+                    let message = format!(
+                        "pattern {p:?} needs at least {} keys but `max` is {max}: it can never match",
+                        pat.min_len()
+                    );
+                    self.error_at(at, message);
+                    None
+                }
                 Ok(p) => Some(p),
                 Err(e) => {
                     self.error_at(at, format!("bad pattern {p:?}: {e}"));

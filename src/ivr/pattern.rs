@@ -183,7 +183,8 @@ impl DigitPattern {
     }
 
     /// `digits` is a proper prefix of some match: more keys could still
-    /// complete (or extend) a match.
+    /// complete (or extend) a match. The collect node stops as soon as
+    /// this no longer holds.
     #[must_use]
     pub fn could_match_longer(&self, digits: &str) -> bool {
         let len = digits.chars().count();

@@ -423,8 +423,10 @@ fn collect_ends_at_max_digits_or_when_the_caller_pauses() {
 #[test]
 fn collect_refuses_a_value_off_pattern_or_too_short_and_gives_up() {
     let mut w = Walk::new(flow(COLLECT));
-    w.key("99999#");
-    assert_eq!(w.events("invalid"), ["\"99999\" for ticket_number"]);
+    // No value of `_26XX.` starts with 9: refused at the first key, no
+    // waiting for the rest.
+    w.key("9");
+    assert_eq!(w.events("invalid"), ["\"9\" for ticket_number"]);
     assert_eq!(
         w.last_play().unwrap().1,
         ["ticket-not-found", "enter-ticket"]
@@ -435,6 +437,25 @@ fn collect_refuses_a_value_off_pattern_or_too_short_and_gives_up() {
     w.played();
     assert_eq!(w.at(), "main/gave_up");
     assert!(!w.ivr.vars().contains_key("ticket_number"));
+}
+
+#[test]
+fn collect_stops_as_soon_as_the_pattern_is_complete() {
+    // A fixed-length pattern under a larger `max`: no pause is needed
+    // after the last digit.
+    let mut w = Walk::new(flow(&COLLECT.replace("_26XX.", "_26XX")));
+    w.played();
+    w.key("2611");
+    assert_eq!(w.ivr.vars()["ticket_number"], "2611");
+    assert_eq!(w.at(), "main/got");
+}
+
+#[test]
+fn a_pattern_longer_than_max_is_refused() {
+    assert_refused(
+        "start = \"c\"\n[node.c]\nkind = \"collect\"\nprompt = \"a\"\ninto = \"n\"\nmax = 4\npattern = \"_XXXXXXXXXX\"\nnext = \"b\"\nafter_retries = \"b\"\n[node.b]\nkind = \"hangup\"\n",
+        &["main.toml:7: node `c`: pattern \"_XXXXXXXXXX\" needs at least 10 keys but `max` is 4"],
+    );
 }
 
 #[test]
