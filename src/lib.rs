@@ -16,6 +16,8 @@
 //! - [`ivr`]: flows as data — loading and checking flow files, and the
 //!   per-call interpreter; pure like the leaves.
 //! - [`phone`]: a leaf; caller numbers in one canonical form for lookups.
+//! - [`ticket`]: service tickets' stages, their legal moves and SLA due
+//!   times; pure like the leaves.
 //! - [`rt`]: the only tokio code. It owns the engine, the sockets, the clock,
 //!   flow and prompt files, message WAVs and the store, and carries out the
 //!   engine's outputs.
@@ -37,3 +39,4 @@ pub mod records;
 pub mod rt;
 pub mod sip;
 pub mod store;
+pub mod ticket;

@@ -1,5 +1,5 @@
 //! The architecture rule of design.md §2, enforced by reading the sources:
-//! the pure cores (sip, media, engine, ivr, records, phone) never touch a socket, a
+//! the pure cores (sip, media, engine, ivr, records, phone, ticket) never touch a socket, a
 //! file, the database, a runtime or a clock — only `rt` (and `api`, `store`,
 //! `main`) may.
 
@@ -12,6 +12,7 @@ const PURE: &[&str] = &[
     "src/ivr",
     "src/records.rs",
     "src/phone.rs",
+    "src/ticket",
 ];
 
 const FORBIDDEN: &[&str] = &[

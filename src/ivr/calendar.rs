@@ -65,6 +65,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time, Weekday};
@@ -80,6 +81,10 @@ pub const MAX_ENTRIES: usize = 10_000;
 /// Longest holiday, in days including both ends: a longer one is almost
 /// always a mistyped year in `until`.
 pub const MAX_HOLIDAY_DAYS: i32 = 366;
+
+/// How far [`BusinessHours::add_open_time`] looks, in days of real time,
+/// before deciding the calendar never opens enough.
+pub const MAX_OPEN_TIME_SEARCH_DAYS: i64 = 400;
 
 /// Minutes in a day: the end of a span that runs to midnight (`24:00`).
 const DAY_MINUTES: u16 = 24 * 60;
@@ -737,6 +742,90 @@ impl BusinessHours {
         self.week.is_open(weekday, local.time())
     }
 
+    /// The instant at which `duration` of open time has elapsed after
+    /// `from_ms` (epoch ms), skipping closed hours, closed days and
+    /// holidays; `from_ms` itself for a zero duration. `None` if that takes
+    /// more than [`MAX_OPEN_TIME_SEARCH_DAYS`] days of real time (a calendar
+    /// that never opens), or an instant outside jiff's range.
+    ///
+    /// Open time is counted exactly as [`BusinessHours::is_open`] answers,
+    /// DST days included: it walks real time one day at a time, cut at
+    /// every instant where the answer may change (each span boundary of
+    /// each local date, local midnights and the zone's transitions), and
+    /// adds up the pieces that are open.
+    #[must_use]
+    pub fn add_open_time(&self, from_ms: i64, duration: Duration) -> Option<i64> {
+        const DAY_MS: i64 = 86_400_000;
+        let mut left = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        if left == 0 {
+            return Some(from_ms);
+        }
+        let mut t = from_ms;
+        let limit = from_ms.checked_add(MAX_OPEN_TIME_SEARCH_DAYS * DAY_MS)?;
+        Timestamp::from_millisecond(limit).ok()?;
+        while t < limit {
+            let end = (t + DAY_MS).min(limit);
+            let mut cuts = self.cuts(t, end)?;
+            cuts.push(end);
+            cuts.sort_unstable();
+            cuts.dedup();
+            let mut start = t;
+            for cut in cuts.into_iter().filter(|&cut| cut > t) {
+                if self.is_open(start) {
+                    if left <= cut - start {
+                        return Some(start + left);
+                    }
+                    left -= cut - start;
+                }
+                start = cut;
+            }
+            t = end;
+        }
+        None
+    }
+
+    /// The instants in `(from_ms, to_ms)` where [`BusinessHours::is_open`]
+    /// may change: every span boundary and midnight of the local dates
+    /// around them (both readings of an ambiguous wall-clock time) and the
+    /// zone's transitions (where a boundary in a DST gap takes effect).
+    fn cuts(&self, from_ms: i64, to_ms: i64) -> Option<Vec<i64>> {
+        let from = Timestamp::from_millisecond(from_ms).ok()?;
+        let mut cuts: Vec<i64> = self
+            .zone
+            .following(from)
+            .map(|transition| transition.timestamp().as_millisecond())
+            .take_while(|&at| at < to_ms)
+            .collect();
+        let (first, last) = (self.civil(from_ms).date(), self.civil(to_ms).date());
+        let mut date = first.yesterday().ok()?;
+        while date <= last.tomorrow().ok()? {
+            let weekday = match self.calendar.rule(date) {
+                DayRule::Holiday => None,
+                DayRule::Workday(hours_of) => Some(hours_of),
+                DayRule::Ordinary => Some(date.weekday()),
+            };
+            let spans = weekday.map_or(&[][..], |weekday| self.week.spans(weekday));
+            let minutes = spans.iter().flat_map(|span| [span.start, span.end]);
+            for minute in std::iter::once(0).chain(minutes) {
+                let Ok(at) = date
+                    .to_datetime(Time::midnight())
+                    .checked_add(jiff::SignedDuration::from_mins(i64::from(minute)))
+                else {
+                    continue;
+                };
+                let instants = self.zone.to_ambiguous_timestamp(at);
+                for instant in [instants.earlier(), instants.later()].into_iter().flatten() {
+                    let at = instant.as_millisecond();
+                    if from_ms < at && at < to_ms {
+                        cuts.push(at);
+                    }
+                }
+            }
+            date = date.tomorrow().ok()?;
+        }
+        Some(cuts)
+    }
+
     fn civil(&self, at_ms: i64) -> DateTime {
         // Instants beyond jiff's range (years -9999 to 9999) are clamped to
         // it rather than refused: this is asked per call and must answer.
@@ -1314,6 +1403,123 @@ hours_of = \"fri\"
         }
     }
 
+    // ---- Adding open time --------------------------------------------------
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn open_time_skips_the_night_and_the_weekend() {
+        let hours = shanghai(None);
+        let ms = |civil: &str| local_ms("Asia/Shanghai", civil);
+        let add = |from: &str, d: Duration| hours.add_open_time(ms(from), d);
+        // Within the day, and from a closed instant.
+        assert_eq!(add("2026-11-25T09:00", HOUR), Some(ms("2026-11-25T10:00")));
+        assert_eq!(add("2026-11-25T06:00", HOUR), Some(ms("2026-11-25T09:00")));
+        // Wednesday evening: one hour left, the other the next morning.
+        assert_eq!(
+            add("2026-11-25T19:00", 2 * HOUR),
+            Some(ms("2026-11-26T09:00"))
+        );
+        // Exactly to closing time stays at closing time.
+        assert_eq!(add("2026-11-25T19:00", HOUR), Some(ms("2026-11-25T20:00")));
+        // Friday 19:00 + 10 h: 1 on Friday, 3 + 4 on Saturday, Sunday closed.
+        assert_eq!(
+            add("2026-11-27T19:00", 10 * HOUR),
+            Some(ms("2026-11-30T10:00"))
+        );
+        // Seconds count too.
+        assert_eq!(
+            add("2026-11-25T19:59:30", Duration::from_secs(60)),
+            Some(ms("2026-11-26T08:00:30"))
+        );
+        assert_eq!(
+            add("2026-11-29T12:00", Duration::ZERO),
+            Some(ms("2026-11-29T12:00"))
+        );
+    }
+
+    #[test]
+    fn open_time_skips_a_holiday_week_and_works_make_up_days() {
+        let calendar = Calendar::parse("cn-2026.toml", CN_2026).unwrap();
+        let hours = BusinessHours::new(
+            "Asia/Shanghai",
+            &[("mon-fri", "09:00-18:00")],
+            Some(calendar),
+        )
+        .unwrap();
+        let ms = |civil: &str| local_ms("Asia/Shanghai", civil);
+        let add = |from: &str, d: Duration| hours.add_open_time(ms(from), d);
+        // National Day, 1-7 October: Wednesday 30 September to Thursday 8th.
+        assert_eq!(
+            add("2026-09-30T17:00", 2 * HOUR),
+            Some(ms("2026-10-08T10:00"))
+        );
+        // Saturday 10 October is a make-up workday with Monday's hours.
+        assert_eq!(
+            add("2026-10-09T17:00", 2 * HOUR),
+            Some(ms("2026-10-10T10:00"))
+        );
+        // Spring Festival, 15-23 February; Saturday 14th is worked.
+        assert_eq!(add("2026-02-13T17:30", HOUR), Some(ms("2026-02-14T09:30")));
+        assert_eq!(add("2026-02-14T17:30", HOUR), Some(ms("2026-02-24T09:30")));
+    }
+
+    #[test]
+    fn open_time_across_dst() {
+        let utc = |instant: &str| Some(utc_ms(instant));
+        // Open all day: open time is real time, 23 h or 25 h days included.
+        let always =
+            BusinessHours::new("America/New_York", &[("daily", "00:00-24:00")], None).unwrap();
+        let from = utc_ms("2026-03-08T05:00:00Z"); // 00:00 EST
+        assert_eq!(
+            always.add_open_time(from, 3 * HOUR),
+            utc("2026-03-08T08:00:00Z")
+        );
+        assert_eq!(
+            always.add_open_time(from, 48 * HOUR),
+            utc("2026-03-10T05:00:00Z")
+        );
+        // 01:00-03:00 lasts one real hour on spring-forward day.
+        let nights = BusinessHours::new(
+            "America/New_York",
+            &[("sun", "01:00-03:00"), ("mon", "01:00-03:00")],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            nights.add_open_time(from, 90 * Duration::from_secs(60)),
+            utc("2026-03-09T05:30:00Z"),
+            "1 h on Sunday, 30 min from Monday 01:00 EDT"
+        );
+        // 01:00-02:00 happens twice on fall-back day: two real hours.
+        let fold = BusinessHours::new("America/New_York", &[("sun", "01:00-02:00")], None).unwrap();
+        assert_eq!(
+            fold.add_open_time(utc_ms("2026-11-01T04:00:00Z"), 90 * Duration::from_secs(60)),
+            utc("2026-11-01T06:30:00Z")
+        );
+        assert_eq!(
+            fold.add_open_time(utc_ms("2026-11-01T04:00:00Z"), 2 * HOUR),
+            utc("2026-11-01T07:00:00Z")
+        );
+    }
+
+    #[test]
+    fn open_time_of_a_calendar_that_never_opens() {
+        let never = BusinessHours::new("Asia/Shanghai", &[], None).unwrap();
+        assert_eq!(
+            never.add_open_time(utc_ms("2026-11-25T00:00:00Z"), HOUR),
+            None
+        );
+        assert_eq!(
+            never.add_open_time(utc_ms("2026-11-25T00:00:00Z"), Duration::ZERO),
+            Some(utc_ms("2026-11-25T00:00:00Z"))
+        );
+        let hours = shanghai(None);
+        assert_eq!(hours.add_open_time(i64::MAX - 1, HOUR), None);
+        // More open time than 400 days hold.
+        assert_eq!(hours.add_open_time(0, 400 * 24 * HOUR), None);
+    }
+
     // ---- Property tests ----------------------------------------------------
 
     const ZONES: [&str; 8] = [
@@ -1450,6 +1656,62 @@ hours_of = \"fri\"
             }
             let expected = reference(zone, &week, &holiday_ranges, &workday_list, at_ms);
             prop_assert_eq!(business.is_open(at_ms), expected, "at {} in {}", at_ms, zone);
+        }
+
+        #[test]
+        fn add_open_time_agrees_with_a_minute_walk(
+            zone in 0..ZONES.len(),
+            week in prop::collection::vec(day_spans(), 7),
+            from_ms in 1_767_225_600_000i64..1_830_297_600_000, // 2026-2027
+            near_transition in any::<bool>(),
+            duration_ms in 0u64..40 * 3_600_000,
+        ) {
+            let zone = ZONES[zone];
+            let hours: Vec<String> = week
+                .iter()
+                .map(|spans| {
+                    let spans: Vec<String> =
+                        spans.iter().map(|&(s, e)| format!("{}-{}", hhmm(s), hhmm(e))).collect();
+                    if spans.is_empty() { "closed".to_owned() } else { spans.join(",") }
+                })
+                .collect();
+            let entries: Vec<(&str, &str)> =
+                (0..7).map(|i| (DAY_NAMES[i], hours[i].as_str())).collect();
+            let business = BusinessHours::new(zone, &entries, None).unwrap();
+            let mut from_ms = from_ms;
+            if near_transition {
+                let tz = TimeZone::get(zone).unwrap();
+                if let Some(t) = tz.following(Timestamp::from_millisecond(from_ms).unwrap()).next() {
+                    from_ms = t.timestamp().as_millisecond() - (from_ms % 86_400_000);
+                }
+            }
+            // The reference: minute by minute (is_open ignores seconds),
+            // for at most 15 days.
+            const MINUTE: i64 = 60_000;
+            let mut left = duration_ms as i64;
+            let mut t = from_ms;
+            let mut expected = None;
+            while t < from_ms + 15 * 86_400_000 {
+                if left == 0 {
+                    expected = Some(t);
+                    break;
+                }
+                let next = (t.div_euclid(MINUTE) + 1) * MINUTE;
+                if business.is_open(t) {
+                    if left <= next - t {
+                        expected = Some(t + left);
+                        break;
+                    }
+                    left -= next - t;
+                }
+                t = next;
+            }
+            let got = business.add_open_time(from_ms, Duration::from_millis(duration_ms));
+            match expected {
+                Some(expected) => prop_assert_eq!(got, Some(expected), "from {} in {}", from_ms, zone),
+                // Beyond the walk: at least later than it looked.
+                None => prop_assert!(got.is_none_or(|at| at >= t)),
+            }
         }
 
         #[test]
