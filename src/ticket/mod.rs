@@ -185,6 +185,24 @@ pub enum TransitionError {
     BeforeLastStamp { at_ms: i64, last_ms: i64 },
 }
 
+/// Why stored stamps do not make a ticket ([`Ticket::restore`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreError {
+    #[error("a ticket needs at least its acceptance stamp: there are no stamps")]
+    NoStamps,
+    #[error("the first stamp must be the acceptance, not {}", .stage.phrase())]
+    FirstNotAccepted { stage: TicketStage },
+    #[error("the acceptance stamp takes no {field}")]
+    AcceptanceCarries { field: &'static str },
+    /// Replaying stamp `index` (0 is the acceptance) was refused.
+    #[error("stamp {index} ({}) is refused: {error}", .stage.phrase())]
+    Refused {
+        index: usize,
+        stage: TicketStage,
+        error: TransitionError,
+    },
+}
+
 fn not_allowed(from: TicketStage, to: TicketStage) -> String {
     let back = if to.order() < from.order() {
         "back "
@@ -332,7 +350,8 @@ pub struct Breach {
 }
 
 /// A service ticket's stages: its kind, stamps, outlet and SLA due time.
-/// Built by [`Ticket::accept`], changed only by [`Ticket::transition`].
+/// Built by [`Ticket::accept`] (or rebuilt from its stamps by
+/// [`Ticket::restore`]), changed only by [`Ticket::transition`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ticket {
     kind: TicketKind,
@@ -368,6 +387,53 @@ impl Ticket {
             .map(|t| policy.due_after(at_ms, t));
         ticket.due = ticket.next_due(policy);
         ticket
+    }
+
+    /// Rebuilds a ticket from what the store keeps: the kind it was
+    /// accepted as (a reopening turns it into a complaint) and its stamps,
+    /// oldest first. Nothing else is trusted: the current kind, outlet,
+    /// score, version and due time come from replaying the stamps through
+    /// [`Ticket::accept`] and [`Ticket::transition`] under `policy`, so the
+    /// result equals the ticket that left those stamps (under the same
+    /// policy). Refuses stamps those rules would not have left.
+    pub fn restore(
+        kind_at_acceptance: TicketKind,
+        stamps: Vec<Stamp>,
+        policy: &SlaPolicy,
+    ) -> Result<Self, RestoreError> {
+        let mut stamps = stamps.into_iter();
+        let first = stamps.next().ok_or(RestoreError::NoStamps)?;
+        if first.stage != TicketStage::Accepted {
+            return Err(RestoreError::FirstNotAccepted { stage: first.stage });
+        }
+        if first.outlet.is_some() {
+            return Err(RestoreError::AcceptanceCarries { field: "outlet" });
+        }
+        if first.score.is_some() {
+            return Err(RestoreError::AcceptanceCarries { field: "score" });
+        }
+        let mut ticket = Self::accept(kind_at_acceptance, first.at_ms, first.actor, policy);
+        ticket.stamps[0].reason = first.reason;
+        for (index, stamp) in stamps.enumerate() {
+            let stage = stamp.stage;
+            let request = Transition {
+                to: stage,
+                version: ticket.version,
+                at_ms: stamp.at_ms,
+                actor: stamp.actor,
+                outlet: stamp.outlet,
+                score: stamp.score,
+                reason: stamp.reason,
+            };
+            ticket
+                .transition(request, policy)
+                .map_err(|error| RestoreError::Refused {
+                    index: index + 1,
+                    stage,
+                    error,
+                })?;
+        }
+        Ok(ticket)
     }
 
     pub fn kind(&self) -> TicketKind {

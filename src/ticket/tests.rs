@@ -554,6 +554,190 @@ fn business_hours_that_never_open_fall_back_to_wall_clock() {
     assert_eq!(t.due().unwrap().at_ms, T0 + 2 * HOUR);
 }
 
+// ---- Restoring --------------------------------------------------------------
+
+/// `ticket` rebuilt from its stamps, as the store would load it.
+fn restored(kind: TicketKind, ticket: &Ticket) -> Result<Ticket, RestoreError> {
+    Ticket::restore(kind, ticket.stamps().to_vec(), &SlaPolicy::default())
+}
+
+#[test]
+fn a_ticket_restored_from_its_stamps_is_the_same_ticket() {
+    let policy = SlaPolicy::default();
+    let mut t = Ticket::accept(TicketKind::Repair, T0, AGENT, &policy);
+    t.stamps[0].reason = Some("no hot water".into());
+    let mut trail = vec![restored(TicketKind::Repair, &t).unwrap()];
+    step(&mut t, Dispatched);
+    trail.push(restored(TicketKind::Repair, &t).unwrap());
+    let mut request = next(&t, Dispatched);
+    request.reason = Some("outlet 1 has no technician".into());
+    go(&mut t, request).unwrap();
+    for to in [InService, Completed] {
+        step(&mut t, to);
+    }
+    follow_up(&mut t, 2);
+    for to in [Reopened, Completed] {
+        step(&mut t, to);
+    }
+    follow_up(&mut t, 5);
+    step(&mut t, Closed);
+    assert_eq!(t.version(), 9);
+    assert_eq!(t.kind(), TicketKind::Complaint);
+
+    let back = restored(TicketKind::Repair, &t).unwrap();
+    assert_eq!(back, t);
+    assert_eq!(back.kind(), TicketKind::Complaint);
+    assert_eq!(back.stage(), Closed);
+    assert_eq!(back.stamps(), t.stamps());
+    assert_eq!(back.outlet(), Some(TOWN));
+    assert_eq!(back.score(), Some(5));
+    assert_eq!(back.version(), 9);
+    assert_eq!(back.due(), None);
+    assert_eq!(back.breach(i64::MAX), None);
+    // Every stage on the way, too, due times included.
+    assert_eq!(trail[0].due().unwrap().at_ms, T0 + 2 * HOUR);
+    assert_eq!(trail[1].due().unwrap().at_ms, T0 + MIN + 24 * HOUR);
+    for n in 1..=t.stamps().len() {
+        let stamps = t.stamps()[..n].to_vec();
+        let back = Ticket::restore(TicketKind::Repair, stamps.clone(), &policy).unwrap();
+        assert_eq!(back.stamps(), &stamps[..]);
+        assert_eq!(back.version(), n as u64 - 1);
+    }
+    // The acceptance kind matters: restored as a complaint from the start,
+    // the same stamps have a closure deadline.
+    let open = &t.stamps()[..3];
+    let as_repair = Ticket::restore(TicketKind::Repair, open.to_vec(), &policy).unwrap();
+    let as_complaint = Ticket::restore(TicketKind::Complaint, open.to_vec(), &policy).unwrap();
+    assert_ne!(as_repair.due(), as_complaint.due());
+    assert_eq!(as_complaint.due().unwrap().at_ms, T0 + 72 * HOUR);
+}
+
+/// An edit of a closed ticket's stamps, the error and its message.
+type Corruption = (Box<dyn Fn(&mut Vec<Stamp>)>, RestoreError, &'static str);
+
+#[test]
+fn corrupted_stamps_are_refused() {
+    let t = repair(Closed);
+    let stamps = t.stamps().to_vec();
+    let refuse = |edit: &dyn Fn(&mut Vec<Stamp>)| {
+        let mut stamps = stamps.clone();
+        edit(&mut stamps);
+        Ticket::restore(TicketKind::Repair, stamps, &SlaPolicy::default()).unwrap_err()
+    };
+    let cases: Vec<Corruption> = vec![
+        (
+            Box::new(|s| s.clear()),
+            RestoreError::NoStamps,
+            "a ticket needs at least its acceptance stamp: there are no stamps",
+        ),
+        (
+            Box::new(|s| {
+                s.remove(0);
+            }),
+            RestoreError::FirstNotAccepted { stage: Dispatched },
+            "the first stamp must be the acceptance, not dispatched",
+        ),
+        (
+            Box::new(|s| s[0].outlet = Some(CITY)),
+            RestoreError::AcceptanceCarries { field: "outlet" },
+            "the acceptance stamp takes no outlet",
+        ),
+        (
+            Box::new(|s| s[0].score = Some(3)),
+            RestoreError::AcceptanceCarries { field: "score" },
+            "the acceptance stamp takes no score",
+        ),
+        (
+            // Out of time order: service before the dispatch.
+            Box::new(|s| s[2].at_ms = T0),
+            RestoreError::Refused {
+                index: 2,
+                stage: InService,
+                error: TransitionError::BeforeLastStamp {
+                    at_ms: T0,
+                    last_ms: T0 + MIN,
+                },
+            },
+            "stamp 2 (in service) is refused: 1795564800000 is before the ticket's last stamp at 1795564860000",
+        ),
+        (
+            // An illegal move: the service stamp lost.
+            Box::new(|s| {
+                s.remove(2);
+            }),
+            RestoreError::Refused {
+                index: 2,
+                stage: Completed,
+                error: TransitionError::NotAllowed {
+                    from: Dispatched,
+                    to: Completed,
+                },
+            },
+            "stamp 2 (completed) is refused: a ticket dispatched cannot go to completed",
+        ),
+        (
+            Box::new(|s| s[1].outlet = None),
+            RestoreError::Refused {
+                index: 1,
+                stage: Dispatched,
+                error: TransitionError::NeedsOutlet {
+                    from: Accepted,
+                    to: Dispatched,
+                },
+            },
+            "stamp 1 (dispatched) is refused: dispatch needs an outlet",
+        ),
+        (
+            Box::new(|s| s[4].score = None),
+            RestoreError::Refused {
+                index: 4,
+                stage: FollowedUp,
+                error: TransitionError::NeedsScore,
+            },
+            "stamp 4 (followed up) is refused: follow-up needs a satisfaction score 1-5",
+        ),
+        (
+            // Closed after a dissatisfied follow-up.
+            Box::new(|s| s[4].score = Some(1)),
+            RestoreError::Refused {
+                index: 5,
+                stage: Closed,
+                error: TransitionError::Dissatisfied {
+                    score: 1,
+                    satisfied_from: 3,
+                },
+            },
+            "stamp 5 (closed) is refused: the customer scored 1, below 3: reopen the ticket as a complaint, do not close it",
+        ),
+        (
+            Box::new(|s| s.push(s[5].clone())),
+            RestoreError::Refused {
+                index: 6,
+                stage: Closed,
+                error: TransitionError::Final { to: Closed },
+            },
+            "stamp 6 (closed) is refused: a closed ticket is final: it cannot go to closed",
+        ),
+    ];
+    for (edit, expected, message) in cases {
+        let error = refuse(&*edit);
+        assert_eq!(error, expected);
+        assert_eq!(error.to_string(), message);
+    }
+    // A consultation may be completed on the call; a repair may not.
+    let mut c = Ticket::accept(TicketKind::Consultation, T0, AGENT, &SlaPolicy::default());
+    step(&mut c, Completed);
+    assert_eq!(restored(TicketKind::Consultation, &c).unwrap(), c);
+    assert!(matches!(
+        restored(TicketKind::Repair, &c),
+        Err(RestoreError::Refused {
+            index: 1,
+            error: TransitionError::NotAConsultation { .. },
+            ..
+        })
+    ));
+}
+
 // ---- Random moves -------------------------------------------------------
 
 fn check_invariants(t: &Ticket, successes: u64) -> Result<(), TestCaseError> {
@@ -667,6 +851,42 @@ proptest! {
                 Err(_) => prop_assert_eq!(&t, &before),
             }
             check_invariants(&t, successes)?;
+        }
+    }
+
+    #[test]
+    fn a_ticket_restored_from_its_stamps_after_random_moves_is_the_same(
+        kind in 0usize..4,
+        attempts in prop::collection::vec(attempt_strategy(), 0..80),
+        business_hours in any::<bool>(),
+    ) {
+        let mut policy = SlaPolicy::default();
+        if business_hours {
+            let calendar = Calendar::parse("cn-2026.toml", CN_2026).unwrap();
+            policy.business_hours = Some(
+                BusinessHours::new("Asia/Shanghai", &[("mon-fri", "09:00-18:00")], Some(calendar))
+                    .unwrap(),
+            );
+            policy.repair.dispatch = Some(SlaTarget::business_hours(2));
+            policy.complaint.complete[OutletTier::Town as usize] =
+                Some(SlaTarget::business_hours(16));
+        }
+        let kind = TicketKind::ALL[kind];
+        let mut t = Ticket::accept(kind, T0, Actor::System, &policy);
+        for a in attempts {
+            // The same requests as above; only the accepted ones leave stamps.
+            let request = Transition {
+                to: a.to,
+                version: t.version().saturating_add_signed(a.version_skew),
+                at_ms: t.last().at_ms + a.delta_ms,
+                actor: a.user.map_or(Actor::System, Actor::User),
+                outlet: if a.noisy { a.outlet } else { a.outlet.filter(|_| a.to == Dispatched) },
+                score: Some(a.score).filter(|_| a.noisy || a.to == FollowedUp),
+                reason: a.reason.then(|| "random".to_owned()),
+            };
+            let _ = t.transition(request, &policy);
+            let back = Ticket::restore(kind, t.stamps().to_vec(), &policy);
+            prop_assert_eq!(back.as_ref(), Ok(&t));
         }
     }
 }
