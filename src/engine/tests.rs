@@ -2629,10 +2629,7 @@ fn a_caller_who_hangs_up_mid_message_still_leaves_it() {
     let mut caller = Caller::new(Transport::Udp, "gone");
     let _call = established(&mut sim, &mut caller);
     sim.advance(secs(3));
-    let (bye, _) = caller.in_dialog("BYE", None);
-    sim.stop_feeds();
-    sim.send(&bye, caller.peer);
-    sim.finish();
+    caller_hangs_up(&mut sim, &mut caller);
     let ends: Vec<&String> = sim
         .messages
         .iter()
@@ -2730,10 +2727,7 @@ fn a_notify_without_a_transfer_is_refused() {
     let (notify, _) = caller.in_dialog("NOTIFY", Some(("message/sipfrag", "SIP/2.0 200 OK\r\n")));
     sim.send(&notify, caller.peer);
     sim.expect_response(481);
-    let (bye, _) = caller.in_dialog("BYE", None);
-    sim.stop_feeds();
-    sim.send(&bye, caller.peer);
-    sim.finish();
+    caller_hangs_up(&mut sim, &mut caller);
 }
 
 #[test]
