@@ -39,6 +39,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "customers_tickets",
         sql: include_str!("../../migrations/sqlite/0002_customers_tickets.sql"),
     },
+    Migration {
+        version: 3,
+        name: "service_desk",
+        sql: include_str!("../../migrations/sqlite/0003_service_desk.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -52,6 +57,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 2,
         name: "customers_tickets",
         sql: include_str!("../../migrations/postgres/0002_customers_tickets.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "service_desk",
+        sql: include_str!("../../migrations/postgres/0003_service_desk.sql"),
     },
 ];
 

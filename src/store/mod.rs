@@ -449,12 +449,15 @@ async fn apply_on(conn: &mut AnyConnection, op: &RecordOp) -> Result<(), StoreEr
         } => {
             sqlx::query(
                 "INSERT INTO calls \
-                 (id, sip_call_id, from_number, to_number, service_number, arrived_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                 (id, sip_call_id, from_number, caller, to_number, service_number, arrived_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
             )
             .bind(call_id)
             .bind(sip_call_id)
             .bind(from_number)
+            // What the screen pop matches customer_phones against; a number
+            // that does not normalise (anonymous, a SIP name) is kept as is.
+            .bind(crate::phone::normalise(from_number).unwrap_or_else(|| from_number.clone()))
             .bind(to_number)
             .bind(service_number)
             .bind(*arrived_at)
