@@ -40,3 +40,4 @@ pub mod rt;
 pub mod sip;
 pub mod store;
 pub mod ticket;
+pub mod validate;

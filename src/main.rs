@@ -1,5 +1,6 @@
 //! The `hotline` command line: `serve` runs the server, `calls` shows the
-//! latest call records, `check-flows` checks the IVR flows.
+//! latest call records, `check-flows` checks the IVR flows, `user add`
+//! creates a user (the first admin).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +15,9 @@ USAGE:
     hotline serve [OPTIONS]          start the server (prints a line with `ready`)
     hotline calls [--last N] [OPTIONS]   show the latest call records
     hotline check-flows [DIR] [OPTIONS]  check the IVR flows (default: ivr-flows)
+    hotline user add NAME --role ROLE [--outlet CODE] [--display NAME] [OPTIONS]
+                                     create a user; the password is read from
+                                     the first line of standard input
     hotline help
 
 OPTIONS (override the config file):
@@ -28,6 +32,8 @@ OPTIONS (override the config file):
 Without --config, `serve` puts demo customers and tickets into an empty
 database (server.demo_data in a config file).
 
+Roles: admin, supervisor, agent, qa, outlet (needs --outlet CODE).
+
 Logging: HOTLINE_LOG=error|warn|info|debug|trace (default info), to stderr.";
 
 struct Args {
@@ -35,6 +41,11 @@ struct Args {
     config: Option<PathBuf>,
     overrides: Overrides,
     last: i64,
+    /// Words after the command that are not options (`user add NAME`).
+    words: Vec<String>,
+    role: Option<String>,
+    outlet: Option<String>,
+    display: Option<String>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -44,6 +55,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         config: None,
         overrides: Overrides::default(),
         last: 10,
+        words: Vec::new(),
+        role: None,
+        outlet: None,
+        display: None,
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -62,6 +77,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     .ok()
                     .filter(|n| (1..=10_000).contains(n))
                     .ok_or(format!("--last needs a number from 1 to 10000, not `{v}`"))?;
+            }
+            "--role" if parsed.command == "user" => parsed.role = Some(value()?),
+            "--outlet" if parsed.command == "user" => parsed.outlet = Some(value()?),
+            "--display" if parsed.command == "user" => parsed.display = Some(value()?),
+            word if parsed.command == "user" && !word.starts_with('-') => {
+                parsed.words.push(word.to_owned());
             }
             dir if parsed.command == "check-flows"
                 && !dir.starts_with('-')
@@ -140,6 +161,7 @@ fn main() -> ExitCode {
                 Err(e) => Err(format!("the server task failed: {e}")),
             },
             "calls" => show_calls(&settings, args.last).await,
+            "user" => add_user(&settings, &args).await,
             other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
         }
     });
@@ -186,4 +208,86 @@ async fn show_calls(settings: &Settings, last: i64) -> Result<(), String> {
     print!("{}", calls_table(&rows));
     store.close().await;
     Ok(())
+}
+
+/// `hotline user add NAME --role ROLE [--outlet CODE] [--display NAME]`,
+/// the password from standard input: how the first admin is made.
+async fn add_user(settings: &Settings, args: &Args) -> Result<(), String> {
+    use hotline::api::auth::{hash_password, password_problem};
+    use hotline::store::{NewUser, Role};
+
+    let [verb, username] = args.words.as_slice() else {
+        return Err(format!(
+            "usage: hotline user add NAME --role ROLE\n\n{USAGE}"
+        ));
+    };
+    if verb != "add" {
+        return Err(format!("unknown `user {verb}`: only `user add` exists"));
+    }
+    if let Some(p) = hotline::api::username_problem(username) {
+        return Err(format!("username {p}"));
+    }
+    let role_text = args.role.as_deref().ok_or("--role is required")?;
+    let role = Role::parse(role_text).ok_or_else(|| {
+        format!("unknown role `{role_text}`: admin, supervisor, agent, qa or outlet")
+    })?;
+    if (role == Role::Outlet) != args.outlet.is_some() {
+        return Err("--outlet CODE is required for role outlet, and only for it".to_owned());
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!("password for {username} (shown as you type): ");
+    }
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .map_err(|e| format!("reading the password: {e}"))?;
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    if let Some(p) = password_problem(&password) {
+        return Err(format!("the password {p}"));
+    }
+    let store = Store::connect(&settings.database_url)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let result = async {
+        let outlet_id = match &args.outlet {
+            Some(code) => Some(
+                store
+                    .outlet_by_code(code)
+                    .await
+                    .map_err(|e| format!("database: {e}"))?
+                    .ok_or_else(|| format!("no outlet with code `{code}`"))?
+                    .id,
+            ),
+            None => None,
+        };
+        let password_hash = hash_password(&password).map_err(|e| format!("hashing: {e}"))?;
+        let new = NewUser {
+            username: username.clone(),
+            display_name: args.display.clone().unwrap_or_default(),
+            role,
+            outlet_id,
+            password_hash,
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        match store.create_user(&new, now).await {
+            Ok(user) => {
+                println!(
+                    "created user {} (#{}, {})",
+                    user.username,
+                    user.id,
+                    role.as_str()
+                );
+                Ok(())
+            }
+            Err(hotline::store::StoreError::Duplicate(_)) => {
+                Err(format!("a user named `{username}` already exists"))
+            }
+            Err(e) => Err(format!("database: {e}")),
+        }
+    }
+    .await;
+    store.close().await;
+    result
 }

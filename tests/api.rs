@@ -1,65 +1,45 @@
 //! The HTTP API through `tower::ServiceExt::oneshot` on `app(state)`: no
-//! socket. Backed by a real SQLite store in a temp dir (the store itself is
-//! tested on both backends in tests/store.rs).
+//! socket. Health, calls, sign-in, roles and the OpenAPI document; the
+//! after-sales routes have their own files. Backed by real databases
+//! (tests/common/db.rs); the store itself is tested in tests/store.rs.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use hotline::api::{ApiState, Live, app};
+use std::sync::atomic::Ordering;
+
+use axum::http::StatusCode;
+use common::api::{PASSWORD, TestApi};
+use common::db::{TestDb, sqlite_db};
 use hotline::records::{HangupSide, RecordOp};
-use hotline::store::Store;
-use http_body_util::BodyExt;
+use hotline::store::{Role, Store};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const T0: i64 = 1_714_552_200_000;
 
-struct TestApi {
-    state: ApiState,
-    dir: PathBuf,
+/// An API on a fresh SQLite database, with an admin signed in.
+struct T {
+    _db: TestDb,
+    api: TestApi,
+    state: hotline::api::ApiState,
+    admin: String,
 }
 
-impl Drop for TestApi {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+async fn test_api() -> T {
+    let db = sqlite_db().await;
+    let api = TestApi::new(&db);
+    let admin = api.sign_in_as(Role::Admin, None).await;
+    T {
+        state: api.state.clone(),
+        _db: db,
+        api,
+        admin,
     }
 }
 
-async fn test_api() -> TestApi {
-    let dir = std::env::temp_dir().join(format!(
-        "hotline_api_{}_{:016x}",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let store = Store::connect(&format!("sqlite://{}", dir.join("api.db").display()))
-        .await
-        .expect("connect");
-    let live = Arc::new(Live::new(0, Arc::new(AtomicUsize::new(0))));
-    TestApi {
-        state: ApiState { store, live },
-        dir,
+impl T {
+    async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        self.api.get(uri, &self.admin).await
     }
-}
-
-async fn get(state: &ApiState, uri: &str) -> (StatusCode, Value) {
-    let response = app(state.clone())
-        .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
-        .await
-        .expect("infallible");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
-    (status, body)
 }
 
 async fn seed_call(store: &Store, id: &str, at: i64) {
@@ -131,7 +111,7 @@ async fn health_reports_live_figures() {
     live.calls_total.store(42, Ordering::Relaxed);
     live.pending_records.store(7, Ordering::Relaxed);
 
-    let (status, body) = get(&t.state, "/api/health").await;
+    let (status, body) = t.get("/api/health").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
     assert_eq!(body["db"], "ok");
@@ -142,7 +122,7 @@ async fn health_reports_live_figures() {
     assert!(body["uptime_s"].as_i64().expect("uptime") > 1_700_000_000);
 
     live.draining.store(true, Ordering::Relaxed);
-    let (status, body) = get(&t.state, "/api/health").await;
+    let (status, body) = t.get("/api/health").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "draining");
 }
@@ -151,7 +131,7 @@ async fn health_reports_live_figures() {
 async fn health_is_503_when_the_database_is_down() {
     let t = test_api().await;
     t.state.store.close().await;
-    let (status, body) = get(&t.state, "/api/health").await;
+    let (status, body) = t.get("/api/health").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["db"], "error");
     assert_eq!(body["status"], "ok");
@@ -164,7 +144,7 @@ async fn list_calls_newest_first_with_limit() {
     for i in 0..5 {
         seed_call(&t.state.store, &format!("c{i}"), T0 + i * 1_000).await;
     }
-    let (status, body) = get(&t.state, "/api/calls").await;
+    let (status, body) = t.get("/api/calls").await;
     assert_eq!(status, StatusCode::OK);
     let ids: Vec<&str> = body["calls"]
         .as_array()
@@ -174,7 +154,7 @@ async fn list_calls_newest_first_with_limit() {
         .collect();
     assert_eq!(ids, ["c4", "c3", "c2", "c1", "c0"]);
 
-    let (status, body) = get(&t.state, "/api/calls?limit=2").await;
+    let (status, body) = t.get("/api/calls?limit=2").await;
     assert_eq!(status, StatusCode::OK);
     let calls = body["calls"].as_array().expect("calls array");
     assert_eq!(calls.len(), 2);
@@ -189,7 +169,7 @@ async fn list_calls_newest_first_with_limit() {
         })
     );
 
-    let (status, body) = get(&t.state, "/api/calls?limit=500").await;
+    let (status, body) = t.get("/api/calls?limit=500").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["calls"].as_array().expect("calls").len(), 5);
 }
@@ -205,10 +185,11 @@ async fn list_calls_rejects_bad_limits() {
         "limit=",
         "limit=1.5",
     ] {
-        let (status, body) = get(&t.state, &format!("/api/calls?{q}")).await;
+        let (status, body) = t.get(&format!("/api/calls?{q}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{q}");
         assert_eq!(
-            body["error"], "limit must be an integer from 1 to 500",
+            body["fields"],
+            json!([{ "field": "limit", "message": "must be an integer from 1 to 500" }]),
             "{q}"
         );
     }
@@ -218,7 +199,7 @@ async fn list_calls_rejects_bad_limits() {
 async fn call_detail_with_events() {
     let t = test_api().await;
     seed_call(&t.state.store, "c1", T0).await;
-    let (status, body) = get(&t.state, "/api/calls/c1").await;
+    let (status, body) = t.get("/api/calls/c1").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["id"], "c1");
     assert_eq!(body["digits"], "2");
@@ -246,7 +227,7 @@ async fn call_detail_with_messages() {
         })
         .await
         .expect("message");
-    let (status, body) = get(&t.state, "/api/calls/c1").await;
+    let (status, body) = t.get("/api/calls/c1").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body["messages"],
@@ -259,7 +240,7 @@ async fn call_detail_with_messages() {
 #[tokio::test]
 async fn unknown_call_is_404() {
     let t = test_api().await;
-    let (status, body) = get(&t.state, "/api/calls/nope").await;
+    let (status, body) = t.get("/api/calls/nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body, json!({ "error": "call not found" }));
 }
@@ -275,7 +256,7 @@ async fn database_errors_hide_internals() {
         .await
         .expect("rename");
     for uri in ["/api/calls", "/api/calls/c1"] {
-        let (status, body) = get(&t.state, uri).await;
+        let (status, body) = t.get(uri).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{uri}");
         assert_eq!(body, json!({ "error": "internal error" }), "{uri}");
         assert_no_internals(&body);
@@ -284,9 +265,283 @@ async fn database_errors_hide_internals() {
     // The database cannot be reached: 503.
     t.state.store.close().await;
     for uri in ["/api/calls", "/api/calls/c1"] {
-        let (status, body) = get(&t.state, uri).await;
+        let (status, body) = t.get(uri).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{uri}");
         assert_eq!(body, json!({ "error": "database unavailable" }), "{uri}");
         assert_no_internals(&body);
+    }
+}
+
+// ------------------------------------------------------ sign-in and roles
+
+/// Sign-in, sessions and the role rule, on both backends.
+async fn sessions_and_roles(db: &TestDb) {
+    let api = TestApi::new(db);
+    let admin = api.sign_in_as(Role::Admin, None).await;
+    let agent = api.sign_in_as(Role::Agent, None).await;
+
+    // No session, a made-up one, a wrong password: 401, saying why.
+    let (status, body) = api.call("GET", "/api/calls", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "sign in first");
+    let (status, _) = api.get("/api/calls", "00ff").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = api
+        .call(
+            "POST",
+            "/api/login",
+            None,
+            Some(json!({ "username": "admin0", "password": "not it" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "wrong username or password");
+    let (status, body) = api
+        .call(
+            "POST",
+            "/api/login",
+            None,
+            Some(json!({ "username": "nobody", "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "wrong username or password");
+
+    // Who am I.
+    let (status, me) = api.get("/api/me", &agent).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["role"], "agent");
+    assert!(me.get("password_hash").is_none());
+
+    // An agent cannot act as admin.
+    let (status, body) = api.get("/api/users", &agent).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"], "your role may not do this");
+    let new_user = json!({
+        "username": "wang.li", "display_name": "王丽", "role": "agent",
+        "password": "longenough1",
+    });
+    let (status, _) = api.post("/api/users", &agent, new_user.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The admin can; the new user signs in with the password given.
+    let (status, created) = api.post("/api/users", &admin, new_user.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["display_name"], "王丽");
+    let (status, _) = api.post("/api/users", &admin, new_user).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let login = json!({ "username": "wang.li", "password": "longenough1" });
+    let (status, session) = api
+        .call("POST", "/api/login", None, Some(login.clone()))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let wang = session["token"].as_str().unwrap().to_owned();
+    assert_eq!(api.get("/api/calls", &wang).await.0, StatusCode::OK);
+
+    // Bad input names each field.
+    let (status, body) = api
+        .post(
+            "/api/users",
+            &admin,
+            json!({ "username": "X", "role": "outlet", "password": "short" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let fields: Vec<&str> = body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["username", "outlet_id", "password"]);
+    let (status, body) = api
+        .post(
+            "/api/users",
+            &admin,
+            json!({ "username": "abc", "role": "boss", "password": "longenough1" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["fields"][0]["field"], "role");
+
+    // Deactivating ends the session at once; the admin cannot lock themself out.
+    let id = created["id"].as_i64().unwrap();
+    let (status, _) = api
+        .patch(
+            &format!("/api/users/{id}"),
+            &admin,
+            json!({ "active": false }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        api.get("/api/calls", &wang).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = api.call("POST", "/api/login", None, Some(login)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let my_id = api.get("/api/me", &admin).await.1["id"].as_i64().unwrap();
+    let (status, _) = api
+        .patch(
+            &format!("/api/users/{my_id}"),
+            &admin,
+            json!({ "active": false }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Logging out ends the session.
+    let (status, _) = api.call("POST", "/api/logout", Some(&agent), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(api.get("/api/me", &agent).await.0, StatusCode::UNAUTHORIZED);
+}
+
+on_both_backends!(sessions_and_roles);
+
+#[tokio::test]
+async fn session_cookie_works_like_the_bearer_token() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+    let t = test_api().await;
+    let req = Request::get("/api/me")
+        .header("cookie", format!("theme=dark; hotline_session={}", t.admin))
+        .body(Body::empty())
+        .unwrap();
+    let response = hotline::api::app(t.state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn login_sets_an_http_only_cookie() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+    let t = test_api().await;
+    let username = t.api.get("/api/me", &t.admin).await.1["username"].clone();
+    let req = Request::post("/api/login")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({ "username": username, "password": PASSWORD }).to_string(),
+        ))
+        .unwrap();
+    let response = hotline::api::app(t.state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("hotline_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_bodies_name_the_field() {
+    let t = test_api().await;
+    for (body, field, message) in [
+        (json!({ "username": "abc" }), "password", "is required"),
+        (
+            json!({ "username": 5, "password": "x" }),
+            "username",
+            "invalid type: integer `5`, expected a string",
+        ),
+        (
+            json!({ "username": "a", "password": "b", "extra": 1 }),
+            "extra",
+            "unknown field `extra`, expected `username` or `password`",
+        ),
+    ] {
+        let (status, got) = t
+            .api
+            .call("POST", "/api/login", None, Some(body.clone()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(got["fields"][0]["field"], field, "{body}: {got}");
+        assert_eq!(got["fields"][0]["message"], message, "{body}: {got}");
+    }
+}
+
+// ------------------------------------------------------------- OpenAPI
+
+/// The served document is OpenAPI 3.1 with every routed operation, each
+/// with its roles, responses and its path parameters declared.
+#[tokio::test]
+async fn openapi_document_covers_every_route() {
+    let t = test_api().await;
+    let (status, doc) = t.api.call("GET", "/api/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    assert_eq!(doc["info"]["title"], "hotline");
+    let paths = doc["paths"].as_object().expect("paths");
+    for (method, path, _) in hotline::api::ACCESS {
+        if *path == "/api/openapi.json" {
+            continue;
+        }
+        let op = &paths
+            .get(*path)
+            .unwrap_or_else(|| panic!("{path} missing from the document"))[method.to_lowercase()];
+        assert!(op.is_object(), "{method} {path} missing from the document");
+        assert!(op["x-roles"].is_array(), "{method} {path} has no x-roles");
+        assert!(
+            op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+            "{method} {path}"
+        );
+        // Every {param} in the path is declared.
+        for param in path.split('{').skip(1).map(|p| &p[..p.find('}').unwrap()]) {
+            let declared = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == param && p["in"] == "path"));
+            assert!(declared, "{method} {path}: parameter {param} not declared");
+        }
+    }
+    // And nothing is documented that is not routed with a rule.
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                assert!(
+                    hotline::api::ACCESS
+                        .iter()
+                        .any(|(m, p, _)| m.eq_ignore_ascii_case(method) && p == path),
+                    "{method} {path} documented but has no access rule"
+                );
+            }
+        }
+    }
+    // Every referenced schema exists.
+    let text = doc.to_string();
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &reference[..reference.find('"').unwrap()];
+        assert!(
+            schemas.contains_key(name),
+            "schema {name} referenced but not defined"
+        );
+    }
+}
+
+/// Every route the router answers has an access rule: a request to each
+/// rule's route is never the 500 a missing rule gives, and unknown routes
+/// are 404s.
+#[tokio::test]
+async fn every_routed_path_has_a_rule() {
+    let t = test_api().await;
+    for (method, path, _) in hotline::api::ACCESS {
+        let uri = path.replace("{id}", "1").replace("{number}", "2611250001");
+        let (status, _) = t.api.call(method, &uri, Some(&t.admin), None).await;
+        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{method} {uri}");
+        assert_ne!(
+            status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {uri}: rule for an unrouted method"
+        );
     }
 }

@@ -1,35 +1,42 @@
-//! The HTTP API: `fn app(state) -> Router`, so tests drive it with
-//! `tower::ServiceExt::oneshot` and no socket.
+//! The HTTP API under `/api`: `fn app(state) -> Router`, so tests drive it
+//! with `tower::ServiceExt::oneshot` and no socket.
 //!
 //! Talks to the [`Store`] and to the [`Live`] counters the runtime keeps;
 //! never to engine internals. All errors go through [`AppError`], which
 //! never shows internals to the client.
 //!
-//! Routes:
-//! - `GET /api/health` — `{status: "ok"|"draining", db: "ok"|"error",
-//!   active_calls, calls_total, pending_records, uptime_s}`; 200, or 503
-//!   when the database does not answer a ping.
-//! - `GET /api/calls?limit=N` — `{calls: [CallRow...]}`, newest first;
-//!   `limit` 1..=500, default 50; anything else is a 400.
-//! - `GET /api/calls/{id}` — the call's fields plus `events` (by `seq`)
-//!   and `messages` the caller left (by time); 404 if unknown.
+//! Every route is registered through `utoipa_axum`'s `OpenApiRouter`, which
+//! takes the handler's `#[utoipa::path]` description with the route, so
+//! the document served at `/api/openapi.json` is built from the same list
+//! as the router and cannot drift from it. Who may call each route is the
+//! [`ACCESS`] table, enforced by [`auth::authorize`] before every handler
+//! and published in the document as each operation's `x-roles`.
 
+pub mod auth;
 mod error;
+mod input;
+mod users;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::routing::get;
+use axum::http::{Method, StatusCode};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub use error::AppError;
+pub use auth::{Access, Caller};
+pub use error::{AppError, ErrorBody};
+use input::{check, int_param};
+pub use users::username_problem;
 
-use crate::store::{CallDetail, CallRow, Store};
+use crate::store::{CallDetail, CallRow, Role, Store};
 
 /// `GET /api/calls` without `limit`.
 pub const DEFAULT_CALLS_LIMIT: i64 = 50;
@@ -41,6 +48,12 @@ pub const MAX_CALLS_LIMIT: i64 = 500;
 pub struct ApiState {
     pub store: Store,
     pub live: Arc<Live>,
+}
+
+impl ApiState {
+    pub fn new(store: Store, live: Arc<Live>) -> ApiState {
+        ApiState { store, live }
+    }
 }
 
 /// Live figures the runtime keeps up to date and the API reads. Plain
@@ -75,19 +88,147 @@ impl Live {
     }
 }
 
+/// Wall-clock now, epoch ms. The API is part of the runtime layer: it may
+/// read the clock, and hands the time to the pure cores as an input.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+use Access::{Public, Roles, SignedIn};
+use Role::{Admin, Agent, Qa, Supervisor};
+
+/// The desk staff who read everything: everyone but outlet users.
+const STAFF: &[Role] = &[Admin, Supervisor, Agent, Qa];
+const ADMIN: &[Role] = &[Admin];
+
+/// Who may call each route: `(method, path as routed, access)`. Every
+/// route must be here ([`auth::authorize`] refuses it otherwise).
+pub const ACCESS: &[(&str, &str, Access)] = &[
+    ("GET", "/api/health", Public),
+    ("GET", "/api/openapi.json", Public),
+    ("POST", "/api/login", Public),
+    ("POST", "/api/logout", SignedIn),
+    ("GET", "/api/me", SignedIn),
+    ("GET", "/api/users", Roles(ADMIN)),
+    ("POST", "/api/users", Roles(ADMIN)),
+    ("PATCH", "/api/users/{id}", Roles(ADMIN)),
+    ("GET", "/api/calls", Roles(STAFF)),
+    ("GET", "/api/calls/{id}", Roles(STAFF)),
+];
+
+/// The access rule of a routed path.
+pub fn access_rule(method: &Method, path: &str) -> Option<Access> {
+    ACCESS
+        .iter()
+        .find(|(m, p, _)| *m == method.as_str() && *p == path)
+        .map(|(_, _, access)| *access)
+}
+
+/// The roles a rule lets in, as the document lists them.
+fn roles_of(access: Access) -> Vec<&'static str> {
+    match access {
+        Public => vec!["public"],
+        SignedIn => vec!["signed-in"],
+        Roles(roles) => roles.iter().map(|r| r.as_str()).collect(),
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hotline",
+        description = "The call center's REST API: calls, customers, service tickets, outlets, the knowledge base and users. Sign in with POST /api/login; send the session cookie or `Authorization: Bearer <token>`. Each operation's `x-roles` lists the roles that may call it. Errors are `{error, fields?, current_version?}`."
+    ),
+    modifiers(&Security),
+    security(("session" = []), ("bearer" = []))
+)]
+struct ApiDoc;
+
+/// Adds the two ways to send a session to the document.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut OpenApiDoc) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::SESSION_COOKIE))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The router and the document it is described by.
+fn routes() -> (Router<ApiState>, OpenApiDoc) {
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::update))
+        .routes(routes!(list_calls))
+        .routes(routes!(call_detail))
+        .split_for_parts();
+    // Publish each operation's access rule.
+    for (path, item) in doc.paths.paths.iter_mut() {
+        for (method, op) in [
+            ("GET", &mut item.get),
+            ("POST", &mut item.post),
+            ("PUT", &mut item.put),
+            ("PATCH", &mut item.patch),
+            ("DELETE", &mut item.delete),
+        ] {
+            let (Some(op), Some(access)) = (
+                op.as_mut(),
+                Method::from_bytes(method.as_bytes())
+                    .ok()
+                    .and_then(|m| access_rule(&m, path)),
+            ) else {
+                continue;
+            };
+            let ext = op.extensions.get_or_insert_with(Default::default);
+            ext.insert("x-roles".to_owned(), serde_json::json!(roles_of(access)));
+        }
+    }
+    (router, doc)
+}
+
+/// The OpenAPI document of [`app`]'s routes.
+pub fn openapi() -> OpenApiDoc {
+    routes().1
+}
+
 /// The API router, state applied.
 pub fn app(state: ApiState) -> Router {
-    Router::new()
-        .route("/api/health", get(health))
-        .route("/api/calls", get(list_calls))
-        .route("/api/calls/{id}", get(call_detail))
+    let (router, doc) = routes();
+    let doc = Arc::new(doc);
+    router
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let doc = Arc::clone(&doc);
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
         .with_state(state)
 }
 
 /// Body of `GET /api/health`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Health {
+    /// `ok`, or `draining` once shutdown began.
     status: &'static str,
+    /// `ok` or `error`.
     db: &'static str,
     active_calls: usize,
     calls_total: u64,
@@ -95,6 +236,9 @@ struct Health {
     uptime_s: i64,
 }
 
+/// Liveness and load: 503 when the database does not answer.
+#[utoipa::path(get, path = "/api/health", tag = "system", security(()),
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>) {
     let db_ok = match state.store.ping().await {
         Ok(()) => true,
@@ -104,9 +248,6 @@ async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>) {
         }
     };
     let live = &state.live;
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let body = Health {
         status: if live.draining.load(Ordering::Relaxed) {
             "draining"
@@ -117,7 +258,7 @@ async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>) {
         active_calls: live.active_calls.load(Ordering::Relaxed),
         calls_total: live.calls_total.load(Ordering::Relaxed),
         pending_records: live.pending_records.load(Ordering::Relaxed),
-        uptime_s: (now_ms - live.started_at_ms).max(0) / 1_000,
+        uptime_s: (now_ms() - live.started_at_ms).max(0) / 1_000,
     };
     let status = if db_ok {
         StatusCode::OK
@@ -127,34 +268,42 @@ async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>) {
     (status, Json(body))
 }
 
-#[derive(Debug, Deserialize)]
-struct ListParams {
-    limit: Option<i64>,
+/// `GET /api/calls` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct CallsQuery {
+    /// 1-500, default 50.
+    limit: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct CallList {
     calls: Vec<CallRow>,
 }
 
+/// The latest calls, newest first.
+#[utoipa::path(get, path = "/api/calls", tag = "calls", params(CallsQuery),
+    responses((status = 200, body = CallList), (status = 400, body = ErrorBody)))]
 async fn list_calls(
     State(state): State<ApiState>,
-    params: Result<Query<ListParams>, QueryRejection>,
+    Query(query): Query<CallsQuery>,
 ) -> Result<Json<CallList>, AppError> {
-    let bad_limit = || {
-        AppError::BadRequest(format!(
-            "limit must be an integer from 1 to {MAX_CALLS_LIMIT}"
-        ))
-    };
-    let Query(params) = params.map_err(|_| bad_limit())?;
-    let limit = params.limit.unwrap_or(DEFAULT_CALLS_LIMIT);
-    if !(1..=MAX_CALLS_LIMIT).contains(&limit) {
-        return Err(bad_limit());
-    }
+    let mut errors = Vec::new();
+    let limit = int_param(
+        &mut errors,
+        "limit",
+        query.limit.as_deref(),
+        DEFAULT_CALLS_LIMIT,
+        1..=MAX_CALLS_LIMIT,
+    );
+    check(errors)?;
     let calls = state.store.recent_calls(limit).await?;
     Ok(Json(CallList { calls }))
 }
 
+/// One call with its events (by sequence) and the messages the caller left.
+#[utoipa::path(get, path = "/api/calls/{id}", tag = "calls",
+    params(("id" = String, Path, description = "hotline's call id")),
+    responses((status = 200, body = CallDetail), (status = 404, body = ErrorBody)))]
 async fn call_detail(
     State(state): State<ApiState>,
     Path(id): Path<String>,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, bad_value};
 use crate::phone;
 pub use crate::ticket::{TicketKind, TicketStage};
 
@@ -63,14 +63,6 @@ pub struct TicketSummary {
     pub created_at: i64,
     /// Epoch ms.
     pub updated_at: i64,
-}
-
-/// A stored name that is not one of the enum's, as a decode error.
-fn bad_value(column: &str, value: &str) -> sqlx::Error {
-    sqlx::Error::ColumnDecode {
-        index: column.to_owned(),
-        source: format!("unknown {column} {value:?}").into(),
-    }
 }
 
 impl FromRow<'_, AnyRow> for TicketSummary {

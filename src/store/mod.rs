@@ -35,7 +35,9 @@
 mod demo;
 mod lookups;
 mod migrate;
+mod outlets;
 mod table;
+mod users;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -49,7 +51,9 @@ use crate::records::RecordOp;
 
 pub use lookups::{CustomerSummary, OPEN_TICKETS_LIMIT, TicketKind, TicketStage, TicketSummary};
 pub use migrate::{MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, Migration};
+pub use outlets::{OutletInput, OutletRecord, suggest as suggest_outlets};
 pub use table::{calls_table, civil_from_days, format_duration_ms, format_utc_ms};
+pub use users::{NewUser, Role, User, UserChanges};
 
 /// How long a query waits for a pooled connection before giving up with
 /// [`StoreError::Unavailable`]; keeps `/api/health` answering while the
@@ -96,6 +100,16 @@ pub enum StoreError {
     /// Any other database error (bad SQL, missing table, decode failure).
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// The record (named) does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// An update based on an older version of the record: someone else
+    /// changed it first.
+    #[error("the record is at version {current}: it changed since it was read")]
+    VersionConflict { current: i64 },
+    /// A value that must be unique (named) is taken.
+    #[error("that {0} is taken")]
+    Duplicate(&'static str),
 }
 
 impl StoreError {
@@ -106,6 +120,17 @@ impl StoreError {
             StoreError::Unavailable(e)
         } else {
             StoreError::Database(e)
+        }
+    }
+
+    /// Like [`StoreError::from_sqlx`], but a unique violation becomes
+    /// [`StoreError::Duplicate`] naming `what`.
+    fn from_sqlx_unique(e: sqlx::Error, what: &'static str) -> StoreError {
+        match &e {
+            sqlx::Error::Database(db) if db.kind() == ErrorKind::UniqueViolation => {
+                StoreError::Duplicate(what)
+            }
+            _ => StoreError::from_sqlx(e),
         }
     }
 
@@ -179,7 +204,7 @@ impl Backend {
 }
 
 /// One row of `calls`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CallRow {
     pub id: String,
     pub sip_call_id: String,
@@ -218,7 +243,7 @@ impl FromRow<'_, AnyRow> for CallRow {
 }
 
 /// One row of `call_events`: an entry in a call's timeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CallEventRow {
     pub call_id: String,
     /// Counts from 1 per call.
@@ -242,7 +267,7 @@ impl FromRow<'_, AnyRow> for CallEventRow {
 }
 
 /// One row of `call_messages`: a message the caller left in the IVR.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CallMessageRow {
     pub call_id: String,
     /// The recording, relative to the data directory.
@@ -265,7 +290,7 @@ impl FromRow<'_, AnyRow> for CallMessageRow {
 
 /// A call with its timeline and messages; serialises as the call's fields
 /// plus `events` and `messages`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CallDetail {
     #[serde(flatten)]
     pub call: CallRow,
@@ -563,5 +588,13 @@ fn insert_result(
             Err(missing())
         }
         Err(e) => Err(StoreError::from_sqlx(e)),
+    }
+}
+
+/// A stored name that is not one of the enum's, as a decode error.
+pub(crate) fn bad_value(column: &str, value: &str) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: format!("unknown {column} {value:?}").into(),
     }
 }

@@ -58,7 +58,19 @@ pub use stage::{TicketKind, TicketStage};
 
 /// The three tiers of service outlets (服务网点), which have different
 /// completion targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OutletTier {
     /// 市级
@@ -67,6 +79,22 @@ pub enum OutletTier {
     County,
     /// 乡镇
     Town,
+}
+
+impl OutletTier {
+    pub const ALL: [OutletTier; 3] = [OutletTier::City, OutletTier::County, OutletTier::Town];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutletTier::City => "city",
+            OutletTier::County => "county",
+            OutletTier::Town => "town",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OutletTier> {
+        OutletTier::ALL.into_iter().find(|t| t.as_str() == s)
+    }
 }
 
 /// The outlet a ticket is dispatched to.

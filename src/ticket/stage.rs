@@ -5,7 +5,9 @@ use std::fmt;
 use serde::Serialize;
 
 /// What a ticket is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketKind {
     /// 报修
@@ -50,7 +52,9 @@ impl fmt::Display for TicketKind {
 
 /// Where a ticket stands (see /work/shared/domain.md: each stage is timed,
 /// outlets are ranked by those times).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStage {
     /// 受理: recorded during the call.

@@ -2,9 +2,11 @@
 //! its own data directory, runs sipp against it, reads its records.
 #![allow(dead_code)]
 
+pub mod api;
+pub mod db;
 pub mod phone;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -40,7 +42,13 @@ pub struct Server {
     pub http: SocketAddr,
     pub data: PathBuf,
     pub stdout_rest: std::thread::JoinHandle<Vec<String>>,
+    /// The admin session [`Server::get`] sends.
+    pub token: String,
 }
+
+/// The admin every test server has.
+pub const TEST_USER: &str = "tester";
+pub const TEST_PASSWORD: &str = "test-password-1";
 
 /// A copy of the repository's ivr-flows folder in a scratch directory,
 /// with `edit` applied to the demo flow's text. Tests run on a copy so
@@ -91,6 +99,28 @@ impl Server {
     pub fn start_with_flows(flows: &Path, extra: &[&str]) -> Server {
         let data = temp_dir("data");
         let rtp = rtp_range();
+        // An admin to sign in as: the API wants a session on every route
+        // but health. Made the way a newcomer makes the first admin.
+        let database: Vec<&str> = extra
+            .windows(2)
+            .find(|w| w[0] == "--database")
+            .map_or_else(Vec::new, |w| w.to_vec());
+        let mut add = Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args(["user", "add", TEST_USER, "--role", "admin"])
+            .args(["--data", data.to_str().unwrap()])
+            .args(&database)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hotline user add");
+        writeln!(add.stdin.take().unwrap(), "{TEST_PASSWORD}").unwrap();
+        let out = add.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "hotline user add failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["serve", "--sip", "127.0.0.1:0", "--http", "127.0.0.1:0"])
@@ -121,12 +151,20 @@ impl Server {
         let sip = field(&ready, "udp+tcp ").parse().unwrap();
         let http = field(&ready, "http://").parse().unwrap();
         let stdout_rest = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+        let login = format!(r#"{{"username":"{TEST_USER}","password":"{TEST_PASSWORD}"}}"#);
+        let (status, body) = http_request(http, "POST", "/api/login", None, Some(&login));
+        assert_eq!(status, 200, "login: {body}");
+        let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         Server {
             child,
             sip,
             http,
             data,
             stdout_rest,
+            token,
         }
     }
 
@@ -139,9 +177,10 @@ impl Server {
         std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
     }
 
-    /// `GET path` on the HTTP API; returns (status, body).
+    /// `GET path` on the HTTP API, signed in as an admin; returns
+    /// (status, body).
     pub fn get(&self, path: &str) -> (u16, String) {
-        http_get(self.http, path)
+        http_request(self.http, "GET", path, Some(&self.token), None)
     }
 
     /// Sends SIGTERM and waits for the process to exit.
@@ -203,16 +242,35 @@ fn field<'a>(line: &'a str, after: &str) -> &'a str {
     &rest[..end]
 }
 
-/// A minimal HTTP/1.1 GET (no client crate needed for tests).
+/// A minimal HTTP/1.1 GET without a session.
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
+    http_request(addr, "GET", path, None, None)
+}
+
+/// A minimal HTTP/1.1 request (no client crate needed for tests), with a
+/// bearer token and a JSON body when given.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    json: Option<&str>,
+) -> (u16, String) {
+    use std::io::Read;
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    let body = json.unwrap_or("");
+    if json.is_some() {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    write!(s, "{head}\r\n{body}").unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     let status = text[9..12].parse().unwrap();

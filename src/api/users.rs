@@ -1,0 +1,171 @@
+//! User administration (admin only): list, create, change role, reset a
+//! password, deactivate. Nobody is ever deleted: calls, stamps and QA
+//! scores keep pointing at the people who made them.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::{Caller, hash_password, password_problem};
+use super::input::{Input, check};
+use super::{ApiState, AppError, ErrorBody, now_ms};
+use crate::store::{NewUser, Role, User, UserChanges};
+use crate::validate::{FieldError, text_len};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<User>,
+}
+
+/// `POST /api/users` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    /// 3-40 of a-z, 0-9, `.`, `_`, `-`.
+    pub username: String,
+    #[serde(default)]
+    pub display_name: String,
+    pub role: Role,
+    /// Required for role `outlet`, refused for the others.
+    pub outlet_id: Option<i64>,
+    pub password: String,
+}
+
+/// `PATCH /api/users/{id}` body; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    pub display_name: Option<String>,
+    /// With `outlet_id` when the role is `outlet`.
+    pub role: Option<Role>,
+    pub outlet_id: Option<i64>,
+    pub active: Option<bool>,
+    pub password: Option<String>,
+}
+
+/// Checks a username: what `hotline user add` and the API accept.
+pub fn username_problem(username: &str) -> Option<&'static str> {
+    let ok_chars = username
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    (!(3..=40).contains(&username.len()) || !ok_chars)
+        .then_some("must be 3 to 40 of a-z, 0-9, '.', '_' and '-'")
+}
+
+/// An outlet user needs an outlet; nobody else may have one.
+fn role_outlet(errors: &mut Vec<FieldError>, role: Role, outlet_id: Option<i64>) {
+    match (role, outlet_id) {
+        (Role::Outlet, None) => errors.push(FieldError::new(
+            "outlet_id",
+            "is required for an outlet user",
+        )),
+        (Role::Outlet, Some(_)) | (_, None) => {}
+        (_, Some(_)) => errors.push(FieldError::new(
+            "outlet_id",
+            "only outlet users belong to an outlet",
+        )),
+    }
+}
+
+/// Hashes off the runtime's threads.
+async fn hash(password: String) -> Result<String, AppError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| AppError::BadRequest("the password could not be hashed".to_owned()))
+}
+
+/// Every user, by username.
+#[utoipa::path(get, path = "/api/users", tag = "users",
+    responses((status = 200, body = UserList), (status = 403, body = ErrorBody)))]
+pub async fn list(State(state): State<ApiState>) -> Result<Json<UserList>, AppError> {
+    Ok(Json(UserList {
+        users: state.store.users().await?,
+    }))
+}
+
+/// Creates a user.
+#[utoipa::path(post, path = "/api/users", tag = "users", request_body = CreateUser,
+    responses(
+        (status = 201, body = User),
+        (status = 400, body = ErrorBody),
+        (status = 404, description = "No such outlet", body = ErrorBody),
+        (status = 409, description = "Username taken", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<ApiState>,
+    Input(req): Input<CreateUser>,
+) -> Result<(StatusCode, Json<User>), AppError> {
+    let mut errors = Vec::new();
+    if let Some(p) = username_problem(&req.username) {
+        errors.push(FieldError::new("username", p));
+    }
+    text_len(&mut errors, "display_name", &req.display_name, 0, 60);
+    role_outlet(&mut errors, req.role, req.outlet_id);
+    if let Some(p) = password_problem(&req.password) {
+        errors.push(FieldError::new("password", p));
+    }
+    check(errors)?;
+    let new = NewUser {
+        username: req.username,
+        display_name: req.display_name,
+        role: req.role,
+        outlet_id: req.outlet_id,
+        password_hash: hash(req.password).await?,
+    };
+    let user = state.store.create_user(&new, now_ms()).await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// Changes a user. Changing the role or password, or deactivating, ends
+/// their sessions. Admins cannot deactivate or demote themselves, so the
+/// last admin cannot lock everyone out by accident.
+#[utoipa::path(patch, path = "/api/users/{id}", tag = "users", request_body = UpdateUser,
+    params(("id" = i64, Path, description = "User id")),
+    responses(
+        (status = 200, body = User),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn update(
+    State(state): State<ApiState>,
+    Extension(Caller(me)): Extension<Caller>,
+    Path(id): Path<i64>,
+    Input(req): Input<UpdateUser>,
+) -> Result<Json<User>, AppError> {
+    let mut errors = Vec::new();
+    if let Some(name) = &req.display_name {
+        text_len(&mut errors, "display_name", name, 0, 60);
+    }
+    match req.role {
+        Some(role) => role_outlet(&mut errors, role, req.outlet_id),
+        None if req.outlet_id.is_some() => {
+            errors.push(FieldError::new("outlet_id", "is only given with role"));
+        }
+        None => {}
+    }
+    if let Some(p) = req.password.as_deref().and_then(password_problem) {
+        errors.push(FieldError::new("password", p));
+    }
+    if id == me.id && (req.active == Some(false) || req.role.is_some_and(|r| r != Role::Admin)) {
+        errors.push(FieldError::new(
+            if req.role.is_some() { "role" } else { "active" },
+            "you cannot deactivate or demote yourself",
+        ));
+    }
+    check(errors)?;
+    let password_hash = match req.password {
+        Some(p) => Some(hash(p).await?),
+        None => None,
+    };
+    let changes = UserChanges {
+        display_name: req.display_name,
+        role: req.role.map(|r| (r, req.outlet_id)),
+        active: req.active,
+        password_hash,
+    };
+    Ok(Json(state.store.update_user(id, &changes).await?))
+}

@@ -1,0 +1,308 @@
+//! Users, their roles and their signed-in sessions.
+//!
+//! Owns the `users` and `sessions` tables. Knows nothing of passwords or
+//! tokens beyond the strings it is given: hashing is the API's
+//! ([`crate::api::auth`]), so a password or a raw session token never
+//! reaches this module.
+//!
+//! Invariants: an `outlet` user has an outlet and nobody else has one (the
+//! table's CHECK says so too); a session is valid while its user is active
+//! and it has not expired; deactivating a user or changing their password
+//! ends their sessions in the same transaction.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
+
+use super::{Store, StoreError};
+
+/// What a user may do; checked on every API route.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything, including users.
+    Admin,
+    /// Runs the floor: everything but users.
+    Supervisor,
+    /// Takes calls: customers and tickets.
+    Agent,
+    /// Reviews calls: reads customers, tickets and calls.
+    Qa,
+    /// Staff of one service outlet: its own tickets only.
+    Outlet,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Supervisor,
+        Role::Agent,
+        Role::Qa,
+        Role::Outlet,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Supervisor => "supervisor",
+            Role::Agent => "agent",
+            Role::Qa => "qa",
+            Role::Outlet => "outlet",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A user as the API shows it (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    /// The outlet an `outlet` user works for; `None` for everyone else.
+    pub outlet_id: Option<i64>,
+    pub active: bool,
+    /// Epoch ms.
+    pub created_at: i64,
+}
+
+impl FromRow<'_, AnyRow> for User {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        let role: String = row.try_get("role")?;
+        Ok(User {
+            id: row.try_get("id")?,
+            username: row.try_get("username")?,
+            display_name: row.try_get("display_name")?,
+            role: Role::parse(&role).ok_or_else(|| super::bad_value("role", &role))?,
+            outlet_id: row.try_get("outlet_id")?,
+            active: row.try_get::<i64, _>("active")? != 0,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+/// The columns [`User`] reads, for `concat!` (sqlx wants SQL text that is
+/// static, so no `format!`).
+macro_rules! user_columns {
+    () => {
+        "id, username, display_name, role, outlet_id, active, created_at"
+    };
+}
+
+/// A user to create; the password already hashed.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub outlet_id: Option<i64>,
+    pub password_hash: String,
+}
+
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub display_name: Option<String>,
+    pub role: Option<(Role, Option<i64>)>,
+    pub active: Option<bool>,
+    pub password_hash: Option<String>,
+}
+
+impl Store {
+    /// Creates a user. A taken username is [`StoreError::Duplicate`]; an
+    /// unknown outlet is [`StoreError::NotFound`].
+    pub async fn create_user(&self, new: &NewUser, now_ms: i64) -> Result<User, StoreError> {
+        let mut tx = self.pool().begin().await.map_err(StoreError::from_sqlx)?;
+        if let Some(outlet) = new.outlet_id {
+            self.require_outlet(&mut tx, outlet).await?;
+        }
+        let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+            .bind(&new.username)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        if taken.is_some() {
+            return Err(StoreError::Duplicate("username"));
+        }
+        let user = sqlx::query_as::<_, User>(concat!("INSERT INTO users (username, display_name, role, outlet_id, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING ", user_columns!(), ""))
+        .bind(&new.username)
+        .bind(&new.display_name)
+        .bind(new.role.as_str())
+        .bind(new.outlet_id)
+        .bind(&new.password_hash)
+        .bind(now_ms)
+        .fetch_one(&mut *tx)
+        .await
+        // Two creates racing past the check: the UNIQUE constraint decides.
+        .map_err(|e| StoreError::from_sqlx_unique(e, "username"))?;
+        tx.commit().await.map_err(StoreError::from_sqlx)?;
+        Ok(user)
+    }
+
+    async fn require_outlet(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        outlet: i64,
+    ) -> Result<(), StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM outlets WHERE id = $1")
+            .bind(outlet)
+            .fetch_optional(conn)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        found.map(|_| ()).ok_or(StoreError::NotFound("outlet"))
+    }
+
+    pub async fn user(&self, id: i64) -> Result<Option<User>, StoreError> {
+        sqlx::query_as::<_, User>(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::from_sqlx)
+    }
+
+    /// Every user, by username.
+    pub async fn users(&self) -> Result<Vec<User>, StoreError> {
+        sqlx::query_as::<_, User>(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users ORDER BY username"
+        ))
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::from_sqlx)
+    }
+
+    /// An active user and their password hash, for sign-in.
+    pub async fn user_for_login(
+        &self,
+        username: &str,
+    ) -> Result<Option<(User, String)>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", password_hash FROM users WHERE username = $1 AND active = 1"
+        ))
+        .bind(username)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        row.map(|row| {
+            let user = User::from_row(&row)?;
+            Ok((user, row.try_get("password_hash")?))
+        })
+        .transpose()
+        .map_err(StoreError::from_sqlx)
+    }
+
+    /// Applies `changes`; ends the user's sessions when they are
+    /// deactivated, change role or change password.
+    pub async fn update_user(&self, id: i64, changes: &UserChanges) -> Result<User, StoreError> {
+        let mut tx = self.pool().begin().await.map_err(StoreError::from_sqlx)?;
+        if let Some((_, Some(outlet))) = changes.role {
+            self.require_outlet(&mut tx, outlet).await?;
+        }
+        let (role, outlet_id) = match changes.role {
+            Some((role, outlet)) => (Some(role.as_str()), outlet),
+            None => (None, None),
+        };
+        let user = sqlx::query_as::<_, User>(concat!(
+            "UPDATE users SET \
+               display_name = COALESCE($2, display_name), \
+               role = COALESCE($3, role), \
+               outlet_id = CASE WHEN $3 IS NULL THEN outlet_id ELSE $4 END, \
+               active = COALESCE($5, active), \
+               password_hash = COALESCE($6, password_hash) \
+             WHERE id = $1 RETURNING ",
+            user_columns!(),
+            ""
+        ))
+        .bind(id)
+        .bind(changes.display_name.as_deref())
+        .bind(role)
+        .bind(outlet_id)
+        .bind(changes.active.map(i64::from))
+        .bind(changes.password_hash.as_deref())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?
+        .ok_or(StoreError::NotFound("user"))?;
+        if changes.active == Some(false)
+            || changes.role.is_some()
+            || changes.password_hash.is_some()
+        {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        }
+        tx.commit().await.map_err(StoreError::from_sqlx)?;
+        Ok(user)
+    }
+
+    /// Opens a session; also forgets expired ones, so the table stays the
+    /// size of the staff.
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        now_ms: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await.map_err(StoreError::from_sqlx)?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(now_ms)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        tx.commit().await.map_err(StoreError::from_sqlx)
+    }
+
+    /// The active user a live session belongs to.
+    pub async fn session_user(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<User>, StoreError> {
+        sqlx::query_as::<_, User>(
+            "SELECT u.id, u.username, u.display_name, u.role, u.outlet_id, u.active, u.created_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active = 1",
+        )
+        .bind(token_hash)
+        .bind(now_ms)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::from_sqlx)
+    }
+
+    pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+}
