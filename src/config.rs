@@ -14,6 +14,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::ivr::pattern::DigitPattern;
+use crate::ticket::{KindTargets, ServiceDesk, SlaPolicy, SlaTarget};
 
 /// Why the configuration was refused. Each message names the key.
 #[derive(Debug, Error)]
@@ -49,6 +50,103 @@ pub struct Config {
     pub media: MediaConfig,
     pub sip: SipConfig,
     pub ivr: IvrConfig,
+    pub tickets: TicketsConfig,
+}
+
+/// Service tickets: SLA targets and complaint routing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TicketsConfig {
+    /// IANA time zone of the hotline: ticket numbers carry its date.
+    pub time_zone: String,
+    /// Hours from acceptance to dispatch.
+    pub dispatch_hours: u64,
+    /// Hours from dispatch to completion at a city, county, town outlet.
+    pub complete_hours: [u64; 3],
+    /// Hours from completion to the follow-up call.
+    pub follow_up_hours: u64,
+    /// Hours from acceptance (or reopening) to closing a complaint.
+    pub complaint_close_hours: u64,
+    /// Lowest follow-up score (1-5) that counts as satisfied.
+    pub satisfied_from: u8,
+    /// Complaint category → the team that owns it.
+    pub complaint_teams: std::collections::BTreeMap<String, String>,
+    /// The team of a complaint whose category is not listed.
+    pub default_complaint_team: String,
+}
+
+impl Default for TicketsConfig {
+    fn default() -> Self {
+        let desk = ServiceDesk::default();
+        TicketsConfig {
+            time_zone: "Asia/Shanghai".into(),
+            dispatch_hours: 2,
+            complete_hours: [24, 48, 72],
+            follow_up_hours: 24,
+            complaint_close_hours: 72,
+            satisfied_from: 3,
+            complaint_teams: desk.complaint_teams,
+            default_complaint_team: desk.default_team,
+        }
+    }
+}
+
+impl TicketsConfig {
+    /// The desk these settings describe, or the key that is wrong.
+    fn desk(&self) -> Result<ServiceDesk, ConfigError> {
+        let time_zone = jiff::tz::TimeZone::get(&self.time_zone).map_err(|_| {
+            invalid(
+                "tickets.time_zone",
+                format!("`{}` is not an IANA time zone", self.time_zone),
+            )
+        })?;
+        if !(1..=5).contains(&self.satisfied_from) {
+            return Err(invalid("tickets.satisfied_from", "must be 1 to 5"));
+        }
+        let target = |key: &str, hours: u64| {
+            if (1..=24 * 365).contains(&hours) {
+                Ok(Some(SlaTarget::hours(hours)))
+            } else {
+                Err(invalid(format!("tickets.{key}"), "must be 1 to 8760 hours"))
+            }
+        };
+        let kind = KindTargets {
+            dispatch: target("dispatch_hours", self.dispatch_hours)?,
+            complete: [
+                target("complete_hours", self.complete_hours[0])?,
+                target("complete_hours", self.complete_hours[1])?,
+                target("complete_hours", self.complete_hours[2])?,
+            ],
+            follow_up: target("follow_up_hours", self.follow_up_hours)?,
+            close: None,
+        };
+        if self.default_complaint_team.trim().is_empty() {
+            return Err(invalid(
+                "tickets.default_complaint_team",
+                "must not be empty",
+            ));
+        }
+        Ok(ServiceDesk {
+            sla: SlaPolicy {
+                repair: kind,
+                installation: kind,
+                consultation: kind,
+                complaint: KindTargets {
+                    close: target("complaint_close_hours", self.complaint_close_hours)?,
+                    ..kind
+                },
+                satisfied_from: self.satisfied_from,
+                business_hours: None,
+            },
+            time_zone,
+            complaint_teams: self
+                .complaint_teams
+                .iter()
+                .map(|(c, t)| (c.trim().to_owned(), t.clone()))
+                .collect(),
+            default_team: self.default_complaint_team.clone(),
+        })
+    }
 }
 
 /// Listening addresses and where data lives.
@@ -257,6 +355,8 @@ pub struct Settings {
     pub transfer_allow: Vec<DigitPattern>,
     pub reload_flows: bool,
     pub demo_data: bool,
+    /// How tickets are handled: SLA targets, complaint teams, time zone.
+    pub desk: ServiceDesk,
 }
 
 /// Flags given on the command line; each one overrides the file.
@@ -496,6 +596,7 @@ impl Config {
             transfer_allow,
             reload_flows: ivr.reload,
             demo_data: self.server.demo_data.unwrap_or(false),
+            desk: self.tickets.desk()?,
         })
     }
 }

@@ -603,7 +603,7 @@ const NOW: i64 = 1_795_600_800_000;
 const HOUR: i64 = 3_600_000;
 
 /// The tables migrations 0002 and 0003 create.
-const AFTER_SALES_TABLES: [&str; 11] = [
+const AFTER_SALES_TABLES: [&str; 10] = [
     "customers",
     "customer_phones",
     "products",
@@ -614,7 +614,6 @@ const AFTER_SALES_TABLES: [&str; 11] = [
     "sessions",
     "ticket_stamps",
     "ticket_breaches",
-    "ticket_numbers",
 ];
 
 async fn table_count(store: &Store, table: &str) -> i64 {

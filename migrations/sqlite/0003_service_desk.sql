@@ -1,6 +1,6 @@
 -- 0003 service_desk: what the REST API needs beyond 0002 (SQLite): users
 -- and their sessions, every ticket stage's stamp, optimistic versions, SLA
--- due times and breaches, ticket numbers, and the caller's normalised
+-- due times and breaches, and the caller's normalised
 -- number on calls for the screen pop.
 --
 -- Keep this file and migrations/postgres/0003_service_desk.sql in step (see
@@ -38,6 +38,11 @@ CREATE INDEX sessions_user_idx ON sessions (user_id);
 -- from the stamps by src/ticket, kept here so breaches can be found by
 -- index). due_stage and due_at are NULL together, once closed.
 ALTER TABLE tickets ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+-- The kind the ticket was accepted as: a reopening turns it into a
+-- complaint, and the stamps replay (src/ticket) from the original kind.
+ALTER TABLE tickets ADD COLUMN accepted_kind TEXT NOT NULL DEFAULT 'repair'
+    CHECK (accepted_kind IN ('repair', 'installation', 'consultation', 'complaint'));
+UPDATE tickets SET accepted_kind = kind;
 ALTER TABLE tickets ADD COLUMN team TEXT;
 ALTER TABLE tickets ADD COLUMN due_stage TEXT;
 ALTER TABLE tickets ADD COLUMN due_at BIGINT;
@@ -75,12 +80,6 @@ CREATE TABLE ticket_breaches (
     due_at      BIGINT NOT NULL,
     detected_at BIGINT NOT NULL,
     PRIMARY KEY (ticket_id, stage, due_at)
-);
-
--- Ticket numbers are YYMMDD plus a four-digit counter per local day.
-CREATE TABLE ticket_numbers (
-    day  TEXT   NOT NULL PRIMARY KEY,
-    last BIGINT NOT NULL
 );
 
 -- Customers: optimistic version for concurrent edits.

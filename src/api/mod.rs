@@ -15,6 +15,8 @@
 pub mod auth;
 mod error;
 mod input;
+mod outlets;
+mod tickets;
 mod users;
 
 use std::sync::Arc;
@@ -37,6 +39,7 @@ use input::{check, int_param};
 pub use users::username_problem;
 
 use crate::store::{CallDetail, CallRow, Role, Store};
+use crate::ticket::ServiceDesk;
 
 /// `GET /api/calls` without `limit`.
 pub const DEFAULT_CALLS_LIMIT: i64 = 50;
@@ -48,11 +51,18 @@ pub const MAX_CALLS_LIMIT: i64 = 500;
 pub struct ApiState {
     pub store: Store,
     pub live: Arc<Live>,
+    /// SLA targets, complaint teams, the local day.
+    pub desk: Arc<ServiceDesk>,
 }
 
 impl ApiState {
+    /// With the default [`ServiceDesk`].
     pub fn new(store: Store, live: Arc<Live>) -> ApiState {
-        ApiState { store, live }
+        ApiState {
+            store,
+            live,
+            desk: Arc::new(ServiceDesk::default()),
+        }
     }
 }
 
@@ -97,11 +107,19 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 use Access::{Public, Roles, SignedIn};
-use Role::{Admin, Agent, Qa, Supervisor};
+use Role::{Admin, Agent, Outlet, Qa, Supervisor};
 
 /// The desk staff who read everything: everyone but outlet users.
 const STAFF: &[Role] = &[Admin, Supervisor, Agent, Qa];
+/// Who takes calls and writes records.
+const DESK: &[Role] = &[Admin, Supervisor, Agent];
+/// Who runs the floor.
+const LEADS: &[Role] = &[Admin, Supervisor];
 const ADMIN: &[Role] = &[Admin];
+/// Staff and outlet users (who see their own outlet's tickets only).
+const STAFF_AND_OUTLETS: &[Role] = &[Admin, Supervisor, Agent, Qa, Outlet];
+/// Who moves tickets (outlet users: in service and completed only).
+const MOVERS: &[Role] = &[Admin, Supervisor, Agent, Outlet];
 
 /// Who may call each route: `(method, path as routed, access)`. Every
 /// route must be here ([`auth::authorize`] refuses it otherwise).
@@ -116,6 +134,15 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("PATCH", "/api/users/{id}", Roles(ADMIN)),
     ("GET", "/api/calls", Roles(STAFF)),
     ("GET", "/api/calls/{id}", Roles(STAFF)),
+    ("GET", "/api/tickets", Roles(STAFF_AND_OUTLETS)),
+    ("POST", "/api/tickets", Roles(DESK)),
+    ("GET", "/api/tickets/{number}", Roles(STAFF_AND_OUTLETS)),
+    ("PATCH", "/api/tickets/{number}", Roles(DESK)),
+    ("POST", "/api/tickets/{number}/transitions", Roles(MOVERS)),
+    ("GET", "/api/outlets", Roles(STAFF)),
+    ("POST", "/api/outlets", Roles(LEADS)),
+    ("PUT", "/api/outlets/{id}", Roles(LEADS)),
+    ("GET", "/api/outlets/suggest", Roles(STAFF)),
 ];
 
 /// The access rule of a routed path.
@@ -174,6 +201,12 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(users::update))
         .routes(routes!(list_calls))
         .routes(routes!(call_detail))
+        .routes(routes!(tickets::list, tickets::create))
+        .routes(routes!(tickets::detail, tickets::edit))
+        .routes(routes!(tickets::transition))
+        .routes(routes!(outlets::list, outlets::create))
+        .routes(routes!(outlets::update))
+        .routes(routes!(outlets::suggest))
         .split_for_parts();
     // Publish each operation's access rule.
     for (path, item) in doc.paths.paths.iter_mut() {

@@ -20,6 +20,7 @@ mod lookups;
 pub mod media_ports;
 mod messages;
 pub mod record_writer;
+mod sla;
 mod tcp;
 
 use std::collections::HashMap;
@@ -182,10 +183,13 @@ pub async fn serve_until(
 
     let live = Arc::new(Live::new(wall_ms(), sink.pending_counter()));
     let (stop_http_tx, mut stop_http_rx) = watch::channel(false);
+    let desk = Arc::new(settings.desk.clone());
     let app = api::app(ApiState {
         store: store.clone(),
         live: live.clone(),
+        desk,
     });
+    let sla_task = tokio::spawn(sla::watch_breaches(store.clone(), stop_http_tx.subscribe()));
     let http_task = tokio::spawn(async move {
         let stop = async move {
             let _ = stop_http_rx.wait_for(|s| *s).await;
@@ -291,6 +295,7 @@ pub async fn serve_until(
     }
     let _ = stop_http_tx.send(true);
     let _ = http_task.await;
+    let _ = sla_task.await;
     store.close().await;
     info!("hotline stopped");
     Ok(())

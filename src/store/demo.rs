@@ -25,6 +25,7 @@ use jiff::{Timestamp, ToSpan};
 use sqlx::AnyConnection;
 
 use super::{Backend, Store, StoreError};
+use crate::ticket as core;
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
@@ -370,6 +371,7 @@ impl Store {
 }
 
 async fn insert(conn: &mut AnyConnection, now_ms: i64) -> Result<(), sqlx::Error> {
+    let desk = core::ServiceDesk::default();
     let mut outlet_ids = HashMap::new();
     for o in OUTLETS {
         let id: i64 = sqlx::query_scalar(
@@ -432,27 +434,108 @@ async fn insert(conn: &mut AnyConnection, now_ms: i64) -> Result<(), sqlx::Error
             product_ids.push(id);
         }
         for t in c.tickets {
-            sqlx::query(
+            let created = now_ms - t.created_hours_ago * HOUR_MS;
+            let updated = now_ms - t.updated_hours_ago * HOUR_MS;
+            let outlet = t.outlet.map(|code| {
+                let o = OUTLETS
+                    .iter()
+                    .find(|o| o.code == code)
+                    .expect("a demo outlet");
+                core::Outlet {
+                    id: outlet_ids[code],
+                    tier: core::OutletTier::parse(o.tier).expect("a demo tier"),
+                }
+            });
+            let ticket = demo_ticket(t, created, updated, outlet);
+            let (due_stage, due_at) = super::tickets::due_columns(&ticket);
+            let kind = core::TicketKind::parse(t.kind).expect("a demo kind");
+            let id: i64 = sqlx::query_scalar(
                 "INSERT INTO tickets \
-                 (number, customer_id, product_id, kind, category, description, stage, \
-                  outlet_id, call_id, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)",
+                 (number, customer_id, product_id, kind, accepted_kind, category, description, \
+                  stage, outlet_id, team, version, due_stage, due_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                 RETURNING id",
             )
             .bind(t.number)
             .bind(customer_id)
             .bind(t.product.map(|i| product_ids[i]))
-            .bind(t.kind)
+            .bind(ticket.kind().as_str())
+            .bind(kind.as_str())
             .bind(t.category)
             .bind(t.description)
-            .bind(t.stage)
-            .bind(t.outlet.map(|code| outlet_ids[code]))
-            .bind(now_ms - t.created_hours_ago * HOUR_MS)
-            .bind(now_ms - t.updated_hours_ago * HOUR_MS)
-            .execute(&mut *conn)
+            .bind(ticket.stage().as_str())
+            .bind(ticket.outlet().map(|o| o.id))
+            .bind(
+                (ticket.kind() == core::TicketKind::Complaint)
+                    .then(|| desk.team_for(t.category).to_owned()),
+            )
+            .bind(ticket.version() as i64)
+            .bind(due_stage)
+            .bind(due_at)
+            .bind(created)
+            .bind(updated)
+            .fetch_one(&mut *conn)
             .await?;
+            for (seq, stamp) in ticket.stamps().iter().enumerate() {
+                super::tickets::insert_stamp(conn, id, seq as i64, stamp).await?;
+            }
         }
     }
     Ok(())
+}
+
+/// A demo ticket's core: accepted at `created_ms` and moved by the system
+/// along the usual path to its stage, the moves spread evenly up to
+/// `updated_ms`, so its stamps, due time and version are what the API
+/// would have left.
+fn demo_ticket(
+    t: &Ticket,
+    created_ms: i64,
+    updated_ms: i64,
+    outlet: Option<core::Outlet>,
+) -> core::Ticket {
+    use core::TicketStage::*;
+    let policy = core::SlaPolicy::default();
+    let kind = core::TicketKind::parse(t.kind).expect("a demo kind");
+    let target = core::TicketStage::parse(t.stage).expect("a demo stage");
+    let mut path = Vec::new();
+    if target != Accepted {
+        if outlet.is_some() {
+            path.push(Dispatched);
+            if target != Dispatched {
+                path.push(InService);
+            }
+        }
+        if target != Dispatched && target != InService {
+            path.push(Completed);
+            if target != Completed {
+                path.push(FollowedUp);
+                if target != FollowedUp {
+                    path.push(target);
+                }
+            }
+        }
+    }
+    let mut ticket = core::Ticket::accept(kind, created_ms, core::Actor::System, &policy);
+    let step = (updated_ms - created_ms) / (path.len() as i64).max(1);
+    for (i, to) in path.iter().enumerate() {
+        let mut request = core::Transition::to(
+            *to,
+            ticket.version(),
+            created_ms + step * (i as i64 + 1),
+            core::Actor::System,
+        );
+        match to {
+            Dispatched => request.outlet = outlet,
+            // Reopened after a poor score, closed after a good one.
+            FollowedUp => request.score = Some(if target == Reopened { 2 } else { 5 }),
+            _ => {}
+        }
+        ticket
+            .transition(request, &policy)
+            .expect("the demo path is legal");
+    }
+    ticket
 }
 
 /// The calendar date in China (UTC+8, no daylight saving) at `now_ms`;

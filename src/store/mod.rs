@@ -37,6 +37,7 @@ mod lookups;
 mod migrate;
 mod outlets;
 mod table;
+mod tickets;
 mod users;
 
 use std::str::FromStr;
@@ -53,6 +54,9 @@ pub use lookups::{CustomerSummary, OPEN_TICKETS_LIMIT, TicketKind, TicketStage, 
 pub use migrate::{MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, Migration};
 pub use outlets::{OutletInput, OutletRecord, suggest as suggest_outlets};
 pub use table::{calls_table, civil_from_days, format_duration_ms, format_utc_ms};
+pub use tickets::{
+    BreachRow, NewTicket, StampRow, TicketDetail, TicketEdit, TicketFilter, TicketPage, TicketRow,
+};
 pub use users::{NewUser, Role, User, UserChanges};
 
 /// How long a query waits for a pooled connection before giving up with

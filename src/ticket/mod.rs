@@ -11,7 +11,8 @@
 //! # Moves
 //! ```text
 //! accepted    -> dispatched (needs an outlet)
-//!             -> completed  (a consultation answered on the call only)
+//!             -> completed  (a consultation answered on the call, or a
+//!                            complaint settled by its team)
 //! dispatched  -> in_service | dispatched (re-dispatch to another outlet)
 //! in_service  -> completed
 //! completed   -> followed_up (needs a satisfaction score 1-5)
@@ -44,6 +45,7 @@
 //! - a ticket in service, dispatched or reopened after a dispatch has an
 //!   outlet.
 
+mod desk;
 mod stage;
 #[cfg(test)]
 mod tests;
@@ -54,6 +56,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::ivr::calendar::BusinessHours;
+pub use desk::{ServiceDesk, next_number};
 pub use stage::{TicketKind, TicketStage};
 
 /// The three tiers of service outlets (服务网点), which have different
@@ -180,9 +183,9 @@ pub enum TransitionError {
     #[error("a closed ticket is final: it cannot go to {}", .to.phrase())]
     Final { to: TicketStage },
     #[error(
-        "only a consultation answered on the call can be completed when accepted: a {kind} must be dispatched first"
+        "only a consultation or a complaint settled by the call center can be completed when accepted: a {kind} must be dispatched first"
     )]
-    NotAConsultation {
+    NeedsDispatch {
         kind: TicketKind,
         from: TicketStage,
         to: TicketStage,
@@ -541,8 +544,13 @@ impl Ticket {
         if !legal {
             return Err(TransitionError::NotAllowed { from, to });
         }
-        if from == Accepted && to == Completed && self.kind != TicketKind::Consultation {
-            return Err(TransitionError::NotAConsultation {
+        // Consultations are answered on the call and complaints settled by
+        // their owning team; work on a product needs an outlet.
+        if from == Accepted
+            && to == Completed
+            && !matches!(self.kind, TicketKind::Consultation | TicketKind::Complaint)
+        {
+            return Err(TransitionError::NeedsDispatch {
                 kind: self.kind,
                 from,
                 to,

@@ -225,12 +225,12 @@ fn refusals_say_why() {
             repair(Accepted),
             Box::new(|_| {}),
             Completed,
-            TransitionError::NotAConsultation {
+            TransitionError::NeedsDispatch {
                 kind: TicketKind::Repair,
                 from: Accepted,
                 to: Completed,
             },
-            "only a consultation answered on the call can be completed when accepted: a repair must be dispatched first",
+            "only a consultation or a complaint settled by the call center can be completed when accepted: a repair must be dispatched first",
         ),
         (
             repair(Completed),
@@ -724,7 +724,11 @@ fn corrupted_stamps_are_refused() {
         assert_eq!(error, expected);
         assert_eq!(error.to_string(), message);
     }
-    // A consultation may be completed on the call; a repair may not.
+    // A consultation may be completed on the call, a complaint by its
+    // team; a repair may not.
+    let mut c = Ticket::accept(TicketKind::Complaint, T0, AGENT, &SlaPolicy::default());
+    step(&mut c, Completed);
+    assert_eq!(restored(TicketKind::Complaint, &c).unwrap(), c);
     let mut c = Ticket::accept(TicketKind::Consultation, T0, AGENT, &SlaPolicy::default());
     step(&mut c, Completed);
     assert_eq!(restored(TicketKind::Consultation, &c).unwrap(), c);
@@ -732,7 +736,7 @@ fn corrupted_stamps_are_refused() {
         restored(TicketKind::Repair, &c),
         Err(RestoreError::Refused {
             index: 1,
-            error: TransitionError::NotAConsultation { .. },
+            error: TransitionError::NeedsDispatch { .. },
             ..
         })
     ));
