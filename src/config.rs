@@ -368,6 +368,8 @@ pub struct Overrides {
     pub rtp_ports: Option<String>,
     pub database: Option<String>,
     pub flows_dir: Option<PathBuf>,
+    /// `--demo`: seed demo data into an empty database.
+    pub demo_data: Option<bool>,
 }
 
 impl Config {
@@ -395,6 +397,9 @@ impl Config {
 
     /// Applies command-line overrides.
     pub fn apply(&mut self, o: &Overrides) {
+        if let Some(v) = o.demo_data {
+            self.server.demo_data = Some(v);
+        }
         if let Some(v) = &o.sip {
             self.server.sip = v.clone();
         }

@@ -12,7 +12,9 @@ const USAGE: &str = "\
 hotline — call-center server for an after-sales service hotline
 
 USAGE:
-    hotline serve [OPTIONS]          start the server (prints a line with `ready`)
+    hotline serve [--demo] [OPTIONS]  start the server (prints a line with `ready`);
+                                     --demo seeds demo data into an empty database
+    hotline demo [OPTIONS]           seed the demo data and users, then exit
     hotline calls [--last N] [OPTIONS]   show the latest call records
     hotline check-flows [DIR] [OPTIONS]  check the IVR flows (default: ivr-flows)
     hotline user add NAME --role ROLE [--outlet CODE] [--display NAME] [OPTIONS]
@@ -29,8 +31,10 @@ OPTIONS (override the config file):
     --database URL       sqlite://FILE or postgres://... (default: DIR/hotline.db)
     --flows DIR          IVR flows, prompts and calendars (default ./ivr-flows)
 
-Without --config, `serve` puts demo customers and tickets into an empty
-database (server.demo_data in a config file).
+Without --config, `serve` puts demo customers, tickets and users into an
+empty database (server.demo_data in a config file). The demo users admin,
+supervisor, agent, qa and xihu (an outlet) share the password hotline-demo:
+never seed demo data into a real database.
 
 Roles: admin, supervisor, agent, qa, outlet (needs --outlet CODE).
 
@@ -78,6 +82,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     .filter(|n| (1..=10_000).contains(n))
                     .ok_or(format!("--last needs a number from 1 to 10000, not `{v}`"))?;
             }
+            "--demo" if parsed.command == "serve" => parsed.overrides.demo_data = Some(true),
             "--role" if parsed.command == "user" => parsed.role = Some(value()?),
             "--outlet" if parsed.command == "user" => parsed.outlet = Some(value()?),
             "--display" if parsed.command == "user" => parsed.display = Some(value()?),
@@ -162,6 +167,7 @@ fn main() -> ExitCode {
             },
             "calls" => show_calls(&settings, args.last).await,
             "user" => add_user(&settings, &args).await,
+            "demo" => seed_demo(&settings).await,
             other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
         }
     });
@@ -268,10 +274,7 @@ async fn add_user(settings: &Settings, args: &Args) -> Result<(), String> {
             outlet_id,
             password_hash,
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        match store.create_user(&new, now).await {
+        match store.create_user(&new, wall_ms()).await {
             Ok(user) => {
                 println!(
                     "created user {} (#{}, {})",
@@ -290,4 +293,40 @@ async fn add_user(settings: &Settings, args: &Args) -> Result<(), String> {
     .await;
     store.close().await;
     result
+}
+
+/// `hotline demo`: the demo world and users into an empty database.
+async fn seed_demo(settings: &Settings) -> Result<(), String> {
+    use hotline::rt::demo;
+    let store = Store::connect(&settings.database_url)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let result = demo::seed(&store, wall_ms()).await;
+    store.close().await;
+    match result {
+        Ok(true) => {
+            println!(
+                "demo data added; sign in as {} with password {}",
+                demo::DEMO_USERS
+                    .iter()
+                    .map(|u| u.0)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                demo::DEMO_PASSWORD
+            );
+            Ok(())
+        }
+        Ok(false) => Err(
+            "the database has customers already: demo data is only added to an empty one"
+                .to_owned(),
+        ),
+        Err(e) => Err(format!("database: {e}")),
+    }
+}
+
+/// Wall-clock now, epoch ms.
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -126,3 +126,107 @@ fn serve_refuses_an_invalid_flow_and_a_missing_prompt_file() {
         "{text}"
     );
 }
+
+/// `hotline` with the password on standard input.
+fn hotline_stdin(args: &[&str], input: &str) -> (i32, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// The first admin is made on the command line; mistakes are named and
+/// nothing is created by them.
+#[test]
+fn user_add_makes_the_first_admin() {
+    let data = common::temp_dir("user-add");
+    let data = data.to_str().unwrap();
+    let (code, text) = hotline_stdin(
+        &["user", "add", "boss", "--role", "admin", "--data", data],
+        "a-long-password\n",
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("created user boss (#1, admin)"), "{text}");
+    let (code, text) = hotline_stdin(
+        &["user", "add", "boss", "--role", "admin", "--data", data],
+        "a-long-password\n",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("a user named `boss` already exists"),
+        "{text}"
+    );
+    for (args, input, message) in [
+        (
+            vec!["--role", "admin"],
+            "short\n",
+            "the password must be 8 to 256 characters",
+        ),
+        (
+            vec!["--role", "chief"],
+            "a-long-password\n",
+            "unknown role `chief`",
+        ),
+        (
+            vec!["--role", "outlet"],
+            "a-long-password\n",
+            "--outlet CODE is required",
+        ),
+        (
+            vec!["--role", "outlet", "--outlet", "NOPE"],
+            "a-long-password\n",
+            "no outlet with code `NOPE`",
+        ),
+        (vec![], "a-long-password\n", "--role is required"),
+    ] {
+        let mut all = vec!["user", "add", "second", "--data", data];
+        all.extend(args);
+        let (code, text) = hotline_stdin(&all, input);
+        assert_ne!(code, 0, "{all:?}");
+        assert!(text.contains(message), "{all:?}: {text}");
+    }
+    let (code, text) = hotline_stdin(
+        &["user", "add", "Bad Name", "--role", "qa", "--data", data],
+        "x\n",
+    );
+    assert_ne!(code, 0);
+    assert!(text.contains("username must be 3 to 40"), "{text}");
+}
+
+/// `hotline demo` fills an empty database once, with users to sign in as.
+#[test]
+fn demo_seeds_an_empty_database_once() {
+    let data = common::temp_dir("demo");
+    let data = data.to_str().unwrap();
+    let (code, text) = hotline(&["demo", "--data", data]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("sign in as admin, supervisor, agent, qa, xihu with password hotline-demo"),
+        "{text}"
+    );
+    let (code, text) = hotline(&["demo", "--data", data]);
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("the database has customers already"),
+        "{text}"
+    );
+}

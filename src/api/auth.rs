@@ -110,7 +110,7 @@ fn token_hash(token: &str) -> String {
 /// Checks a new password; the message names the rule.
 pub fn password_problem(password: &str) -> Option<String> {
     let n = password.chars().count();
-    (n < MIN_PASSWORD_CHARS || n > 256)
+    (!(MIN_PASSWORD_CHARS..=256).contains(&n))
         .then(|| format!("must be {MIN_PASSWORD_CHARS} to 256 characters"))
 }
 

@@ -15,6 +15,7 @@
 //! - Records go to the [`record_writer`] in the order the engine emits them;
 //!   shutdown waits for the writer to drain them.
 
+pub mod demo;
 pub mod ivr;
 mod lookups;
 pub mod media_ports;
@@ -161,8 +162,12 @@ pub async fn serve_until(
     let ivr_files = IvrFiles::from_settings(&settings);
     let catalog = ivr::load_catalog(&ivr_files, 1).map_err(RtError::Ivr)?;
     let store = Store::connect(&settings.database_url).await?;
-    if settings.demo_data && store.seed_demo(wall_ms()).await? {
-        info!("empty database: demo customers, outlets and tickets added (server.demo_data)");
+    if settings.demo_data && demo::seed(&store, wall_ms()).await? {
+        info!(
+            users = %demo::DEMO_USERS.iter().map(|u| u.0).collect::<Vec<_>>().join(", "),
+            password = demo::DEMO_PASSWORD,
+            "empty database: demo customers, outlets, tickets and users added (server.demo_data)"
+        );
     }
     let (sink, writer) = record_writer::spawn(store.clone());
 
