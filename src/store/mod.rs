@@ -7,7 +7,8 @@
 //! The call records are written through [`Store::apply`]; the after-sales
 //! records are read by the IVR's lookups ([`Store::customer_by_phone`],
 //! [`Store::open_tickets_by_phone`], [`Store::ticket_by_number`]) and, for
-//! now, written only by [`Store::seed_demo`].
+//! now, written only by [`Store::seed_demo`]. The knowledge base agents
+//! search during a call is in `src/store/kb.rs` ([`Store::search_articles`]).
 //!
 //! Invariants and choices:
 //! - One SQL text for both backends: `$N` placeholders only, times as `i64`
@@ -33,6 +34,7 @@
 //!   own empty database: use a file (tests use a temp dir).
 
 mod demo;
+mod kb;
 mod lookups;
 mod migrate;
 mod table;
@@ -47,6 +49,9 @@ use sqlx::{AnyConnection, AnyPool, FromRow, Row};
 
 use crate::records::RecordOp;
 
+pub use kb::{
+    Article, ArticleFilter, ArticleHit, ArticlePage, FieldError, KB_PAGE_MAX, NewArticle,
+};
 pub use lookups::{CustomerSummary, OPEN_TICKETS_LIMIT, TicketKind, TicketStage, TicketSummary};
 pub use migrate::{MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, Migration};
 pub use table::{calls_table, civil_from_days, format_duration_ms, format_utc_ms};
@@ -96,6 +101,19 @@ pub enum StoreError {
     /// Any other database error (bad SQL, missing table, decode failure).
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// The record an operation names does not exist; says which kind of
+    /// record (`"article"`, `"user"`, ...), for a 404 naming it.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Optimistic versioning: an edit named a version the record has moved
+    /// on from (someone else saved first). `current` is the version now, so
+    /// the client can reload and retry; nothing was written.
+    #[error("version conflict: the record is now at version {current}")]
+    VersionConflict { current: i64 },
+    /// The input failed validation, one entry per problem; nothing was
+    /// written.
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
 }
 
 impl StoreError {
