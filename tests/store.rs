@@ -329,7 +329,15 @@ async fn migrations_are_idempotent(db: &TestDb) {
             .fetch_all(store.pool())
             .await
             .expect("names");
-    assert_eq!(names, ["calls", "customers_tickets", "service_desk"]);
+    assert_eq!(
+        names,
+        [
+            "calls",
+            "customers_tickets",
+            "service_desk",
+            "knowledge_base"
+        ]
+    );
 
     if store.backend() == Backend::Sqlite {
         let pool = store.pool();
@@ -705,7 +713,15 @@ async fn migrates_from_0001_keeping_data(db: &TestDb) {
             .fetch_all(store.pool())
             .await
             .expect("names");
-    assert_eq!(names, ["calls", "customers_tickets", "service_desk"]);
+    assert_eq!(
+        names,
+        [
+            "calls",
+            "customers_tickets",
+            "service_desk",
+            "knowledge_base"
+        ]
+    );
     let old = store
         .call("old")
         .await

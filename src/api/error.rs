@@ -54,6 +54,7 @@ impl From<StoreError> for AppError {
             StoreError::NotFound(what) => AppError::NotFound(what),
             StoreError::VersionConflict { current } => AppError::Stale { current },
             StoreError::Duplicate(what) => AppError::Conflict(format!("that {what} is taken")),
+            StoreError::Invalid(fields) => AppError::Invalid(fields),
             e => AppError::Store(e),
         }
     }

@@ -336,7 +336,8 @@ const CUSTOMERS: &[Customer] = &[
 impl Store {
     /// Insert the demo data (described in `src/store/demo.rs`: customers
     /// with phones, products, outlets and tickets) in one transaction if
-    /// there are no customers yet; `false` if there were, and then nothing
+    /// there are no customers yet, then the demo knowledge base if it is
+    /// empty (`src/store/kb.rs`); `false` if there were, and then nothing
     /// is written. Two processes seeding at once insert it once. Times and
     /// dates are relative to `now_ms`.
     pub async fn seed_demo(&self, now_ms: i64) -> Result<bool, StoreError> {
@@ -366,6 +367,7 @@ impl Store {
             .await
             .map_err(StoreError::from_sqlx)?;
         tx.commit().await.map_err(StoreError::from_sqlx)?;
+        super::kb::seed_kb_demo(self, now_ms).await?;
         Ok(true)
     }
 }

@@ -44,6 +44,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "service_desk",
         sql: include_str!("../../migrations/sqlite/0003_service_desk.sql"),
     },
+    Migration {
+        version: 4,
+        name: "knowledge_base",
+        sql: include_str!("../../migrations/sqlite/0004_knowledge_base.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -62,6 +67,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 3,
         name: "service_desk",
         sql: include_str!("../../migrations/postgres/0003_service_desk.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "knowledge_base",
+        sql: include_str!("../../migrations/postgres/0004_knowledge_base.sql"),
     },
 ];
 

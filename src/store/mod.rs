@@ -7,7 +7,8 @@
 //! The call records are written through [`Store::apply`]; the after-sales
 //! records are read by the IVR's lookups ([`Store::customer_by_phone`],
 //! [`Store::open_tickets_by_phone`], [`Store::ticket_by_number`]) and, for
-//! now, written only by [`Store::seed_demo`].
+//! now, written only by [`Store::seed_demo`]. The knowledge base agents
+//! search during a call is in `src/store/kb.rs` ([`Store::search_articles`]).
 //!
 //! Invariants and choices:
 //! - One SQL text for both backends: `$N` placeholders only, times as `i64`
@@ -33,6 +34,7 @@
 //!   own empty database: use a file (tests use a temp dir).
 
 mod demo;
+mod kb;
 mod lookups;
 mod migrate;
 mod outlets;
@@ -50,6 +52,7 @@ use sqlx::{AnyConnection, AnyPool, FromRow, Row};
 
 use crate::records::RecordOp;
 
+pub use kb::{Article, ArticleFilter, ArticleHit, ArticlePage, KB_PAGE_MAX, NewArticle};
 pub use lookups::{CustomerSummary, OPEN_TICKETS_LIMIT, TicketKind, TicketStage, TicketSummary};
 pub use migrate::{MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, Migration};
 pub use outlets::{OutletInput, OutletRecord, suggest as suggest_outlets};
@@ -104,16 +107,22 @@ pub enum StoreError {
     /// Any other database error (bad SQL, missing table, decode failure).
     #[error("database error")]
     Database(#[source] sqlx::Error),
-    /// The record (named) does not exist.
+    /// The record an operation names does not exist; says which kind of
+    /// record (`"article"`, `"user"`, ...), for a 404 naming it.
     #[error("{0} not found")]
     NotFound(&'static str),
-    /// An update based on an older version of the record: someone else
-    /// changed it first.
-    #[error("the record is at version {current}: it changed since it was read")]
+    /// Optimistic versioning: an edit named a version the record has moved
+    /// on from (someone else saved first). `current` is the version now, so
+    /// the client can reload and retry; nothing was written.
+    #[error("version conflict: the record is now at version {current}")]
     VersionConflict { current: i64 },
     /// A value that must be unique (named) is taken.
     #[error("that {0} is taken")]
     Duplicate(&'static str),
+    /// The input failed validation, one entry per problem; nothing was
+    /// written.
+    #[error("invalid input")]
+    Invalid(Vec<crate::validate::FieldError>),
 }
 
 impl StoreError {
