@@ -15,6 +15,7 @@
 pub mod auth;
 mod error;
 mod input;
+mod kb;
 mod outlets;
 mod tickets;
 mod users;
@@ -143,6 +144,12 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("POST", "/api/outlets", Roles(LEADS)),
     ("PUT", "/api/outlets/{id}", Roles(LEADS)),
     ("GET", "/api/outlets/suggest", Roles(STAFF)),
+    ("GET", "/api/kb", SignedIn),
+    ("POST", "/api/kb", Roles(LEADS)),
+    ("GET", "/api/kb/search", SignedIn),
+    ("GET", "/api/kb/{id}", SignedIn),
+    ("PUT", "/api/kb/{id}", Roles(LEADS)),
+    ("DELETE", "/api/kb/{id}", Roles(LEADS)),
 ];
 
 /// The access rule of a routed path.
@@ -207,6 +214,9 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(outlets::list, outlets::create))
         .routes(routes!(outlets::update))
         .routes(routes!(outlets::suggest))
+        .routes(routes!(kb::list, kb::create))
+        .routes(routes!(kb::search))
+        .routes(routes!(kb::detail, kb::update, kb::delete))
         .split_for_parts();
     // Publish each operation's access rule.
     for (path, item) in doc.paths.paths.iter_mut() {

@@ -80,7 +80,7 @@ const SNIPPET_BEFORE: usize = 20;
 const SNIPPET_CHARS: usize = 80;
 
 /// An article as written by an agent: what create and update take.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewArticle {
     /// 1–200 characters, one line.
     pub title: String,
@@ -174,7 +174,7 @@ fn check_labels(errors: &mut Vec<FieldError>, field: &'static str, what: &str, l
 }
 
 /// A stored article.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Article {
     pub id: i64,
     pub title: String,
@@ -239,7 +239,7 @@ impl Default for ArticleFilter {
 }
 
 /// One page of [`Store::list_articles`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ArticlePage {
     /// Most recently updated first (ties: higher id first).
     pub articles: Vec<Article>,
@@ -249,7 +249,7 @@ pub struct ArticlePage {
 
 /// One result of [`Store::search_articles`]; serialises as the article's
 /// fields plus `snippet` and `score`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ArticleHit {
     #[serde(flatten)]
     pub article: Article,
