@@ -667,3 +667,102 @@ async fn outlets(db: &TestDb) {
 }
 
 on_both_backends!(outlets);
+
+/// Random sequences of moves through the API, legal and not: whatever
+/// was refused, the stored row always equals replaying its stored stamps
+/// through the ticket core (stage, kind, outlet, version, due time), the
+/// stamps are in time order, and a closed ticket has no due time.
+async fn random_moves_keep_rows_consistent(db: &TestDb) {
+    use hotline::ticket::TicketStage;
+    let (api, customer, _) = world(db).await;
+    let agent = api.sign_in_as(Role::Supervisor, None).await;
+    let outlets: Vec<i64> = sqlx::query_scalar("SELECT id FROM outlets ORDER BY id")
+        .fetch_all(db.store.pool())
+        .await
+        .unwrap();
+    let desk = ServiceDesk::default();
+    let mut rng = fastrand::Rng::with_seed(0x7ec4e7);
+    let kinds = ["repair", "installation", "consultation", "complaint"];
+    let mut moved_in_all = 0;
+    for round in 0..12 {
+        let kind = kinds[rng.usize(..kinds.len())];
+        let (status, t) = api
+            .post(
+                "/api/tickets",
+                &agent,
+                json!({ "customer_id": customer, "kind": kind, "category": "随机", "description": format!("round {round}") }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let number = t["number"].as_str().unwrap().to_owned();
+        let mut version = 0;
+        let mut stage = TicketStage::Accepted;
+        for _ in 0..10 {
+            use TicketStage::*;
+            // Mostly a move the stage allows, with what it needs; now and
+            // then anything at all.
+            let likely: &[TicketStage] = match stage {
+                Accepted => &[Dispatched, Completed],
+                Dispatched => &[InService, Dispatched],
+                InService => &[Completed],
+                Completed => &[FollowedUp],
+                FollowedUp => &[Closed, Reopened],
+                Reopened => &[Dispatched, InService, Completed],
+                Closed => &[Reopened],
+            };
+            let to = if rng.u8(..10) < 8 {
+                likely[rng.usize(..likely.len())]
+            } else {
+                TicketStage::ALL[rng.usize(..TicketStage::ALL.len())]
+            };
+            let mut body = json!({ "version": version, "to": to.as_str() });
+            if (to == Dispatched) != (rng.u8(..10) == 0) {
+                body["outlet_id"] = json!(outlets[rng.usize(..outlets.len())]);
+            }
+            if (to == FollowedUp) != (rng.u8(..10) == 0) {
+                body["score"] = json!(rng.u8(1..=5));
+            }
+            // Now and then a stale version.
+            if rng.u8(..10) == 0 {
+                body["version"] = json!(version + 1);
+            }
+            let (status, moved) = api
+                .post(&format!("/api/tickets/{number}/transitions"), &agent, body)
+                .await;
+            match status {
+                StatusCode::OK => {
+                    version = moved["version"].as_i64().unwrap();
+                    stage = TicketStage::parse(moved["stage"].as_str().unwrap()).unwrap();
+                    moved_in_all += 1;
+                }
+                StatusCode::CONFLICT | StatusCode::BAD_REQUEST => {}
+                other => panic!("{other}: {moved}"),
+            }
+        }
+        let detail = db.store.ticket_detail(&number).await.unwrap().unwrap();
+        let row = &detail.ticket;
+        let core = Ticket::restore(row.accepted_kind, detail.core_stamps(), &desk.sla)
+            .unwrap_or_else(|e| panic!("{number}: stored stamps do not replay: {e}"));
+        assert_eq!(row.stage, core.stage(), "{number}");
+        assert_eq!(row.kind, core.kind(), "{number}");
+        assert_eq!(row.outlet_id, core.outlet().map(|o| o.id), "{number}");
+        assert_eq!(
+            row.version,
+            core.version() as i64,
+            "{number}: no edits, so version = moves"
+        );
+        assert_eq!(row.due_stage, core.due().map(|d| d.stage), "{number}");
+        assert_eq!(row.due_at, core.due().map(|d| d.at_ms), "{number}");
+        assert!(
+            detail.stamps.windows(2).all(|w| w[0].at <= w[1].at),
+            "{number}"
+        );
+        if row.stage == TicketStage::Closed {
+            assert_eq!(row.due_at, None, "{number}");
+        }
+    }
+    // The walk went somewhere: a good share of the tries were legal.
+    assert!(moved_in_all >= 40, "only {moved_in_all} moves succeeded");
+}
+
+on_both_backends!(random_moves_keep_rows_consistent);
