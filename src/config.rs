@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::ivr::calendar::{BusinessHours, Calendar};
 use crate::ivr::pattern::DigitPattern;
 use crate::ticket::{KindTargets, ServiceDesk, SlaPolicy, SlaTarget};
 
@@ -73,6 +74,15 @@ pub struct TicketsConfig {
     pub complaint_teams: std::collections::BTreeMap<String, String>,
     /// The team of a complaint whose category is not listed.
     pub default_complaint_team: String,
+    /// `wall` (the default: the service runs every day) or `business`:
+    /// every SLA target counts only the open time of `business_hours`.
+    pub sla_clock: String,
+    /// Weekly hours for `sla_clock = "business"`, as in a flow file:
+    /// `{ "mon-fri" = "09:00-18:00", "sat" = "09:00-12:00" }`.
+    pub business_hours: std::collections::BTreeMap<String, String>,
+    /// A holiday calendar file (as under ivr-flows/calendars/) for
+    /// `sla_clock = "business"`; empty for none.
+    pub holiday_calendar: PathBuf,
 }
 
 impl Default for TicketsConfig {
@@ -87,11 +97,47 @@ impl Default for TicketsConfig {
             satisfied_from: 3,
             complaint_teams: desk.complaint_teams,
             default_complaint_team: desk.default_team,
+            sla_clock: "wall".into(),
+            business_hours: Default::default(),
+            holiday_calendar: PathBuf::new(),
         }
     }
 }
 
 impl TicketsConfig {
+    /// The open hours SLA targets count in, with the holiday calendar
+    /// read from its file.
+    fn business_hours(&self) -> Result<BusinessHours, ConfigError> {
+        if self.business_hours.is_empty() {
+            return Err(invalid(
+                "tickets.business_hours",
+                "sla_clock = \"business\" needs the weekly hours",
+            ));
+        }
+        let calendar = if self.holiday_calendar.as_os_str().is_empty() {
+            None
+        } else {
+            let path = &self.holiday_calendar;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                invalid(
+                    "tickets.holiday_calendar",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            Some(
+                Calendar::parse(&path.display().to_string(), &text)
+                    .map_err(|e| invalid("tickets.holiday_calendar", e.to_string()))?,
+            )
+        };
+        let week: Vec<(&str, &str)> = self
+            .business_hours
+            .iter()
+            .map(|(d, h)| (d.as_str(), h.as_str()))
+            .collect();
+        BusinessHours::new(&self.time_zone, &week, calendar)
+            .map_err(|e| invalid("tickets.business_hours", e.to_string()))
+    }
+
     /// The desk these settings describe, or the key that is wrong.
     fn desk(&self) -> Result<ServiceDesk, ConfigError> {
         let time_zone = jiff::tz::TimeZone::get(&self.time_zone).map_err(|_| {
@@ -103,9 +149,28 @@ impl TicketsConfig {
         if !(1..=5).contains(&self.satisfied_from) {
             return Err(invalid("tickets.satisfied_from", "must be 1 to 5"));
         }
+        let business = match self.sla_clock.as_str() {
+            "wall" => false,
+            "business" => true,
+            _ => {
+                return Err(invalid(
+                    "tickets.sla_clock",
+                    "must be \"wall\" or \"business\"",
+                ));
+            }
+        };
+        let business_hours = if business {
+            Some(self.business_hours()?)
+        } else {
+            None
+        };
         let target = |key: &str, hours: u64| {
             if (1..=24 * 365).contains(&hours) {
-                Ok(Some(SlaTarget::hours(hours)))
+                Ok(Some(if business {
+                    SlaTarget::business_hours(hours)
+                } else {
+                    SlaTarget::hours(hours)
+                }))
             } else {
                 Err(invalid(format!("tickets.{key}"), "must be 1 to 8760 hours"))
             }
@@ -136,7 +201,7 @@ impl TicketsConfig {
                     ..kind
                 },
                 satisfied_from: self.satisfied_from,
-                business_hours: None,
+                business_hours,
             },
             time_zone,
             complaint_teams: self
@@ -673,12 +738,63 @@ mod tests {
             ),
             ("[sip]\nt1_ms = 0", "sip.t1_ms"),
             ("[ivr]\nlanguage = \"../etc\"", "ivr.language"),
+            (
+                "[tickets]\ntime_zone = \"Mars/Olympus\"",
+                "tickets.time_zone",
+            ),
+            ("[tickets]\ndispatch_hours = 0", "tickets.dispatch_hours"),
+            ("[tickets]\nsatisfied_from = 6", "tickets.satisfied_from"),
+            ("[tickets]\nsla_clock = \"lunar\"", "tickets.sla_clock"),
+            (
+                "[tickets]\nsla_clock = \"business\"",
+                "tickets.business_hours",
+            ),
+            (
+                "[tickets]\nsla_clock = \"business\"\nbusiness_hours = { mon-fri = \"9-18\" }",
+                "tickets.business_hours",
+            ),
+            (
+                "[tickets]\nsla_clock = \"business\"\nbusiness_hours = { mon-fri = \"09:00-18:00\" }\nholiday_calendar = \"/nonexistent.toml\"",
+                "tickets.holiday_calendar",
+            ),
         ];
         for (text, key) in cases {
             let err = Config::from_toml(text).unwrap().validate().unwrap_err();
             let msg = err.to_string();
             assert!(msg.contains(&format!("`{key}`")), "{text}: {msg}");
         }
+    }
+
+    /// The SLA in business hours: a ticket accepted on Friday evening is
+    /// due for dispatch on Monday morning, and a holiday Monday pushes it
+    /// to Tuesday.
+    #[test]
+    fn sla_in_business_hours_with_the_holiday_calendar() {
+        let dir = std::env::temp_dir().join(format!("hotline-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let calendar = dir.join("holidays.toml");
+        std::fs::write(
+            &calendar,
+            "[[holiday]]\ndate = \"2026-11-30\"\nname = \"test\"\n",
+        )
+        .unwrap();
+        let text = format!(
+            "[tickets]\nsla_clock = \"business\"\nbusiness_hours = {{ mon-fri = \"09:00-18:00\" }}\nholiday_calendar = \"{}\"\n",
+            calendar.display()
+        );
+        let desk = Config::from_toml(&text).unwrap().validate().unwrap().desk;
+        // Friday 2026-11-27 17:00 in Shanghai (09:00 UTC): one open hour
+        // left, the second on Tuesday 12-01 at 10:00 (Monday is a holiday).
+        let friday_5pm = 1_795_770_000_000;
+        let ticket = crate::ticket::Ticket::accept(
+            crate::ticket::TicketKind::Repair,
+            friday_5pm,
+            crate::ticket::Actor::System,
+            &desk.sla,
+        );
+        let tuesday_10am = friday_5pm + 89 * 3_600_000;
+        assert_eq!(ticket.due().unwrap().at_ms, tuesday_10am);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
