@@ -6,8 +6,9 @@
 //! nothing of SIP or the call engine beyond the plain [`RecordOp`] data.
 //! The call records are written through [`Store::apply`]; the after-sales
 //! records are read by the IVR's lookups ([`Store::customer_by_phone`],
-//! [`Store::open_tickets_by_phone`], [`Store::ticket_by_number`]) and, for
-//! now, written only by [`Store::seed_demo`].
+//! [`Store::open_tickets_by_phone`], [`Store::ticket_by_number`]) and the
+//! agent's screen pop ([`Store::screen_pop`]), and, for now, written only by
+//! [`Store::seed_demo`].
 //!
 //! Invariants and choices:
 //! - One SQL text for both backends: `$N` placeholders only, times as `i64`
@@ -35,6 +36,7 @@
 mod demo;
 mod lookups;
 mod migrate;
+mod screen_pop;
 mod table;
 
 use std::str::FromStr;
@@ -49,6 +51,7 @@ use crate::records::RecordOp;
 
 pub use lookups::{CustomerSummary, OPEN_TICKETS_LIMIT, TicketKind, TicketStage, TicketSummary};
 pub use migrate::{MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, Migration};
+pub use screen_pop::{POP_CALLS_LIMIT, PopCall, PopCustomer, PopProduct, ScreenPop};
 pub use table::{calls_table, civil_from_days, format_duration_ms, format_utc_ms};
 
 /// How long a query waits for a pooled connection before giving up with
