@@ -184,6 +184,7 @@ on_both_backends!(
     screen_pop_lists_calls_from_every_phone,
     screen_pop_of_unknown_number,
     screen_pop_in_any_form_lists_open_tickets_only,
+    screen_pop_merges_many_phones,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -1380,6 +1381,39 @@ async fn screen_pop_in_any_form_lists_open_tickets_only(db: &TestDb) {
     let pop = store.screen_pop("13800138000").await.expect("pop");
     assert!(pop.open_tickets.is_empty(), "{:?}", pop.open_tickets);
     assert!(pop.customer.is_some());
+}
+
+/// A customer with more numbers than one statement takes: the lists of
+/// the statements are merged, newest first, still at most 20.
+async fn screen_pop_merges_many_phones(db: &TestDb) {
+    let store = &db.store;
+    let pool = store.pool();
+    let customer_id: i64 = sqlx::query_scalar(
+        "INSERT INTO customers (name, region, address, vip, created_at) \
+         VALUES ('总机', '', '', 1, 0) RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("customer");
+    let phones: Vec<String> = (0..18).map(|i| format!("136000000{i:02}")).collect();
+    for phone in &phones {
+        sqlx::query("INSERT INTO customer_phones (phone, customer_id) VALUES ($1, $2)")
+            .bind(phone)
+            .bind(customer_id)
+            .execute(pool)
+            .await
+            .expect("phone");
+    }
+    // Two calls a phone; call k (0..36) from phone k % 18 at minute k.
+    for k in 0..36_i64 {
+        let phone = &phones[(k % 18) as usize];
+        call_from(store, &format!("m{k:02}"), phone, T0 + k * 60_000, "").await;
+    }
+    let pop = store.screen_pop("13600000017").await.expect("pop");
+    let customer = pop.customer.as_ref().expect("customer");
+    assert_eq!(customer.phones, phones);
+    let expected: Vec<String> = (16..36).rev().map(|k| format!("m{k:02}")).collect();
+    assert_eq!(pop_call_ids(&pop), expected);
 }
 
 // ------------------------------------------------- backend-specific tests
