@@ -545,3 +545,53 @@ async fn every_routed_path_has_a_rule() {
         );
     }
 }
+
+// ------------------------------------------------------------ screen pop
+
+/// The screen pop as an agent's page asks for it, on both backends.
+async fn screen_pop_for_the_ringing_phone(db: &TestDb) {
+    db.store.seed_demo(T0).await.expect("seed");
+    let api = TestApi::new(db);
+    let agent = api.sign_in_as(Role::Agent, None).await;
+    seed_call(&db.store, "pop-1", T0 + 1_000).await;
+
+    // The caller's number as the trunk sends it.
+    let (status, pop) = api
+        .get("/api/screen-pop?caller=%2B86%20138-0013-8000", &agent)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pop}");
+    assert_eq!(pop["customer"]["name"], "王建国");
+    assert_eq!(
+        pop["customer"]["phones"],
+        json!(["057186541234", "13800138000"])
+    );
+    assert_eq!(pop["recent_calls"][0]["id"], "pop-1");
+    assert_eq!(pop["recent_calls"][0]["digits"], "2");
+    let open: Vec<&str> = pop["open_tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(open, ["2611250001"]);
+
+    // Unknown: no customer, still their calls (none here).
+    let (_, pop) = api.get("/api/screen-pop?caller=13700000000", &agent).await;
+    assert_eq!(pop["customer"], Value::Null);
+    assert_eq!(pop["recent_calls"], json!([]));
+
+    let (status, body) = api.get("/api/screen-pop", &agent).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["fields"][0]["field"], "caller");
+    let outlet: i64 = sqlx::query_scalar("SELECT MIN(id) FROM outlets")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    let technician = api.sign_in_as(Role::Outlet, Some(outlet)).await;
+    let (status, _) = api
+        .get("/api/screen-pop?caller=13800138000", &technician)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+on_both_backends!(screen_pop_for_the_ringing_phone);

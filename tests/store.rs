@@ -14,8 +14,9 @@ use hotline::records::{HangupSide, RecordOp};
 use hotline::rt::record_writer;
 use hotline::store::{
     Backend, CallDetail, CallEventRow, CallMessageRow, CallRow, CustomerSummary,
-    MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, OPEN_TICKETS_LIMIT, Store, StoreError, TicketKind,
-    TicketStage, TicketSummary, calls_table, civil_from_days, format_duration_ms, format_utc_ms,
+    MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, OPEN_TICKETS_LIMIT, POP_CALLS_LIMIT, PopCall,
+    ScreenPop, Store, StoreError, TicketKind, TicketStage, TicketSummary, calls_table,
+    civil_from_days, format_duration_ms, format_utc_ms,
 };
 use sqlx::{AssertSqlSafe, Connection};
 
@@ -180,6 +181,10 @@ on_both_backends!(
     open_tickets_newest_first_at_most_ten,
     every_stage_is_open_or_not,
     ticket_by_number_finds_any_stage,
+    screen_pop_lists_calls_from_every_phone,
+    screen_pop_of_unknown_number,
+    screen_pop_in_any_form_lists_open_tickets_only,
+    screen_pop_merges_many_phones,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -1222,6 +1227,208 @@ async fn ticket_by_number_finds_any_stage(db: &TestDb) {
             "{number:?}"
         );
     }
+}
+
+/// A call from `from` (as the carrier wrote it) at `at`, answered 1 s
+/// later, with `digits` pressed, ended by the caller after a minute.
+async fn call_from(store: &Store, id: &str, from: &str, at: i64, digits_pressed: &str) {
+    let mut ops = vec![RecordOp::Arrived {
+        call_id: id.to_owned(),
+        sip_call_id: format!("sip-{id}@carrier"),
+        from_number: from.to_owned(),
+        to_number: "4008001234".to_owned(),
+        service_number: "4008001234".to_owned(),
+        arrived_at: at,
+    }];
+    ops.push(answered(id, at + 1_000));
+    if !digits_pressed.is_empty() {
+        ops.push(digits(id, digits_pressed));
+    }
+    ops.push(ended(id, at + 60_000, "caller-bye", HangupSide::Caller));
+    apply_all(store, &ops).await;
+}
+
+fn pop_call_ids(pop: &ScreenPop) -> Vec<&str> {
+    pop.recent_calls.iter().map(|c| c.id.as_str()).collect()
+}
+
+async fn screen_pop_lists_calls_from_every_phone(db: &TestDb) {
+    let store = &db.store;
+    seeded(store).await;
+    // 王建国 calls 30 times: 25 times from his mobile, written as a carrier
+    // might, 5 times from his landline in between; so the newest 20 are 15
+    // and 5, and the mobile alone has more than 20. 李秀英 calls later.
+    for i in 0..30_i64 {
+        let from = if i % 6 == 1 {
+            "0571-8654-1234"
+        } else {
+            "+86 138 0013 8000"
+        };
+        let pressed = format!("{}", i % 10);
+        call_from(
+            store,
+            &format!("wang{i:02}"),
+            from,
+            T0 + i * 60_000,
+            &pressed,
+        )
+        .await;
+    }
+    call_from(store, "li-late", "13900139000", T0 + 100 * 60_000, "9").await;
+    // Same time as wang29: the larger id comes first.
+    call_from(store, "wang99", "13800138000", T0 + 29 * 60_000, "").await;
+
+    let pop = store.screen_pop("13800138000").await.expect("pop");
+    let customer = pop.customer.as_ref().expect("wang is a customer");
+    assert_eq!(customer.name, "王建国");
+    assert_eq!(customer.region, "浙江省杭州市西湖区");
+    assert_eq!(customer.address, "文一西路522号西溪花园7幢2单元301室");
+    assert!(!customer.vip);
+    assert_eq!(customer.phones, ["057186541234", "13800138000"]);
+    let products: Vec<(&str, &str)> = customer
+        .products
+        .iter()
+        .map(|p| (p.model.as_str(), p.serial.as_str()))
+        .collect();
+    assert_eq!(
+        products,
+        [
+            ("LED65-E7 65英寸液晶电视", "E765K2410120318"),
+            ("XQG100-B14 滚筒洗衣机", "B14K24122501577"),
+        ]
+    );
+    for p in &customer.products {
+        let (bought, end) = (
+            p.purchase_date.as_deref().expect("known"),
+            p.warranty_end.as_deref().expect("known"),
+        );
+        assert_eq!((bought.len(), end.len()), (10, 10), "{p:?}");
+        assert!(bought < end, "{p:?}");
+    }
+
+    assert_eq!(pop.recent_calls.len() as i64, POP_CALLS_LIMIT);
+    let mut expected = vec!["wang99".to_owned()];
+    expected.extend((11..30).rev().map(|i| format!("wang{i:02}")));
+    assert_eq!(pop_call_ids(&pop), expected);
+    let landline = pop
+        .recent_calls
+        .iter()
+        .filter(|c| c.caller == "057186541234")
+        .count();
+    assert_eq!(landline, 3, "wang13, wang19 and wang25");
+    assert_eq!(
+        pop.recent_calls[5],
+        PopCall {
+            id: "wang25".to_owned(),
+            caller: "057186541234".to_owned(),
+            arrived_at: T0 + 25 * 60_000,
+            answered_at: Some(T0 + 25 * 60_000 + 1_000),
+            ended_at: Some(T0 + 25 * 60_000 + 60_000),
+            digits: "5".to_owned(),
+            hangup_cause: Some("caller-bye".to_owned()),
+        }
+    );
+    assert_eq!(pop.recent_calls[1].caller, "13800138000");
+    assert_eq!(pop.recent_calls[1].digits, "9");
+    assert_eq!(pop.recent_calls[0].digits, "");
+    // Calling from the landline gives the same pop.
+    assert_eq!(store.screen_pop("057186541234").await.expect("pop"), pop);
+}
+
+async fn screen_pop_of_unknown_number(db: &TestDb) {
+    let store = &db.store;
+    seeded(store).await;
+    call_from(store, "u1", "13700000000", T0, "1").await;
+    call_from(store, "u2", "+86 137 0000 0000", T0 + 60_000, "12").await;
+    call_from(store, "u3", "13700000000", T0 + 120_000, "").await;
+    call_from(store, "other", "13800138000", T0 + 180_000, "").await;
+    call_from(store, "anon", "anonymous", T0 + 240_000, "").await;
+
+    let pop = store.screen_pop("137-0000-0000").await.expect("pop");
+    assert_eq!(pop.customer, None);
+    assert_eq!(pop_call_ids(&pop), ["u3", "u2", "u1"]);
+    assert!(pop.recent_calls.iter().all(|c| c.caller == "13700000000"));
+    assert_eq!(pop.recent_calls[1].digits, "12");
+    assert!(pop.open_tickets.is_empty());
+
+    // Not a number: nothing, not even the calls stored under that name.
+    let empty = ScreenPop {
+        customer: None,
+        recent_calls: vec![],
+        open_tickets: vec![],
+    };
+    assert_eq!(store.screen_pop("anonymous").await.expect("pop"), empty);
+    assert_eq!(store.screen_pop("").await.expect("pop"), empty);
+    // A number nobody called from.
+    assert_eq!(store.screen_pop("13600000000").await.expect("pop"), empty);
+}
+
+async fn screen_pop_in_any_form_lists_open_tickets_only(db: &TestDb) {
+    let store = &db.store;
+    seeded(store).await;
+    call_from(store, "w1", "13800138000", T0, "1").await;
+    let pop = store.screen_pop("+86 138-0013-8000").await.expect("pop");
+    let customer = pop.customer.as_ref().expect("found in that form");
+    assert_eq!(customer.name, "王建国");
+    assert_eq!(pop_call_ids(&pop), ["w1"]);
+    // His open repair, not his closed installation 2412250008.
+    assert_eq!(numbers(&pop.open_tickets), ["2611250001"]);
+    assert_eq!(
+        pop.open_tickets,
+        store
+            .open_tickets_by_phone("13800138000")
+            .await
+            .expect("open")
+    );
+    assert_eq!(pop.open_tickets[0].outlet_code.as_deref(), Some("HZ-XIHU"));
+
+    // 李秀英: an open complaint and a followed-up repair; only the first.
+    let li = store.screen_pop("0086 159 5123 4567").await.expect("pop");
+    assert!(li.customer.as_ref().expect("li").vip);
+    assert_eq!(numbers(&li.open_tickets), ["2611200003"]);
+    assert!(li.recent_calls.is_empty());
+
+    // Closing his repair empties the list.
+    sqlx::query("UPDATE tickets SET stage = 'closed' WHERE number = '2611250001'")
+        .execute(store.pool())
+        .await
+        .expect("close");
+    let pop = store.screen_pop("13800138000").await.expect("pop");
+    assert!(pop.open_tickets.is_empty(), "{:?}", pop.open_tickets);
+    assert!(pop.customer.is_some());
+}
+
+/// A customer with more numbers than one statement takes: the lists of
+/// the statements are merged, newest first, still at most 20.
+async fn screen_pop_merges_many_phones(db: &TestDb) {
+    let store = &db.store;
+    let pool = store.pool();
+    let customer_id: i64 = sqlx::query_scalar(
+        "INSERT INTO customers (name, region, address, vip, created_at) \
+         VALUES ('总机', '', '', 1, 0) RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("customer");
+    let phones: Vec<String> = (0..18).map(|i| format!("136000000{i:02}")).collect();
+    for phone in &phones {
+        sqlx::query("INSERT INTO customer_phones (phone, customer_id) VALUES ($1, $2)")
+            .bind(phone)
+            .bind(customer_id)
+            .execute(pool)
+            .await
+            .expect("phone");
+    }
+    // Two calls a phone; call k (0..36) from phone k % 18 at minute k.
+    for k in 0..36_i64 {
+        let phone = &phones[(k % 18) as usize];
+        call_from(store, &format!("m{k:02}"), phone, T0 + k * 60_000, "").await;
+    }
+    let pop = store.screen_pop("13600000017").await.expect("pop");
+    let customer = pop.customer.as_ref().expect("customer");
+    assert_eq!(customer.phones, phones);
+    let expected: Vec<String> = (16..36).rev().map(|k| format!("m{k:02}")).collect();
+    assert_eq!(pop_call_ids(&pop), expected);
 }
 
 // ------------------------------------------------- backend-specific tests

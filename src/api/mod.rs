@@ -39,7 +39,7 @@ pub use error::{AppError, ErrorBody};
 use input::{check, int_param};
 pub use users::username_problem;
 
-use crate::store::{CallDetail, CallRow, Role, Store};
+use crate::store::{CallDetail, CallRow, Role, ScreenPop, Store};
 use crate::ticket::ServiceDesk;
 
 /// `GET /api/calls` without `limit`.
@@ -144,6 +144,7 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("POST", "/api/outlets", Roles(LEADS)),
     ("PUT", "/api/outlets/{id}", Roles(LEADS)),
     ("GET", "/api/outlets/suggest", Roles(STAFF)),
+    ("GET", "/api/screen-pop", Roles(STAFF)),
     ("GET", "/api/kb", SignedIn),
     ("POST", "/api/kb", Roles(LEADS)),
     ("GET", "/api/kb/search", SignedIn),
@@ -214,6 +215,7 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(outlets::list, outlets::create))
         .routes(routes!(outlets::update))
         .routes(routes!(outlets::suggest))
+        .routes(routes!(screen_pop))
         .routes(routes!(kb::list, kb::create))
         .routes(routes!(kb::search))
         .routes(routes!(kb::detail, kb::update, kb::delete))
@@ -357,4 +359,27 @@ async fn call_detail(
         .await?
         .map(Json)
         .ok_or(AppError::NotFound("call"))
+}
+
+/// `GET /api/screen-pop` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct PopQuery {
+    /// The caller's number in any common form (`+86 138-0013-8000`).
+    caller: Option<String>,
+}
+
+/// What an agent sees as the phone rings: the customer with their phones
+/// and products, their last 20 calls (with what they pressed in the IVR),
+/// and their open tickets. An unknown caller gets their own earlier calls.
+#[utoipa::path(get, path = "/api/screen-pop", tag = "calls", params(PopQuery),
+    responses((status = 200, body = ScreenPop), (status = 400, body = ErrorBody)))]
+async fn screen_pop(
+    State(state): State<ApiState>,
+    Query(q): Query<PopQuery>,
+) -> Result<Json<ScreenPop>, AppError> {
+    let caller = q.caller.unwrap_or_default();
+    if caller.trim().is_empty() {
+        return Err(AppError::field("caller", "is required"));
+    }
+    Ok(Json(state.store.screen_pop(&caller).await?))
 }

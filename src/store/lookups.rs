@@ -26,9 +26,11 @@ macro_rules! open_stage {
         "t.stage NOT IN ('followed_up', 'closed')"
     };
 }
+// The screen pop lists open tickets by the same test.
+pub(super) use open_stage;
 
 /// Who is calling, as the IVR needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CustomerSummary {
     pub id: i64,
     pub name: String,
@@ -42,7 +44,7 @@ pub struct CustomerSummary {
 }
 
 /// A ticket with what the IVR says about it: its outlet and product.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TicketSummary {
     /// Ten digits.
     pub number: String,
@@ -97,6 +99,8 @@ macro_rules! ticket_summary_select {
          LEFT JOIN products p ON p.id = t.product_id"
     };
 }
+// The screen pop lists tickets in the same shape.
+pub(super) use ticket_summary_select;
 
 impl Store {
     /// The customer one of whose numbers `raw_phone` is, in any form

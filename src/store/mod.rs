@@ -6,9 +6,10 @@
 //! nothing of SIP or the call engine beyond the plain [`RecordOp`] data.
 //! The call records are written through [`Store::apply`]; the after-sales
 //! records are read by the IVR's lookups ([`Store::customer_by_phone`],
-//! [`Store::open_tickets_by_phone`], [`Store::ticket_by_number`]) and, for
-//! now, written only by [`Store::seed_demo`]. The knowledge base agents
-//! search during a call is in `src/store/kb.rs` ([`Store::search_articles`]).
+//! [`Store::open_tickets_by_phone`], [`Store::ticket_by_number`]) and the
+//! agent's screen pop ([`Store::screen_pop`]); written by the API (users,
+//! outlets, tickets and their stamps, the knowledge base, searched during a
+//! call with [`Store::search_articles`]) and by [`Store::seed_demo`].
 //!
 //! Invariants and choices:
 //! - One SQL text for both backends: `$N` placeholders only, times as `i64`
@@ -38,6 +39,7 @@ mod kb;
 mod lookups;
 mod migrate;
 mod outlets;
+mod screen_pop;
 mod table;
 mod tickets;
 mod users;
@@ -56,6 +58,7 @@ pub use kb::{Article, ArticleFilter, ArticleHit, ArticlePage, KB_PAGE_MAX, NewAr
 pub use lookups::{CustomerSummary, OPEN_TICKETS_LIMIT, TicketKind, TicketStage, TicketSummary};
 pub use migrate::{MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, Migration};
 pub use outlets::{OutletInput, OutletRecord, suggest as suggest_outlets};
+pub use screen_pop::{POP_CALLS_LIMIT, PopCall, PopCustomer, PopProduct, ScreenPop};
 pub use table::{calls_table, civil_from_days, format_duration_ms, format_utc_ms};
 pub use tickets::{
     BreachRow, NewTicket, StampRow, TicketDetail, TicketEdit, TicketFilter, TicketPage, TicketRow,
