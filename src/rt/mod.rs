@@ -160,7 +160,7 @@ pub async fn serve_until(
     let ivr_files = IvrFiles::from_settings(&settings);
     let catalog = ivr::load_catalog(&ivr_files, 1).map_err(RtError::Ivr)?;
     let store = Store::connect(&settings.database_url).await?;
-    if settings.demo_data && store.seed_demo(wall_ms()).await? {
+    if settings.demo_data && store.seed_demo_with_crowd(wall_ms()).await? {
         info!("empty database: demo customers, outlets and tickets added (server.demo_data)");
     }
     let (sink, writer) = record_writer::spawn(store.clone());

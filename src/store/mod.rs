@@ -6,8 +6,9 @@
 //! nothing of SIP or the call engine beyond the plain [`RecordOp`] data.
 //! The call records are written through [`Store::apply`]; the after-sales
 //! records are read by the IVR's lookups ([`Store::customer_by_phone`],
-//! [`Store::open_tickets_by_phone`], [`Store::ticket_by_number`]) and, for
-//! now, written only by [`Store::seed_demo`].
+//! [`Store::open_tickets_by_phone`], [`Store::ticket_by_number`]);
+//! customers, their phones and products are kept by [`customers`] (create,
+//! edit, list, timeline, CSV import) and seeded by [`Store::seed_demo`].
 //!
 //! Invariants and choices:
 //! - One SQL text for both backends: `$N` placeholders only, times as `i64`
@@ -32,7 +33,9 @@
 //!   connection, so `sqlite::memory:` would give each pooled connection its
 //!   own empty database: use a file (tests use a temp dir).
 
+pub mod customers;
 mod demo;
+mod demo_crowd;
 mod lookups;
 mod migrate;
 mod table;
@@ -47,6 +50,10 @@ use sqlx::{AnyConnection, AnyPool, FromRow, Row};
 
 use crate::records::RecordOp;
 
+pub use customers::{
+    Customer, CustomerFilter, CustomerPage, CustomerPatch, ImportReport, NewCustomer, NewProduct,
+    Product, TimelineEntry,
+};
 pub use lookups::{CustomerSummary, OPEN_TICKETS_LIMIT, TicketKind, TicketStage, TicketSummary};
 pub use migrate::{MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, Migration};
 pub use table::{calls_table, civil_from_days, format_duration_ms, format_utc_ms};
@@ -96,6 +103,30 @@ pub enum StoreError {
     /// Any other database error (bad SQL, missing table, decode failure).
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// The row to read or change does not exist; names what, e.g.
+    /// `"customer"`.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// An optimistic update named a version that is no longer the row's;
+    /// `current` is the version it is at.
+    #[error("version conflict: the current version is {current}")]
+    VersionConflict { current: i64 },
+    /// The input failed its checks; nothing was written. Every problem,
+    /// by field (the API answers 400 with the list).
+    #[error("invalid input: {}", crate::validate::join(.0))]
+    Invalid(Vec<crate::validate::FieldError>),
+    /// A phone number (normalised) already belongs to another customer.
+    #[error("phone {phone} already belongs to customer #{customer_id}")]
+    PhoneTaken { phone: String, customer_id: i64 },
+    /// A product serial is already registered for that model (to
+    /// `customer_id`, as product `product_id`).
+    #[error("serial {serial} of {model} is already registered (customer #{customer_id})")]
+    SerialTaken {
+        model: String,
+        serial: String,
+        product_id: i64,
+        customer_id: i64,
+    },
 }
 
 impl StoreError {
