@@ -22,6 +22,8 @@
 //!   flow and prompt files, message WAVs and the store, and carries out the
 //!   engine's outputs.
 //! - [`store`]: sqlx over SQLite (default) or PostgreSQL; plain rows.
+//! - [`validate`]: field errors for input checks; [`import`]: CSV rows of
+//!   customers and products parsed and checked; both pure.
 //! - [`api`]: axum routes over the store and the runtime's live counters.
 //!
 //! The contract between [`engine::Engine`] and the runtime: feed an input
@@ -32,6 +34,7 @@
 pub mod api;
 pub mod config;
 pub mod engine;
+pub mod import;
 pub mod ivr;
 pub mod media;
 pub mod phone;

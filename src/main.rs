@@ -1,6 +1,7 @@
 //! The `hotline` command line: `serve` runs the server, `calls` shows the
 //! latest call records, `check-flows` checks the IVR flows, `user add`
-//! creates a user (the first admin).
+//! creates a user (the first admin), `demo` seeds demo data, `import` loads
+//! customers or products from a CSV file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +21,8 @@ USAGE:
     hotline user add NAME --role ROLE [--outlet CODE] [--display NAME] [OPTIONS]
                                      create a user; the password is read from
                                      the first line of standard input
+    hotline import customers FILE [OPTIONS]  add customers from a CSV file
+    hotline import products FILE [OPTIONS]   add products from a CSV file
     hotline help
 
 OPTIONS (override the config file):
@@ -38,6 +41,20 @@ never seed demo data into a real database.
 
 Roles: admin, supervisor, agent, qa, outlet (needs --outlet CODE).
 
+IMPORT (CSV UTF-8 as Excel saves it; a BOM and CRLF are fine):
+    customers: header name,phones,region,address,vip (name and phones
+        required). Phones separated by ; or /; vip 1/0, yes/no, 是/否.
+    products:  header phone,model,serial,purchase_date,warranty_end (phone
+        and model required). The phone finds the customer; dates
+        YYYY-MM-DD (or YYYY/M/D), empty when not known.
+    Every row is checked and written on its own: good rows are imported,
+    bad ones listed with their line and why. A customer row with a number
+    that already belongs to a customer is skipped (`phone X already
+    belongs to customer #id`), never merged into that customer; a product
+    whose model and serial are registered is skipped. Importing a file
+    again adds nothing. Prints `imported N, skipped M`; exits 1 if any row
+    was skipped.
+
 Logging: HOTLINE_LOG=error|warn|info|debug|trace (default info), to stderr.";
 
 struct Args {
@@ -50,10 +67,37 @@ struct Args {
     role: Option<String>,
     outlet: Option<String>,
     display: Option<String>,
+    /// `import`: what (`customers` or `products`) and the file.
+    import: Option<(ImportKind, PathBuf)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ImportKind {
+    Customers,
+    Products,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let command = args.next().ok_or("no command given")?;
+    let import = if command == "import" {
+        let kind = match args.next().as_deref() {
+            Some("customers") => ImportKind::Customers,
+            Some("products") => ImportKind::Products,
+            Some(other) => {
+                return Err(format!(
+                    "import what? `customers` or `products`, not `{other}`"
+                ));
+            }
+            None => return Err("import needs `customers FILE` or `products FILE`".to_owned()),
+        };
+        let file = args
+            .next()
+            .filter(|f| !f.starts_with("--"))
+            .ok_or("import needs the CSV file to read")?;
+        Some((kind, PathBuf::from(file)))
+    } else {
+        None
+    };
     let mut parsed = Args {
         command,
         config: None,
@@ -63,6 +107,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         role: None,
         outlet: None,
         display: None,
+        import,
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -168,11 +213,17 @@ fn main() -> ExitCode {
             "calls" => show_calls(&settings, args.last).await,
             "user" => add_user(&settings, &args).await,
             "demo" => seed_demo(&settings).await,
+            "import" => match &args.import {
+                Some((kind, file)) => import(&settings, *kind, file).await,
+                None => Err("import needs `customers FILE` or `products FILE`".to_owned()),
+            },
             other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Already reported row by row.
+        Err(e) if e.is_empty() => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("hotline: {e}");
             ExitCode::FAILURE
@@ -329,4 +380,53 @@ fn wall_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Imports a CSV file of customers or products: parses and checks every
+/// row (src/import.rs), writes the good ones each on its own (the store),
+/// prints each bad row's line and why, then `imported N, skipped M`. An
+/// empty `Err` means "rows were skipped, already said".
+async fn import(
+    settings: &Settings,
+    kind: ImportKind,
+    file: &std::path::Path,
+) -> Result<(), String> {
+    let reader = std::fs::File::open(file)
+        .map(std::io::BufReader::new)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let store = Store::connect(&settings.database_url)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let now_ms = wall_ms();
+    let (report, mut errors, skipped) = match kind {
+        ImportKind::Customers => {
+            let parsed = hotline::import::customers(reader);
+            let report = store.import_customers(&parsed.rows, now_ms).await;
+            (report, parsed.errors, parsed.skipped)
+        }
+        ImportKind::Products => {
+            let parsed = hotline::import::products(reader);
+            let report = store.import_products(&parsed.rows).await;
+            (report, parsed.errors, parsed.skipped)
+        }
+    };
+    store.close().await;
+    let report = report.map_err(|e| {
+        format!(
+            "database: {e}; rows before the failure were imported, \
+             and importing the file again skips them"
+        )
+    })?;
+    let skipped = skipped + report.errors.len();
+    errors.extend(report.errors);
+    errors.sort_by_key(|e| e.line);
+    for e in &errors {
+        println!("{}: {e}", file.display());
+    }
+    println!("imported {}, skipped {skipped}", report.imported);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(String::new())
+    }
 }

@@ -230,3 +230,64 @@ fn demo_seeds_an_empty_database_once() {
         "{text}"
     );
 }
+
+#[test]
+fn import_customers_reports_bad_rows_by_line() {
+    let dir = std::env::temp_dir().join(format!(
+        "hotline-cli-import-{}-{:x}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database = format!("sqlite://{}", dir.join("hotline.db").display());
+    // As Excel saves it: a byte order mark, CRLF, a quoted line break.
+    let csv = dir.join("customers.csv");
+    std::fs::write(
+        &csv,
+        "\u{feff}name,phones,region,address,vip\r\n\
+         王建国,13800138000;0571-86541234,浙江省杭州市西湖区,\"文一西路522号\r\n7幢\",否\r\n\
+         ,13900000001,,,\r\n\
+         李秀英,13900139000/12,,,是\r\n\
+         张伟,18662345678,江苏省苏州市昆山市周庄镇,,1\r\n\
+         刘洋,+86 138 0013 8000,,,0\r\n",
+    )
+    .unwrap();
+    let file = csv.to_str().unwrap();
+    let (code, text) = hotline(&["import", "customers", file, "--database", &database]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("imported 2, skipped 3"), "{text}");
+    for line in [
+        format!("{file}: line 4: name: is required"),
+        format!("{file}: line 5: phones[1]: `12` is not a phone number"),
+        format!("{file}: line 7: phone 13800138000 already belongs to customer #1"),
+    ] {
+        assert!(text.contains(&line), "{line} in {text}");
+    }
+    // Again: nothing added, every row accounted for.
+    let (code, text) = hotline(&["import", "customers", file, "--database", &database]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("imported 0, skipped 5"), "{text}");
+
+    // A clean file of products: exit 0.
+    let products = dir.join("products.csv");
+    std::fs::write(
+        &products,
+        "phone,model,serial,purchase_date,warranty_end\n\
+         18662345678,TDR-48V20 电动自行车,V20K2508170093,2025/8/18,2026-08-18\n",
+    )
+    .unwrap();
+    let products = products.to_str().unwrap();
+    let (code, text) = hotline(&["import", "products", products, "--database", &database]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("imported 1, skipped 0"), "{text}");
+
+    let (code, text) = hotline(&["import", "tickets", file]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("`customers` or `products`"), "{text}");
+    let (code, text) = hotline(&["import", "customers"]);
+    assert_eq!(code, 2, "{text}");
+    let (code, text) = hotline(&["help"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("hotline import customers FILE"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

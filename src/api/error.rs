@@ -55,6 +55,9 @@ impl From<StoreError> for AppError {
             StoreError::VersionConflict { current } => AppError::Stale { current },
             StoreError::Duplicate(what) => AppError::Conflict(format!("that {what} is taken")),
             StoreError::Invalid(fields) => AppError::Invalid(fields),
+            e @ (StoreError::PhoneTaken { .. } | StoreError::SerialTaken { .. }) => {
+                AppError::Conflict(e.to_string())
+            }
             e => AppError::Store(e),
         }
     }

@@ -13,6 +13,7 @@
 //! and published in the document as each operation's `x-roles`.
 
 pub mod auth;
+mod customers;
 mod error;
 mod input;
 mod kb;
@@ -145,6 +146,12 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("PUT", "/api/outlets/{id}", Roles(LEADS)),
     ("GET", "/api/outlets/suggest", Roles(STAFF)),
     ("GET", "/api/screen-pop", Roles(STAFF)),
+    ("GET", "/api/customers", Roles(STAFF)),
+    ("POST", "/api/customers", Roles(DESK)),
+    ("GET", "/api/customers/{id}", Roles(STAFF)),
+    ("PATCH", "/api/customers/{id}", Roles(DESK)),
+    ("POST", "/api/customers/{id}/products", Roles(DESK)),
+    ("GET", "/api/customers/{id}/timeline", Roles(STAFF)),
     ("GET", "/api/kb", SignedIn),
     ("POST", "/api/kb", Roles(LEADS)),
     ("GET", "/api/kb/search", SignedIn),
@@ -216,6 +223,10 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(outlets::update))
         .routes(routes!(outlets::suggest))
         .routes(routes!(screen_pop))
+        .routes(routes!(customers::list, customers::create))
+        .routes(routes!(customers::detail, customers::edit))
+        .routes(routes!(customers::add_product))
+        .routes(routes!(customers::timeline))
         .routes(routes!(kb::list, kb::create))
         .routes(routes!(kb::search))
         .routes(routes!(kb::detail, kb::update, kb::delete))

@@ -23,7 +23,7 @@ use super::input::{Input, check, int_param};
 use super::{ApiState, AppError, ErrorBody, now_ms};
 use crate::store::{NewTicket, StoreError, TicketDetail, TicketEdit, TicketFilter, TicketPage};
 use crate::ticket::{Actor, Outlet, Ticket, TicketKind, TicketStage, Transition};
-use crate::validate::{FieldError, text_len};
+use crate::validate::{FieldError, check_chars};
 
 /// Most tickets one page holds.
 pub const MAX_PAGE: i64 = 200;
@@ -181,10 +181,10 @@ pub async fn create(
     Input(req): Input<CreateTicket>,
 ) -> Result<(StatusCode, Json<TicketDetail>), AppError> {
     let mut errors = Vec::new();
-    text_len(&mut errors, "category", req.category.trim(), 0, 40);
-    text_len(&mut errors, "description", req.description.trim(), 1, 2000);
+    check_chars(&mut errors, "category", req.category.trim(), 0, 40);
+    check_chars(&mut errors, "description", req.description.trim(), 1, 2000);
     if let Some(call) = &req.call_id {
-        text_len(&mut errors, "call_id", call, 1, 64);
+        check_chars(&mut errors, "call_id", call, 1, 64);
     }
     if req.kind == TicketKind::Complaint && req.category.trim().is_empty() {
         errors.push(FieldError::new(
@@ -276,10 +276,10 @@ pub async fn edit(
 ) -> Result<Json<TicketDetail>, AppError> {
     let mut errors = Vec::new();
     if let Some(c) = &req.category {
-        text_len(&mut errors, "category", c.trim(), 0, 40);
+        check_chars(&mut errors, "category", c.trim(), 0, 40);
     }
     if let Some(d) = &req.description {
-        text_len(&mut errors, "description", d.trim(), 1, 2000);
+        check_chars(&mut errors, "description", d.trim(), 1, 2000);
     }
     check(errors)?;
     let current = visible(&state, &caller, &number).await?.ticket;
@@ -334,7 +334,7 @@ pub async fn transition(
 ) -> Result<Json<TicketDetail>, AppError> {
     let mut errors = Vec::new();
     if let Some(reason) = &req.reason {
-        text_len(&mut errors, "reason", reason.trim(), 1, 500);
+        check_chars(&mut errors, "reason", reason.trim(), 1, 500);
     }
     check(errors)?;
     if caller.outlet_scope().is_some()

@@ -12,7 +12,7 @@ use super::auth::{Caller, hash_password, password_problem};
 use super::input::{Input, check};
 use super::{ApiState, AppError, ErrorBody, now_ms};
 use crate::store::{NewUser, Role, User, UserChanges};
-use crate::validate::{FieldError, text_len};
+use crate::validate::{FieldError, check_chars};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserList {
@@ -103,7 +103,7 @@ pub async fn create(
     if let Some(p) = username_problem(&req.username) {
         errors.push(FieldError::new("username", p));
     }
-    text_len(&mut errors, "display_name", &req.display_name, 0, 60);
+    check_chars(&mut errors, "display_name", &req.display_name, 0, 60);
     role_outlet(&mut errors, req.role, req.outlet_id);
     if let Some(p) = password_problem(&req.password) {
         errors.push(FieldError::new("password", p));
@@ -138,7 +138,7 @@ pub async fn update(
 ) -> Result<Json<User>, AppError> {
     let mut errors = Vec::new();
     if let Some(name) = &req.display_name {
-        text_len(&mut errors, "display_name", name, 0, 60);
+        check_chars(&mut errors, "display_name", name, 0, 60);
     }
     match req.role {
         Some(role) => role_outlet(&mut errors, role, req.outlet_id),

@@ -1,4 +1,4 @@
-//! Demo mode: the demo world ([`Store::seed_demo`]) plus one user of each
+//! Demo mode: the demo world and crowd ([`Store::seed_demo_with_crowd`]) plus one user of each
 //! role, so a newcomer can sign in and try every screen. Only ever on a
 //! database with no customers (`server.demo_data`, `serve --demo`,
 //! `hotline demo`); the shared password is printed in the log and the
@@ -22,7 +22,7 @@ pub const DEMO_USERS: &[(&str, &str, Role, Option<&str>)] = &[
 /// Seeds the demo world and users into an empty database; `false` (and
 /// nothing written) if it has customers already.
 pub async fn seed(store: &Store, now_ms: i64) -> Result<bool, StoreError> {
-    if !store.seed_demo(now_ms).await? {
+    if !store.seed_demo_with_crowd(now_ms).await? {
         return Ok(false);
     }
     // One hash for all: each takes tens of milliseconds by design.

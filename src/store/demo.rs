@@ -1,5 +1,7 @@
 //! Demo data: a small after-sales world in Zhejiang and Jiangsu, for trying
-//! the IVR and the API on a fresh database ([`Store::seed_demo`]).
+//! the IVR and the API on a fresh database ([`Store::seed_demo`]), and
+//! optionally a crowd of generated customers around it
+//! ([`Store::seed_demo_with_crowd`], src/store/demo_crowd.rs).
 //!
 //! Tests and the IVR demo depend on these facts; keep them exact:
 //! - `13800138000` is 王建国 (not VIP, also `057186541234`): one open
@@ -13,6 +15,11 @@
 //!   heaters, an e-bike; one with unknown dates), 5 outlets (HZ-XIHU,
 //!   NJ-GULOU city; HZ-TONGLU, NB-YUYAO county; SZ-ZHOUZHUANG town), 11
 //!   tickets covering every kind and every stage.
+//!
+//! With the crowd ([`Store::seed_demo_with_crowd`], what `hotline serve`
+//! seeds): 300 more customers (no tickets), 12 outlets in all (6 city, 4
+//! county, 2 town, adding SH-XUHUI, SH-PUDONG, SZ-GUSU, NB-HAISHU,
+//! WX-JIANGYIN, JX-HAINING and HZ-QIANDAOHU); every fact above stays true.
 //!
 //! Ticket numbers are fixed (`YYMMDD` + a 4-digit daily sequence, as if
 //! seeded on 2026-11-25); times and dates are relative to the `now_ms`
@@ -28,14 +35,16 @@ use super::{Backend, Store, StoreError};
 use crate::ticket as core;
 
 const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
+pub(super) const DAY_MS: i64 = 24 * HOUR_MS;
 
-struct Outlet {
-    code: &'static str,
-    name: &'static str,
-    tier: &'static str,
-    phone: &'static str,
-    areas: &'static str,
+pub(super) struct Outlet {
+    pub(super) code: &'static str,
+    pub(super) name: &'static str,
+    pub(super) tier: &'static str,
+    /// Normalised.
+    pub(super) phone: &'static str,
+    /// The regions it serves, comma-separated.
+    pub(super) areas: &'static str,
 }
 
 struct Customer {
@@ -71,7 +80,7 @@ struct Ticket {
     updated_hours_ago: i64,
 }
 
-const OUTLETS: &[Outlet] = &[
+pub(super) const OUTLETS: &[Outlet] = &[
     Outlet {
         code: "HZ-XIHU",
         name: "杭州西湖服务中心",
@@ -333,6 +342,20 @@ const CUSTOMERS: &[Customer] = &[
     },
 ];
 
+/// The fixed world's phones, for the crowd to stay clear of.
+pub(super) fn fixed_phones() -> impl Iterator<Item = &'static str> {
+    CUSTOMERS.iter().flat_map(|c| c.phones.iter().copied())
+}
+
+/// The fixed world's (model, serial) pairs with a serial.
+pub(super) fn fixed_serials() -> impl Iterator<Item = (&'static str, &'static str)> {
+    CUSTOMERS
+        .iter()
+        .flat_map(|c| c.products.iter())
+        .filter(|p| !p.serial.is_empty())
+        .map(|p| (p.model, p.serial))
+}
+
 impl Store {
     /// Insert the demo data (described in `src/store/demo.rs`: customers
     /// with phones, products, outlets and tickets) in one transaction if
@@ -341,6 +364,18 @@ impl Store {
     /// is written. Two processes seeding at once insert it once. Times and
     /// dates are relative to `now_ms`.
     pub async fn seed_demo(&self, now_ms: i64) -> Result<bool, StoreError> {
+        self.seed(now_ms, false).await
+    }
+
+    /// [`Store::seed_demo`] plus the demo crowd (src/store/demo_crowd.rs:
+    /// 300 generated customers with phones and products, 7 more outlets),
+    /// all in the one transaction and under the same rule: only into a
+    /// database without customers, else `false` and nothing written.
+    pub async fn seed_demo_with_crowd(&self, now_ms: i64) -> Result<bool, StoreError> {
+        self.seed(now_ms, true).await
+    }
+
+    async fn seed(&self, now_ms: i64, crowd: bool) -> Result<bool, StoreError> {
         let mut tx = match self.backend {
             // Takes the write lock before the count, like the migrator.
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
@@ -366,6 +401,11 @@ impl Store {
         insert(&mut tx, now_ms)
             .await
             .map_err(StoreError::from_sqlx)?;
+        if crowd {
+            super::demo_crowd::insert(&mut tx, now_ms)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        }
         tx.commit().await.map_err(StoreError::from_sqlx)?;
         super::kb::seed_kb_demo(self, now_ms).await?;
         Ok(true)
@@ -542,7 +582,7 @@ fn demo_ticket(
 
 /// The calendar date in China (UTC+8, no daylight saving) at `now_ms`;
 /// 1970-01-01 for a time outside what a date can hold.
-fn china_date(now_ms: i64) -> jiff::civil::Date {
+pub(super) fn china_date(now_ms: i64) -> jiff::civil::Date {
     let china = TimeZone::fixed(tz::offset(8));
     Timestamp::from_millisecond(now_ms)
         .unwrap_or(Timestamp::UNIX_EPOCH)

@@ -9,7 +9,9 @@
 //! [`Store::open_tickets_by_phone`], [`Store::ticket_by_number`]) and the
 //! agent's screen pop ([`Store::screen_pop`]); written by the API (users,
 //! outlets, tickets and their stamps, the knowledge base, searched during a
-//! call with [`Store::search_articles`]) and by [`Store::seed_demo`].
+//! call with [`Store::search_articles`]). Customers, their phones and
+//! products are kept by [`customers`] (create, edit, list, timeline, CSV
+//! import); [`Store::seed_demo`] seeds a demo world.
 //!
 //! Invariants and choices:
 //! - One SQL text for both backends: `$N` placeholders only, times as `i64`
@@ -34,7 +36,9 @@
 //!   connection, so `sqlite::memory:` would give each pooled connection its
 //!   own empty database: use a file (tests use a temp dir).
 
+pub mod customers;
 mod demo;
+mod demo_crowd;
 mod kb;
 mod lookups;
 mod migrate;
@@ -54,6 +58,10 @@ use sqlx::{AnyConnection, AnyPool, FromRow, Row};
 
 use crate::records::RecordOp;
 
+pub use customers::{
+    Customer, CustomerFilter, CustomerPage, CustomerPatch, ImportReport, NewCustomer, NewProduct,
+    Product, TimelineEntry,
+};
 pub use kb::{Article, ArticleFilter, ArticleHit, ArticlePage, KB_PAGE_MAX, NewArticle};
 pub use lookups::{CustomerSummary, OPEN_TICKETS_LIMIT, TicketKind, TicketStage, TicketSummary};
 pub use migrate::{MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, Migration};
@@ -122,10 +130,22 @@ pub enum StoreError {
     /// A value that must be unique (named) is taken.
     #[error("that {0} is taken")]
     Duplicate(&'static str),
-    /// The input failed validation, one entry per problem; nothing was
-    /// written.
-    #[error("invalid input")]
+    /// The input failed its checks; nothing was written. Every problem,
+    /// by field (the API answers 400 with the list).
+    #[error("invalid input: {}", crate::validate::join(.0))]
     Invalid(Vec<crate::validate::FieldError>),
+    /// A phone number (normalised) already belongs to another customer.
+    #[error("phone {phone} already belongs to customer #{customer_id}")]
+    PhoneTaken { phone: String, customer_id: i64 },
+    /// A product serial is already registered for that model (to
+    /// `customer_id`, as product `product_id`).
+    #[error("serial {serial} of {model} is already registered (customer #{customer_id})")]
+    SerialTaken {
+        model: String,
+        serial: String,
+        product_id: i64,
+        customer_id: i64,
+    },
 }
 
 impl StoreError {

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::{Store, StoreError, bad_value};
 use crate::ticket::OutletTier;
-use crate::validate::{FieldError, text_len};
+use crate::validate::{FieldError, check_chars};
 
 /// An outlet as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -81,7 +81,7 @@ impl OutletInput {
                 "must be 2 to 20 of A-Z, 0-9 and '-'",
             ));
         }
-        text_len(&mut errors, "name", &self.name, 1, 60);
+        check_chars(&mut errors, "name", &self.name, 1, 60);
         match crate::phone::normalise(&self.phone) {
             Some(p) => self.phone = p,
             None => errors.push(FieldError::new("phone", "is not a phone number")),
@@ -96,7 +96,7 @@ impl OutletInput {
                     "must not contain a comma",
                 ));
             } else {
-                text_len(&mut errors, &format!("areas[{i}]"), area.trim(), 1, 60);
+                check_chars(&mut errors, &format!("areas[{i}]"), area.trim(), 1, 60);
             }
         }
         if errors.is_empty() {
