@@ -17,13 +17,16 @@
 //!   tickets covering every kind and every stage.
 //!
 //! With the crowd ([`Store::seed_demo_with_crowd`], what `hotline serve`
-//! seeds): 300 more customers (no tickets), 12 outlets in all (6 city, 4
+//! seeds): 300 more customers, about 140 more tickets in every stage
+//! (numbered from 5001 of their day), 12 outlets in all (6 city, 4
 //! county, 2 town, adding SH-XUHUI, SH-PUDONG, SZ-GUSU, NB-HAISHU,
 //! WX-JIANGYIN, JX-HAINING and HZ-QIANDAOHU); every fact above stays true.
 //!
-//! Ticket numbers are fixed (`YYMMDD` + a 4-digit daily sequence, as if
-//! seeded on 2026-11-25); times and dates are relative to the `now_ms`
-//! given, with dates on the China calendar (UTC+8).
+//! The fixed world's ticket numbers are fixed (`YYMMDD` + a 4-digit daily
+//! sequence, as if seeded on 2026-11-25); times and dates are relative to
+//! the `now_ms` given, with dates on the China calendar (UTC+8). Every
+//! ticket carries the stamps the ticket core gives for the usual path to
+//! its stage ([`insert_ticket`]).
 
 use std::collections::HashMap;
 
@@ -368,7 +371,8 @@ impl Store {
     }
 
     /// [`Store::seed_demo`] plus the demo crowd (src/store/demo_crowd.rs:
-    /// 300 generated customers with phones and products, 7 more outlets),
+    /// 300 generated customers with phones, products and tickets, 7 more
+    /// outlets),
     /// all in the one transaction and under the same rule: only into a
     /// database without customers, else `false` and nothing written.
     pub async fn seed_demo_with_crowd(&self, now_ms: i64) -> Result<bool, StoreError> {
@@ -413,7 +417,6 @@ impl Store {
 }
 
 async fn insert(conn: &mut AnyConnection, now_ms: i64) -> Result<(), sqlx::Error> {
-    let desk = core::ServiceDesk::default();
     let mut outlet_ids = HashMap::new();
     for o in OUTLETS {
         let id: i64 = sqlx::query_scalar(
@@ -476,8 +479,6 @@ async fn insert(conn: &mut AnyConnection, now_ms: i64) -> Result<(), sqlx::Error
             product_ids.push(id);
         }
         for t in c.tickets {
-            let created = now_ms - t.created_hours_ago * HOUR_MS;
-            let updated = now_ms - t.updated_hours_ago * HOUR_MS;
             let outlet = t.outlet.map(|code| {
                 let o = OUTLETS
                     .iter()
@@ -488,40 +489,77 @@ async fn insert(conn: &mut AnyConnection, now_ms: i64) -> Result<(), sqlx::Error
                     tier: core::OutletTier::parse(o.tier).expect("a demo tier"),
                 }
             });
-            let ticket = demo_ticket(t, created, updated, outlet);
-            let (due_stage, due_at) = super::tickets::due_columns(&ticket);
-            let kind = core::TicketKind::parse(t.kind).expect("a demo kind");
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO tickets \
-                 (number, customer_id, product_id, kind, accepted_kind, category, description, \
-                  stage, outlet_id, team, version, due_stage, due_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-                 RETURNING id",
-            )
-            .bind(t.number)
-            .bind(customer_id)
-            .bind(t.product.map(|i| product_ids[i]))
-            .bind(ticket.kind().as_str())
-            .bind(kind.as_str())
-            .bind(t.category)
-            .bind(t.description)
-            .bind(ticket.stage().as_str())
-            .bind(ticket.outlet().map(|o| o.id))
-            .bind(
-                (ticket.kind() == core::TicketKind::Complaint)
-                    .then(|| desk.team_for(t.category).to_owned()),
-            )
-            .bind(ticket.version() as i64)
-            .bind(due_stage)
-            .bind(due_at)
-            .bind(created)
-            .bind(updated)
-            .fetch_one(&mut *conn)
-            .await?;
-            for (seq, stamp) in ticket.stamps().iter().enumerate() {
-                super::tickets::insert_stamp(conn, id, seq as i64, stamp).await?;
-            }
+            let spec = DemoTicket {
+                number: t.number.to_owned(),
+                customer_id,
+                product_id: t.product.map(|i| product_ids[i]),
+                kind: core::TicketKind::parse(t.kind).expect("a demo kind"),
+                stage: core::TicketStage::parse(t.stage).expect("a demo stage"),
+                category: t.category,
+                description: t.description.to_owned(),
+                outlet,
+                created_ms: now_ms - t.created_hours_ago * HOUR_MS,
+                updated_ms: now_ms - t.updated_hours_ago * HOUR_MS,
+            };
+            insert_ticket(conn, &spec).await?;
         }
+    }
+    Ok(())
+}
+
+/// A demo ticket, fixed or generated for the crowd.
+pub(super) struct DemoTicket {
+    pub(super) number: String,
+    pub(super) customer_id: i64,
+    pub(super) product_id: Option<i64>,
+    pub(super) kind: core::TicketKind,
+    /// Where it stands now; reached along the usual path.
+    pub(super) stage: core::TicketStage,
+    pub(super) category: &'static str,
+    pub(super) description: String,
+    /// Dispatched to (and worked by) this outlet; `None`: settled by the
+    /// call center (consultations, complaints).
+    pub(super) outlet: Option<core::Outlet>,
+    pub(super) created_ms: i64,
+    pub(super) updated_ms: i64,
+}
+
+/// Writes a demo ticket with the stamps and derived columns its core
+/// gives ([`demo_ticket`]), as the API would have.
+pub(super) async fn insert_ticket(
+    conn: &mut AnyConnection,
+    t: &DemoTicket,
+) -> Result<(), sqlx::Error> {
+    let ticket = demo_ticket(t);
+    let (due_stage, due_at) = super::tickets::due_columns(&ticket);
+    let team = (ticket.kind() == core::TicketKind::Complaint)
+        .then(|| core::ServiceDesk::default().team_for(t.category).to_owned());
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO tickets \
+         (number, customer_id, product_id, kind, accepted_kind, category, description, \
+          stage, outlet_id, team, version, due_stage, due_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         RETURNING id",
+    )
+    .bind(&t.number)
+    .bind(t.customer_id)
+    .bind(t.product_id)
+    .bind(ticket.kind().as_str())
+    .bind(t.kind.as_str())
+    .bind(t.category)
+    .bind(&t.description)
+    .bind(ticket.stage().as_str())
+    .bind(ticket.outlet().map(|o| o.id))
+    .bind(team)
+    .bind(ticket.version() as i64)
+    .bind(due_stage)
+    .bind(due_at)
+    .bind(t.created_ms)
+    .bind(t.updated_ms)
+    .fetch_one(&mut *conn)
+    .await?;
+    for (seq, stamp) in ticket.stamps().iter().enumerate() {
+        super::tickets::insert_stamp(conn, id, seq as i64, stamp).await?;
     }
     Ok(())
 }
@@ -530,16 +568,11 @@ async fn insert(conn: &mut AnyConnection, now_ms: i64) -> Result<(), sqlx::Error
 /// along the usual path to its stage, the moves spread evenly up to
 /// `updated_ms`, so its stamps, due time and version are what the API
 /// would have left.
-fn demo_ticket(
-    t: &Ticket,
-    created_ms: i64,
-    updated_ms: i64,
-    outlet: Option<core::Outlet>,
-) -> core::Ticket {
+fn demo_ticket(t: &DemoTicket) -> core::Ticket {
     use core::TicketStage::*;
     let policy = core::SlaPolicy::default();
-    let kind = core::TicketKind::parse(t.kind).expect("a demo kind");
-    let target = core::TicketStage::parse(t.stage).expect("a demo stage");
+    let (kind, target, outlet) = (t.kind, t.stage, t.outlet);
+    let (created_ms, updated_ms) = (t.created_ms, t.updated_ms);
     let mut path = Vec::new();
     if target != Accepted {
         if outlet.is_some() {

@@ -16,7 +16,8 @@
 //! Invariants (checked by the tests below): no phone and no model/serial
 //! pair repeats or collides with the fixed world's; every phone is
 //! normalised; every region is an outlet's area and every area has
-//! customers; no tickets (those come through the ticket core).
+//! customers. About 45 % of the crowd have a ticket ([`Tickets`]), written
+//! with the stamps the ticket core gives, as the API would have.
 
 use std::collections::HashSet;
 
@@ -442,6 +443,12 @@ pub(super) async fn insert(conn: &mut AnyConnection, now_ms: i64) -> Result<(), 
         .execute(&mut *conn)
         .await?;
     }
+    let outlets = sqlx::query_as::<_, super::OutletRecord>(
+        "SELECT id, code, name, tier, phone, areas FROM outlets",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut tickets = Tickets::new(now_ms);
     let today = demo::china_date(now_ms);
     let days_ago = |days: i64| today.checked_sub(days.days()).unwrap_or(today);
     for c in crowd() {
@@ -463,27 +470,163 @@ pub(super) async fn insert(conn: &mut AnyConnection, now_ms: i64) -> Result<(), 
                 .execute(&mut *conn)
                 .await?;
         }
+        let mut product_ids = Vec::with_capacity(c.products.len());
         for p in &c.products {
             let bought = days_ago(p.bought_days);
             let end = bought
                 .checked_add(p.warranty_years.years())
                 .unwrap_or(bought);
-            sqlx::query(
+            let id: i64 = sqlx::query_scalar(
                 "INSERT INTO products \
                  (customer_id, model, serial, purchase_date, warranty_end) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
             )
             .bind(customer_id)
             .bind(p.model)
             .bind(&p.serial)
             .bind(bought.to_string())
             .bind(end.to_string())
-            .execute(&mut *conn)
+            .fetch_one(&mut *conn)
             .await?;
+            product_ids.push(id);
+        }
+        let outlet = super::outlets::suggest(&outlets, c.region)
+            .first()
+            .map(|o| crate::ticket::Outlet {
+                id: o.id,
+                tier: o.tier,
+            });
+        if let Some(ticket) = tickets.maybe(customer_id, &product_ids, outlet) {
+            demo::insert_ticket(conn, &ticket).await?;
         }
     }
     Ok(())
 }
+
+/// The crowd's tickets: about 45 % of its customers have one, of every
+/// kind and in every stage, open ones from the last week, finished ones
+/// from the last six weeks, dispatched to the outlet serving the
+/// customer's region. Numbered from 5001 of their day, clear of the fixed
+/// world's numbers; drawn from their own seeded generator, so they do not
+/// change the crowd.
+struct Tickets {
+    rng: fastrand::Rng,
+    now_ms: i64,
+    /// The last number used per `YYMMDD`.
+    last: std::collections::HashMap<String, u32>,
+}
+
+impl Tickets {
+    fn new(now_ms: i64) -> Tickets {
+        Tickets {
+            rng: fastrand::Rng::with_seed(SEED ^ 0x7469_636b),
+            now_ms,
+            last: Default::default(),
+        }
+    }
+
+    fn maybe(
+        &mut self,
+        customer_id: i64,
+        products: &[i64],
+        outlet: Option<crate::ticket::Outlet>,
+    ) -> Option<demo::DemoTicket> {
+        use crate::ticket::{TicketKind as K, TicketStage as S};
+        let rng = &mut self.rng;
+        if rng.u8(..100) >= 45 {
+            return None;
+        }
+        let (kind, categories): (K, &[(&'static str, &str)]) = match rng.u8(..100) {
+            0..55 => (K::Repair, REPAIRS),
+            55..80 => (K::Installation, INSTALLS),
+            80..90 => (K::Consultation, CONSULTATIONS),
+            _ => (K::Complaint, COMPLAINTS),
+        };
+        let (category, description) = *pick(rng, categories);
+        let stage = *pick(
+            rng,
+            &[
+                S::Accepted,
+                S::Dispatched,
+                S::Dispatched,
+                S::InService,
+                S::InService,
+                S::Completed,
+                S::Completed,
+                S::FollowedUp,
+                S::Closed,
+                S::Closed,
+                S::Closed,
+                S::Closed,
+                S::Reopened,
+            ],
+        );
+        // Consultations and complaints are settled by the call center;
+        // repairs and installations need an outlet to get past accepted.
+        let settled_here = matches!(kind, K::Consultation | K::Complaint);
+        let stage = match (stage, settled_here) {
+            (S::Dispatched | S::InService, true) => S::Accepted,
+            (stage, _) => stage,
+        };
+        let outlet = if settled_here { None } else { outlet };
+        if outlet.is_none() && !settled_here && stage != S::Accepted {
+            return None;
+        }
+        let hour = 3_600_000;
+        let (created_ms, updated_ms) = if stage.is_open() {
+            let created = self.now_ms - rng.i64(2..24 * 7) * hour;
+            (
+                created,
+                created + (self.now_ms - created) * rng.i64(1..10) / 10,
+            )
+        } else {
+            let created = self.now_ms - rng.i64(24 * 7..24 * 42) * hour;
+            (created, created + rng.i64(24..24 * 6) * hour)
+        };
+        let day = crate::ticket::ServiceDesk::default().number_day(created_ms);
+        let n = self.last.entry(day.clone()).or_insert(5000);
+        *n += 1;
+        Some(demo::DemoTicket {
+            number: format!("{day}{n:04}"),
+            customer_id,
+            product_id: (!settled_here && !products.is_empty())
+                .then(|| products[rng.usize(..products.len())]),
+            kind,
+            stage,
+            category,
+            description: description.to_owned(),
+            outlet,
+            created_ms,
+            updated_ms,
+        })
+    }
+}
+
+const REPAIRS: &[(&str, &str)] = &[
+    ("不开机", "按电源键无反应，指示灯不亮"),
+    ("漏水", "机器底部漏水，地面有积水"),
+    ("异响", "运行时有明显异响，像金属摩擦声"),
+    ("不脱水", "洗衣完成后衣服很湿，脱水时报警"),
+    ("无图像", "有声音没有图像，屏幕黑屏"),
+    ("不加热", "热水器通电后不加热，水一直是凉的"),
+    ("遥控失灵", "遥控器按键没有反应，已换过电池"),
+];
+const INSTALLS: &[(&str, &str)] = &[
+    ("新机安装", "新买的机器需要上门安装"),
+    ("挂架安装", "电视需要壁挂安装，用户已买好挂架"),
+    ("移机", "搬家后需要拆装移机"),
+];
+const CONSULTATIONS: &[(&str, &str)] = &[
+    ("保修政策", "询问保修期多久，发票丢了还能不能保修"),
+    ("使用咨询", "询问节能模式怎么设置"),
+    ("配件购买", "询问排水管加长件在哪里买"),
+];
+const COMPLAINTS: &[(&str, &str)] = &[
+    ("服务态度", "师傅上门态度差，没有穿鞋套"),
+    ("上门超时", "约好上午上门，下午才到"),
+    ("收费争议", "保修期内被收取上门费"),
+    ("维修质量", "修过一次又坏了，同样的问题"),
+];
 
 #[cfg(test)]
 mod tests {
