@@ -16,24 +16,29 @@ use serde_json::{Value, json};
 
 const T0: i64 = 1_714_552_200_000;
 
-/// An API on a fresh SQLite database, with an admin signed in.
+/// An API with an admin signed in.
 struct T {
-    _db: TestDb,
     api: TestApi,
     state: hotline::api::ApiState,
     admin: String,
 }
 
-async fn test_api() -> T {
-    let db = sqlite_db().await;
-    let api = TestApi::new(&db);
+/// On `db`.
+async fn on(db: &TestDb) -> T {
+    let api = TestApi::new(db);
     let admin = api.sign_in_as(Role::Admin, None).await;
     T {
         state: api.state.clone(),
-        _db: db,
         api,
         admin,
     }
+}
+
+/// On a fresh SQLite database (kept while the T lives).
+async fn test_api() -> (TestDb, T) {
+    let db = sqlite_db().await;
+    let t = on(&db).await;
+    (db, t)
 }
 
 impl T {
@@ -105,7 +110,7 @@ fn assert_no_internals(body: &Value) {
 
 #[tokio::test]
 async fn health_reports_live_figures() {
-    let t = test_api().await;
+    let (_db, t) = test_api().await;
     let live = &t.state.live;
     live.active_calls.store(3, Ordering::Relaxed);
     live.calls_total.store(42, Ordering::Relaxed);
@@ -129,7 +134,7 @@ async fn health_reports_live_figures() {
 
 #[tokio::test]
 async fn health_is_503_when_the_database_is_down() {
-    let t = test_api().await;
+    let (_db, t) = test_api().await;
     t.state.store.close().await;
     let (status, body) = t.get("/api/health").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -138,9 +143,8 @@ async fn health_is_503_when_the_database_is_down() {
     assert_no_internals(&body);
 }
 
-#[tokio::test]
-async fn list_calls_newest_first_with_limit() {
-    let t = test_api().await;
+async fn list_calls_newest_first_with_limit(db: &TestDb) {
+    let t = on(db).await;
     for i in 0..5 {
         seed_call(&t.state.store, &format!("c{i}"), T0 + i * 1_000).await;
     }
@@ -174,9 +178,8 @@ async fn list_calls_newest_first_with_limit() {
     assert_eq!(body["calls"].as_array().expect("calls").len(), 5);
 }
 
-#[tokio::test]
-async fn list_calls_rejects_bad_limits() {
-    let t = test_api().await;
+async fn list_calls_rejects_bad_limits(db: &TestDb) {
+    let t = on(db).await;
     for q in [
         "limit=abc",
         "limit=0",
@@ -195,9 +198,8 @@ async fn list_calls_rejects_bad_limits() {
     }
 }
 
-#[tokio::test]
-async fn call_detail_with_events() {
-    let t = test_api().await;
+async fn call_detail_with_events(db: &TestDb) {
+    let t = on(db).await;
     seed_call(&t.state.store, "c1", T0).await;
     let (status, body) = t.get("/api/calls/c1").await;
     assert_eq!(status, StatusCode::OK);
@@ -213,9 +215,8 @@ async fn call_detail_with_events() {
     assert_eq!(body["messages"], json!([]));
 }
 
-#[tokio::test]
-async fn call_detail_with_messages() {
-    let t = test_api().await;
+async fn call_detail_with_messages(db: &TestDb) {
+    let t = on(db).await;
     seed_call(&t.state.store, "c1", T0).await;
     t.state
         .store
@@ -237,17 +238,24 @@ async fn call_detail_with_messages() {
     );
 }
 
-#[tokio::test]
-async fn unknown_call_is_404() {
-    let t = test_api().await;
+async fn unknown_call_is_404(db: &TestDb) {
+    let t = on(db).await;
     let (status, body) = t.get("/api/calls/nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body, json!({ "error": "call not found" }));
 }
 
+on_both_backends!(
+    list_calls_newest_first_with_limit,
+    list_calls_rejects_bad_limits,
+    call_detail_with_events,
+    call_detail_with_messages,
+    unknown_call_is_404,
+);
+
 #[tokio::test]
 async fn database_errors_hide_internals() {
-    let t = test_api().await;
+    let (_db, t) = test_api().await;
     seed_call(&t.state.store, "c1", T0).await;
 
     // The database answers but the query fails: 500.
@@ -403,7 +411,7 @@ async fn session_cookie_works_like_the_bearer_token() {
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt;
-    let t = test_api().await;
+    let (_db, t) = test_api().await;
     let req = Request::get("/api/me")
         .header("cookie", format!("theme=dark; hotline_session={}", t.admin))
         .body(Body::empty())
@@ -420,7 +428,7 @@ async fn login_sets_an_http_only_cookie() {
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt;
-    let t = test_api().await;
+    let (_db, t) = test_api().await;
     let username = t.api.get("/api/me", &t.admin).await.1["username"].clone();
     let req = Request::post("/api/login")
         .header("content-type", "application/json")
@@ -442,7 +450,7 @@ async fn login_sets_an_http_only_cookie() {
 
 #[tokio::test]
 async fn malformed_bodies_name_the_field() {
-    let t = test_api().await;
+    let (_db, t) = test_api().await;
     for (body, field, message) in [
         (json!({ "username": "abc" }), "password", "is required"),
         (
@@ -472,7 +480,7 @@ async fn malformed_bodies_name_the_field() {
 /// with its roles, responses and its path parameters declared.
 #[tokio::test]
 async fn openapi_document_covers_every_route() {
-    let t = test_api().await;
+    let (_db, t) = test_api().await;
     let (status, doc) = t.api.call("GET", "/api/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -533,7 +541,7 @@ async fn openapi_document_covers_every_route() {
 /// are 404s.
 #[tokio::test]
 async fn every_routed_path_has_a_rule() {
-    let t = test_api().await;
+    let (_db, t) = test_api().await;
     for (method, path, _) in hotline::api::ACCESS {
         let uri = path.replace("{id}", "1").replace("{number}", "2611250001");
         let (status, _) = t.api.call(method, &uri, Some(&t.admin), None).await;
