@@ -13,6 +13,13 @@ if ! command -v sipp >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq sip-tester >/dev/null
 fi
 
+# An independent OpenAPI 3.1 validator for the served document (tests/api.rs).
+if ! python3 -c "import openapi_spec_validator" >/dev/null 2>&1; then
+    echo "installing openapi-spec-validator (PyPI) for the OpenAPI test"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        openapi-spec-validator
+fi
+
 # The second store. The suite fails under CI=true when it is unreachable.
 export HOTLINE_TEST_POSTGRES_URL="${HOTLINE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 

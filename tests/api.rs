@@ -603,3 +603,38 @@ async fn screen_pop_for_the_ringing_phone(db: &TestDb) {
 }
 
 on_both_backends!(screen_pop_for_the_ringing_phone);
+
+/// The document passes an independent OpenAPI 3.1 validator
+/// (openapi-spec-validator, installed by scripts/test.sh; under CI=true
+/// its absence fails the test).
+#[tokio::test]
+async fn openapi_document_passes_a_validator() {
+    let found = std::process::Command::new("python3")
+        .args(["-c", "import openapi_spec_validator"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "openapi-spec-validator is missing and CI=true: run scripts/test.sh"
+        );
+        eprintln!("\n!!!!! SKIPPED: python3 -m openapi_spec_validator is not installed !!!!!\n");
+        return;
+    }
+    let (_db, t) = test_api().await;
+    let (_, doc) = t.api.call("GET", "/api/openapi.json", None, None).await;
+    let file = std::env::temp_dir().join(format!("hotline-openapi-{}.json", std::process::id()));
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

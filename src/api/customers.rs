@@ -20,6 +20,7 @@ use crate::validate::FieldError;
 
 /// `GET /api/customers` query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CustomerQuery {
     /// Part of the name, or of a phone number in any form.
     pub q: Option<String>,
@@ -43,6 +44,7 @@ pub struct EditCustomer {
 
 /// `GET /api/customers/{id}/timeline` query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TimelineQuery {
     /// 1-500, default 100.
     pub limit: Option<String>,

@@ -15,6 +15,7 @@ use crate::store::{Article, ArticleFilter, ArticleHit, ArticlePage, KB_PAGE_MAX,
 
 /// `GET /api/kb` and `GET /api/kb/search` query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KbQuery {
     /// Search words (search only), e.g. `漏水` or `热水器 漏水`: every word
     /// must match.

@@ -250,9 +250,23 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
             };
             let ext = op.extensions.get_or_insert_with(Default::default);
             ext.insert("x-roles".to_owned(), serde_json::json!(roles_of(access)));
+            // Handler names repeat across modules (`list`, `create`): name
+            // each operation by its method and path, unique by routing.
+            op.operation_id = Some(operation_id(method, path));
         }
     }
     (router, doc)
+}
+
+/// `get_api_tickets_number_transitions` for `GET /api/tickets/{number}/transitions`.
+fn operation_id(method: &str, path: &str) -> String {
+    let words = path
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty());
+    std::iter::once(method.to_ascii_lowercase())
+        .chain(words.map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("_")
 }
 
 /// The OpenAPI document of [`app`]'s routes.
@@ -326,6 +340,7 @@ async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>) {
 
 /// `GET /api/calls` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CallsQuery {
     /// 1-500, default 50.
     limit: Option<String>,
@@ -374,6 +389,7 @@ async fn call_detail(
 
 /// `GET /api/screen-pop` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PopQuery {
     /// The caller's number in any common form (`+86 138-0013-8000`).
     caller: Option<String>,

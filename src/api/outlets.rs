@@ -63,6 +63,7 @@ pub async fn update(
 
 /// `GET /api/outlets/suggest` query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SuggestQuery {
     /// The customer's region, e.g. 浙江省杭州市西湖区.
     pub region: Option<String>,

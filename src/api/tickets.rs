@@ -73,6 +73,7 @@ pub struct MoveTicket {
 
 /// `GET /api/tickets` query; every parameter narrows the list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TicketQuery {
     /// accepted, dispatched, in_service, completed, followed_up, closed, reopened
     pub stage: Option<String>,
