@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit, property, integration (with sipp as the
 # caller) and store tests on both SQLite and PostgreSQL.
-# Installs what the tests need (sipp, from Debian's sip-tester) if missing.
+# Installs what the tests need if missing: sipp (Debian's sip-tester) and
+# openapi-spec-validator (PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

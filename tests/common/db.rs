@@ -58,7 +58,7 @@ impl Drop for Guard {
     }
 }
 
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{:016x}", std::process::id(), fastrand::u64(..))
 }
 
