@@ -15,7 +15,7 @@ use thiserror::Error;
 
 use crate::ivr::calendar::{BusinessHours, Calendar};
 use crate::ivr::pattern::DigitPattern;
-use crate::ticket::{KindTargets, ServiceDesk, SlaPolicy, SlaTarget};
+use crate::ticket::{KindTargets, ServiceDesk, SlaPolicy, SlaTarget, TicketKind};
 
 /// Why the configuration was refused. Each message names the key.
 #[derive(Debug, Error)]
@@ -66,8 +66,11 @@ pub struct TicketsConfig {
     pub complete_hours: [u64; 3],
     /// Hours from completion to the follow-up call.
     pub follow_up_hours: u64,
-    /// Hours from acceptance (or reopening) to closing a complaint.
-    pub complaint_close_hours: u64,
+    /// Per ticket kind (`repair`, `installation`, `consultation`,
+    /// `complaint`), targets that differ from the ones above, and
+    /// `close_hours`: from acceptance (or reopening) to closed, which only
+    /// complaints have by default (72).
+    pub kinds: std::collections::BTreeMap<String, KindSla>,
     /// Lowest follow-up score (1-5) that counts as satisfied.
     pub satisfied_from: u8,
     /// Complaint category → the team that owns it.
@@ -93,7 +96,7 @@ impl Default for TicketsConfig {
             dispatch_hours: 2,
             complete_hours: [24, 48, 72],
             follow_up_hours: 24,
-            complaint_close_hours: 72,
+            kinds: Default::default(),
             satisfied_from: 3,
             complaint_teams: desk.complaint_teams,
             default_complaint_team: desk.default_team,
@@ -103,6 +106,19 @@ impl Default for TicketsConfig {
         }
     }
 }
+
+/// One ticket kind's SLA targets where they differ from the defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindSla {
+    pub dispatch_hours: Option<u64>,
+    pub complete_hours: Option<[u64; 3]>,
+    pub follow_up_hours: Option<u64>,
+    pub close_hours: Option<u64>,
+}
+
+/// Complaints are closed within 72 hours unless configured otherwise.
+const COMPLAINT_CLOSE_HOURS: u64 = 72;
 
 impl TicketsConfig {
     /// The open hours SLA targets count in, with the holiday calendar
@@ -175,15 +191,49 @@ impl TicketsConfig {
                 Err(invalid(format!("tickets.{key}"), "must be 1 to 8760 hours"))
             }
         };
-        let kind = KindTargets {
-            dispatch: target("dispatch_hours", self.dispatch_hours)?,
-            complete: [
-                target("complete_hours", self.complete_hours[0])?,
-                target("complete_hours", self.complete_hours[1])?,
-                target("complete_hours", self.complete_hours[2])?,
-            ],
-            follow_up: target("follow_up_hours", self.follow_up_hours)?,
-            close: None,
+        if let Some(key) = self.kinds.keys().find(|k| TicketKind::parse(k).is_none()) {
+            return Err(invalid(
+                format!("tickets.kinds.{key}"),
+                "is not a ticket kind: repair, installation, consultation or complaint",
+            ));
+        }
+        let targets = |kind: TicketKind| -> Result<KindTargets, ConfigError> {
+            let name = kind.as_str();
+            let own = self.kinds.get(name).cloned().unwrap_or_default();
+            // Named by where the value came from, so an error points at it.
+            let key = |field: &str, overridden: bool| {
+                if overridden {
+                    format!("kinds.{name}.{field}")
+                } else {
+                    field.to_owned()
+                }
+            };
+            let complete = own.complete_hours.unwrap_or(self.complete_hours);
+            let complete_key = key("complete_hours", own.complete_hours.is_some());
+            let close = match (own.close_hours, kind) {
+                (Some(hours), _) => Some(hours),
+                (None, TicketKind::Complaint) => Some(COMPLAINT_CLOSE_HOURS),
+                (None, _) => None,
+            };
+            Ok(KindTargets {
+                dispatch: target(
+                    &key("dispatch_hours", own.dispatch_hours.is_some()),
+                    own.dispatch_hours.unwrap_or(self.dispatch_hours),
+                )?,
+                complete: [
+                    target(&complete_key, complete[0])?,
+                    target(&complete_key, complete[1])?,
+                    target(&complete_key, complete[2])?,
+                ],
+                follow_up: target(
+                    &key("follow_up_hours", own.follow_up_hours.is_some()),
+                    own.follow_up_hours.unwrap_or(self.follow_up_hours),
+                )?,
+                close: match close {
+                    Some(hours) => target(&format!("kinds.{name}.close_hours"), hours)?,
+                    None => None,
+                },
+            })
         };
         if self.default_complaint_team.trim().is_empty() {
             return Err(invalid(
@@ -193,13 +243,10 @@ impl TicketsConfig {
         }
         Ok(ServiceDesk {
             sla: SlaPolicy {
-                repair: kind,
-                installation: kind,
-                consultation: kind,
-                complaint: KindTargets {
-                    close: target("complaint_close_hours", self.complaint_close_hours)?,
-                    ..kind
-                },
+                repair: targets(TicketKind::Repair)?,
+                installation: targets(TicketKind::Installation)?,
+                consultation: targets(TicketKind::Consultation)?,
+                complaint: targets(TicketKind::Complaint)?,
                 satisfied_from: self.satisfied_from,
                 business_hours,
             },
@@ -743,6 +790,18 @@ mod tests {
                 "tickets.time_zone",
             ),
             ("[tickets]\ndispatch_hours = 0", "tickets.dispatch_hours"),
+            (
+                "[tickets.kinds.fix]\ndispatch_hours = 1",
+                "tickets.kinds.fix",
+            ),
+            (
+                "[tickets.kinds.installation]\ncomplete_hours = [0, 1, 2]",
+                "tickets.kinds.installation.complete_hours",
+            ),
+            (
+                "[tickets.kinds.complaint]\nclose_hours = 0",
+                "tickets.kinds.complaint.close_hours",
+            ),
             ("[tickets]\nsatisfied_from = 6", "tickets.satisfied_from"),
             ("[tickets]\nsla_clock = \"lunar\"", "tickets.sla_clock"),
             (
@@ -763,6 +822,30 @@ mod tests {
             let msg = err.to_string();
             assert!(msg.contains(&format!("`{key}`")), "{text}: {msg}");
         }
+    }
+
+    /// Per-kind targets override the defaults for that kind only;
+    /// complaints keep their closing target unless told otherwise.
+    #[test]
+    fn sla_targets_per_ticket_kind() {
+        let text = "[tickets]\ndispatch_hours = 3\n\
+                    [tickets.kinds.installation]\ncomplete_hours = [48, 72, 96]\n\
+                    [tickets.kinds.consultation]\nclose_hours = 24\n";
+        let sla = Config::from_toml(text)
+            .unwrap()
+            .validate()
+            .unwrap()
+            .desk
+            .sla;
+        let hours = |t: Option<SlaTarget>| t.map(|t| t.within.as_secs() / 3600);
+        assert_eq!(hours(sla.repair.dispatch), Some(3));
+        assert_eq!(hours(sla.installation.dispatch), Some(3));
+        assert_eq!(hours(sla.repair.complete[0]), Some(24));
+        assert_eq!(hours(sla.installation.complete[0]), Some(48));
+        assert_eq!(hours(sla.installation.complete[2]), Some(96));
+        assert_eq!(hours(sla.repair.close), None);
+        assert_eq!(hours(sla.consultation.close), Some(24));
+        assert_eq!(hours(sla.complaint.close), Some(72));
     }
 
     /// The SLA in business hours: a ticket accepted on Friday evening is
