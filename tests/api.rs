@@ -638,3 +638,40 @@ async fn openapi_document_passes_a_validator() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Five wrong passwords lock that username (even the right password is
+/// then refused with 429 and Retry-After); other users sign in as usual.
+#[tokio::test]
+async fn repeated_wrong_passwords_lock_the_username() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+    let (_db, t) = test_api().await;
+    let username = t.api.get("/api/me", &t.admin).await.1["username"].clone();
+    let login = |password: &str| json!({ "username": username, "password": password });
+    for _ in 0..hotline::api::auth::MAX_FAILURES {
+        let (status, _) = t
+            .api
+            .call("POST", "/api/login", None, Some(login("wrong")))
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let req = Request::post("/api/login")
+        .header("content-type", "application/json")
+        .body(Body::from(login(PASSWORD).to_string()))
+        .unwrap();
+    let response = hotline::api::app(t.state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: i64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((890..=900).contains(&wait), "{wait}");
+    // The lock is per username.
+    let agent = t.api.sign_in_as(Role::Agent, None).await;
+    assert_eq!(t.api.get("/api/me", &agent).await.0, StatusCode::OK);
+}

@@ -9,6 +9,11 @@
 //!   given to the client once (cookie `hotline_session`, HttpOnly,
 //!   SameSite=Strict, and in the login body for API clients that send
 //!   `Authorization: Bearer`); the database keeps only its BLAKE2b hash.
+//! - Guessing is slowed twice: each try costs an Argon2 hash, and after
+//!   [`MAX_FAILURES`] wrong passwords for one username within
+//!   [`LOCKOUT_MS`] that username is refused (429) until the window has
+//!   passed since its latest failure ([`LoginGuard`]; in memory, so a
+//!   restart forgets it).
 //! - Every route has an entry in [`super::ACCESS`]; [`authorize`] runs
 //!   before each handler, answers 401 without a live session and 403 for a
 //!   role not listed, and hands the handler the [`Caller`]. A route without
@@ -38,6 +43,49 @@ pub const SESSION_COOKIE: &str = "hotline_session";
 pub const SESSION_TTL_MS: i64 = 12 * 3_600_000;
 /// Shortest password `hotline user add` and the API accept.
 pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Wrong passwords for one username before it is locked.
+pub const MAX_FAILURES: usize = 5;
+/// How long failures count, and how long a lock lasts after the latest.
+pub const LOCKOUT_MS: i64 = 15 * 60_000;
+/// Usernames tracked before old entries are swept.
+const GUARD_CAPACITY: usize = 10_000;
+
+/// Failed sign-ins per username: the lockout's memory. Time comes in as an
+/// argument, so the rules are tested without a clock.
+#[derive(Debug, Default)]
+pub struct LoginGuard {
+    failures: std::collections::HashMap<String, Vec<i64>>,
+}
+
+impl LoginGuard {
+    /// `Err(ms to wait)` while `username` is locked.
+    pub fn check(&mut self, username: &str, now_ms: i64) -> Result<(), i64> {
+        let Some(times) = self.failures.get_mut(username) else {
+            return Ok(());
+        };
+        times.retain(|t| now_ms - t < LOCKOUT_MS);
+        match times.last() {
+            Some(last) if times.len() >= MAX_FAILURES => Err(last + LOCKOUT_MS - now_ms),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn failed(&mut self, username: &str, now_ms: i64) {
+        if self.failures.len() >= GUARD_CAPACITY {
+            self.failures
+                .retain(|_, times| times.last().is_some_and(|t| now_ms - t < LOCKOUT_MS));
+        }
+        self.failures
+            .entry(username.to_owned())
+            .or_default()
+            .push(now_ms);
+    }
+
+    pub fn succeeded(&mut self, username: &str) {
+        self.failures.remove(username);
+    }
+}
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy)]
@@ -195,11 +243,22 @@ pub struct LoginResponse {
         (status = 200, description = "Signed in; the cookie is set", body = LoginResponse),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords for this username: wait Retry-After seconds", body = ErrorBody),
     ))]
 pub async fn login(
     State(state): State<ApiState>,
     Input(req): Input<LoginRequest>,
 ) -> Result<Response, AppError> {
+    let now = now_ms();
+    let locked = state
+        .login_guard
+        .lock()
+        .map_or(Ok(()), |mut g| g.check(&req.username, now));
+    if let Err(wait_ms) = locked {
+        return Err(AppError::TooManyRequests {
+            retry_after_s: (wait_ms + 999) / 1000,
+        });
+    }
     let found = state.store.user_for_login(&req.username).await?;
     let stored = found
         .as_ref()
@@ -210,12 +269,20 @@ pub async fn login(
         .unwrap_or(false);
     let user = match found {
         Some((user, _)) if ok => user,
-        _ => return Err(AppError::Unauthorized("wrong username or password")),
+        _ => {
+            if let Ok(mut g) = state.login_guard.lock() {
+                g.failed(&req.username, now);
+            }
+            tracing::warn!(username = %req.username, "sign-in refused: wrong username or password");
+            return Err(AppError::Unauthorized("wrong username or password"));
+        }
     };
+    if let Ok(mut g) = state.login_guard.lock() {
+        g.succeeded(&req.username);
+    }
     let mut raw = [0u8; 32];
     OsRng.fill_bytes(&mut raw);
     let token = hex(&raw);
-    let now = now_ms();
     let expires_at = now + SESSION_TTL_MS;
     state
         .store
@@ -267,4 +334,42 @@ pub async fn logout(
     ))]
 pub async fn me(Extension(Caller(user)): Extension<Caller>) -> Json<User> {
     Json(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LOCKOUT_MS, LoginGuard, MAX_FAILURES};
+
+    #[test]
+    fn a_username_is_locked_after_repeated_failures_then_freed() {
+        let mut g = LoginGuard::default();
+        let t0 = 1_000_000;
+        for i in 0..MAX_FAILURES as i64 {
+            assert_eq!(g.check("agent", t0 + i), Ok(()));
+            g.failed("agent", t0 + i);
+        }
+        let last = t0 + MAX_FAILURES as i64 - 1;
+        assert_eq!(g.check("agent", last + 1), Err(LOCKOUT_MS - 1));
+        // Others are not affected.
+        assert_eq!(g.check("qa", last + 1), Ok(()));
+        // Free once the window has passed since the latest failure.
+        assert_eq!(g.check("agent", last + LOCKOUT_MS), Ok(()));
+    }
+
+    #[test]
+    fn old_failures_do_not_count_and_success_forgets() {
+        let mut g = LoginGuard::default();
+        for i in 0..MAX_FAILURES as i64 - 1 {
+            g.failed("agent", i);
+        }
+        // One more, after the first ones aged out: not locked.
+        g.failed("agent", LOCKOUT_MS + 10);
+        assert_eq!(g.check("agent", LOCKOUT_MS + 11), Ok(()));
+        for i in 0..MAX_FAILURES as i64 - 1 {
+            g.failed("qa", i);
+        }
+        g.succeeded("qa");
+        g.failed("qa", 10);
+        assert_eq!(g.check("qa", 11), Ok(()));
+    }
 }

@@ -38,6 +38,9 @@ pub enum AppError {
     /// move, a taken value): 409 with the message.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Too many tries (a locked sign-in): 429 with Retry-After.
+    #[error("too many requests")]
+    TooManyRequests { retry_after_s: i64 },
     /// The request was based on an older version of the record: 409.
     #[error("version conflict")]
     Stale { current: i64 },
@@ -98,6 +101,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let mut fields = Vec::new();
         let mut current_version = None;
+        let mut retry_after = None;
         let (status, message) = match self {
             AppError::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
             AppError::Invalid(errors) => {
@@ -115,6 +119,16 @@ impl IntoResponse for AppError {
             ),
             AppError::NotFound(what) => (StatusCode::NOT_FOUND, format!("{what} not found")),
             AppError::Conflict(message) => (StatusCode::CONFLICT, message),
+            AppError::TooManyRequests { retry_after_s } => {
+                retry_after = Some(retry_after_s);
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "too many wrong passwords for this username: try again in {} minutes",
+                        (retry_after_s + 59) / 60
+                    ),
+                )
+            }
             AppError::Stale { current } => {
                 current_version = Some(current);
                 (
@@ -144,7 +158,15 @@ impl IntoResponse for AppError {
             fields,
             current_version,
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after
+            && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 

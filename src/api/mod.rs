@@ -55,15 +55,22 @@ pub struct ApiState {
     pub live: Arc<Live>,
     /// SLA targets, complaint teams, the local day.
     pub desk: Arc<ServiceDesk>,
+    /// Failed sign-ins per username, for the lockout.
+    pub login_guard: Arc<std::sync::Mutex<auth::LoginGuard>>,
 }
 
 impl ApiState {
     /// With the default [`ServiceDesk`].
     pub fn new(store: Store, live: Arc<Live>) -> ApiState {
+        ApiState::with_desk(store, live, ServiceDesk::default())
+    }
+
+    pub fn with_desk(store: Store, live: Arc<Live>, desk: ServiceDesk) -> ApiState {
         ApiState {
             store,
             live,
-            desk: Arc::new(ServiceDesk::default()),
+            desk: Arc::new(desk),
+            login_guard: Arc::default(),
         }
     }
 }

@@ -188,12 +188,11 @@ pub async fn serve_until(
 
     let live = Arc::new(Live::new(wall_ms(), sink.pending_counter()));
     let (stop_http_tx, mut stop_http_rx) = watch::channel(false);
-    let desk = Arc::new(settings.desk.clone());
-    let app = api::app(ApiState {
-        store: store.clone(),
-        live: live.clone(),
-        desk,
-    });
+    let app = api::app(ApiState::with_desk(
+        store.clone(),
+        live.clone(),
+        settings.desk.clone(),
+    ));
     let sla_task = tokio::spawn(sla::watch_breaches(store.clone(), stop_http_tx.subscribe()));
     let http_task = tokio::spawn(async move {
         let stop = async move {
