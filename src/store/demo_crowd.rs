@@ -504,7 +504,7 @@ pub(super) async fn insert(conn: &mut AnyConnection, now_ms: i64) -> Result<(), 
 }
 
 /// The crowd's tickets: about 45 % of its customers have one, of every
-/// kind and in every stage, open ones from the last week, finished ones
+/// kind and in every stage, open ones from the last day and a half, finished ones
 /// from the last six weeks, dispatched to the outlet serving the
 /// customer's region. Numbered from 5001 of their day, clear of the fixed
 /// world's numbers; drawn from their own seeded generator, so they do not
@@ -574,7 +574,8 @@ impl Tickets {
         }
         let hour = 3_600_000;
         let (created_ms, updated_ms) = if stage.is_open() {
-            let created = self.now_ms - rng.i64(2..24 * 7) * hour;
+            // Open work is recent, so most of it is still within its SLA.
+            let created = self.now_ms - rng.i64(1..36) * hour;
             (
                 created,
                 created + (self.now_ms - created) * rng.i64(1..10) / 10,
