@@ -427,6 +427,33 @@ async fn opening_tickets(db: &TestDb) {
         api.get("/api/tickets/0000000000", &agent).await.0,
         StatusCode::NOT_FOUND
     );
+
+    // The day's 9999th number used: no more tickets today, said plainly.
+    let last = format!("{}9999", ServiceDesk::default().number_day(now()));
+    sqlx::query(
+        "INSERT INTO tickets (number, customer_id, kind, accepted_kind, stage, created_at, updated_at) \
+         VALUES ($1, $2, 'repair', 'repair', 'accepted', 0, 0)",
+    )
+    .bind(&last)
+    .bind(customer)
+    .execute(db.store.pool())
+    .await
+    .unwrap();
+    let (status, body) = api
+        .post(
+            "/api/tickets",
+            &agent,
+            json!({ "customer_id": customer, "kind": "repair", "description": "x" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("all 9999 ticket numbers of today are used"),
+        "{body}"
+    );
 }
 
 on_both_backends!(opening_tickets);

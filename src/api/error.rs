@@ -44,6 +44,9 @@ pub enum AppError {
     /// The request was based on an older version of the record: 409.
     #[error("version conflict")]
     Stale { current: i64 },
+    /// A limit of the service is reached (the message says which): 503.
+    #[error("exhausted: {0}")]
+    Exhausted(&'static str),
     /// The store failed: 503 if the database is unreachable, else 500.
     #[error("store error")]
     Store(#[source] StoreError),
@@ -58,6 +61,9 @@ impl From<StoreError> for AppError {
             StoreError::VersionConflict { current } => AppError::Stale { current },
             StoreError::Duplicate(what) => AppError::Conflict(format!("that {what} is taken")),
             StoreError::Invalid(fields) => AppError::Invalid(fields),
+            StoreError::NoTicketNumbers => AppError::Exhausted(
+                "all 9999 ticket numbers of today are used: no more tickets can be opened until tomorrow",
+            ),
             e @ (StoreError::PhoneTaken { .. } | StoreError::SerialTaken { .. }) => {
                 AppError::Conflict(e.to_string())
             }
@@ -119,6 +125,7 @@ impl IntoResponse for AppError {
             ),
             AppError::NotFound(what) => (StatusCode::NOT_FOUND, format!("{what} not found")),
             AppError::Conflict(message) => (StatusCode::CONFLICT, message),
+            AppError::Exhausted(why) => (StatusCode::SERVICE_UNAVAILABLE, why.to_owned()),
             AppError::TooManyRequests { retry_after_s } => {
                 retry_after = Some(retry_after_s);
                 (

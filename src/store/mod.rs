@@ -127,6 +127,9 @@ pub enum StoreError {
     /// the client can reload and retry; nothing was written.
     #[error("version conflict: the record is now at version {current}")]
     VersionConflict { current: i64 },
+    /// All 9999 ticket numbers of the day are used.
+    #[error("all 9999 ticket numbers of the day are used")]
+    NoTicketNumbers,
     /// A value that must be unique (named) is taken.
     #[error("that {0} is taken")]
     Duplicate(&'static str),

@@ -277,6 +277,8 @@ impl Store {
             attempt += 1;
             match self.try_insert_ticket(new, ticket, day).await {
                 Err(StoreError::Duplicate(_)) if attempt < NUMBER_ATTEMPTS => continue,
+                // Lost the race every time: a storm of inserts; the client
+                // may retry (503), nothing was written.
                 Err(StoreError::Duplicate(_)) => {
                     return Err(StoreError::Unavailable(sqlx::Error::Protocol(
                         "ticket numbers kept colliding".into(),
@@ -316,11 +318,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
-        let number = next_number(day, last.as_deref()).ok_or_else(|| {
-            StoreError::Unavailable(sqlx::Error::Protocol(
-                "all 9999 ticket numbers of the day are used".into(),
-            ))
-        })?;
+        let number = next_number(day, last.as_deref()).ok_or(StoreError::NoTicketNumbers)?;
         let accepted = &ticket.stamps()[0];
         let (due_stage, due_at) = due_columns(ticket);
         let id: i64 = sqlx::query_scalar(

@@ -41,8 +41,16 @@ impl Drop for Guard {
                         .expect("cleanup runtime");
                     rt.block_on(async {
                         let mut conn = sqlx::AnyConnection::connect(&base_url).await?;
+                        // After a panic the test's runtime is gone, and a
+                        // transaction it left open (sqlx rolls back lazily)
+                        // would block the DROP for ever: end the test's
+                        // own connections first (they carry the schema's
+                        // name as application_name).
                         sqlx::raw_sql(AssertSqlSafe(format!(
-                            "DROP SCHEMA IF EXISTS {name} CASCADE"
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                             WHERE application_name = '{name}'; \
+                             SET lock_timeout = '10s'; \
+                             DROP SCHEMA IF EXISTS {name} CASCADE"
                         )))
                         .execute(&mut conn)
                         .await?;
@@ -100,7 +108,9 @@ pub async fn fresh_database(backend: Backend, test: &str) -> Option<(String, Gua
                 .expect("create test schema");
             conn.close().await.expect("close");
             let sep = if base_url.contains('?') { '&' } else { '?' };
-            let url = format!("{base_url}{sep}options=-c%20search_path%3D{schema}");
+            let url = format!(
+                "{base_url}{sep}options=-c%20search_path%3D{schema}&application_name={schema}"
+            );
             Some((url, Guard::Schema { base_url, schema }))
         }
     }
