@@ -24,4 +24,5 @@ fi
 # The second store. The suite fails under CI=true when it is unreachable.
 export HOTLINE_TEST_POSTGRES_URL="${HOTLINE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
-cargo test --locked "$@"
+# A hung test fails the run after an hour rather than running on.
+timeout --kill-after=30 3600 cargo test --locked "$@"
