@@ -276,11 +276,6 @@ fn operation_id(method: &str, path: &str) -> String {
         .join("_")
 }
 
-/// The OpenAPI document of [`app`]'s routes.
-pub fn openapi() -> OpenApiDoc {
-    routes().1
-}
-
 /// The API router, state applied.
 pub fn app(state: ApiState) -> Router {
     let (router, doc) = routes();
