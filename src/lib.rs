@@ -31,6 +31,7 @@
 //! until `None`, then sleep until `poll_timeout`. `tests/layering.rs` checks
 //! that the pure modules import no I/O.
 
+pub mod acd;
 pub mod api;
 pub mod config;
 pub mod engine;

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 const PURE: &[&str] = &[
+    "src/acd",
     "src/sip",
     "src/media",
     "src/engine",
