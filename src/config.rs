@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::acd;
 use crate::ivr::calendar::{BusinessHours, Calendar};
 use crate::ivr::pattern::DigitPattern;
 use crate::ticket::{KindTargets, ServiceDesk, SlaPolicy, SlaTarget, TicketKind};
@@ -44,7 +45,6 @@ fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-#[derive(Default)]
 pub struct Config {
     pub server: ServerConfig,
     pub trunk: TrunkConfig,
@@ -52,6 +52,215 @@ pub struct Config {
     pub sip: SipConfig,
     pub ivr: IvrConfig,
     pub tickets: TicketsConfig,
+    /// The ACD's queues (`[[queues]]`); by default the demo flow's four.
+    pub queues: Vec<QueueSettings>,
+    pub agents: AgentsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: Default::default(),
+            trunk: Default::default(),
+            media: Default::default(),
+            sip: Default::default(),
+            ivr: Default::default(),
+            tickets: Default::default(),
+            queues: default_queues(),
+            agents: Default::default(),
+        }
+    }
+}
+
+/// One ACD queue as written in the configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueSettings {
+    /// What the IVR's queue nodes name: a-z, 0-9, `_` and `-`.
+    pub name: String,
+    /// `longest_idle`, `round_robin`, `ring_all`, `fewest_calls` or
+    /// `skills_based`.
+    pub strategy: String,
+    /// How long one offer rings before it goes to the next agent.
+    pub ring_timeout_secs: u64,
+    /// Longest wait in this queue; 0: no limit (the IVR's own `max_wait`
+    /// still applies).
+    pub max_wait_secs: u64,
+    /// After the maximum wait: `message`, `callback`, `hangup`, or
+    /// `queue:NAME` (another queue).
+    pub overflow: String,
+    /// After-call work before the agent is offered the next call.
+    pub wrap_up_secs: u64,
+    /// Offers missed in a row before the agent is set not ready.
+    pub max_missed: u32,
+    /// Skill levels (1-10) every call of the queue needs.
+    pub skills: std::collections::BTreeMap<String, u8>,
+    /// Lower the needed levels by `lower_by` once a call waited
+    /// `after_secs`: `[{ after_secs = 60, lower_by = 2 }]`.
+    pub relax: Vec<RelaxSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaxSettings {
+    pub after_secs: u64,
+    pub lower_by: u8,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            name: String::new(),
+            strategy: "longest_idle".into(),
+            ring_timeout_secs: 20,
+            max_wait_secs: 0,
+            overflow: "message".into(),
+            wrap_up_secs: 30,
+            max_missed: 3,
+            skills: Default::default(),
+            relax: Vec::new(),
+        }
+    }
+}
+
+/// Agents: the reasons they may give for not being ready.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentsConfig {
+    pub not_ready_reasons: Vec<String>,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        AgentsConfig {
+            not_ready_reasons: ["break", "meal", "training", "meeting", "callback"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+impl AgentsConfig {
+    /// The reason codes, checked: short words, each once, and not
+    /// `missed` (the ACD's own, for agents who let offers ring out).
+    fn reasons(&self) -> Result<Vec<String>, ConfigError> {
+        for (i, r) in self.not_ready_reasons.iter().enumerate() {
+            let key = format!("agents.not_ready_reasons[{i}]");
+            let word = (1..=20).contains(&r.len())
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'-');
+            if !word {
+                return Err(invalid(key, "must be 1 to 20 of a-z, '_' and '-'"));
+            }
+            if r == "missed" || self.not_ready_reasons[..i].contains(r) {
+                return Err(invalid(key, format!("`{r}` is reserved or used twice")));
+            }
+        }
+        Ok(self.not_ready_reasons.clone())
+    }
+}
+
+/// The queues the demo flow (ivr-flows/hotline.toml) sends callers to.
+fn default_queues() -> Vec<QueueSettings> {
+    ["repair", "installation", "complaint", "general"]
+        .into_iter()
+        .map(|name| QueueSettings {
+            name: name.into(),
+            ..QueueSettings::default()
+        })
+        .collect()
+}
+
+/// The ACD queues `settings` describe, or the first key that is wrong.
+fn acd_queues(settings: &[QueueSettings]) -> Result<Vec<acd::QueueConfig>, ConfigError> {
+    let names: Vec<&str> = settings.iter().map(|q| q.name.as_str()).collect();
+    let mut queues = Vec::with_capacity(settings.len());
+    for (i, q) in settings.iter().enumerate() {
+        let key = |field: &str| format!("queues[{i}].{field}");
+        let name_ok = !q.name.is_empty()
+            && q.name.len() <= 40
+            && q.name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !name_ok {
+            return Err(invalid(
+                key("name"),
+                "must be 1 to 40 of a-z, 0-9, '_' and '-'",
+            ));
+        }
+        if names[..i].contains(&q.name.as_str()) {
+            return Err(invalid(key("name"), format!("`{}` is used twice", q.name)));
+        }
+        let strategy = match q.strategy.as_str() {
+            "longest_idle" => acd::Strategy::LongestIdle,
+            "round_robin" => acd::Strategy::RoundRobin,
+            "ring_all" => acd::Strategy::RingAll,
+            "fewest_calls" => acd::Strategy::FewestCalls,
+            "skills_based" => acd::Strategy::SkillsBased,
+            other => {
+                return Err(invalid(
+                    key("strategy"),
+                    format!(
+                        "`{other}` is not longest_idle, round_robin, ring_all, fewest_calls or skills_based"
+                    ),
+                ));
+            }
+        };
+        if !(5..=300).contains(&q.ring_timeout_secs) {
+            return Err(invalid(key("ring_timeout_secs"), "must be 5 to 300"));
+        }
+        if q.max_wait_secs > 24 * 3600 {
+            return Err(invalid(key("max_wait_secs"), "must be at most a day"));
+        }
+        if q.wrap_up_secs > 3600 {
+            return Err(invalid(key("wrap_up_secs"), "must be at most an hour"));
+        }
+        if q.max_missed == 0 {
+            return Err(invalid(key("max_missed"), "must be at least 1"));
+        }
+        let overflow = match q.overflow.as_str() {
+            "message" => acd::Overflow::Message,
+            "callback" => acd::Overflow::Callback,
+            "hangup" => acd::Overflow::Hangup,
+            other => match other.strip_prefix("queue:") {
+                Some(next) if next != q.name && names.contains(&next) => {
+                    acd::Overflow::Queue(next.to_owned())
+                }
+                _ => {
+                    return Err(invalid(
+                        key("overflow"),
+                        format!(
+                            "`{other}` is not message, callback, hangup or queue:NAME of another configured queue"
+                        ),
+                    ));
+                }
+            },
+        };
+        if let Some((skill, level)) = q.skills.iter().find(|(_, l)| !(1..=10).contains(*l)) {
+            return Err(invalid(
+                format!("{}.{skill}", key("skills")),
+                format!("level {level} is not 1 to 10"),
+            ));
+        }
+        let mut cfg = acd::QueueConfig::new(&q.name);
+        cfg.strategy = strategy;
+        cfg.ring_timeout_ms = q.ring_timeout_secs as i64 * 1000;
+        cfg.max_wait_ms = (q.max_wait_secs > 0).then_some(q.max_wait_secs as i64 * 1000);
+        cfg.overflow = overflow;
+        cfg.wrap_up_ms = q.wrap_up_secs as i64 * 1000;
+        cfg.max_missed = q.max_missed;
+        cfg.skills = q.skills.clone();
+        cfg.relax = q
+            .relax
+            .iter()
+            .map(|r| acd::Relax {
+                after_ms: r.after_secs as i64 * 1000,
+                lower_by: r.lower_by,
+            })
+            .collect();
+        queues.push(cfg);
+    }
+    Ok(queues)
 }
 
 /// Service tickets: SLA targets and complaint routing.
@@ -469,6 +678,10 @@ pub struct Settings {
     pub demo_data: bool,
     /// How tickets are handled: SLA targets, complaint teams, time zone.
     pub desk: ServiceDesk,
+    /// The ACD's queues, checked.
+    pub queues: Vec<acd::QueueConfig>,
+    /// Reason codes an agent may give for not being ready.
+    pub not_ready_reasons: Vec<String>,
 }
 
 /// Flags given on the command line; each one overrides the file.
@@ -714,6 +927,8 @@ impl Config {
             reload_flows: ivr.reload,
             demo_data: self.server.demo_data.unwrap_or(false),
             desk: self.tickets.desk()?,
+            queues: acd_queues(&self.queues)?,
+            not_ready_reasons: self.agents.reasons()?,
         })
     }
 }
@@ -790,6 +1005,35 @@ mod tests {
                 "tickets.time_zone",
             ),
             ("[tickets]\ndispatch_hours = 0", "tickets.dispatch_hours"),
+            ("[[queues]]\nname = \"Repair Desk\"", "queues[0].name"),
+            (
+                "[agents]\nnot_ready_reasons = [\"break\", \"missed\"]",
+                "agents.not_ready_reasons[1]",
+            ),
+            (
+                "[[queues]]\nname = \"a\"\n[[queues]]\nname = \"a\"",
+                "queues[1].name",
+            ),
+            (
+                "[[queues]]\nname = \"a\"\nstrategy = \"random\"",
+                "queues[0].strategy",
+            ),
+            (
+                "[[queues]]\nname = \"a\"\noverflow = \"queue:a\"",
+                "queues[0].overflow",
+            ),
+            (
+                "[[queues]]\nname = \"a\"\noverflow = \"queue:b\"",
+                "queues[0].overflow",
+            ),
+            (
+                "[[queues]]\nname = \"a\"\nring_timeout_secs = 1",
+                "queues[0].ring_timeout_secs",
+            ),
+            (
+                "[[queues]]\nname = \"a\"\nskills = { washer = 11 }",
+                "queues[0].skills.washer",
+            ),
             (
                 "[tickets.kinds.fix]\ndispatch_hours = 1",
                 "tickets.kinds.fix",
@@ -822,6 +1066,31 @@ mod tests {
             let msg = err.to_string();
             assert!(msg.contains(&format!("`{key}`")), "{text}: {msg}");
         }
+    }
+
+    /// Queues from the file become the ACD's; without any, the demo
+    /// flow's four with the defaults.
+    #[test]
+    fn queues_from_the_configuration() {
+        let settings = Config::default().validate().unwrap();
+        let names: Vec<&str> = settings.queues.iter().map(|q| q.name.as_str()).collect();
+        assert_eq!(names, ["repair", "installation", "complaint", "general"]);
+        assert_eq!(settings.queues[0].ring_timeout_ms, 20_000);
+        let text = "[[queues]]\nname = \"vip\"\nstrategy = \"skills_based\"\n\
+                    skills = { vip = 5 }\nrelax = [{ after_secs = 60, lower_by = 2 }]\n\
+                    max_wait_secs = 120\noverflow = \"queue:general\"\n\
+                    [[queues]]\nname = \"general\"\nstrategy = \"ring_all\"\n";
+        let queues = Config::from_toml(text).unwrap().validate().unwrap().queues;
+        assert_eq!(queues.len(), 2);
+        assert_eq!(queues[0].strategy, crate::acd::Strategy::SkillsBased);
+        assert_eq!(queues[0].max_wait_ms, Some(120_000));
+        assert_eq!(
+            queues[0].overflow,
+            crate::acd::Overflow::Queue("general".into())
+        );
+        assert_eq!(queues[0].relax[0].after_ms, 60_000);
+        assert_eq!(queues[1].strategy, crate::acd::Strategy::RingAll);
+        assert_eq!(queues[1].max_wait_ms, None);
     }
 
     /// Per-kind targets override the defaults for that kind only;
