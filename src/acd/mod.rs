@@ -29,6 +29,8 @@
 //! priority, then by arrival. An offer not answered within the ring
 //! timeout goes to the next agent; a call waiting past the queue's
 //! maximum wait leaves the queue with the queue's [`Overflow`] action.
+//! [`Acd::estimated_wait`] gives a caller's position and expected wait
+//! from the queue's recent handle times, for the announcements.
 //!
 //! # Invariants
 //! Kept by every method (property-tested in `tests.rs`):
@@ -44,6 +46,11 @@
 mod tests;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Handle times remembered per queue for the estimated wait.
+const HANDLE_WINDOW: usize = 20;
+/// The handle time assumed before a queue has any: 3 minutes.
+const DEFAULT_HANDLE_MS: i64 = 180_000;
 
 /// hotline's handle for a call in the ACD (the runtime maps it to its
 /// call).
@@ -246,6 +253,8 @@ struct Agent {
     missed_in_row: u32,
     /// The queue of the last call, for its wrap-up time and miss limit.
     last_queue: Option<String>,
+    /// When the current call was answered (its handle time).
+    answered_at_ms: i64,
 }
 
 #[derive(Debug)]
@@ -273,6 +282,8 @@ pub struct Acd {
     connected: HashMap<CallRef, AgentId>,
     /// Per queue, the login sequence of the agent offered last.
     round_robin: HashMap<String, u64>,
+    /// Per queue, the latest handle times (answer to hang-up), newest last.
+    handle_times: HashMap<String, VecDeque<i64>>,
     next_login: u64,
     effects: VecDeque<Effect>,
 }
@@ -313,6 +324,28 @@ impl Acd {
             .collect();
         calls.sort_by_key(|(c, w)| (std::cmp::Reverse(w.priority), w.arrived_ms, **c));
         calls.into_iter().map(|(c, _)| *c).collect()
+    }
+
+    /// A waiting call's place in its queue (1 is next) and the estimated
+    /// wait, for the caller's announcements: the calls ahead and this one,
+    /// times the queue's average recent handle time, shared among the
+    /// queue's logged-in agents. `None` once the call is not waiting.
+    pub fn estimated_wait(&self, call: CallRef) -> Option<(usize, i64)> {
+        let queue = &self.waiting.get(&call)?.queue;
+        let position = self.waiting_in(queue).iter().position(|c| *c == call)? + 1;
+        let times = self.handle_times.get(queue);
+        let average = times
+            .filter(|t| !t.is_empty())
+            .map_or(DEFAULT_HANDLE_MS, |t| {
+                t.iter().sum::<i64>() / t.len() as i64
+            });
+        let agents = self
+            .agents
+            .values()
+            .filter(|a| a.state != AgentState::LoggedOut && a.queues.contains(queue))
+            .count()
+            .max(1);
+        Some((position, position as i64 * average / agents as i64))
     }
 
     /// The earliest instant [`Acd::tick`] has work: a ring timeout, a
@@ -392,6 +425,7 @@ impl Acd {
                 answered: 0,
                 missed_in_row: 0,
                 last_queue: None,
+                answered_at_ms: now,
             },
         );
         let to = if ready {
@@ -523,6 +557,7 @@ impl Acd {
         agent.answered += 1;
         agent.missed_in_row = 0;
         agent.last_queue = Some(w.queue.clone());
+        agent.answered_at_ms = now;
         self.connected.insert(call, id);
         self.set_state(id, AgentState::OnCall { call }, now, "answered");
         self.effects.push_back(Effect::Connect { call, agent: id });
@@ -587,6 +622,15 @@ impl Acd {
             .connected
             .remove(&call)
             .ok_or(AcdError::UnknownCall(call))?;
+        if let Some(a) = self.agents.get(&id)
+            && let Some(q) = &a.last_queue
+        {
+            let times = self.handle_times.entry(q.clone()).or_default();
+            if times.len() == HANDLE_WINDOW {
+                times.pop_front();
+            }
+            times.push_back(now - a.answered_at_ms);
+        }
         let wrap_ms = self
             .agents
             .get(&id)

@@ -347,6 +347,34 @@ fn every_state_change_is_reported() {
     );
 }
 
+#[test]
+fn the_estimated_wait_follows_recent_handle_times_and_staffing() {
+    let mut q = QueueConfig::new("service");
+    q.wrap_up_ms = 0;
+    let mut acd = acd_with(q);
+    login(&mut acd, 1, T0);
+    // Two calls handled in 60 s and 120 s: 90 s on average.
+    for (call, talk) in [(1, 60_000), (2, 120_000)] {
+        acd.enqueue(call, "service", 0, &[], T0).unwrap();
+        acd.answer(1, call, T0).unwrap();
+        acd.hang_up(call, T0 + talk).unwrap();
+        acd.tick(T0 + talk);
+    }
+    acd.set_not_ready(1, "break", T0).unwrap();
+    for call in [10, 11, 12] {
+        acd.enqueue(call, "service", 0, &[], T0 + 1).unwrap();
+    }
+    // A priority caller goes ahead of them all.
+    acd.enqueue(13, "service", 3, &[], T0 + 2).unwrap();
+    assert_eq!(acd.estimated_wait(13), Some((1, 90_000)));
+    assert_eq!(acd.estimated_wait(12), Some((4, 360_000)));
+    // A second agent halves it.
+    acd.login(2, vec!["service".into()], BTreeMap::new(), false, T0 + 3)
+        .unwrap();
+    assert_eq!(acd.estimated_wait(12), Some((4, 180_000)));
+    assert_eq!(acd.estimated_wait(99), None);
+}
+
 // ------------------------------------------------------------- property
 
 #[derive(Debug, Clone)]
