@@ -11,6 +11,7 @@
 //! `Instant` argument and bytes to send leave as outputs.
 
 pub mod dialog;
+pub mod digest;
 pub mod framing;
 pub mod message;
 pub mod sdp;
