@@ -128,6 +128,9 @@ impl Default for QueueSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct AgentsConfig {
     pub not_ready_reasons: Vec<String>,
+    /// The realm agents' phones authenticate in (SIP digest). Passwords
+    /// set under one realm do not work under another.
+    pub sip_realm: String,
 }
 
 impl Default for AgentsConfig {
@@ -136,6 +139,7 @@ impl Default for AgentsConfig {
             not_ready_reasons: ["break", "meal", "training", "meeting", "callback"]
                 .map(String::from)
                 .to_vec(),
+            sip_realm: "hotline".into(),
         }
     }
 }
@@ -682,6 +686,8 @@ pub struct Settings {
     pub queues: Vec<acd::QueueConfig>,
     /// Reason codes an agent may give for not being ready.
     pub not_ready_reasons: Vec<String>,
+    /// The SIP digest realm of agents' phones.
+    pub sip_realm: String,
 }
 
 /// Flags given on the command line; each one overrides the file.
@@ -929,6 +935,20 @@ impl Config {
             desk: self.tickets.desk()?,
             queues: acd_queues(&self.queues)?,
             not_ready_reasons: self.agents.reasons()?,
+            sip_realm: {
+                let r = &self.agents.sip_realm;
+                if r.is_empty()
+                    || r.len() > 64
+                    || r.contains(['"', '\\'])
+                    || r.chars().any(char::is_control)
+                {
+                    return Err(invalid(
+                        "agents.sip_realm",
+                        "must be 1 to 64 characters, no quotes",
+                    ));
+                }
+                r.clone()
+            },
         })
     }
 }

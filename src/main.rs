@@ -318,12 +318,14 @@ async fn add_user(settings: &Settings, args: &Args) -> Result<(), String> {
             None => None,
         };
         let password_hash = hash_password(&password).map_err(|e| format!("hashing: {e}"))?;
+        let sip_ha1 = hotline::sip::digest::ha1(username, &settings.sip_realm, &password);
         let new = NewUser {
             username: username.clone(),
             display_name: args.display.clone().unwrap_or_default(),
             role,
             outlet_id,
             password_hash,
+            sip_ha1,
         };
         match store.create_user(&new, wall_ms()).await {
             Ok(user) => {
@@ -352,7 +354,7 @@ async fn seed_demo(settings: &Settings) -> Result<(), String> {
     let store = Store::connect(&settings.database_url)
         .await
         .map_err(|e| format!("database: {e}"))?;
-    let result = demo::seed(&store, wall_ms()).await;
+    let result = demo::seed(&store, &settings.sip_realm, wall_ms()).await;
     store.close().await;
     match result {
         Ok(true) => {

@@ -675,3 +675,81 @@ async fn repeated_wrong_passwords_lock_the_username() {
     let agent = t.api.sign_in_as(Role::Agent, None).await;
     assert_eq!(t.api.get("/api/me", &agent).await.0, StatusCode::OK);
 }
+
+/// Setting a password also sets the phone's SIP digest HA1 for the
+/// realm, which a registration then verifies against; a new password
+/// replaces it and deactivation withdraws it.
+async fn sip_credentials_follow_the_password(db: &TestDb) {
+    use hotline::sip::digest;
+    let api = TestApi::new(db);
+    let admin = api.sign_in_as(Role::Admin, None).await;
+    let (status, user) = api
+        .post(
+            "/api/users",
+            &admin,
+            json!({ "username": "agent.zhou", "role": "agent", "password": "phone-pass-1" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, ha1) = db
+        .store
+        .sip_credentials("agent.zhou")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ha1, digest::ha1("agent.zhou", "hotline", "phone-pass-1"));
+
+    // A phone answering a challenge with that password is let in.
+    let secret = b"test registrar";
+    let challenge = digest::challenge("hotline", secret, T0, false);
+    let nonce = challenge
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let mut c = digest::Credentials {
+        username: "agent.zhou".into(),
+        realm: "hotline".into(),
+        nonce: nonce.into(),
+        uri: "sip:127.0.0.1".into(),
+        cnonce: Some("c0ffee".into()),
+        qop: Some("auth".into()),
+        nc: Some("00000001".into()),
+        ..Default::default()
+    };
+    c.response = digest::response(
+        &digest::ha1("agent.zhou", "hotline", "phone-pass-1"),
+        "REGISTER",
+        &c,
+    );
+    assert_eq!(
+        digest::verify(&c, "REGISTER", "hotline", &ha1, secret, T0),
+        Ok(())
+    );
+
+    let id = user["id"].as_i64().unwrap();
+    let url = format!("/api/users/{id}");
+    let (status, _) = api
+        .patch(&url, &admin, json!({ "password": "phone-pass-2" }))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, ha1) = db
+        .store
+        .sip_credentials("agent.zhou")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ha1, digest::ha1("agent.zhou", "hotline", "phone-pass-2"));
+    assert_eq!(
+        digest::verify(&c, "REGISTER", "hotline", &ha1, secret, T0),
+        Err(digest::DigestError::Mismatch),
+        "the old password no longer registers"
+    );
+    let (status, _) = api.patch(&url, &admin, json!({ "active": false })).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(db.store.sip_credentials("agent.zhou").await.unwrap(), None);
+}
+
+on_both_backends!(sip_credentials_follow_the_password);

@@ -206,7 +206,8 @@ async fn migrations_are_idempotent(db: &TestDb) {
             "calls",
             "customers_tickets",
             "service_desk",
-            "knowledge_base"
+            "knowledge_base",
+            "sip_credentials"
         ]
     );
 
@@ -590,7 +591,8 @@ async fn migrates_from_0001_keeping_data(db: &TestDb) {
             "calls",
             "customers_tickets",
             "service_desk",
-            "knowledge_base"
+            "knowledge_base",
+            "sip_credentials"
         ]
     );
     let old = store

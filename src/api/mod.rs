@@ -57,20 +57,28 @@ pub struct ApiState {
     pub desk: Arc<ServiceDesk>,
     /// Failed sign-ins per username, for the lockout.
     pub login_guard: Arc<std::sync::Mutex<auth::LoginGuard>>,
+    /// The SIP digest realm passwords are also hashed for (phones).
+    pub sip_realm: Arc<str>,
 }
 
 impl ApiState {
-    /// With the default [`ServiceDesk`].
+    /// With the default [`ServiceDesk`] and SIP realm `hotline`.
     pub fn new(store: Store, live: Arc<Live>) -> ApiState {
-        ApiState::with_desk(store, live, ServiceDesk::default())
+        ApiState::configured(store, live, ServiceDesk::default(), "hotline")
     }
 
-    pub fn with_desk(store: Store, live: Arc<Live>, desk: ServiceDesk) -> ApiState {
+    pub fn configured(
+        store: Store,
+        live: Arc<Live>,
+        desk: ServiceDesk,
+        sip_realm: &str,
+    ) -> ApiState {
         ApiState {
             store,
             live,
             desk: Arc::new(desk),
             login_guard: Arc::default(),
+            sip_realm: Arc::from(sip_realm),
         }
     }
 }

@@ -109,11 +109,13 @@ pub async fn create(
         errors.push(FieldError::new("password", p));
     }
     check(errors)?;
+    let sip_ha1 = crate::sip::digest::ha1(&req.username, &state.sip_realm, &req.password);
     let new = NewUser {
         username: req.username,
         display_name: req.display_name,
         role: req.role,
         outlet_id: req.outlet_id,
+        sip_ha1,
         password_hash: hash(req.password).await?,
     };
     let user = state.store.create_user(&new, now_ms()).await?;
@@ -157,15 +159,23 @@ pub async fn update(
         ));
     }
     check(errors)?;
-    let password_hash = match req.password {
-        Some(p) => Some(hash(p).await?),
+    let password = match req.password {
+        Some(p) => {
+            let user = state
+                .store
+                .user(id)
+                .await?
+                .ok_or(AppError::NotFound("user"))?;
+            let ha1 = crate::sip::digest::ha1(&user.username, &state.sip_realm, &p);
+            Some((hash(p).await?, ha1))
+        }
         None => None,
     };
     let changes = UserChanges {
         display_name: req.display_name,
         role: req.role.map(|r| (r, req.outlet_id)),
         active: req.active,
-        password_hash,
+        password,
     };
     Ok(Json(state.store.update_user(id, &changes).await?))
 }

@@ -21,7 +21,7 @@ pub const DEMO_USERS: &[(&str, &str, Role, Option<&str>)] = &[
 
 /// Seeds the demo world and users into an empty database; `false` (and
 /// nothing written) if it has customers already.
-pub async fn seed(store: &Store, now_ms: i64) -> Result<bool, StoreError> {
+pub async fn seed(store: &Store, sip_realm: &str, now_ms: i64) -> Result<bool, StoreError> {
     if !store.seed_demo_with_crowd(now_ms).await? {
         return Ok(false);
     }
@@ -42,6 +42,7 @@ pub async fn seed(store: &Store, now_ms: i64) -> Result<bool, StoreError> {
             role: *role,
             outlet_id,
             password_hash: password_hash.clone(),
+            sip_ha1: crate::sip::digest::ha1(username, sip_realm, DEMO_PASSWORD),
         };
         match store.create_user(&new, now_ms).await {
             // Someone made that user already: keep theirs.

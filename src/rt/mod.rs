@@ -162,7 +162,7 @@ pub async fn serve_until(
     let ivr_files = IvrFiles::from_settings(&settings);
     let catalog = ivr::load_catalog(&ivr_files, 1).map_err(RtError::Ivr)?;
     let store = Store::connect(&settings.database_url).await?;
-    if settings.demo_data && demo::seed(&store, wall_ms()).await? {
+    if settings.demo_data && demo::seed(&store, &settings.sip_realm, wall_ms()).await? {
         info!(
             users = %demo::DEMO_USERS.iter().map(|u| u.0).collect::<Vec<_>>().join(", "),
             password = demo::DEMO_PASSWORD,
@@ -188,10 +188,11 @@ pub async fn serve_until(
 
     let live = Arc::new(Live::new(wall_ms(), sink.pending_counter()));
     let (stop_http_tx, mut stop_http_rx) = watch::channel(false);
-    let app = api::app(ApiState::with_desk(
+    let app = api::app(ApiState::configured(
         store.clone(),
         live.clone(),
         settings.desk.clone(),
+        &settings.sip_realm,
     ));
     let sla_task = tokio::spawn(sla::watch_breaches(store.clone(), stop_http_tx.subscribe()));
     let http_task = tokio::spawn(async move {

@@ -49,6 +49,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "knowledge_base",
         sql: include_str!("../../migrations/sqlite/0004_knowledge_base.sql"),
     },
+    Migration {
+        version: 5,
+        name: "sip_credentials",
+        sql: include_str!("../../migrations/sqlite/0005_sip_credentials.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -72,6 +77,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 4,
         name: "knowledge_base",
         sql: include_str!("../../migrations/postgres/0004_knowledge_base.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "sip_credentials",
+        sql: include_str!("../../migrations/postgres/0005_sip_credentials.sql"),
     },
 ];
 

@@ -103,6 +103,8 @@ pub struct NewUser {
     pub role: Role,
     pub outlet_id: Option<i64>,
     pub password_hash: String,
+    /// For the phone's SIP registration ([`crate::sip::digest::ha1`]).
+    pub sip_ha1: String,
 }
 
 /// Changes to a user; `None` leaves a field as it is.
@@ -111,7 +113,8 @@ pub struct UserChanges {
     pub display_name: Option<String>,
     pub role: Option<(Role, Option<i64>)>,
     pub active: Option<bool>,
-    pub password_hash: Option<String>,
+    /// A new password: its hash and its SIP HA1, set together.
+    pub password: Option<(String, String)>,
 }
 
 impl Store {
@@ -130,13 +133,18 @@ impl Store {
         if taken.is_some() {
             return Err(StoreError::Duplicate("username"));
         }
-        let user = sqlx::query_as::<_, User>(concat!("INSERT INTO users (username, display_name, role, outlet_id, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING ", user_columns!(), ""))
+        let user = sqlx::query_as::<_, User>(concat!(
+            "INSERT INTO users \
+             (username, display_name, role, outlet_id, password_hash, sip_ha1, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+            user_columns!()
+        ))
         .bind(&new.username)
         .bind(&new.display_name)
         .bind(new.role.as_str())
         .bind(new.outlet_id)
         .bind(&new.password_hash)
+        .bind(&new.sip_ha1)
         .bind(now_ms)
         .fetch_one(&mut *tx)
         .await
@@ -222,7 +230,8 @@ impl Store {
                role = COALESCE($3, role), \
                outlet_id = CASE WHEN $3 IS NULL THEN outlet_id ELSE $4 END, \
                active = COALESCE($5, active), \
-               password_hash = COALESCE($6, password_hash) \
+               password_hash = COALESCE($6, password_hash), \
+               sip_ha1 = COALESCE($7, sip_ha1) \
              WHERE id = $1 RETURNING ",
             user_columns!(),
             ""
@@ -232,15 +241,13 @@ impl Store {
         .bind(role)
         .bind(outlet_id)
         .bind(changes.active.map(i64::from))
-        .bind(changes.password_hash.as_deref())
+        .bind(changes.password.as_ref().map(|(hash, _)| hash.as_str()))
+        .bind(changes.password.as_ref().map(|(_, ha1)| ha1.as_str()))
         .fetch_optional(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?
         .ok_or(StoreError::NotFound("user"))?;
-        if changes.active == Some(false)
-            || changes.role.is_some()
-            || changes.password_hash.is_some()
-        {
+        if changes.active == Some(false) || changes.role.is_some() || changes.password.is_some() {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
@@ -249,6 +256,25 @@ impl Store {
         }
         tx.commit().await.map_err(StoreError::from_sqlx)?;
         Ok(user)
+    }
+
+    /// An active user's id and SIP HA1, for their phone's registration;
+    /// `None` if unknown, inactive, or no HA1 was ever set.
+    pub async fn sip_credentials(
+        &self,
+        username: &str,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, sip_ha1 FROM users \
+             WHERE username = $1 AND active = 1 AND sip_ha1 IS NOT NULL",
+        )
+        .bind(username)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        row.map(|r| Ok((r.try_get("id")?, r.try_get("sip_ha1")?)))
+            .transpose()
+            .map_err(StoreError::from_sqlx)
     }
 
     /// Opens a session; also forgets expired ones, so the table stays the

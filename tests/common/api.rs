@@ -106,6 +106,7 @@ impl TestApi {
             role,
             outlet_id: outlet,
             password_hash: hash_password(PASSWORD).expect("hash"),
+            sip_ha1: hotline::sip::digest::ha1(&username, "hotline", PASSWORD),
         };
         self.store()
             .create_user(&new, 0)
