@@ -4,22 +4,11 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::api::TestApi;
+use common::api::{TestApi, fields};
 use common::db::TestDb;
 use hotline::records::RecordOp;
 use hotline::store::Role;
-use serde_json::{Value, json};
-
-fn fields(body: &Value) -> Vec<String> {
-    body["fields"]
-        .as_array()
-        .map(|fs| {
-            fs.iter()
-                .map(|f| f["field"].as_str().unwrap().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use serde_json::json;
 
 async fn customers(db: &TestDb) {
     let api = TestApi::new(db);

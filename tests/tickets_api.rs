@@ -6,7 +6,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::api::TestApi;
+use common::api::{TestApi, fields};
 use common::db::TestDb;
 use hotline::store::Role;
 use hotline::ticket::{Actor, ServiceDesk, Ticket, TicketKind};
@@ -50,17 +50,6 @@ async fn outlet_id(api: &TestApi, token: &str, code: &str) -> i64 {
         .unwrap_or_else(|| panic!("outlet {code}"))["id"]
         .as_i64()
         .unwrap()
-}
-
-fn fields(body: &Value) -> Vec<String> {
-    body["fields"]
-        .as_array()
-        .map(|fs| {
-            fs.iter()
-                .map(|f| f["field"].as_str().unwrap().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// A repair from acceptance to closure, as the agent, the outlet and the

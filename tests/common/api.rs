@@ -17,6 +17,18 @@ use super::db::TestDb;
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// The `field`s of a 400's `fields`, in order.
+pub fn fields(body: &Value) -> Vec<String> {
+    body["fields"]
+        .as_array()
+        .map(|fs| {
+            fs.iter()
+                .map(|f| f["field"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The API over a test database.
 pub struct TestApi {
     pub state: ApiState,
