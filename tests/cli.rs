@@ -101,6 +101,23 @@ fn check_flows_lists_every_error_with_file_line_and_node() {
     );
 }
 
+/// A queue node must name a configured ACD queue: a caller sent to a
+/// queue nobody serves would wait for nothing.
+#[test]
+fn check_flows_refuses_a_queue_that_is_not_configured() {
+    let flows = common::flows_copy(|t| t.replace("queue = \"general\"", "queue = \"sales\""));
+    let (code, text) = hotline(&["check-flows", flows.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    let file = flows.join("hotline.toml");
+    assert!(
+        text.contains(&format!(
+            "{}:204: node `agent`: queue `sales` is not configured (configured: repair, installation, complaint, general)",
+            file.display()
+        )),
+        "{text}"
+    );
+}
+
 #[test]
 fn serve_refuses_an_invalid_flow_and_a_missing_prompt_file() {
     let flows = common::flows_copy(|t| t.replace("kind = \"say\"", "kind = \"speak\""));

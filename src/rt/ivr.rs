@@ -37,6 +37,8 @@ pub struct IvrFiles {
     pub main_flow: String,
     pub language: String,
     pub transfer_allow: Vec<DigitPattern>,
+    /// The ACD queues configured: a queue node must name one of them.
+    pub queues: Vec<String>,
 }
 
 impl IvrFiles {
@@ -45,6 +47,7 @@ impl IvrFiles {
             dir: s.flows_dir.clone(),
             main_flow: s.main_flow.clone(),
             language: s.language.clone(),
+            queues: s.queues.iter().map(|q| q.name.clone()).collect(),
             transfer_allow: s.transfer_allow.clone(),
         }
     }
@@ -96,6 +99,27 @@ fn read_sources(files: &IvrFiles) -> Result<Sources, String> {
 pub fn load_catalog(files: &IvrFiles, version: u64) -> Result<IvrCatalog, String> {
     let sources = read_sources(files)?;
     let flows = ivr::load(&sources).map_err(|e| e.to_string())?;
+    // A caller sent to a queue no agent serves would wait for nothing.
+    let unknown: Vec<String> = flows
+        .flows
+        .values()
+        .flat_map(|f| {
+            f.nodes.iter().filter_map(move |n| match &n.kind {
+                ivr::flow::NodeKind::Queue(q) if !files.queues.contains(&q.queue) => Some(format!(
+                    "{}:{}: node `{}`: queue `{}` is not configured (configured: {})",
+                    f.file,
+                    n.line,
+                    n.id,
+                    q.queue,
+                    files.queues.join(", ")
+                )),
+                _ => None,
+            })
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Err(unknown.join("\n"));
+    }
     let mut prompts = BTreeMap::new();
     for lang in sources.prompts.keys() {
         prompts.insert(
