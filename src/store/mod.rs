@@ -66,7 +66,7 @@ pub use kb::{Article, ArticleFilter, ArticleHit, ArticlePage, KB_PAGE_MAX, NewAr
 pub use lookups::{CustomerSummary, OPEN_TICKETS_LIMIT, TicketKind, TicketStage, TicketSummary};
 pub use migrate::{MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, Migration};
 pub use outlets::{OutletInput, OutletRecord, suggest as suggest_outlets};
-pub use screen_pop::{POP_CALLS_LIMIT, PopCall, PopCustomer, PopProduct, ScreenPop};
+pub use screen_pop::{POP_CALLS_LIMIT, PopCall, PopCustomer, ScreenPop};
 pub use table::{calls_table, civil_from_days, format_duration_ms, format_utc_ms};
 pub use tickets::{
     BreachRow, NewTicket, StampRow, TicketDetail, TicketEdit, TicketFilter, TicketPage, TicketRow,

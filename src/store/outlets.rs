@@ -67,9 +67,13 @@ pub struct OutletInput {
 }
 
 impl OutletInput {
-    /// Every problem, by field; normalises the phone on success.
+    /// Every problem, by field; trims the areas and normalises the phone,
+    /// as they are stored.
     pub fn validate(&mut self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
+        for area in &mut self.areas {
+            *area = area.trim().to_owned();
+        }
         let code_ok = (2..=20).contains(&self.code.len())
             && self
                 .code
@@ -96,7 +100,7 @@ impl OutletInput {
                     "must not contain a comma",
                 ));
             } else {
-                check_chars(&mut errors, &format!("areas[{i}]"), area.trim(), 1, 60);
+                check_chars(&mut errors, &format!("areas[{i}]"), area, 1, 60);
             }
         }
         if errors.is_empty() {
@@ -186,13 +190,7 @@ impl Store {
         .bind(&o.name)
         .bind(o.tier.as_str())
         .bind(&o.phone)
-        .bind(
-            o.areas
-                .iter()
-                .map(|a| a.trim())
-                .collect::<Vec<_>>()
-                .join(","),
-        )
+        .bind(o.areas.join(","))
         .fetch_one(self.pool())
         .await
         .map_err(|e| StoreError::from_sqlx_unique(e, "outlet code"))
@@ -214,13 +212,7 @@ impl Store {
         .bind(&o.name)
         .bind(o.tier.as_str())
         .bind(&o.phone)
-        .bind(
-            o.areas
-                .iter()
-                .map(|a| a.trim())
-                .collect::<Vec<_>>()
-                .join(","),
-        )
+        .bind(o.areas.join(","))
         .fetch_optional(self.pool())
         .await
         .map_err(|e| StoreError::from_sqlx_unique(e, "outlet code"))?

@@ -36,7 +36,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, FromRow, Row};
 
 use super::lookups::{open_stage, ticket_summary_select};
-use super::{OPEN_TICKETS_LIMIT, Store, StoreError, TicketSummary};
+use super::{OPEN_TICKETS_LIMIT, Product, Store, StoreError, TicketSummary};
 use crate::phone;
 
 /// Most calls a screen pop lists.
@@ -74,32 +74,7 @@ pub struct PopCustomer {
     /// All the customer's numbers, normalised, in ascending order.
     pub phones: Vec<String>,
     /// Their registered products, oldest registration (lowest id) first.
-    pub products: Vec<PopProduct>,
-}
-
-/// A product the customer owns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct PopProduct {
-    pub id: i64,
-    pub model: String,
-    /// Empty when not known.
-    pub serial: String,
-    /// YYYY-MM-DD; `None` when not known.
-    pub purchase_date: Option<String>,
-    /// Last day covered, YYYY-MM-DD; `None` when not known.
-    pub warranty_end: Option<String>,
-}
-
-impl FromRow<'_, AnyRow> for PopProduct {
-    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(PopProduct {
-            id: row.try_get("id")?,
-            model: row.try_get("model")?,
-            serial: row.try_get("serial")?,
-            purchase_date: row.try_get("purchase_date")?,
-            warranty_end: row.try_get("warranty_end")?,
-        })
-    }
+    pub products: Vec<Product>,
 }
 
 /// An earlier call, as the pop lists it.
@@ -227,8 +202,8 @@ async fn pop(conn: &mut AnyConnection, phone: String) -> Result<ScreenPop, sqlx:
         .map(|row| row.try_get::<String, _>("phone"))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let products = sqlx::query_as::<_, PopProduct>(
-        "SELECT id, model, serial, purchase_date, warranty_end FROM products \
+    let products = sqlx::query_as::<_, Product>(
+        "SELECT id, customer_id, model, serial, purchase_date, warranty_end FROM products \
          WHERE customer_id = $1 ORDER BY id",
     )
     .bind(id)
