@@ -34,6 +34,7 @@
 pub mod acd;
 pub mod api;
 pub mod config;
+pub mod cti;
 pub mod engine;
 pub mod import;
 pub mod ivr;

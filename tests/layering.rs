@@ -12,6 +12,7 @@ const PURE: &[&str] = &[
     "src/engine",
     "src/ivr",
     "src/records.rs",
+    "src/cti.rs",
     "src/phone.rs",
     "src/ticket",
     "src/validate.rs",

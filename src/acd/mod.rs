@@ -195,6 +195,8 @@ pub enum CallEnd {
     Abandoned,
     /// Waited the maximum; the queue's action.
     Overflowed(Overflow),
+    /// Taken out of the queue by its flow (the IVR's own maximum wait).
+    Left,
 }
 
 /// What the runtime must do, or record.
@@ -641,6 +643,25 @@ impl Acd {
             until_ms: now + wrap_ms,
         };
         self.set_state(id, to, now, "call ended");
+        Ok(())
+    }
+
+    /// The caller's flow takes a waiting call out of the queue (it has its
+    /// own way out); any ringing offer is withdrawn.
+    pub fn leave(&mut self, call: CallRef, now: i64) -> Result<(), AcdError> {
+        let w = self
+            .waiting
+            .remove(&call)
+            .ok_or(AcdError::UnknownCall(call))?;
+        for agent in w.offered {
+            self.effects.push_back(Effect::CancelOffer { call, agent });
+            self.set_state(agent, AgentState::Ready, now, "caller left the queue");
+        }
+        self.effects.push_back(Effect::Ended {
+            call,
+            end: CallEnd::Left,
+        });
+        self.dispatch(now);
         Ok(())
     }
 

@@ -13,6 +13,7 @@
 //! and published in the document as each operation's `x-roles`.
 
 pub mod auth;
+pub mod cti;
 mod customers;
 mod error;
 mod input;
@@ -59,6 +60,9 @@ pub struct ApiState {
     pub login_guard: Arc<std::sync::Mutex<auth::LoginGuard>>,
     /// The SIP digest realm passwords are also hashed for (phones).
     pub sip_realm: Arc<str>,
+    /// Agents' CTI websockets; `None` where no call engine runs (tests of
+    /// the plain API).
+    pub cti: Option<Arc<cti::CtiHub>>,
 }
 
 impl ApiState {
@@ -79,6 +83,7 @@ impl ApiState {
             desk: Arc::new(desk),
             login_guard: Arc::default(),
             sip_realm: Arc::from(sip_realm),
+            cti: None,
         }
     }
 }
@@ -133,6 +138,8 @@ const DESK: &[Role] = &[Admin, Supervisor, Agent];
 /// Who runs the floor.
 const LEADS: &[Role] = &[Admin, Supervisor];
 const ADMIN: &[Role] = &[Admin];
+/// Who takes calls.
+const AGENTS: &[Role] = &[Supervisor, Agent];
 /// Staff and outlet users (who see their own outlet's tickets only).
 const STAFF_AND_OUTLETS: &[Role] = &[Admin, Supervisor, Agent, Qa, Outlet];
 /// Who moves tickets (outlet users: in service and completed only).
@@ -173,6 +180,7 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/api/kb/{id}", SignedIn),
     ("PUT", "/api/kb/{id}", Roles(LEADS)),
     ("DELETE", "/api/kb/{id}", Roles(LEADS)),
+    ("GET", "/api/agent/ws", Roles(AGENTS)),
 ];
 
 /// The access rule of a routed path.
@@ -245,6 +253,7 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(kb::list, kb::create))
         .routes(routes!(kb::search))
         .routes(routes!(kb::detail, kb::update, kb::delete))
+        .routes(routes!(cti::agent_ws))
         .split_for_parts();
     // Publish each operation's access rule.
     for (path, item) in doc.paths.paths.iter_mut() {

@@ -37,6 +37,38 @@ pub(super) enum Action {
     Request(Request, Peer),
     /// Passed through to the runtime.
     Output(Output),
+    /// An ACK for a 2xx to our INVITE (outside any transaction).
+    Ack(Request, Peer),
+    /// The IVR put the caller in an ACD queue.
+    Enqueue {
+        queue: String,
+        priority: u8,
+        skills: Vec<String>,
+    },
+    /// The caller's voice, decoded, for the agent's leg.
+    Audio(Vec<i16>),
+}
+
+/// The call's part in the ACD: queue, agent and the times reports need.
+#[derive(Debug, Clone)]
+pub(super) struct AcdPart {
+    pub queue: String,
+    /// When the call (last) joined the queue, wall ms.
+    pub queued_ms: i64,
+    /// The agent leg ringing or connected.
+    pub leg: Option<CallKey>,
+    pub agent: Option<crate::acd::AgentId>,
+    /// Talking since (wall ms), not counting hold.
+    pub talk_since: Option<i64>,
+    pub hold_since: Option<i64>,
+    pub talk_ms: i64,
+    pub hold_ms: i64,
+    pub transfers: i64,
+    /// The ACD is done with the call (answered, or it left the queue).
+    pub released: bool,
+    /// Waiting outside the IVR's queue node (put back by a transfer or a
+    /// vanished agent), with music on hold.
+    pub parked: bool,
 }
 
 /// Where the call stands.
@@ -181,6 +213,18 @@ pub(super) struct Call {
     epoch: (Instant, i64),
     rng: fastrand::Rng,
     pending: Vec<Action>,
+    /// In the ACD (queued, ringing an agent, or talking to one).
+    pub acd: Option<AcdPart>,
+    /// Talking to an agent: the caller's audio goes to the agent's leg and
+    /// the agent's comes back instead of prompts.
+    bridged: bool,
+    /// Music on hold playing (its last prompt's id): replayed when it ends.
+    music: Option<PromptId>,
+    /// The caller's choices in menus, for the agent's screen.
+    pub ivr_path: Vec<String>,
+    from_number: String,
+    service_number: String,
+    arrived_ms: i64,
 }
 
 impl Call {
@@ -245,6 +289,13 @@ impl Call {
             epoch: (n.now, n.wall_ms),
             rng: n.rng,
             pending: Vec::new(),
+            acd: None,
+            bridged: false,
+            music: None,
+            ivr_path: Vec::new(),
+            from_number: from_number.clone(),
+            service_number: n.number.clone(),
+            arrived_ms: n.wall_ms,
         };
         call.record(RecordOp::Arrived {
             call_id: call.id.clone(),
@@ -284,16 +335,16 @@ impl Call {
         }
     }
 
-    fn wall(&self, now: Instant) -> i64 {
+    pub(super) fn wall(&self, now: Instant) -> i64 {
         let since = now.saturating_duration_since(self.epoch.0).as_millis();
         self.epoch.1 + i64::try_from(since).unwrap_or(0)
     }
 
-    fn record(&mut self, op: RecordOp) {
+    pub(super) fn record(&mut self, op: RecordOp) {
         self.pending.push(Action::Output(Output::Record(op)));
     }
 
-    fn event(&mut self, now: Instant, kind: &str, detail: &str) {
+    pub(super) fn event(&mut self, now: Instant, kind: &str, detail: &str) {
         self.event_seq += 1;
         let op = RecordOp::Event {
             call_id: self.id.clone(),
@@ -807,6 +858,10 @@ impl Call {
                 }
             }
             MediaOutput::Dtmf(d) => self.on_digit(now, d.digit, "rfc4733"),
+            MediaOutput::PromptFinished { id, .. } if self.music == Some(id) => {
+                self.music = None;
+                self.play_music(now);
+            }
             MediaOutput::PromptFinished { id, .. } => {
                 if let Some((token, last)) = self.playing
                     && last == id
@@ -815,6 +870,9 @@ impl Call {
                     let clock = self.clock(now);
                     self.ivr.on_playback_done(clock, token);
                 }
+            }
+            MediaOutput::Audio(samples) if self.bridged => {
+                self.pending.push(Action::Audio(samples));
             }
             MediaOutput::Audio(samples) => {
                 if self.recording {
@@ -873,13 +931,26 @@ impl Call {
                     self.recording_tail = Some(now + MESSAGE_TAIL);
                 }
             }
-            // Waiting callers are the ACD's; until it takes them the IVR
-            // plays the queue's hold prompts (the event is on the timeline).
-            Effect::Queue { .. } => {}
+            // The ACD takes the caller; the IVR plays the queue's hold
+            // prompts until an agent answers or the wait is over.
+            Effect::Queue {
+                queue,
+                priority,
+                skills,
+            } => self.pending.push(Action::Enqueue {
+                queue,
+                priority,
+                skills,
+            }),
             // No request in the dialog before the caller confirmed it.
             Effect::Transfer { number } if !self.acked => self.deferred_refer = Some(number),
             Effect::Transfer { number } => self.refer(now, &number),
-            Effect::Event { kind, detail } => self.event(now, kind, &detail),
+            Effect::Event { kind, detail } => {
+                if kind == "menu" && self.ivr_path.len() < MAX_RECORDED_DIGITS {
+                    self.ivr_path.push(detail.clone());
+                }
+                self.event(now, kind, &detail);
+            }
             Effect::Hangup { cause } => self.hangup(now, cause),
         }
     }
@@ -939,6 +1010,85 @@ impl Call {
         }
         let clock = self.clock(now);
         self.ivr.on_digit(clock, digit);
+    }
+
+    // ----- the ACD --------------------------------------------------------------
+
+    /// Waiting in an IVR queue node.
+    pub fn is_queued(&self) -> bool {
+        self.ivr.is_queued()
+    }
+
+    /// The call as the agent's screen shows it.
+    pub fn view(&self) -> crate::cti::CallView {
+        crate::cti::CallView {
+            id: self.id.clone(),
+            caller: self.from_number.clone(),
+            service_number: self.service_number.clone(),
+            queue: self.acd.as_ref().map(|a| a.queue.clone()).unwrap_or_default(),
+            arrived_ms: self.arrived_ms,
+            queued_ms: self.acd.as_ref().map_or(self.arrived_ms, |a| a.queued_ms),
+            digits: self.digits.clone(),
+            ivr_path: self.ivr_path.clone(),
+            language: self.ivr.language().to_owned(),
+        }
+    }
+
+    /// An agent answered: the hold prompts stop and the two voices cross.
+    pub fn connect_agent(&mut self, now: Instant) {
+        self.ivr.to_agent();
+        self.music = None;
+        self.bridged = true;
+        if let Some(m) = self.media.as_mut() {
+            m.stop_playback(now);
+            m.set_capture(true);
+            m.set_bridged(true);
+        }
+    }
+
+    /// Music on hold instead of the agent (hold, or waiting again after a
+    /// transfer or a vanished agent), or back to the agent.
+    pub fn set_music(&mut self, now: Instant, on: bool) {
+        self.bridged = !on;
+        if let Some(m) = self.media.as_mut() {
+            m.set_bridged(!on);
+            m.set_capture(!on);
+            if !on {
+                m.stop_playback(now);
+            }
+        }
+        self.music = None;
+        if on {
+            self.play_music(now);
+        }
+    }
+
+    /// The queue's hold music, from the caller's language; looped by
+    /// `on_media_output` when it ends.
+    fn play_music(&mut self, now: Instant) {
+        let catalog = self.catalog.clone();
+        let music = catalog
+            .prompts_for(self.ivr.language())
+            .and_then(|set| set.get(HOLD_MUSIC));
+        if let (Some(p), Some(m)) = (music, self.media.as_mut()) {
+            self.music = Some(m.play(now, p.clone()));
+        }
+    }
+
+    /// The agent's voice for the caller.
+    pub fn push_audio(&mut self, samples: &[i16]) {
+        if self.bridged
+            && let Some(m) = self.media.as_mut()
+        {
+            m.push_audio(samples);
+        }
+    }
+
+    /// The ACD gave up on the queued call: the flow goes on (its queue
+    /// node's way out) or ends.
+    pub fn leave_queue(&mut self, now: Instant, why: &str) {
+        let clock = self.clock(now);
+        self.ivr.leave_queue(clock, why);
     }
 
     // ----- transfer (RFC 3515 REFER, RFC 3420 sipfrag NOTIFY) ---------------
@@ -1021,6 +1171,9 @@ impl Call {
 /// end count every key).
 const MAX_RECORDED_DIGITS: usize = 64;
 
+/// The prompt played to a caller on hold or waiting outside the IVR.
+const HOLD_MUSIC: &str = "hold-music";
+
 /// How long a message goes on being captured after it was stopped: audio
 /// the caller sent before the stopping key may arrive after it.
 const MESSAGE_TAIL: Duration = Duration::from_millis(200);
@@ -1030,7 +1183,7 @@ const MESSAGE_TAIL: Duration = Duration::from_millis(200);
 /// end such a call).
 const MAX_HOLD: Duration = Duration::from_secs(600);
 
-fn law_of(neg: &Negotiated) -> Law {
+pub(super) fn law_of(neg: &Negotiated) -> Law {
     if neg.law_name == "PCMA" {
         Law::Pcma
     } else {
@@ -1039,12 +1192,12 @@ fn law_of(neg: &Negotiated) -> Law {
 }
 
 /// `ip:port`, with brackets for IPv6.
-fn sip_host(ip: IpAddr, port: u16) -> String {
+pub(super) fn sip_host(ip: IpAddr, port: u16) -> String {
     SocketAddr::new(ip, port).to_string()
 }
 
 /// Replaces a message's body and its Content-Type and Content-Length.
-fn set_body(resp: &mut Response, content_type: &str, body: Vec<u8>) {
+pub(super) fn set_body(resp: &mut Response, content_type: &str, body: Vec<u8>) {
     resp.headers.retain(|h| {
         !matches!(
             h,

@@ -24,7 +24,9 @@
 //! - Nothing a peer sends can panic the engine: bad messages get a SIP error
 //!   where one is due and are dropped otherwise.
 
+mod agent_leg;
 mod call;
+mod desk;
 pub mod prompts;
 
 use std::cmp::Reverse;
@@ -43,7 +45,9 @@ use crate::records::{HangupSide, RecordOp};
 use crate::sip::message::{self, HeadersExt};
 use crate::sip::transaction::{TimerConfig, TransactionLayer, TxEvent, TxKey, TxOutput};
 use crate::sip::{Peer, dialog};
-use call::Call;
+use call::{Action, Call};
+pub use desk::AgentProfile;
+use desk::{DESK_TIMER, Desk};
 pub use prompts::{IvrCatalog, PromptSet};
 
 /// A handle the runtime uses to refer to one call (and its media socket).
@@ -92,6 +96,20 @@ pub enum Output {
     MessageAudio { call: CallKey, samples: Vec<i16> },
     /// The message is complete: close the file and record it with the call.
     MessageEnd { call: CallKey },
+    /// Send this to the agent's CTI websocket.
+    Cti {
+        agent: crate::acd::AgentId,
+        event: crate::cti::Event,
+    },
+    /// A call rings at this agent: read the caller's history (the screen
+    /// pop) and send it with [`crate::cti::Event::Offered`].
+    Offer {
+        agent: crate::acd::AgentId,
+        call: crate::cti::CallView,
+    },
+    /// Look up the SIP credentials of `username` for a REGISTER; answer
+    /// with [`Engine::credentials_done`].
+    Credentials { token: u64, username: String },
 }
 
 /// The settings the engine needs, taken from the validated configuration.
@@ -106,6 +124,11 @@ pub struct EngineConfig {
     pub telephone_event_pt: u8,
     pub timers: TimerConfig,
     pub rtp_timeout: Duration,
+    /// The ACD's queues.
+    pub queues: Vec<crate::acd::QueueConfig>,
+    pub not_ready_reasons: Vec<String>,
+    /// The digest realm of agents' phones.
+    pub sip_realm: String,
 }
 
 impl EngineConfig {
@@ -123,6 +146,9 @@ impl EngineConfig {
                 t4: s.t4,
             },
             rtp_timeout: s.rtp_timeout,
+            queues: s.queues.clone(),
+            not_ready_reasons: s.not_ready_reasons.clone(),
+            sip_realm: s.sip_realm.clone(),
         }
     }
 
@@ -179,6 +205,23 @@ pub struct Engine {
     draining: bool,
     overloaded: bool,
     stats: EngineStats,
+    /// Automatic call distribution: who is offered which caller.
+    acd: crate::acd::Acd,
+    /// The ACD's and the registrar's next deadline as it is on the timer
+    /// heap (key [`DESK_TIMER`]).
+    desk_scheduled: Option<Instant>,
+    /// Agents known since their first CTI connection.
+    desks: HashMap<crate::acd::AgentId, Desk>,
+    /// Calls to agents' phones, keyed like calls (one key space: media
+    /// sockets and timers are keyed by it).
+    legs: HashMap<CallKey, agent_leg::AgentLeg>,
+    /// Agents' phones and where they are.
+    registrar: crate::sip::registrar::Registrar,
+    /// REGISTERs waiting for their user's credentials.
+    registering: HashMap<u64, (TxKey, Request, Peer)>,
+    next_token: u64,
+    /// Makes agent state records' ids unique.
+    state_seq: u64,
 }
 
 impl Engine {
@@ -191,6 +234,7 @@ impl Engine {
         wall_ms: i64,
         seed: u64,
     ) -> Engine {
+        let acd = crate::acd::Acd::new(cfg.queues.clone());
         Engine {
             tx: TransactionLayer::new(cfg.timers),
             cfg,
@@ -207,6 +251,14 @@ impl Engine {
             draining: false,
             overloaded: false,
             stats: EngineStats::default(),
+            acd,
+            desk_scheduled: None,
+            desks: HashMap::new(),
+            legs: HashMap::new(),
+            registrar: REGISTRAR_TODO,
+            registering: HashMap::new(),
+            next_token: 1,
+            state_seq: 0,
         }
     }
 
@@ -290,6 +342,16 @@ impl Engine {
 
     /// An RTP datagram arrived on a call's media socket.
     pub fn handle_rtp(&mut self, now: Instant, call: CallKey, source: SocketAddr, bytes: &[u8]) {
+        if let Some(leg) = self.legs.get_mut(&call) {
+            if matches!(
+                leg.handle_rtp(now, source, bytes),
+                Err(e) if !matches!(e, crate::media::Error::NotRtp(_))
+            ) {
+                self.stats.rtp_malformed += 1;
+            }
+            self.drive_leg(now, call);
+            return;
+        }
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -303,16 +365,21 @@ impl Engine {
 
     /// The runtime bound the RTP socket asked for with [`Output::OpenMedia`].
     pub fn media_opened(&mut self, now: Instant, call: CallKey, local: SocketAddr) {
-        let Some(c) = self.calls.get_mut(&call) else {
-            // The call ended while the socket was being bound.
-            self.outputs.push_back(Output::CloseMedia { call });
-            return;
-        };
         let seed = call::RtpSeed {
             ssrc: self.rng.u32(..),
             sequence: self.rng.u16(..),
             timestamp: self.rng.u32(..),
             sdp_session: self.rng.u64(1..u64::MAX / 2),
+        };
+        if let Some(leg) = self.legs.get_mut(&call) {
+            leg.media_opened(local, seed);
+            self.drive_leg(now, call);
+            return;
+        }
+        let Some(c) = self.calls.get_mut(&call) else {
+            // The call ended while the socket was being bound.
+            self.outputs.push_back(Output::CloseMedia { call });
+            return;
         };
         c.media_opened(now, local, seed);
         self.drive_call(now, call);
@@ -320,6 +387,12 @@ impl Engine {
 
     /// No RTP socket could be bound (the port range is exhausted).
     pub fn media_failed(&mut self, now: Instant, call: CallKey) {
+        if let Some(leg) = self.legs.get_mut(&call) {
+            warn!(leg = call, "no RTP port free for an agent's phone");
+            leg.media_failed();
+            self.drive_leg(now, call);
+            return;
+        }
         if let Some(c) = self.calls.get_mut(&call) {
             warn!(call = %c.id, "no RTP port free; refusing the call with 503");
             c.media_failed(now);
@@ -335,11 +408,17 @@ impl Engine {
                 break;
             }
             self.timers.pop();
-            let due = self
-                .calls
-                .get(&key)
-                .is_some_and(|c| c.scheduled == Some(at));
-            if due {
+            if !self.is_scheduled(key, at) {
+                continue;
+            }
+            if key == DESK_TIMER {
+                self.desk_scheduled = None;
+                self.desk_timeout(now);
+            } else if let Some(leg) = self.legs.get_mut(&key) {
+                leg.scheduled = None;
+                leg.handle_timeout(now);
+                self.drive_leg(now, key);
+            } else {
                 if let Some(c) = self.calls.get_mut(&key) {
                     c.scheduled = None;
                     c.handle_timeout(now);
@@ -386,11 +465,7 @@ impl Engine {
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         // Drop stale heap entries so the top is a real deadline.
         while let Some(Reverse((at, key))) = self.timers.peek().copied() {
-            if self
-                .calls
-                .get(&key)
-                .is_some_and(|c| c.scheduled == Some(at))
-            {
+            if self.is_scheduled(key, at) {
                 break;
             }
             self.timers.pop();
@@ -403,6 +478,17 @@ impl Engine {
     }
 
     // ----- internals ----------------------------------------------------
+
+    /// A timer-heap entry is live (not superseded by a later schedule).
+    fn is_scheduled(&self, key: CallKey, at: Instant) -> bool {
+        if key == DESK_TIMER {
+            return self.desk_scheduled == Some(at);
+        }
+        if let Some(leg) = self.legs.get(&key) {
+            return leg.scheduled == Some(at);
+        }
+        self.calls.get(&key).is_some_and(|c| c.scheduled == Some(at))
+    }
 
     /// Moves transaction-layer output into ours and reacts to its events.
     fn pump(&mut self, now: Instant) {
@@ -448,10 +534,21 @@ impl Engine {
             TxEvent::Response { key, response } => {
                 if let Some(&call) = self.tx_owner.get(&key) {
                     let code = response.status_code().code();
-                    if code >= 200 {
+                    let method = key.method();
+                    // A leg's INVITE keeps its owner after a 2xx: the 2xx
+                    // is retransmitted until our ACK arrives, and each
+                    // retransmission needs the ACK again.
+                    let leg_answer = method == Method::Invite
+                        && code < 300
+                        && self.legs.contains_key(&call);
+                    if code >= 200 && !leg_answer {
                         self.tx_owner.remove(&key);
                     }
-                    let method = key.method();
+                    if let Some(leg) = self.legs.get_mut(&call) {
+                        leg.on_response(now, &method, Some(&response), code);
+                        self.drive_leg(now, call);
+                        return;
+                    }
                     if let Some(c) = self.calls.get_mut(&call) {
                         c.on_response(now, &method, code);
                     }
@@ -460,6 +557,11 @@ impl Engine {
             }
             TxEvent::Timeout { key } => {
                 if let Some(call) = self.tx_owner.remove(&key) {
+                    if let Some(leg) = self.legs.get_mut(&call) {
+                        leg.on_response(now, &key.method(), None, 408);
+                        self.drive_leg(now, call);
+                        return;
+                    }
                     if let Some(c) = self.calls.get_mut(&call) {
                         c.on_response(now, &key.method(), 408);
                     }
@@ -498,7 +600,29 @@ impl Engine {
     }
 
     fn on_request(&mut self, now: Instant, key: TxKey, req: Request, source: Peer) {
-        // Only the carrier may talk to us at all (RFC 3261 §26: no open
+        // Agents' phones register from anywhere (digest authentication
+        // protects it), and talk in the dialogs we opened to them.
+        if req.method() == &Method::Register {
+            self.on_register(now, key, req, source);
+            return;
+        }
+        if req.to_tag().is_some()
+            && let Some(leg) = req
+                .call_id()
+                .ok()
+                .and_then(|id| self.by_call_id.get(&id).copied())
+                .filter(|k| self.legs.get(k).is_some_and(|l| l.matches(&req)))
+        {
+            if let Some(l) = self.legs.get_mut(&leg) {
+                let resp = l.on_in_dialog_request(now, &req);
+                if let Err(e) = self.tx.respond(now, &key, resp) {
+                    debug!(error = %e, "could not answer the phone");
+                }
+            }
+            self.drive_leg(now, leg);
+            return;
+        }
+        // Only the carrier may talk to us otherwise (RFC 3261 §26: no open
         // relay, no toll fraud through a 400 number).
         if !self.cfg.source_allowed(source.addr) {
             info!(%source, method = %req.method(), "request from a source outside the trunk list: 403");
@@ -544,8 +668,7 @@ impl Engine {
             Method::Bye | Method::Info | Method::Update => {
                 self.reject(now, &key, &req, 481, vec![]);
             }
-            Method::Register
-            | Method::Subscribe
+            Method::Subscribe
             | Method::Notify
             | Method::Publish
             | Method::Message
@@ -671,6 +794,53 @@ impl Engine {
         self.drive_call(now, call_key);
     }
 
+    /// Carries out what a call (or, with `leg`, an agent leg) asked for.
+    fn run_actions(&mut self, now: Instant, key: CallKey, actions: Vec<Action>, leg: bool) {
+        for a in actions {
+            match a {
+                Action::Respond(resp) => {
+                    let Some(c) = self.calls.get(&key) else {
+                        continue;
+                    };
+                    if let Err(e) = self.tx.respond(now, &c.tx_key, resp) {
+                        debug!(call = %c.id, error = %e, "response not sent");
+                    }
+                }
+                Action::Request(req, dest) => match self.tx.send_request(now, req, dest) {
+                    Ok(k) => {
+                        if leg {
+                            if let Some(l) = self.legs.get_mut(&key) {
+                                l.requests.push(k.clone());
+                            }
+                        } else if let Some(c) = self.calls.get_mut(&key) {
+                            c.requests.push(k.clone());
+                        }
+                        self.tx_owner.insert(k, key);
+                    }
+                    Err(e) => warn!(call = key, error = %e, "request not sent"),
+                },
+                Action::Ack(req, dest) => self.tx.send_ack(req, dest),
+                Action::Output(o) => self.outputs.push_back(o),
+                Action::Enqueue {
+                    queue,
+                    priority,
+                    skills,
+                } => self.enqueue(now, key, &queue, priority, &skills),
+                Action::Audio(samples) => {
+                    let leg = self
+                        .calls
+                        .get(&key)
+                        .and_then(|c| c.acd.as_ref())
+                        .filter(|p| p.agent.is_some())
+                        .and_then(|p| p.leg);
+                    if let Some(l) = leg.and_then(|l| self.legs.get_mut(&l)) {
+                        l.push_audio(&samples);
+                    }
+                }
+            }
+        }
+    }
+
     fn new_call_key(&mut self) -> CallKey {
         let k = self.next_key;
         self.next_key += 1;
@@ -686,23 +856,20 @@ impl Engine {
         };
         let mut actions = Vec::new();
         c.poll_actions(now, &mut actions);
-        for a in actions {
-            match a {
-                call::Action::Respond(resp) => {
-                    if let Err(e) = self.tx.respond(now, &c.tx_key, resp) {
-                        debug!(call = %c.id, error = %e, "response not sent");
-                    }
-                }
-                call::Action::Request(req, dest) => match self.tx.send_request(now, req, dest) {
-                    Ok(k) => {
-                        c.requests.push(k.clone());
-                        self.tx_owner.insert(k, key);
-                    }
-                    Err(e) => warn!(call = %c.id, error = %e, "request not sent"),
-                },
-                call::Action::Output(o) => self.outputs.push_back(o),
-            }
-        }
+        self.run_actions(now, key, actions, false);
+        // Leaving the ACD may give the call more to do (records, a BYE).
+        self.check_caller(now, key);
+        let Some(c) = self.calls.get_mut(&key) else {
+            self.pump(now);
+            return;
+        };
+        let mut actions = Vec::new();
+        c.poll_actions(now, &mut actions);
+        self.run_actions(now, key, actions, false);
+        let Some(c) = self.calls.get_mut(&key) else {
+            self.pump(now);
+            return;
+        };
         if c.counted && c.is_over() {
             c.counted = false;
             self.active -= 1;

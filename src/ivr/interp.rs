@@ -137,6 +137,9 @@ enum Stage {
         until: Option<Instant>,
     },
     Transferring,
+    /// Talking to an agent: the ACD took the call off the queue node; the
+    /// flow waits for nothing more.
+    WithAgent,
     Over,
 }
 
@@ -230,6 +233,40 @@ impl Ivr {
         self.stage == Stage::Transferring
     }
 
+    /// Waiting in a queue node (the ACD may offer the call).
+    pub fn is_queued(&self) -> bool {
+        matches!(self.stage, Stage::Holding { .. })
+    }
+
+    /// An agent answered the queued call: the hold prompts stop and the
+    /// flow is parked for the rest of the call.
+    pub fn to_agent(&mut self) {
+        if self.is_queued() {
+            self.effects.push_back(Effect::StopPlayback);
+            self.event("agent", self.position());
+            self.stage = Stage::WithAgent;
+            self.deadline = None;
+        }
+    }
+
+    /// The ACD gave up on the queued call (its queue's maximum wait): the
+    /// flow goes on as at the node's own maximum wait, or ends the call if
+    /// the node has none.
+    pub fn leave_queue(&mut self, clock: Clock, why: &str) {
+        if !self.is_queued() {
+            return;
+        }
+        self.effects.push_back(Effect::StopPlayback);
+        self.event("queue-left", why.to_owned());
+        match &self.flow.nodes[self.node].kind {
+            NodeKind::Queue(q) if q.max_wait.is_some() => {
+                let to = q.max_wait.expect("checked").1;
+                self.go(clock, to);
+            }
+            _ => self.hangup("queue-overflow"),
+        }
+    }
+
     pub fn poll_effect(&mut self) -> Option<Effect> {
         self.effects.pop_front()
     }
@@ -281,6 +318,7 @@ impl Ivr {
             }
             | Stage::GivingUp { .. }
             | Stage::Holding { .. }
+            | Stage::WithAgent
             | Stage::Transferring
             | Stage::Over => {}
         }

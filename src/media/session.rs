@@ -27,8 +27,18 @@
 //!   valid RTP (or a resume from hold) has re-armed it.
 //!
 //! Playback pauses while held (the caller hears the rest after resuming)
-//! rather than running into the void. Received audio is only counted here;
-//! decoding it for the recorder or a bridge is a separate consumer.
+//! rather than running into the void. Received audio is only counted here,
+//! and decoded for whoever asked ([`MediaSession::set_capture`]: a message
+//! being left, the other leg of a bridge).
+//!
+//! Bridged ([`MediaSession::set_bridged`]), a slot carries the next 160
+//! samples fed by [`MediaSession::push_audio`] instead of the prompts: the
+//! other leg's audio leaves on this leg's own packet clock, so its pacing is
+//! ours whatever the other side's jitter. The feed holds at most
+//! [`MAX_BRIDGE_BACKLOG`]; older samples are dropped, so a faster sender
+//! cannot build up delay. A slot the feed cannot fill is topped up with
+//! silence. Prompts queued meanwhile wait (music on hold resumes where it
+//! stopped).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -36,7 +46,7 @@ use std::time::{Duration, Instant};
 use super::Error;
 use super::dtmf::{DtmfDigit, DtmfReceiver};
 use super::g711::{self, Law};
-use super::player::{FRAME_DURATION, Player, Prompt, PromptId, SAMPLES_PER_FRAME};
+use super::player::{FRAME_DURATION, FrameInfo, Player, Prompt, PromptId, SAMPLES_PER_FRAME};
 use super::rtp::{self, RtpHeader};
 
 /// How late the driver may be before we skip ahead instead of catching up.
@@ -52,6 +62,10 @@ pub const MAX_CATCH_UP: Duration = Duration::from_millis(200);
 /// after that press ended, starts a new press: the sender restarted its
 /// timestamps. Retransmitted End packets arrive well within it.
 pub const DTMF_RESTART: Duration = Duration::from_secs(1);
+
+/// The most audio a bridge feed holds (four packets): beyond it the
+/// oldest samples go, bounding the delay a bridge adds.
+pub const MAX_BRIDGE_BACKLOG: usize = 4 * SAMPLES_PER_FRAME;
 
 /// Packetisation time in whole milliseconds, for slot arithmetic.
 const FRAME_MS: u64 = FRAME_DURATION.as_millis() as u64;
@@ -133,6 +147,8 @@ pub struct MediaSession {
     inactive_reported: bool,
     /// Decode the caller's audio into [`MediaOutput::Audio`].
     capture: bool,
+    /// Bridged: the other leg's audio, sent instead of the prompts.
+    feed: Option<VecDeque<i16>>,
     /// SSRC of the telephone-event stream and when its last press ended.
     dtmf_ssrc: Option<u32>,
     last_dtmf: Option<Instant>,
@@ -167,6 +183,7 @@ impl MediaSession {
             last_activity: now,
             inactive_reported: false,
             capture: false,
+            feed: None,
             dtmf_ssrc: None,
             last_dtmf: None,
             stats: MediaStats::default(),
@@ -265,6 +282,24 @@ impl MediaSession {
         self.capture = on;
     }
 
+    /// Starts or stops sending the audio fed by [`MediaSession::push_audio`]
+    /// instead of the prompts (a bridge to another leg). Either way the
+    /// stream goes on without a gap; the feed starts empty.
+    pub fn set_bridged(&mut self, on: bool) {
+        self.feed = on.then(VecDeque::new);
+    }
+
+    /// The other leg's audio (decoded), to be sent in the next slots; ignored
+    /// unless bridged.
+    pub fn push_audio(&mut self, samples: &[i16]) {
+        let Some(feed) = self.feed.as_mut() else {
+            return;
+        };
+        feed.extend(samples);
+        let excess = feed.len().saturating_sub(MAX_BRIDGE_BACKLOG);
+        feed.drain(..excess);
+    }
+
     /// The remote side put us on hold (sendonly/inactive) or resumed.
     ///
     /// While held we send nothing, playback pauses and the inactivity timer
@@ -359,7 +394,20 @@ impl MediaSession {
 
     fn send_packet(&mut self) {
         let mut samples = [0i16; SAMPLES_PER_FRAME];
-        let frame = self.player.next_frame(&mut samples);
+        let frame = match self.feed.as_mut() {
+            Some(feed) => {
+                let n = feed.len().min(SAMPLES_PER_FRAME);
+                for (slot, sample) in samples.iter_mut().zip(feed.drain(..n)) {
+                    *slot = sample;
+                }
+                FrameInfo {
+                    prompt: None,
+                    first: false,
+                }
+            }
+            None => self.player.next_frame(&mut samples),
+        };
+        let audible = frame.prompt.is_some() || self.feed.is_some();
         let header = RtpHeader {
             marker: frame.first || self.discontinuity,
             payload_type: self.config.payload_type,
@@ -375,7 +423,7 @@ impl MediaSession {
 
         let mut packet = Vec::with_capacity(rtp::HEADER_LEN + SAMPLES_PER_FRAME);
         rtp::write_header(&header, &mut packet);
-        if frame.prompt.is_some() {
+        if audible {
             g711::encode_into(self.config.law, &samples, &mut packet);
         } else {
             packet.resize(
@@ -513,6 +561,59 @@ mod tests {
         }
         assert_eq!(s.stats().packets_sent, 501);
         assert_eq!(s.stats().bytes_sent, 501 * 160);
+    }
+
+    #[test]
+    fn bridged_audio_leaves_on_our_clock_and_prompts_wait() {
+        let t0 = Instant::now();
+        let mut s = session(t0, 0, 0);
+        let prompt = tone(480);
+        s.play(t0, prompt.clone());
+        s.set_bridged(true);
+        // The other leg's packets arrive early and late; ours stay on the grid.
+        let talk = tone(800);
+        s.push_audio(&talk.samples[..160]);
+        s.handle_timeout(t0);
+        s.push_audio(&talk.samples[160..480]);
+        s.handle_timeout(t0 + 20 * MS);
+        s.handle_timeout(t0 + 40 * MS);
+        s.handle_timeout(t0 + 60 * MS);
+        let sent = packets(&drain(&mut s));
+        assert_eq!(sent.len(), 4);
+        let decoded: Vec<i16> = sent[..3]
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|&b| Law::Pcmu.decode(b)))
+            .collect();
+        let expected: Vec<i16> = talk.samples[..480]
+            .iter()
+            .map(|&x| Law::Pcmu.decode(Law::Pcmu.encode(x)))
+            .collect();
+        assert_eq!(decoded, expected, "the fed audio, in order");
+        assert_eq!(sent[3].1, [0xFF; 160], "an empty feed sends silence");
+        // A sender far ahead is cut to the newest MAX_BRIDGE_BACKLOG samples.
+        s.push_audio(&vec![1000; 10 * SAMPLES_PER_FRAME]);
+        s.push_audio(&talk.samples[..160]);
+        let mut sent = Vec::new();
+        for n in 4..9u32 {
+            s.handle_timeout(t0 + 20 * MS * n);
+            sent.extend(packets(&drain(&mut s)));
+        }
+        let loud = Law::Pcmu.encode(1000);
+        let payloads: Vec<&[u8]> = sent.iter().map(|(_, p)| p.as_slice()).collect();
+        assert_eq!(payloads.len(), 5);
+        assert!(payloads[..3].iter().all(|p| p.iter().all(|&b| b == loud)));
+        assert_eq!(payloads[3], &expected[..160].iter().map(|&x| Law::Pcmu.encode(x)).collect::<Vec<_>>()[..]);
+        assert_eq!(payloads[4], [0xFF; 160]);
+        // Unbridged, the prompt queued before the bridge plays from its start.
+        s.set_bridged(false);
+        s.handle_timeout(t0 + 180 * MS);
+        let sent = packets(&drain(&mut s));
+        let first: Vec<i16> = sent[0].1.iter().map(|&b| Law::Pcmu.decode(b)).collect();
+        let want: Vec<i16> = prompt.samples[..160]
+            .iter()
+            .map(|&x| Law::Pcmu.decode(Law::Pcmu.encode(x)))
+            .collect();
+        assert_eq!(first, want);
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! - Records go to the [`record_writer`] in the order the engine emits them;
 //!   shutdown waits for the writer to drain them.
 
+mod cti;
 pub mod demo;
 pub mod ivr;
 mod lookups;
@@ -36,6 +37,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+use crate::api::cti::{CtiHub, CtiInput};
 use crate::api::{self, ApiState, Live};
 use crate::config::Settings;
 use crate::engine::{CallKey, Engine, EngineConfig, IvrCatalog, Output};
@@ -113,6 +115,11 @@ enum Input {
         token: u32,
         answer: LookupAnswer,
     },
+    /// The store answered a phone's credentials lookup.
+    Credentials {
+        token: u64,
+        creds: Option<(i64, String)>,
+    },
 }
 
 /// A call's RTP socket: a tokio handle the reader task awaits on, and a
@@ -188,12 +195,16 @@ pub async fn serve_until(
 
     let live = Arc::new(Live::new(wall_ms(), sink.pending_counter()));
     let (stop_http_tx, mut stop_http_rx) = watch::channel(false);
-    let app = api::app(ApiState::configured(
+    let (agents_tx, agents_rx) = mpsc::channel::<CtiInput>(4096);
+    let hub = Arc::new(CtiHub::new(agents_tx));
+    let mut api_state = ApiState::configured(
         store.clone(),
         live.clone(),
         settings.desk.clone(),
         &settings.sip_realm,
-    ));
+    );
+    api_state.cti = Some(hub.clone());
+    let app = api::app(api_state);
     let sla_task = tokio::spawn(sla::watch_breaches(store.clone(), stop_http_tx.subscribe()));
     let http_task = tokio::spawn(async move {
         let stop = async move {
@@ -258,11 +269,13 @@ pub async fn serve_until(
         live: live.clone(),
         overloaded: false,
         overloaded_until: None,
+        agents: cti::spawn(hub, store.clone()),
     };
     driver
         .run(
             input_rx,
             urgent_rx,
+            agents_rx,
             reload_rx,
             shutdown,
             settings.shutdown_grace,
@@ -361,6 +374,8 @@ struct Driver {
     live: Arc<Live>,
     overloaded: bool,
     overloaded_until: Option<tokio::time::Instant>,
+    /// Events for agents' websockets, in order.
+    agents: mpsc::UnboundedSender<cti::CtiOut>,
 }
 
 /// Timers firing this late mean the driver cannot keep the calls' 20 ms
@@ -376,6 +391,7 @@ impl Driver {
         &mut self,
         mut inputs: mpsc::Receiver<Input>,
         mut urgent: mpsc::Receiver<Input>,
+        mut agents: mpsc::Receiver<CtiInput>,
         mut reloads: mpsc::Receiver<Arc<IvrCatalog>>,
         shutdown: impl std::future::Future<Output = ()>,
         grace: Duration,
@@ -443,6 +459,7 @@ impl Driver {
                 },
                 Some(input) = inputs.recv() => self.on_input(input),
                 Some(input) = urgent.recv() => self.on_input(input),
+                Some(input) = agents.recv() => self.on_agent(input),
                 Some(catalog) = reloads.recv() => {
                     info!(version = catalog.version, "IVR version live for new calls");
                     self.engine.set_ivr(catalog);
@@ -496,6 +513,17 @@ impl Driver {
                 token,
                 answer,
             } => self.engine.lookup_done(now(), call, token, answer),
+            Input::Credentials { token, creds } => {
+                self.engine.credentials_done(now(), token, creds);
+            }
+        }
+    }
+
+    fn on_agent(&mut self, input: CtiInput) {
+        match input {
+            CtiInput::Connected(profile) => self.engine.agent_connected(now(), profile),
+            CtiInput::Disconnected(agent) => self.engine.agent_disconnected(now(), agent),
+            CtiInput::Command(agent, req) => self.engine.agent_command(now(), agent, req),
         }
     }
 
@@ -549,6 +577,26 @@ impl Driver {
                 } => self.messages.start(call, call_id, file),
                 Output::MessageAudio { call, samples } => self.messages.audio(call, samples),
                 Output::MessageEnd { call } => self.messages.end(call),
+                Output::Cti { agent, event } => {
+                    let _ = self.agents.send(cti::CtiOut::Event(agent, event));
+                }
+                Output::Offer { agent, call } => {
+                    let _ = self.agents.send(cti::CtiOut::Offer(agent, call));
+                }
+                Output::Credentials { token, username } => {
+                    let (store, tx) = (self.store.clone(), self.urgent_tx.clone());
+                    tokio::spawn(async move {
+                        let creds = match store.sip_credentials(&username).await {
+                            Ok(c) => c,
+                            Err(e) => {
+                                // The phone is challenged again and retries.
+                                warn!(username, error = %e, "cannot read SIP credentials");
+                                None
+                            }
+                        };
+                        let _ = tx.send(Input::Credentials { token, creds }).await;
+                    });
+                }
             }
         }
         self.live

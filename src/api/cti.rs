@@ -1,0 +1,227 @@
+//! The agent's CTI websocket, `GET /api/agent/ws` (docs/cti-protocol.md),
+//! and the [`CtiHub`] that joins the websockets to the runtime.
+//!
+//! One connection per agent: a new one (a reloaded page, a second tab)
+//! replaces the old, which is told so and closed. Opening a connection
+//! tells the engine the agent is at their desk; it answers with
+//! [`crate::cti::Event::Hello`] (state and call as they are now), so a
+//! reconnect resumes where the page was. Commands go to the engine in the
+//! order received; events come back through the hub.
+//!
+//! Protection: a text message over [`MAX_MESSAGE`] bytes or anything that
+//! is not a command gets an `error` event (bad_command) and changes
+//! nothing; more than [`MAX_COMMANDS_PER_S`] commands a second are refused
+//! the same way; a client that does not read its events (its queue of
+//! [`QUEUE`] events is full) is disconnected, never waited for.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Extension;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use tokio::sync::mpsc;
+
+use super::{ApiState, AppError, Caller};
+use crate::acd::AgentId;
+use crate::cti::{Event, Request};
+use crate::engine::AgentProfile;
+
+/// Longest command accepted.
+pub const MAX_MESSAGE: usize = 16 * 1024;
+/// Commands a connection may send per second.
+pub const MAX_COMMANDS_PER_S: u32 = 20;
+/// Events waiting for a slow client before it is dropped.
+const QUEUE: usize = 256;
+
+/// What the websockets tell the engine.
+#[derive(Debug)]
+pub enum CtiInput {
+    Connected(AgentProfile),
+    Disconnected(AgentId),
+    Command(AgentId, Request),
+}
+
+#[derive(Debug)]
+struct Connection {
+    id: u64,
+    tx: mpsc::Sender<String>,
+}
+
+/// The meeting point of agents' websockets and the runtime.
+#[derive(Debug)]
+pub struct CtiHub {
+    to_engine: mpsc::Sender<CtiInput>,
+    connections: Mutex<HashMap<AgentId, Connection>>,
+    next_id: AtomicU64,
+}
+
+impl CtiHub {
+    /// `to_engine` is read by the runtime's driver.
+    pub fn new(to_engine: mpsc::Sender<CtiInput>) -> CtiHub {
+        CtiHub {
+            to_engine,
+            connections: Mutex::default(),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Sends `event` to the agent's connection, if one is open. A client
+    /// whose queue is full is dropped (it reconnects and gets `hello`).
+    pub fn send(&self, agent: AgentId, event: &Event) {
+        let text = match serde_json::to_string(event) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "CTI event not serialisable");
+                return;
+            }
+        };
+        let mut conns = self.lock();
+        if let Some(c) = conns.get(&agent)
+            && c.tx.try_send(text).is_err()
+        {
+            tracing::warn!(agent, "CTI client not reading its events: disconnected");
+            conns.remove(&agent);
+        }
+    }
+
+    /// Agents with an open connection.
+    pub fn online(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AgentId, Connection>> {
+        // A panic while holding the lock leaves a plain map; keep using it.
+        self.connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers a connection for `agent`, replacing (and telling) an
+    /// older one.
+    fn attach(&self, agent: AgentId) -> (u64, mpsc::Receiver<String>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let old = self.lock().insert(agent, Connection { id, tx });
+        if let Some(old) = old {
+            let replaced = Event::error(
+                None,
+                "replaced",
+                "you opened hotline in another window: this one is closed",
+            );
+            if let Ok(text) = serde_json::to_string(&replaced) {
+                let _ = old.tx.try_send(text);
+            }
+        }
+        (id, rx)
+    }
+
+    /// Forgets the connection unless a newer one replaced it; true if it
+    /// was the agent's current one.
+    fn detach(&self, agent: AgentId, id: u64) -> bool {
+        let mut conns = self.lock();
+        if conns.get(&agent).is_some_and(|c| c.id == id) {
+            conns.remove(&agent);
+            return true;
+        }
+        false
+    }
+}
+
+/// Opens the agent's CTI connection.
+#[utoipa::path(get, path = "/api/agent/ws", tag = "agent",
+    responses(
+        (status = 101, description = "Switching to the CTI websocket protocol (docs/cti-protocol.md)"),
+        (status = 400, description = "Not a websocket request", body = super::ErrorBody),
+        (status = 503, description = "This server runs no call engine", body = super::ErrorBody)))]
+pub async fn agent_ws(
+    State(state): State<ApiState>,
+    Extension(Caller(user)): Extension<Caller>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, AppError> {
+    let ws = ws.map_err(|_| AppError::BadRequest("this address takes a websocket".into()))?;
+    let Some(hub) = state.cti.clone() else {
+        return Err(AppError::Exhausted("no call engine runs in this process"));
+    };
+    let profile = state
+        .store
+        .agent_profile(user.id)
+        .await?
+        .ok_or(AppError::Forbidden)?;
+    Ok(ws
+        .max_message_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| serve(socket, hub, profile)))
+}
+
+async fn serve(mut socket: WebSocket, hub: std::sync::Arc<CtiHub>, profile: AgentProfile) {
+    let agent = profile.id;
+    let (conn, mut events) = hub.attach(agent);
+    if hub
+        .to_engine
+        .send(CtiInput::Connected(profile))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut window = (Instant::now(), 0u32);
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(text) => {
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                }
+                // Replaced by a newer connection, or dropped as too slow.
+                None => break,
+            },
+            msg = socket.recv() => {
+                let text = match msg {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Binary(_))) => {
+                        reply(&mut socket, Event::error(None, "bad_command", "commands are JSON text")).await;
+                        continue;
+                    }
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                };
+                if window.0.elapsed() >= Duration::from_secs(1) {
+                    window = (Instant::now(), 0);
+                }
+                window.1 += 1;
+                if window.1 > MAX_COMMANDS_PER_S {
+                    let msg = format!("more than {MAX_COMMANDS_PER_S} commands a second: slow down");
+                    reply(&mut socket, Event::error(None, "bad_command", msg)).await;
+                    continue;
+                }
+                match serde_json::from_str::<Request>(text.as_str()) {
+                    Ok(req) => {
+                        if hub.to_engine.send(CtiInput::Command(agent, req)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let id = serde_json::from_str::<serde_json::Value>(text.as_str())
+                            .ok()
+                            .and_then(|v| v.get("id")?.as_str().map(str::to_owned));
+                        let msg = format!("not a command: {e}");
+                        reply(&mut socket, Event::error(id, "bad_command", msg)).await;
+                    }
+                }
+            }
+        }
+    }
+    if hub.detach(agent, conn) {
+        let _ = hub.to_engine.send(CtiInput::Disconnected(agent)).await;
+    }
+}
+
+async fn reply(socket: &mut WebSocket, event: Event) {
+    if let Ok(text) = serde_json::to_string(&event) {
+        let _ = socket.send(Message::Text(text.into())).await;
+    }
+}

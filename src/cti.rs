@@ -1,0 +1,178 @@
+//! The CTI protocol: the JSON messages of the agent's websocket
+//! (`/api/agent/ws`), as plain data. docs/cti-protocol.md describes the
+//! protocol for client authors and docs/cti-protocol.schema.json is its
+//! JSON schema; a test checks every message here against that schema.
+//!
+//! Versioning: [`PROTOCOL`] is sent in the first message of every
+//! connection ([`Event::Hello`]). Fields may be added to events within a
+//! version (clients ignore what they do not know); removing or renaming
+//! anything, or changing a meaning, makes a new version.
+//!
+//! Every command may carry an `id`; the server answers each command with
+//! exactly one [`Event::Ok`] or [`Event::Error`] with that id, after the
+//! events the command caused.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this server speaks.
+pub const PROTOCOL: u32 = 1;
+
+/// A command from the agent's page, with its correlation id.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Request {
+    /// Echoed in the answer; chosen by the client.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+/// What an agent can ask for. `call` is hotline's call id, as the events
+/// give it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// Take calls.
+    Ready,
+    /// Take no calls, for a reason code from the configuration
+    /// (`agents.not_ready_reasons`).
+    NotReady { reason: String },
+    /// Leave the queues (not possible with a call).
+    Logout,
+    /// Decline the call ringing now; it goes to the next agent.
+    Reject { call: String },
+    /// End the call for both sides.
+    HangUp { call: String },
+    /// The caller hears music on hold; the agent hears silence.
+    Hold { call: String },
+    Resume { call: String },
+    /// Blind transfer to a queue: the caller waits there (at the front);
+    /// the agent goes to wrap-up.
+    Transfer { call: String, queue: String },
+    /// After-call work done: the call's disposition code and notes.
+    EndWrapUp {
+        disposition: String,
+        #[serde(default)]
+        notes: String,
+    },
+    /// More after-call work time.
+    ExtendWrapUp { seconds: u32 },
+}
+
+/// An agent's state as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateView {
+    /// logged_out, ready, not_ready, ringing, on_call, on_hold, wrap_up.
+    pub name: &'static str,
+    /// The not-ready reason code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the agent entered this state (epoch ms).
+    pub since_ms: i64,
+    /// When wrap-up ends by itself, or the ring times out (epoch ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<i64>,
+    /// The call ringing or connected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+}
+
+/// A call as the agent sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallView {
+    /// hotline's call id (the key of the call record).
+    pub id: String,
+    /// The caller's number as the carrier gave it.
+    pub caller: String,
+    /// The 400 number dialled.
+    pub service_number: String,
+    pub queue: String,
+    /// When the call reached the 400 number and when it joined the queue
+    /// (epoch ms).
+    pub arrived_ms: i64,
+    pub queued_ms: i64,
+    /// Every key the caller pressed in the IVR, in order.
+    pub digits: String,
+    /// The menu choices the caller made: `"0 → agent"`, in order.
+    pub ivr_path: Vec<String>,
+    /// The IVR's variables worth showing (a ticket number entered...).
+    pub language: String,
+}
+
+/// What the server sends the agent's page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// First message of every connection: the agent's current state and
+    /// call, so a reloaded page or a reconnect picks up where it was.
+    Hello {
+        protocol: u32,
+        agent: AgentView,
+        state: StateView,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        call: Option<CallView>,
+        /// The screen pop of that call.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pop: Option<serde_json::Value>,
+        /// The not-ready reason codes the server accepts.
+        not_ready_reasons: Vec<String>,
+    },
+    /// The agent's state changed; `why` says what caused it.
+    State {
+        state: StateView,
+        previous: &'static str,
+        why: String,
+    },
+    /// A call rings at the agent, with the caller's history (`pop`:
+    /// customer, products, recent calls, open tickets; `null` if the
+    /// records could not be read in time).
+    Offered {
+        call: CallView,
+        pop: Option<serde_json::Value>,
+    },
+    /// The ringing call is no longer offered (answered elsewhere, the
+    /// caller left, ring timeout, rejected).
+    OfferCancelled { call: String, why: String },
+    /// The agent's phone answered: talking.
+    Answered { call: String },
+    Held { call: String },
+    Resumed { call: String },
+    /// The call is over for the agent.
+    Ended { call: String, cause: String },
+    /// The command with this id was carried out.
+    Ok {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
+    /// The command with this id was refused; nothing changed.
+    Error {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// Stable, for programs: bad_command, wrong_state, no_such_call,
+        /// not_your_call, taken, unknown_queue, unknown_reason, no_phone,
+        /// replaced.
+        code: &'static str,
+        /// For people.
+        message: String,
+    },
+}
+
+/// Who is signed in on the connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentView {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub queues: Vec<String>,
+}
+
+impl Event {
+    /// An error answer to a command.
+    pub fn error(id: Option<String>, code: &'static str, message: impl Into<String>) -> Event {
+        Event::Error {
+            id,
+            code,
+            message: message.into(),
+        }
+    }
+}

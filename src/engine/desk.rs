@@ -1,0 +1,951 @@
+//! The agents' side of the engine: the ACD decides, this carries it out.
+//! Queued callers come from the IVR; offers ring the agent's registered
+//! phone through an [`AgentLeg`]; an answer bridges the caller's RTP and
+//! the agent's through the server; the CTI websocket's commands come in as
+//! [`Engine::agent_command`] and its events go out as [`Output::Cti`].
+//!
+//! Invariants (beyond the ACD's own):
+//! - A caller has at most one agent leg; an agent leg serves one caller.
+//! - Every command gets exactly one answer ([`Event::Ok`] or
+//!   [`Event::Error`]), after the events it caused; a refused command
+//!   changes nothing.
+//! - A caller who leaves (hangs up, or the IVR's queue node gives up) is
+//!   taken out of the ACD and their agent leg is ended; a leg that ends
+//!   takes its caller with it, except a vanished phone, whose caller goes
+//!   back to the front of the queue.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use tracing::{debug, info};
+
+use super::agent_leg::{AgentLeg, LegEvent, NewLeg, Target};
+use super::call::{AcdPart, sip_host};
+use super::{CallKey, Engine, Output};
+use crate::acd::{AcdError, AgentId, AgentState, CallEnd, Effect};
+use crate::cti::{AgentView, Command, Event, PROTOCOL, Request, StateView};
+use crate::records::RecordOp;
+use crate::sip::registrar::{BindingChange, Step};
+
+/// Priority of a caller put back in a queue (a transfer, a vanished
+/// agent): ahead of every caller the IVR queued (0-9).
+const FRONT_OF_QUEUE: u8 = 200;
+/// Longest wrap-up extension one command may ask for.
+const MAX_EXTEND_S: u32 = 600;
+/// Longest disposition code and notes.
+const MAX_DISPOSITION: usize = 40;
+const MAX_NOTES: usize = 2000;
+
+/// Who an agent is, from the store, as the CTI connection brings it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentProfile {
+    pub id: AgentId,
+    pub username: String,
+    pub display_name: String,
+    /// Empty: every configured queue.
+    pub queues: Vec<String>,
+    pub skills: BTreeMap<String, u8>,
+}
+
+/// An agent the engine knows (since their first CTI connection).
+#[derive(Debug)]
+pub(super) struct Desk {
+    profile: AgentProfile,
+    /// The queues the agent is logged in to.
+    queues: Vec<String>,
+    /// The caller ringing or connected, and the leg to the agent's phone.
+    call: Option<CallKey>,
+    leg: Option<CallKey>,
+    /// The call whose after-call work is due, and since when (wall ms).
+    wrap: Option<(String, i64)>,
+    state_since_ms: i64,
+    /// A CTI connection is open.
+    online: bool,
+}
+
+impl Engine {
+    // ----- the CTI connection ----------------------------------------------
+
+    /// An agent's websocket opened: log them in (not ready) the first
+    /// time, and send them where they stand.
+    pub fn agent_connected(&mut self, now: Instant, profile: AgentProfile) {
+        let wall = self.wall_ms(now);
+        let id = profile.id;
+        let queues: Vec<String> = if profile.queues.is_empty() {
+            self.cfg.queues.iter().map(|q| q.name.clone()).collect()
+        } else {
+            profile
+                .queues
+                .iter()
+                .filter(|q| self.cfg.queues.iter().any(|c| &c.name == *q))
+                .cloned()
+                .collect()
+        };
+        let desk = self.desks.entry(id).or_insert_with(|| Desk {
+            profile: profile.clone(),
+            queues: queues.clone(),
+            call: None,
+            leg: None,
+            wrap: None,
+            state_since_ms: wall,
+            online: true,
+        });
+        desk.online = true;
+        desk.profile = profile.clone();
+        let logged_out = self
+            .acd
+            .agent_state(id)
+            .is_none_or(|s| *s == AgentState::LoggedOut);
+        if logged_out {
+            desk.queues = queues.clone();
+            if let Err(e) = self
+                .acd
+                .login(id, queues, profile.skills.clone(), false, wall)
+            {
+                debug!(agent = id, error = %e, "login refused");
+            }
+        }
+        self.hello(now, id);
+        self.drain_acd(now);
+    }
+
+    /// The agent's websocket closed. A ready agent without a screen must
+    /// not be offered calls, so they become not ready; a call in progress
+    /// goes on (the phone carries it) and a reconnect gets it back.
+    pub fn agent_disconnected(&mut self, now: Instant, agent: AgentId) {
+        let wall = self.wall_ms(now);
+        if let Some(d) = self.desks.get_mut(&agent) {
+            d.online = false;
+        }
+        if self.acd.agent_state(agent) == Some(&AgentState::Ready) {
+            let _ = self.acd.set_not_ready(agent, "disconnected", wall);
+        }
+        self.drain_acd(now);
+    }
+
+    fn hello(&mut self, now: Instant, agent: AgentId) {
+        let Some(desk) = self.desks.get(&agent) else {
+            return;
+        };
+        let call = desk
+            .call
+            .and_then(|c| self.calls.get(&c))
+            .map(super::call::Call::view);
+        let event = Event::Hello {
+            protocol: PROTOCOL,
+            agent: AgentView {
+                id: agent,
+                username: desk.profile.username.clone(),
+                display_name: desk.profile.display_name.clone(),
+                queues: desk.queues.clone(),
+            },
+            state: self.state_view(agent),
+            call,
+            pop: None,
+            not_ready_reasons: self.cfg.not_ready_reasons.clone(),
+        };
+        let _ = now;
+        self.cti(agent, event);
+    }
+
+    fn state_view(&self, agent: AgentId) -> StateView {
+        let state = self
+            .acd
+            .agent_state(agent)
+            .cloned()
+            .unwrap_or(AgentState::LoggedOut);
+        let since_ms = self.desks.get(&agent).map_or(0, |d| d.state_since_ms);
+        let call_id = |c| self.calls.get(&c).map(|c| c.id.clone());
+        let (reason, until_ms, call) = match &state {
+            AgentState::NotReady { reason } => (Some(reason.clone()), None, None),
+            AgentState::Ringing { call, until_ms } => (None, Some(*until_ms), call_id(*call)),
+            AgentState::OnCall { call } | AgentState::OnHold { call } => {
+                (None, None, call_id(*call))
+            }
+            AgentState::WrapUp { until_ms } => (None, Some(*until_ms), None),
+            AgentState::Ready | AgentState::LoggedOut => (None, None, None),
+        };
+        StateView {
+            name: state.name(),
+            reason,
+            since_ms,
+            until_ms,
+            call,
+        }
+    }
+
+    fn cti(&mut self, agent: AgentId, event: Event) {
+        self.outputs.push_back(Output::Cti { agent, event });
+    }
+
+    /// A command from the agent's websocket; answered with `Ok` or `Error`.
+    pub fn agent_command(&mut self, now: Instant, agent: AgentId, req: Request) {
+        let id = req.id.clone();
+        let answer = match self.run_command(now, agent, req.command) {
+            Ok(()) => Event::Ok { id },
+            Err((code, message)) => Event::error(id, code, message),
+        };
+        self.drain_acd(now);
+        self.cti(agent, answer);
+    }
+
+    fn run_command(
+        &mut self,
+        now: Instant,
+        agent: AgentId,
+        command: Command,
+    ) -> Result<(), (&'static str, String)> {
+        let wall = self.wall_ms(now);
+        if !self.desks.contains_key(&agent) {
+            return Err(("wrong_state", "not connected".into()));
+        }
+        match command {
+            Command::Ready => {
+                if matches!(self.acd.agent_state(agent), Some(AgentState::WrapUp { .. })) {
+                    return Err((
+                        "wrong_state",
+                        "end the wrap-up first (end_wrap_up with a disposition)".into(),
+                    ));
+                }
+                if self.phone_of(agent, now).is_none() {
+                    return Err((
+                        "no_phone",
+                        "no phone is registered for you: register your SIP phone first".into(),
+                    ));
+                }
+                if self.acd.agent_state(agent) == Some(&AgentState::LoggedOut) {
+                    let (queues, skills) = self
+                        .desks
+                        .get(&agent)
+                        .map(|d| (d.queues.clone(), d.profile.skills.clone()))
+                        .unwrap_or_default();
+                    self.acd
+                        .login(agent, queues, skills, true, wall)
+                        .map_err(acd_error)?;
+                    return Ok(());
+                }
+                self.acd.set_ready(agent, wall).map_err(acd_error)
+            }
+            Command::NotReady { reason } => {
+                if !self.cfg.not_ready_reasons.contains(&reason) {
+                    return Err((
+                        "unknown_reason",
+                        format!(
+                            "{reason:?} is not a reason code; use one of: {}",
+                            self.cfg.not_ready_reasons.join(", ")
+                        ),
+                    ));
+                }
+                if matches!(self.acd.agent_state(agent), Some(AgentState::WrapUp { .. })) {
+                    return Err((
+                        "wrong_state",
+                        "end the wrap-up first (end_wrap_up with a disposition)".into(),
+                    ));
+                }
+                self.acd
+                    .set_not_ready(agent, &reason, wall)
+                    .map_err(acd_error)
+            }
+            Command::Logout => self.acd.logout(agent, wall).map_err(acd_error),
+            Command::Reject { call } => {
+                let key = self.own_call(agent, &call)?;
+                self.acd.reject(agent, key, wall).map_err(acd_error)
+            }
+            Command::HangUp { call } => {
+                let key = self.own_call(agent, &call)?;
+                match self.acd.agent_state(agent) {
+                    Some(AgentState::OnCall { .. } | AgentState::OnHold { .. }) => {}
+                    Some(AgentState::Ringing { .. }) => {
+                        return self.acd.reject(agent, key, wall).map_err(acd_error);
+                    }
+                    _ => return Err(("wrong_state", "no call is connected".into())),
+                }
+                self.end_agent_call(now, key, "agent-hangup");
+                if let Some(c) = self.calls.get_mut(&key) {
+                    c.hangup(now, "agent-hangup");
+                }
+                self.drive_call(now, key);
+                Ok(())
+            }
+            Command::Hold { call } => self.hold(now, agent, &call, true),
+            Command::Resume { call } => self.hold(now, agent, &call, false),
+            Command::Transfer { call, queue } => {
+                let key = self.own_call(agent, &call)?;
+                if !matches!(
+                    self.acd.agent_state(agent),
+                    Some(AgentState::OnCall { .. } | AgentState::OnHold { .. })
+                ) {
+                    return Err(("wrong_state", "no call is connected".into()));
+                }
+                if !self.cfg.queues.iter().any(|q| q.name == queue) {
+                    return Err(("unknown_queue", format!("no queue named {queue:?}")));
+                }
+                self.end_agent_call(now, key, "transferred");
+                self.requeue(now, key, &queue, "transfer");
+                Ok(())
+            }
+            Command::EndWrapUp { disposition, notes } => {
+                let code_ok = !disposition.is_empty()
+                    && disposition.len() <= MAX_DISPOSITION
+                    && disposition
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+                if !code_ok {
+                    return Err((
+                        "bad_command",
+                        format!(
+                            "disposition must be 1-{MAX_DISPOSITION} letters, digits, - or _"
+                        ),
+                    ));
+                }
+                if notes.chars().count() > MAX_NOTES {
+                    return Err((
+                        "bad_command",
+                        format!("notes are limited to {MAX_NOTES} characters"),
+                    ));
+                }
+                if !matches!(self.acd.agent_state(agent), Some(AgentState::WrapUp { .. })) {
+                    return Err(("wrong_state", "not in wrap-up".into()));
+                }
+                self.finish_wrap_up(agent, wall, Some(disposition), notes);
+                self.acd.set_ready(agent, wall).map_err(acd_error)
+            }
+            Command::ExtendWrapUp { seconds } => {
+                let s = seconds.min(MAX_EXTEND_S);
+                self.acd
+                    .extend_wrap_up(agent, i64::from(s) * 1000, wall)
+                    .map_err(acd_error)
+            }
+        }
+    }
+
+    /// The caller `call` (our call id) if it is the one ringing at or
+    /// connected to `agent`.
+    fn own_call(&self, agent: AgentId, call: &str) -> Result<CallKey, (&'static str, String)> {
+        let mine = self.desks.get(&agent).and_then(|d| d.call);
+        match mine.and_then(|k| self.calls.get(&k).map(|c| (k, c))) {
+            Some((k, c)) if c.id == call => Ok(k),
+            _ if self.calls.values().any(|c| c.id == call) => {
+                Err(("not_your_call", format!("call {call} is not yours")))
+            }
+            _ => Err(("no_such_call", format!("no call {call} is in progress"))),
+        }
+    }
+
+    fn hold(
+        &mut self,
+        now: Instant,
+        agent: AgentId,
+        call: &str,
+        on: bool,
+    ) -> Result<(), (&'static str, String)> {
+        let key = self.own_call(agent, call)?;
+        let wall = self.wall_ms(now);
+        self.acd.hold(agent, on, wall).map_err(acd_error)?;
+        let leg = self.desks.get(&agent).and_then(|d| d.leg);
+        if let Some(c) = self.calls.get_mut(&key) {
+            c.set_music(now, on);
+            c.event(now, if on { "agent-hold" } else { "agent-resume" }, "");
+            if let Some(part) = c.acd.as_mut() {
+                if on {
+                    part.hold_since = Some(wall);
+                } else if let Some(since) = part.hold_since.take() {
+                    part.hold_ms += wall - since;
+                }
+            }
+        }
+        if let Some(l) = leg.and_then(|l| self.legs.get_mut(&l)) {
+            l.set_muted(on);
+        }
+        let call = call.to_owned();
+        self.cti(
+            agent,
+            if on {
+                Event::Held { call }
+            } else {
+                Event::Resumed { call }
+            },
+        );
+        self.drive_call(now, key);
+        Ok(())
+    }
+
+    // ----- callers ---------------------------------------------------------
+
+    /// The IVR queued the caller.
+    pub(super) fn enqueue(
+        &mut self,
+        now: Instant,
+        key: CallKey,
+        queue: &str,
+        priority: u8,
+        skills: &[String],
+    ) {
+        let wall = self.wall_ms(now);
+        let Some(c) = self.calls.get_mut(&key) else {
+            return;
+        };
+        c.acd = Some(AcdPart {
+            queue: queue.to_owned(),
+            queued_ms: wall,
+            leg: None,
+            agent: None,
+            talk_since: None,
+            hold_since: None,
+            talk_ms: 0,
+            hold_ms: 0,
+            transfers: 0,
+            released: false,
+            parked: false,
+        });
+        c.record(RecordOp::Queued {
+            call_id: c.id.clone(),
+            queue: queue.to_owned(),
+            at: wall,
+        });
+        if let Err(e) = self.acd.enqueue(key, queue, priority, skills, wall) {
+            // The flow check refuses unknown queues at load; a reload that
+            // dropped one leaves the caller with the queue node's way out.
+            info!(call = key, error = %e, "cannot queue the caller");
+            if let Some(c) = self.calls.get_mut(&key) {
+                c.acd = None;
+                c.leave_queue(now, &e.to_string());
+            }
+        }
+        self.drain_acd(now);
+    }
+
+    /// Puts a caller whose agent is gone back in a queue, at the front.
+    fn requeue(&mut self, now: Instant, key: CallKey, queue: &str, why: &str) {
+        let wall = self.wall_ms(now);
+        let Some(c) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if c.is_over() {
+            return;
+        }
+        c.set_music(now, true);
+        c.event(now, "requeued", &format!("{queue} ({why})"));
+        if let Some(part) = c.acd.as_mut() {
+            part.queue = queue.to_owned();
+            part.queued_ms = wall;
+            part.released = false;
+            part.parked = true;
+            part.transfers += 1;
+        }
+        c.record(RecordOp::Queued {
+            call_id: c.id.clone(),
+            queue: queue.to_owned(),
+            at: wall,
+        });
+        if let Err(e) = self.acd.enqueue(key, queue, FRONT_OF_QUEUE, &[], wall) {
+            info!(call = key, error = %e, "cannot queue the caller again");
+            if let Some(c) = self.calls.get_mut(&key) {
+                c.hangup(now, "requeue-failed");
+            }
+        }
+        self.drive_call(now, key);
+    }
+
+    /// After a call's actions ran: a caller who left the queue node or hung
+    /// up is taken out of the ACD, and their agent leg is ended.
+    pub(super) fn check_caller(&mut self, now: Instant, key: CallKey) {
+        let Some(c) = self.calls.get(&key) else {
+            return;
+        };
+        let Some(part) = c.acd.as_ref() else { return };
+        let waiting = !part.released && part.agent.is_none();
+        let wall = self.wall_ms(now);
+        if c.is_over() {
+            let (leg, talking) = (part.leg, part.agent.is_some());
+            if talking {
+                self.close_talk(now, key, "caller-bye");
+            } else if waiting {
+                // Abandoned in the queue or while ringing.
+                let _ = self.acd.hang_up(key, wall);
+            }
+            if let Some(c) = self.calls.get_mut(&key) {
+                c.acd = None;
+            }
+            if let Some(l) = leg {
+                if let Some(leg) = self.legs.get_mut(&l) {
+                    leg.hang_up("caller-bye");
+                }
+                self.drive_leg(now, l);
+            }
+            self.drain_acd(now);
+        } else if waiting && !part.parked && !c.is_queued() {
+            // The queue node let the caller go (its own maximum wait).
+            let _ = self.acd.leave(key, wall);
+            if let Some(c) = self.calls.get_mut(&key)
+                && let Some(p) = c.acd.as_mut()
+            {
+                p.released = true;
+            }
+            self.drain_acd(now);
+        }
+    }
+
+    /// The agent part of a connected call is over (either side): the
+    /// agent goes to wrap-up, the totals are recorded, the agent hears
+    /// the end.
+    fn close_talk(&mut self, now: Instant, key: CallKey, cause: &str) {
+        let wall = self.wall_ms(now);
+        let Some(c) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(part) = c.acd.as_mut() else { return };
+        let Some(agent) = part.agent.take() else {
+            return;
+        };
+        if let Some(since) = part.talk_since.take() {
+            part.talk_ms += wall - since;
+        }
+        if let Some(since) = part.hold_since.take() {
+            part.hold_ms += wall - since;
+            part.talk_ms -= wall - since;
+        }
+        part.leg = None;
+        let op = RecordOp::Handled {
+            call_id: c.id.clone(),
+            talk_ms: part.talk_ms.max(0),
+            hold_ms: part.hold_ms,
+            transfers: part.transfers,
+        };
+        let call_id = c.id.clone();
+        c.record(op);
+        c.event(now, "agent-end", &format!("agent {agent}: {cause}"));
+        if let Some(d) = self.desks.get_mut(&agent) {
+            d.call = None;
+            d.leg = None;
+            d.wrap = Some((call_id.clone(), wall));
+        }
+        let _ = self.acd.hang_up(key, wall);
+        self.cti(
+            agent,
+            Event::Ended {
+                call: call_id,
+                cause: cause.to_owned(),
+            },
+        );
+    }
+
+    /// Ends the agent's side of `key` (a hang-up from the page, a
+    /// transfer): the leg gets a BYE, the agent goes to wrap-up.
+    fn end_agent_call(&mut self, now: Instant, key: CallKey, cause: &'static str) {
+        let leg = self.calls.get(&key).and_then(|c| c.acd.as_ref()?.leg);
+        self.close_talk(now, key, cause);
+        if let Some(l) = leg {
+            if let Some(leg) = self.legs.get_mut(&l) {
+                leg.hang_up(cause);
+            }
+            self.drive_leg(now, l);
+        }
+    }
+
+    fn finish_wrap_up(
+        &mut self,
+        agent: AgentId,
+        wall: i64,
+        disposition: Option<String>,
+        notes: String,
+    ) {
+        let Some((call_id, since)) = self.desks.get_mut(&agent).and_then(|d| d.wrap.take()) else {
+            return;
+        };
+        self.outputs.push_back(Output::Record(RecordOp::WrapUp {
+            call_id,
+            agent_id: agent,
+            wrap_up_ms: wall - since,
+            disposition,
+            notes,
+        }));
+    }
+
+    // ----- the ACD's decisions ---------------------------------------------
+
+    /// Carries out what the ACD decided.
+    pub(super) fn drain_acd(&mut self, now: Instant) {
+        while let Some(effect) = self.acd.poll_effect() {
+            match effect {
+                Effect::Offer { call, agent } => self.offer(now, call, agent),
+                Effect::CancelOffer { call, agent } => {
+                    let leg = self
+                        .desks
+                        .get_mut(&agent)
+                        .filter(|d| d.call == Some(call))
+                        .and_then(|d| {
+                            d.call = None;
+                            d.leg.take()
+                        });
+                    if let Some(c) = self.calls.get_mut(&call)
+                        && let Some(p) = c.acd.as_mut()
+                        && p.leg == leg
+                    {
+                        p.leg = None;
+                    }
+                    if let Some(l) = leg {
+                        if let Some(leg) = self.legs.get_mut(&l) {
+                            leg.cancel();
+                        }
+                        self.drive_leg(now, l);
+                    }
+                    let call_id = self.calls.get(&call).map(|c| c.id.clone());
+                    if let Some(call) = call_id {
+                        self.cti(
+                            agent,
+                            Event::OfferCancelled {
+                                call,
+                                why: "withdrawn".into(),
+                            },
+                        );
+                    }
+                }
+                Effect::Connect { call, agent } => self.connect(now, call, agent),
+                Effect::Ended { call, end } => {
+                    if let CallEnd::Overflowed(action) = end {
+                        if let Some(c) = self.calls.get_mut(&call) {
+                            if let Some(p) = c.acd.as_mut() {
+                                p.released = true;
+                            }
+                            c.leave_queue(now, &format!("queue overflow ({action:?})"));
+                        }
+                        self.drive_call(now, call);
+                    }
+                }
+                Effect::AgentState {
+                    agent,
+                    from,
+                    to,
+                    at_ms,
+                    why,
+                } => {
+                    if matches!(from, AgentState::WrapUp { .. })
+                        && !matches!(to, AgentState::WrapUp { .. })
+                    {
+                        // Wrap-up ended by its timer (or a logout): no
+                        // disposition was given.
+                        self.finish_wrap_up(agent, at_ms, None, String::new());
+                    }
+                    if let Some(d) = self.desks.get_mut(&agent) {
+                        d.state_since_ms = at_ms;
+                    }
+                    self.state_seq += 1;
+                    let reason = match &to {
+                        AgentState::NotReady { reason } => Some(reason.clone()),
+                        _ => None,
+                    };
+                    self.outputs.push_back(Output::Record(RecordOp::AgentState {
+                        id: format!("{at_ms:012x}-{agent}-{}", self.state_seq),
+                        agent_id: agent,
+                        from: from.name().to_owned(),
+                        to: to.name().to_owned(),
+                        reason,
+                        why: why.to_owned(),
+                        at: at_ms,
+                    }));
+                    let state = self.state_view(agent);
+                    self.cti(
+                        agent,
+                        Event::State {
+                            state,
+                            previous: from.name(),
+                            why: why.to_owned(),
+                        },
+                    );
+                }
+            }
+        }
+        self.schedule_desk();
+    }
+
+    /// Rings the agent's phone with the caller.
+    fn offer(&mut self, now: Instant, call: CallKey, agent: AgentId) {
+        let wall = self.wall_ms(now);
+        let Some(target) = self.phone_of(agent, now) else {
+            // No phone to ring: the offer goes to the next agent, and this
+            // one takes no more calls until a phone registers.
+            let _ = self.acd.reject(agent, call, wall);
+            let _ = self.acd.set_not_ready(agent, "no_phone", wall);
+            return;
+        };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let view = c.view();
+        let caller = view.caller.clone();
+        let key = self.new_call_key();
+        let leg = AgentLeg::new(NewLeg {
+            key,
+            agent,
+            call,
+            target,
+            sip_host: sip_host(self.cfg.advertised_ip, self.cfg.sip_port),
+            codecs: self.cfg.codecs.clone(),
+            telephone_event_pt: self.cfg.telephone_event_pt,
+            rtp_timeout: self.cfg.rtp_timeout,
+            caller,
+            rng: self.rng.fork(),
+        });
+        self.by_call_id.insert(leg.sip_call_id.clone(), key);
+        self.legs.insert(key, leg);
+        if let Some(c) = self.calls.get_mut(&call) {
+            if let Some(p) = c.acd.as_mut() {
+                p.leg = Some(key);
+            }
+            c.event(now, "offered", &format!("agent {agent}"));
+        }
+        if let Some(d) = self.desks.get_mut(&agent) {
+            d.call = Some(call);
+            d.leg = Some(key);
+        }
+        self.outputs.push_back(Output::Offer { agent, call: view });
+        self.drive_leg(now, key);
+    }
+
+    /// The agent answered and the ACD gave them the call: bridge.
+    fn connect(&mut self, now: Instant, call: CallKey, agent: AgentId) {
+        let wall = self.wall_ms(now);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.connect_agent(now);
+        let Some(p) = c.acd.as_mut() else { return };
+        p.agent = Some(agent);
+        p.released = true;
+        p.talk_since = Some(wall);
+        let wait_ms = wall - p.queued_ms;
+        let id = c.id.clone();
+        c.record(RecordOp::AgentAnswered {
+            call_id: id.clone(),
+            agent_id: agent,
+            at: wall,
+            wait_ms,
+        });
+        c.event(now, "agent-answered", &format!("agent {agent} after {wait_ms} ms"));
+        self.cti(agent, Event::Answered { call: id });
+        self.drive_call(now, call);
+    }
+
+    // ----- agent legs ------------------------------------------------------
+
+    /// Carries out what a leg asked for and acts on what happened to it.
+    pub(super) fn drive_leg(&mut self, now: Instant, key: CallKey) {
+        let Some(leg) = self.legs.get_mut(&key) else {
+            return;
+        };
+        let mut actions = Vec::new();
+        leg.take_actions(&mut actions);
+        let mut events = Vec::new();
+        while let Some(e) = leg.poll_event() {
+            events.push(e);
+        }
+        let (agent, call) = (leg.agent, leg.call);
+        self.run_actions(now, key, actions, true);
+        for e in events {
+            self.on_leg_event(now, key, agent, call, e);
+        }
+        let Some(leg) = self.legs.get_mut(&key) else {
+            return;
+        };
+        if leg.is_finished() {
+            if let Some(leg) = self.legs.remove(&key) {
+                self.by_call_id.remove(&leg.sip_call_id);
+                for k in &leg.requests {
+                    self.tx_owner.remove(k);
+                }
+            }
+        } else {
+            let deadline = leg.poll_timeout();
+            if deadline != leg.scheduled {
+                leg.scheduled = deadline;
+                if let Some(at) = deadline {
+                    self.timers.push(std::cmp::Reverse((at, key)));
+                }
+            }
+        }
+        self.pump(now);
+    }
+
+    fn on_leg_event(
+        &mut self,
+        now: Instant,
+        key: CallKey,
+        agent: AgentId,
+        call: CallKey,
+        e: LegEvent,
+    ) {
+        let wall = self.wall_ms(now);
+        let current = self.desks.get(&agent).and_then(|d| d.leg) == Some(key);
+        match e {
+            LegEvent::Audio(samples) => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.push_audio(&samples);
+                }
+            }
+            LegEvent::Answered => {
+                let taken = current && self.acd.answer(agent, call, wall).is_ok();
+                if !taken {
+                    // Too late: another agent has it, or the offer is gone.
+                    if let Some(l) = self.legs.get_mut(&key) {
+                        l.hang_up("taken");
+                    }
+                    self.drive_leg(now, key);
+                }
+                self.drain_acd(now);
+            }
+            LegEvent::Refused { code } => {
+                if current {
+                    debug!(agent, code, "the phone did not take the call");
+                    if let Some(d) = self.desks.get_mut(&agent) {
+                        d.leg = None;
+                    }
+                    let _ = self.acd.reject(agent, call, wall);
+                    self.drain_acd(now);
+                }
+            }
+            LegEvent::Ended { cause, by_agent } => {
+                let connected = self
+                    .calls
+                    .get(&call)
+                    .and_then(|c| c.acd.as_ref())
+                    .is_some_and(|p| p.leg == Some(key) && p.agent == Some(agent));
+                if !connected {
+                    return;
+                }
+                self.close_talk(now, call, cause);
+                if by_agent && cause == "agent-vanished" {
+                    let queue = self
+                        .calls
+                        .get(&call)
+                        .and_then(|c| c.acd.as_ref())
+                        .map(|p| p.queue.clone())
+                        .unwrap_or_default();
+                    self.requeue(now, call, &queue, "agent's phone vanished");
+                } else if let Some(c) = self.calls.get_mut(&call) {
+                    c.hangup(now, "agent-bye");
+                    self.drive_call(now, call);
+                }
+                self.drain_acd(now);
+            }
+        }
+    }
+
+    // ----- phones ----------------------------------------------------------
+
+    /// Where to ring `agent` now: their registered phone.
+    fn phone_of(&self, agent: AgentId, now: Instant) -> Option<Target> {
+        let wall = self.wall_ms(now);
+        let b = self.registrar.contacts(agent, wall).into_iter().next()?;
+        Some(Target {
+            contact: b.contact.clone(),
+            peer: b.peer,
+            username: b.username.clone(),
+            realm: self.cfg.sip_realm.clone(),
+        })
+    }
+
+    /// The next ACD deadline or registration expiry on the engine's timer
+    /// heap, as the desk timer.
+    fn schedule_desk(&mut self) {
+        let next = [self.acd.next_deadline(), self.registrar.next_expiry()]
+            .into_iter()
+            .flatten()
+            .min();
+        let at = next.map(|ms| {
+            let (mono, wall) = self.epoch;
+            mono + std::time::Duration::from_millis(u64::try_from(ms - wall).unwrap_or(0))
+        });
+        if at != self.desk_scheduled {
+            self.desk_scheduled = at;
+            if let Some(at) = at {
+                self.timers.push(std::cmp::Reverse((at, DESK_TIMER)));
+            }
+        }
+    }
+}
+
+/// The timer-heap key of the desk timer (no call has key 0).
+pub(super) const DESK_TIMER: CallKey = 0;
+
+fn acd_error(e: AcdError) -> (&'static str, String) {
+    let code = match e {
+        AcdError::UnknownAgent(_) | AcdError::WrongState { .. } => "wrong_state",
+        AcdError::UnknownQueue(_) => "unknown_queue",
+        AcdError::UnknownCall(_) => "no_such_call",
+        AcdError::DuplicateCall(_) => "wrong_state",
+        AcdError::NotOffered { .. } => "not_your_call",
+        AcdError::Taken { .. } => "taken",
+    };
+    (code, e.to_string())
+}
+
+// ----- registration of agents' phones ---------------------------------------
+
+impl Engine {
+    /// A REGISTER from a phone: answered at once, or after its user's
+    /// credentials come from the store.
+    pub(super) fn on_register(
+        &mut self,
+        now: Instant,
+        key: super::TxKey,
+        req: rsip::Request,
+        source: crate::sip::Peer,
+    ) {
+        let wall = self.wall_ms(now);
+        match self.registrar.on_register(wall, &req, source) {
+            Step::Respond(resp) => {
+                if let Err(e) = self.tx.respond(now, &key, resp) {
+                    debug!(error = %e, "REGISTER answer not sent");
+                }
+            }
+            Step::NeedCredentials { username } => {
+                let token = self.next_token;
+                self.next_token += 1;
+                self.registering.insert(token, (key, req, source));
+                self.outputs
+                    .push_back(Output::Credentials { token, username });
+            }
+        }
+    }
+
+    /// The store's answer to [`Output::Credentials`]: the user's id and
+    /// HA1, `None` for no such active user with a SIP password.
+    pub fn credentials_done(&mut self, now: Instant, token: u64, creds: Option<(AgentId, String)>) {
+        let Some((key, req, source)) = self.registering.remove(&token) else {
+            return;
+        };
+        let wall = self.wall_ms(now);
+        let (resp, changes) = self.registrar.on_credentials(wall, &req, source, creds);
+        if let Err(e) = self.tx.respond(now, &key, resp) {
+            debug!(error = %e, "REGISTER answer not sent");
+        }
+        self.pump(now);
+        self.on_bindings(now, changes);
+    }
+
+    /// Phones that came or went: an agent whose last phone went away takes
+    /// no more calls.
+    fn on_bindings(&mut self, now: Instant, changes: Vec<BindingChange>) {
+        let wall = self.wall_ms(now);
+        for change in changes {
+            info!(?change, "agent phone");
+            if let BindingChange::Removed { agent_id, .. } = change
+                && self.registrar.contacts(agent_id, wall).is_empty()
+                && self.acd.agent_state(agent_id) == Some(&AgentState::Ready)
+            {
+                let _ = self.acd.set_not_ready(agent_id, "no_phone", wall);
+            }
+        }
+        self.drain_acd(now);
+    }
+
+    /// The desk timer fired: ACD deadlines and phones whose registration
+    /// ran out.
+    pub(super) fn desk_timeout(&mut self, now: Instant) {
+        let wall = self.wall_ms(now);
+        self.acd.tick(wall);
+        let gone = self.registrar.expire(wall);
+        self.on_bindings(now, gone);
+    }
+}
