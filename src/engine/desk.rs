@@ -837,9 +837,19 @@ impl Engine {
     fn phone_of(&self, agent: AgentId, now: Instant) -> Option<Target> {
         let wall = self.wall_ms(now);
         let b = self.registrar.contacts(agent, wall).into_iter().next()?;
+        // Send to the Contact's address when it is on the host the REGISTER
+        // came from (a phone, or a softphone with separate ports); to where
+        // the REGISTER came from when not (a phone behind NAT, whose
+        // Contact names its private address).
+        let peer = contact_addr(&b.contact)
+            .filter(|a| a.ip() == b.peer.addr.ip())
+            .map_or(b.peer, |addr| crate::sip::Peer {
+                addr,
+                transport: b.peer.transport,
+            });
         Some(Target {
             contact: b.contact.clone(),
-            peer: b.peer,
+            peer,
             username: b.username.clone(),
             realm: self.cfg.sip_realm.clone(),
         })
@@ -868,6 +878,17 @@ impl Engine {
 /// The timer-heap key of the desk timer (no call has key 0).
 pub(super) const DESK_TIMER: CallKey = 0;
 
+/// The `ip:port` of a SIP contact URI (5060 when it names no port);
+/// `None` for a host name.
+fn contact_addr(contact: &str) -> Option<std::net::SocketAddr> {
+    let uri = rsip::Uri::try_from(contact).ok()?;
+    let port = uri.host_with_port.port.map_or(5060, |p| *p.value());
+    match uri.host_with_port.host {
+        rsip::Host::IpAddr(ip) => Some(std::net::SocketAddr::new(ip, port)),
+        rsip::Host::Domain(_) => None,
+    }
+}
+
 fn acd_error(e: AcdError) -> (&'static str, String) {
     let code = match e {
         AcdError::UnknownAgent(_) | AcdError::WrongState { .. } => "wrong_state",
@@ -893,7 +914,7 @@ impl Engine {
         source: crate::sip::Peer,
     ) {
         let wall = self.wall_ms(now);
-        match self.registrar.on_register(wall, &req, source) {
+        match self.registrar.on_register(wall, &req) {
             Step::Respond(resp) => {
                 if let Err(e) = self.tx.respond(now, &key, resp) {
                     debug!(error = %e, "REGISTER answer not sent");
@@ -929,8 +950,15 @@ impl Engine {
     fn on_bindings(&mut self, now: Instant, changes: Vec<BindingChange>) {
         let wall = self.wall_ms(now);
         for change in changes {
-            info!(?change, "agent phone");
-            if let BindingChange::Removed { agent_id, .. } = change
+            let b = change.binding();
+            let what = match &change {
+                BindingChange::Added(_) => "registered",
+                BindingChange::Refreshed(_) => "refreshed",
+                BindingChange::Removed { .. } => "gone",
+            };
+            info!(agent = b.agent_id, contact = %b.contact, peer = %b.peer, "agent phone {what}");
+            if let BindingChange::Removed { binding, .. } = &change
+                && let agent_id = binding.agent_id
                 && self.registrar.contacts(agent_id, wall).is_empty()
                 && self.acd.agent_state(agent_id) == Some(&AgentState::Ready)
             {

@@ -235,6 +235,14 @@ impl Engine {
         seed: u64,
     ) -> Engine {
         let acd = crate::acd::Acd::new(cfg.queues.clone());
+        let mut rng = fastrand::Rng::with_seed(seed);
+        // Nonces are keyed by a secret of this run: after a restart phones
+        // are simply challenged again.
+        let mut secret = [0u8; 32];
+        rng.fill(&mut secret);
+        let registrar = crate::sip::registrar::Registrar::new(
+            crate::sip::registrar::RegistrarConfig::new(cfg.sip_realm.clone(), secret),
+        );
         Engine {
             tx: TransactionLayer::new(cfg.timers),
             cfg,
@@ -244,7 +252,7 @@ impl Engine {
             tx_owner: HashMap::new(),
             timers: BinaryHeap::new(),
             outputs: VecDeque::new(),
-            rng: fastrand::Rng::with_seed(seed),
+            rng,
             epoch: (now, wall_ms),
             next_key: 1,
             active: 0,
@@ -255,7 +263,7 @@ impl Engine {
             desk_scheduled: None,
             desks: HashMap::new(),
             legs: HashMap::new(),
-            registrar: REGISTRAR_TODO,
+            registrar,
             registering: HashMap::new(),
             next_token: 1,
             state_seq: 0,

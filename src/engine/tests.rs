@@ -17,7 +17,7 @@
 //! and SIP INFO digits, read-back, our BYE), no digits, caller BYE, CANCEL,
 //! lost ACK, retransmitted INVITEs, RTP inactivity, hold and resume by
 //! re-INVITE, CSeq order, shutdown, late offer, the rejections (403, 404,
-//! 405, 420, 481, 482, 488, 501, 400), no RTP port, and a property test of
+//! 401, 420, 481, 482, 488, 501, 400), no RTP port, and a property test of
 //! random interleavings. Every scenario ends by checking that the engine is
 //! idle, that each opened media socket was closed exactly once and that each
 //! accepted call has exactly one `Arrived` and one `Ended` record.
@@ -173,6 +173,9 @@ fn config() -> TestConfig {
             t4: secs(5),
         },
         rtp_timeout: secs(10),
+        queues: vec![crate::acd::QueueConfig::new("general")],
+        not_ready_reasons: vec!["break".into()],
+        sip_realm: "hotline".into(),
     };
     TestConfig {
         engine,
@@ -1927,15 +1930,16 @@ fn in_dialog_requests_for_unknown_dialogs_get_481() {
 }
 
 #[test]
-fn register_gets_405_and_unknown_methods_501() {
+fn register_is_challenged_and_unknown_methods_501() {
     let mut sim = Sim::new(config());
     let mut caller = Caller::new(Transport::Udp, "methods");
     let b = caller.branch();
     let register = caller.text("REGISTER", &b, 1, "REGISTER", None, "", None);
     sim.send(&register, caller.peer);
-    let fail = sim.expect_response(405);
-    let allow = fail.msg.header_values("Allow");
-    assert!(allow.iter().any(|m| m == "INVITE"), "{allow:?}");
+    // Agents' phones register with digest authentication.
+    let challenge = sim.expect_response(401);
+    let auth = challenge.msg.header_values("WWW-Authenticate");
+    assert!(auth.iter().any(|a| a.contains("realm=\"hotline\"")), "{auth:?}");
     // A method rsip knows but we do not implement...
     let b = caller.branch();
     let prack = caller.text("PRACK", &b, 1, "PRACK", None, "", None);

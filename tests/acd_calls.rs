@@ -1,0 +1,410 @@
+//! The ACD end to end, against the real binary: callers from our test
+//! phone walk the demo IVR to "0"; agents' desk phones are sipp processes
+//! that register with digest authentication and answer; the agents' screens
+//! are websocket clients of `/api/agent/ws`. Checks what each person
+//! notices: the agent's ring event carries the caller's history, the voices
+//! cross the server both ways (by tone frequency), wrap-up takes a
+//! disposition, and the call record has every ACD field.
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::phone::{Phone, prompt_start, tone};
+use common::{Server, free_port, have_sipp, http_request};
+use serde_json::{Value, json};
+use tungstenite::{Message, WebSocket};
+
+/// The caller: a known customer with an open repair ticket.
+const CALLER: &str = "13912340001";
+const AGENT_PASSWORD: &str = "agent-password-1";
+const SIG: usize = 400;
+
+// ----- the agent's screen ------------------------------------------------------
+
+struct Screen {
+    ws: WebSocket<TcpStream>,
+    seen: Vec<Value>,
+}
+
+impl Screen {
+    fn open(server: &Server, token: &str) -> Screen {
+        let stream = TcpStream::connect(server.http).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let request = tungstenite::http::Request::builder()
+            .uri(format!("ws://{}/api/agent/ws", server.http))
+            .header("Host", server.http.to_string())
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Connection", "Upgrade")
+            .header("Upgrade", "websocket")
+            .header("Sec-WebSocket-Version", "13")
+            .header(
+                "Sec-WebSocket-Key",
+                tungstenite::handshake::client::generate_key(),
+            )
+            .body(())
+            .unwrap();
+        let (ws, _) = tungstenite::client(request, stream).expect("websocket opens");
+        Screen {
+            ws,
+            seen: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, command: Value) {
+        self.ws
+            .send(Message::Text(command.to_string().into()))
+            .unwrap();
+    }
+
+    /// The next event of `kind` (others are kept in `seen`).
+    fn wait(&mut self, kind: &str, within: Duration) -> Value {
+        self.wait_for(within, |e| e["type"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} event in {within:?}; saw {:#?}", self.seen))
+    }
+
+    fn wait_for(&mut self, within: Duration, want: impl Fn(&Value) -> bool) -> Option<Value> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => {
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    self.seen.push(v.clone());
+                    if want(&v) {
+                        return Some(v);
+                    }
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("websocket: {e}"),
+            }
+        }
+        None
+    }
+
+    /// Sends a command and waits for its answer.
+    fn command(&mut self, id: &str, mut command: Value) -> Value {
+        command["id"] = json!(id);
+        self.send(command);
+        self.wait_for(Duration::from_secs(5), |e| {
+            e["id"] == id && (e["type"] == "ok" || e["type"] == "error")
+        })
+        .unwrap_or_else(|| panic!("no answer to {id}; saw {:#?}", self.seen))
+    }
+}
+
+// ----- the agent's phone -------------------------------------------------------
+
+/// A sipp desk phone: one process waiting for a call on `port`, one that
+/// registered it.
+struct DeskPhone {
+    answer: Child,
+}
+
+impl DeskPhone {
+    fn register(server: &Server, user: &str, scenario: &str, echo: bool) -> DeskPhone {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let port = free_port();
+        let mut answer = Command::new("timeout");
+        answer
+            .arg("120")
+            .arg("sipp")
+            .arg("-sf")
+            .arg(root.join("tests/sipp").join(scenario))
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin", "-m", "1"])
+            .args(["-p", &port.to_string(), "-mp", &free_port().to_string()])
+            .current_dir(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if echo {
+            answer.arg("-rtp_echo");
+        }
+        let answer = answer.spawn().expect("sipp runs");
+        let (ok, out) = common::sipp(
+            "agent_register.xml",
+            server.sip,
+            &[
+                "-m",
+                "1",
+                "-au",
+                user,
+                "-ap",
+                AGENT_PASSWORD,
+                "-s",
+                user,
+                "-key",
+                "contact_port",
+                &port.to_string(),
+            ],
+        );
+        assert!(ok, "{user}'s phone registers:\n{out}\n{}", server.log());
+        DeskPhone { answer }
+    }
+
+    fn finished(mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.answer.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.answer.kill();
+        false
+    }
+}
+
+// ----- setup ---------------------------------------------------------------------
+
+fn post(server: &Server, path: &str, body: Value) -> Value {
+    let (status, text) = http_request(
+        server.http,
+        "POST",
+        path,
+        Some(&server.token),
+        Some(&body.to_string()),
+    );
+    assert!((200..300).contains(&status), "{path}: {status} {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn sign_in(server: &Server, user: &str) -> String {
+    let body = json!({ "username": user, "password": AGENT_PASSWORD }).to_string();
+    let (status, text) = http_request(server.http, "POST", "/api/login", None, Some(&body));
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
+fn agent(server: &Server, name: &str) -> (i64, String) {
+    let user = post(
+        server,
+        "/api/users",
+        json!({ "username": name, "display_name": name, "role": "agent",
+                "password": AGENT_PASSWORD }),
+    );
+    (user["id"].as_i64().unwrap(), sign_in(server, name))
+}
+
+/// The caller walks the demo IVR to the agent queue: Mandarin (1) in the
+/// welcome, "no" (2) to the open-ticket offer, then 0 in the main menu.
+fn call_to_queue(server: &Server) -> Phone {
+    let phone = Phone::call(server.sip, CALLER);
+    let hear = |prompt: &str| {
+        let needle = prompt_start(phone.law, "zh", prompt, SIG);
+        assert!(
+            phone
+                .wait_to_hear(&needle, Duration::from_secs(20))
+                .is_some(),
+            "{prompt} not heard\n{}",
+            server.log()
+        );
+    };
+    hear("welcome");
+    phone.press("1");
+    hear("ticket-offer-choice");
+    phone.press("2");
+    hear("main-menu");
+    phone.press("0");
+    hear("queue-agent");
+    phone
+}
+
+/// Energy of `hz` in `samples` relative to their total energy (Goertzel).
+fn share_of(samples: &[i16], hz: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    let mut total = 0.0;
+    for &x in samples {
+        let x = f64::from(x);
+        total += x * x;
+        let s0 = x + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
+    if total == 0.0 {
+        return 0.0;
+    }
+    2.0 * power / (samples.len() as f64 * total)
+}
+
+/// Waits until the last 200 ms the caller heard are mostly `hz`.
+fn hears_tone(phone: &Phone, hz: f64, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        {
+            let heard = phone.heard();
+            let s = &heard.samples;
+            if s.len() > 1600 && share_of(&s[s.len() - 1600..], hz) > 0.6 {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn a_caller_reaches_a_registered_agent_who_sees_their_history_and_they_talk() {
+    if !have_sipp() {
+        return;
+    }
+    let server = Server::start(&[]);
+    let (ann, ann_token) = agent(&server, "ann");
+    let (_bob, bob_token) = agent(&server, "bob");
+    let customer = post(
+        &server,
+        "/api/customers",
+        json!({ "name": "周晓梅", "region": "浙江省杭州市西湖区", "phones": [CALLER] }),
+    );
+    let ticket = post(
+        &server,
+        "/api/tickets",
+        json!({ "customer_id": customer["id"], "kind": "repair", "category": "no-cooling",
+                "description": "air conditioner blows warm air" }),
+    );
+
+    // Ann's screen and phone: ready is refused until the phone registers.
+    let mut ann_screen = Screen::open(&server, &ann_token);
+    let hello = ann_screen.wait("hello", Duration::from_secs(5));
+    assert_eq!(hello["protocol"], 1);
+    assert_eq!(hello["agent"]["username"], "ann");
+    assert_eq!(hello["state"]["name"], "not_ready");
+    let refused = ann_screen.command("r0", json!({ "type": "ready" }));
+    assert_eq!(refused["code"], "no_phone", "{refused}");
+    let ann_phone = DeskPhone::register(&server, "ann", "agent_phone_tone.xml", false);
+    assert_eq!(
+        ann_screen.command("r1", json!({ "type": "ready" }))["type"],
+        "ok"
+    );
+    // Out of turn: nothing rings, nothing to hang up.
+    let wrong = ann_screen.command("h0", json!({ "type": "hang_up", "call": "nope" }));
+    assert_eq!(wrong["code"], "no_such_call", "{wrong}");
+    let bad = ann_screen.command("x0", json!({ "type": "dance" }));
+    assert_eq!(bad["code"], "bad_command", "{bad}");
+
+    // A caller walks the IVR to 0; Ann's screen rings with their history.
+    let caller = call_to_queue(&server);
+    let offered = ann_screen.wait("offered", Duration::from_secs(10));
+    let call_id = offered["call"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(offered["call"]["caller"], CALLER);
+    assert_eq!(offered["call"]["queue"], "general");
+    assert_eq!(offered["call"]["digits"], "120");
+    let path = offered["call"]["ivr_path"].as_array().unwrap();
+    assert!(
+        path.iter().any(|p| p == "0 → agent"),
+        "the menu choices: {path:?}"
+    );
+    assert_eq!(offered["pop"]["customer"]["name"], "周晓梅");
+    let open = offered["pop"]["open_tickets"].as_array().unwrap();
+    assert!(
+        open.iter().any(|t| t["number"] == ticket["number"]),
+        "open tickets {open:?} hold {}",
+        ticket["number"]
+    );
+
+    // Her phone answers: the caller hears her phone's 1 kHz tone.
+    let answered = ann_screen.wait("answered", Duration::from_secs(10));
+    assert_eq!(answered["call"], call_id.as_str());
+    assert!(
+        hears_tone(&caller, 1000.0, Duration::from_secs(5)),
+        "the caller hears the agent\n{}",
+        server.log()
+    );
+
+    // Hold: music instead of the agent; resume: the agent again.
+    let held = ann_screen.command("h1", json!({ "type": "hold", "call": call_id }));
+    assert_eq!(held["type"], "ok", "{held}");
+    assert!(
+        caller
+            .wait_to_hear(
+                &prompt_start(caller.law, "zh", "hold-music", SIG),
+                Duration::from_secs(5)
+            )
+            .is_some(),
+        "music on hold"
+    );
+    ann_screen.command("h2", json!({ "type": "resume", "call": call_id }));
+    assert!(hears_tone(&caller, 1000.0, Duration::from_secs(5)));
+
+    // The caller hangs up: Ann's phone gets a BYE, she is in wrap-up.
+    let mut caller = caller;
+    caller.hang_up();
+    ann_screen.wait("ended", Duration::from_secs(5));
+    ann_screen
+        .wait_for(Duration::from_secs(5), |e| {
+            e["type"] == "state" && e["state"]["name"] == "wrap_up"
+        })
+        .expect("wrap-up");
+    assert!(ann_phone.finished(Duration::from_secs(10)), "ann's phone saw the BYE");
+    let early = ann_screen.command("n0", json!({ "type": "not_ready", "reason": "break" }));
+    assert_eq!(early["code"], "wrong_state", "{early}");
+    let done = ann_screen.command(
+        "w1",
+        json!({ "type": "end_wrap_up", "disposition": "resolved",
+                "notes": "explained the filter cleaning" }),
+    );
+    assert_eq!(done["type"], "ok", "{done}");
+    ann_screen.command("n1", json!({ "type": "not_ready", "reason": "break" }));
+
+    // The record: queue, agent, wait, talk, hold, wrap-up, disposition.
+    let record = wait_for_record(&server, &call_id, |c| !c["disposition"].is_null());
+    assert_eq!(record["queue"], "general");
+    assert_eq!(record["agent_id"], ann);
+    assert!(record["wait_ms"].as_i64().unwrap() >= 0);
+    assert!(record["talk_ms"].as_i64().unwrap() > 500, "{record}");
+    assert!(record["hold_ms"].as_i64().unwrap() > 0, "{record}");
+    assert!(record["wrap_up_ms"].as_i64().unwrap() >= 0, "{record}");
+    assert_eq!(record["disposition"], "resolved");
+    assert_eq!(record["notes"], "explained the filter cleaning");
+
+    // Bob, whose phone echoes: the caller's 440 Hz comes back through him.
+    let mut bob_screen = Screen::open(&server, &bob_token);
+    bob_screen.wait("hello", Duration::from_secs(5));
+    let bob_phone = DeskPhone::register(&server, "bob", "agent_phone_echo.xml", true);
+    assert_eq!(
+        bob_screen.command("r1", json!({ "type": "ready" }))["type"],
+        "ok"
+    );
+    let mut caller = call_to_queue(&server);
+    bob_screen.wait("answered", Duration::from_secs(15));
+    let talk = std::thread::scope(|s| {
+        let c = &caller;
+        let speaking = s.spawn(move || c.talk(&tone(440.0, 3000)));
+        let heard = hears_tone(c, 440.0, Duration::from_secs(5));
+        speaking.join().unwrap();
+        heard
+    });
+    assert!(talk, "the caller's voice reaches the agent and comes back\n{}", server.log());
+    caller.hang_up();
+    bob_screen.wait("ended", Duration::from_secs(5));
+    assert!(bob_phone.finished(Duration::from_secs(10)));
+}
+
+fn wait_for_record(server: &Server, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = server.get(&format!("/api/calls/{id}"));
+        if status == 200 {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            let call = v.get("call").cloned().unwrap_or(v);
+            if done(&call) {
+                return call;
+            }
+            if Instant::now() > deadline {
+                panic!("call record not complete: {call:#}");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
