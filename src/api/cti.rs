@@ -146,11 +146,18 @@ pub async fn agent_ws(
     let Some(hub) = state.cti.clone() else {
         return Err(AppError::Exhausted("no call engine runs in this process"));
     };
-    let profile = state
+    let p = state
         .store
         .agent_profile(user.id)
         .await?
         .ok_or(AppError::Forbidden)?;
+    let profile = AgentProfile {
+        id: p.id,
+        username: p.username,
+        display_name: p.display_name,
+        queues: p.queues,
+        skills: p.skills,
+    };
     Ok(ws
         .max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| serve(socket, hub, profile)))
