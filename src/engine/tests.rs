@@ -115,6 +115,7 @@ const REQUIRED: &[&str] = &[
     "digit-star",
     "digit-pound",
     "beep",
+    "hold-music",
 ];
 
 /// Welcome (barge-in), digits until `#`, a pause or `max_digits`, then
@@ -538,6 +539,11 @@ struct Sim {
     lookups: Vec<(CallKey, u32, LookupKind, String)>,
     /// Message outputs: (call, "start FILE" | "audio N" | "end").
     messages: Vec<(CallKey, String)>,
+    /// Events for agents' screens, and the calls offered to them.
+    cti: Vec<(crate::acd::AgentId, crate::cti::Event)>,
+    offers: Vec<(crate::acd::AgentId, crate::cti::CallView)>,
+    /// Credential lookups asked for: (token, username).
+    credentials: Vec<(u64, String)>,
 }
 
 impl Sim {
@@ -563,6 +569,9 @@ impl Sim {
             feeds: Vec::new(),
             lookups: Vec::new(),
             messages: Vec::new(),
+            cti: Vec::new(),
+            offers: Vec::new(),
+            credentials: Vec::new(),
         }
     }
 
@@ -637,6 +646,11 @@ impl Sim {
                             .push((call, format!("audio {}", samples.len())));
                     }
                     Output::MessageEnd { call } => self.messages.push((call, "end".into())),
+                    Output::Cti { agent, event } => self.cti.push((agent, event)),
+                    Output::Offer { agent, call } => self.offers.push((agent, call)),
+                    Output::Credentials { token, username } => {
+                        self.credentials.push((token, username));
+                    }
                 }
             }
             if to_open.is_empty() {
@@ -990,7 +1004,8 @@ impl Sim {
         // Records: one Arrived and one Ended per call, Ended last, event
         // sequence numbers 1, 2, 3...
         let mut per_call: HashMap<&str, Vec<&RecordOp>> = HashMap::new();
-        for (_, op) in &self.records {
+        // Agents' state changes belong to no call.
+        for (_, op) in self.records.iter().filter(|(_, op)| !op.call_id().is_empty()) {
             per_call.entry(op.call_id()).or_default().push(op);
         }
         for (id, ops) in &per_call {
@@ -2754,3 +2769,5 @@ fn a_hold_that_never_ends_is_hung_up_after_ten_minutes() {
     sim.finish();
     assert_eq!(hangup_cause(&sim), "held-too-long");
 }
+
+mod acd;
