@@ -306,7 +306,7 @@ impl Engine {
 
     /// True once nothing is left to do: no call, no transaction.
     pub fn is_idle(&self) -> bool {
-        self.calls.is_empty() && self.tx.is_empty()
+        self.calls.is_empty() && self.legs.is_empty() && self.tx.is_empty()
     }
 
     fn wall_ms(&self, now: Instant) -> i64 {
