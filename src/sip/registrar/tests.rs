@@ -1,8 +1,10 @@
 //! The registrar driven as the engine will drive it, with REGISTERs
 //! written as phones write them and run through `message::parse`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+
+use proptest::prelude::*;
 
 use super::*;
 use crate::sip::Transport;
@@ -1057,4 +1059,202 @@ fn a_registered_contact_is_a_usable_request_uri() {
             .equivalent(&SipUri::parse(DESK).unwrap()),
         "{written}"
     );
+}
+
+/// One step of a random workload.
+#[derive(Debug, Clone)]
+enum Op {
+    /// A phone (re)registers its contact with this expiry.
+    Register {
+        agent: usize,
+        phone: usize,
+        expires: u32,
+        new_call_id: bool,
+    },
+    /// A phone removes its contact (expires=0).
+    Unregister {
+        agent: usize,
+        phone: usize,
+    },
+    /// `Contact: *` from one of the agent's phones.
+    UnregisterAll {
+        agent: usize,
+        phone: usize,
+    },
+    /// A phone's REGISTER arrives late: its CSeq is not above the last.
+    Late {
+        agent: usize,
+        phone: usize,
+    },
+    /// Time passes.
+    Wait(i64),
+    Expire,
+    RemoveAgent(usize),
+}
+
+const AGENTS: usize = 3;
+const PHONES: usize = 6;
+const CAP: usize = 3;
+
+fn op() -> impl Strategy<Value = Op> {
+    let who = (0..AGENTS, 0..PHONES);
+    prop_oneof![
+        5 => (who.clone(), prop::sample::select(vec![0u32, 30, 60, 61, 300, 600, 3600]), any::<bool>())
+            .prop_map(|((agent, phone), expires, new)| Op::Register { agent, phone, expires, new_call_id: new }),
+        2 => who.clone().prop_map(|(agent, phone)| Op::Unregister { agent, phone }),
+        1 => who.clone().prop_map(|(agent, phone)| Op::UnregisterAll { agent, phone }),
+        1 => who.prop_map(|(agent, phone)| Op::Late { agent, phone }),
+        3 => (0i64..400_000).prop_map(Op::Wait),
+        1 => Just(Op::Expire),
+        1 => (0..AGENTS).prop_map(Op::RemoveAgent),
+    ]
+}
+
+/// The workload's phones: Call-ID generation and CSeq per phone.
+struct Fleet {
+    call_ids: BTreeMap<(usize, usize), (u32, u32)>,
+    cnonces: u64,
+}
+
+impl Fleet {
+    fn agent_id(agent: usize) -> i64 {
+        100 + agent as i64
+    }
+
+    /// A REGISTER from a phone, authenticated with a nonce issued `now`
+    /// (what the 401 would have carried) and a fresh cnonce.
+    fn request(
+        &mut self,
+        now: i64,
+        agent: usize,
+        phone: usize,
+        cseq_step: i64,
+        lines: &[String],
+    ) -> rsip::Request {
+        let (generation, cseq) = self.call_ids.entry((agent, phone)).or_insert((0, 10));
+        *cseq = u32::try_from((i64::from(*cseq) + cseq_step).max(1)).unwrap_or(1);
+        self.cnonces += 1;
+        let mut p = Phone::new(
+            &format!("a{agent}"),
+            "pw",
+            &format!("c{agent}-{phone}-{generation}"),
+        );
+        p.cseq = *cseq - 1;
+        p.cnonce = format!("cn{}", self.cnonces);
+        p.nonce = Some(digest::nonce(&SECRET, now));
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        p.register(&lines)
+    }
+}
+
+fn uri_of(agent: usize, phone: usize) -> String {
+    format!("sip:a{agent}@10.0.{agent}.{phone}:5060")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever phones do and however time passes: `contacts` returns
+    /// only live bindings, never more than the cap; the changes mirror
+    /// the stored bindings; `next_expiry` is the earliest expiry; and a
+    /// REGISTER that is refused changes no binding.
+    #[test]
+    fn bindings_stay_live_capped_and_mirrored(ops in prop::collection::vec(op(), 1..40)) {
+        let mut cfg = RegistrarConfig::new(REALM, SECRET);
+        cfg.max_contacts = CAP;
+        let mut reg = Registrar::new(cfg);
+        let store: HashMap<String, (i64, String)> = (0..AGENTS)
+            .map(|a| (format!("a{a}"), (Fleet::agent_id(a), digest::ha1(&format!("a{a}"), REALM, "pw"))))
+            .collect();
+        let mut fleet = Fleet { call_ids: BTreeMap::new(), cnonces: 0 };
+        let mut mirror: BTreeMap<u64, Binding> = BTreeMap::new();
+        let mut now = T0;
+        for op in ops {
+            let mut changes = Vec::new();
+            let sent = match &op {
+                Op::Register { agent, phone, expires, new_call_id } => {
+                    if *new_call_id {
+                        fleet.call_ids.entry((*agent, *phone)).or_insert((0, 10)).0 += 1;
+                    }
+                    Some((*agent, *phone, 1, vec![format!("Contact: <{}>;expires={expires}", uri_of(*agent, *phone))]))
+                }
+                Op::Unregister { agent, phone } => {
+                    Some((*agent, *phone, 1, vec![format!("Contact: <{}>;expires=0", uri_of(*agent, *phone))]))
+                }
+                Op::UnregisterAll { agent, phone } => {
+                    Some((*agent, *phone, 1, vec!["Contact: *".to_owned(), "Expires: 0".to_owned()]))
+                }
+                Op::Late { agent, phone } => {
+                    Some((*agent, *phone, -1, vec![format!("Contact: <{}>", uri_of(*agent, *phone))]))
+                }
+                Op::Wait(ms) => {
+                    now += ms;
+                    None
+                }
+                Op::Expire => {
+                    changes = reg.expire(now);
+                    None
+                }
+                Op::RemoveAgent(agent) => {
+                    changes = reg.remove_agent(Fleet::agent_id(*agent));
+                    None
+                }
+            };
+            if let Some((agent, phone, step, lines)) = sent {
+                let req = fleet.request(now, agent, phone, step, &lines);
+                let before: Vec<Binding> = reg.bindings().cloned().collect();
+                let response = match reg.on_register(now, &req) {
+                    Step::Respond(response) => response,
+                    Step::NeedCredentials { username } => {
+                        let (response, applied) =
+                            reg.on_credentials(now, &req, peer(30_000 + phone as u16), store.get(&username).cloned());
+                        changes = applied;
+                        response
+                    }
+                };
+                let status = code(&response);
+                prop_assert!([200, 423, 500].contains(&status), "{op:?}: {status}");
+                if status == 200 {
+                    let listed = listed(&response);
+                    let live = reg.contacts(Fleet::agent_id(agent), now);
+                    prop_assert_eq!(listed.len(), live.len());
+                    prop_assert!(listed.iter().all(|(_, s)| (1..=600).contains(s)));
+                } else {
+                    // Refused: at most expired bindings were swept.
+                    let mut swept = Vec::new();
+                    for change in &changes {
+                        let BindingChange::Removed { binding, why: Removal::Expired } = change else {
+                            return Err(TestCaseError::fail(format!("{op:?} refused, yet {change:?}")));
+                        };
+                        prop_assert!(!binding.is_live(now));
+                        swept.push(binding.id);
+                    }
+                    let kept: Vec<Binding> =
+                        before.into_iter().filter(|b| !swept.contains(&b.id)).collect();
+                    prop_assert_eq!(reg.bindings().cloned().collect::<Vec<_>>(), kept);
+                }
+            }
+
+            for change in changes {
+                match change {
+                    BindingChange::Added(b) => prop_assert!(mirror.insert(b.id, b).is_none()),
+                    BindingChange::Refreshed(b) => prop_assert!(mirror.insert(b.id, b).is_some()),
+                    BindingChange::Removed { binding, .. } => {
+                        prop_assert_eq!(mirror.remove(&binding.id), Some(binding));
+                    }
+                }
+            }
+            let stored: BTreeMap<u64, Binding> = reg.bindings().map(|b| (b.id, b.clone())).collect();
+            prop_assert_eq!(&mirror, &stored);
+            prop_assert_eq!(reg.next_expiry(), reg.bindings().map(|b| b.expires_at_ms).min());
+            for agent in 0..AGENTS {
+                let id = Fleet::agent_id(agent);
+                let live = reg.contacts(id, now);
+                prop_assert!(live.len() <= CAP);
+                prop_assert!(live.iter().all(|b| b.expires_at_ms > now && b.agent_id == id));
+                prop_assert!(reg.bindings().filter(|b| b.agent_id == id).count() <= CAP);
+                prop_assert!(live.windows(2).all(|w| w[0].refreshed_at_ms >= w[1].refreshed_at_ms));
+            }
+        }
+    }
 }
