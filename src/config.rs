@@ -131,6 +131,16 @@ pub struct AgentsConfig {
     /// The realm agents' phones authenticate in (SIP digest). Passwords
     /// set under one realm do not work under another.
     pub sip_realm: String,
+    /// Queue priority (0-255; the IVR's queue nodes use 0-9) of a caller
+    /// whose customer is a VIP, and of one with an open complaint: they
+    /// are served ahead of callers of a lower priority.
+    pub vip_priority: u8,
+    pub complaint_priority: u8,
+    /// When an agent's phone vanishes mid-call (no BYE, no RTP):
+    /// `requeue` puts the caller back at the front of the queue,
+    /// `message` sends them on to their queue node's way out (usually
+    /// leaving a message).
+    pub vanished_phone: String,
 }
 
 impl Default for AgentsConfig {
@@ -140,6 +150,9 @@ impl Default for AgentsConfig {
                 .map(String::from)
                 .to_vec(),
             sip_realm: "hotline".into(),
+            vip_priority: 8,
+            complaint_priority: 9,
+            vanished_phone: "requeue".into(),
         }
     }
 }
@@ -688,6 +701,8 @@ pub struct Settings {
     pub not_ready_reasons: Vec<String>,
     /// The SIP digest realm of agents' phones.
     pub sip_realm: String,
+    /// Caller priorities and the vanished-phone rule.
+    pub acd_rules: acd::Rules,
 }
 
 /// Flags given on the command line; each one overrides the file.
@@ -935,6 +950,20 @@ impl Config {
             desk: self.tickets.desk()?,
             queues: acd_queues(&self.queues)?,
             not_ready_reasons: self.agents.reasons()?,
+            acd_rules: acd::Rules {
+                vip_priority: self.agents.vip_priority,
+                complaint_priority: self.agents.complaint_priority,
+                requeue_on_vanish: match self.agents.vanished_phone.as_str() {
+                    "requeue" => true,
+                    "message" => false,
+                    _ => {
+                        return Err(invalid(
+                            "agents.vanished_phone",
+                            "must be \"requeue\" or \"message\"",
+                        ));
+                    }
+                },
+            },
             sip_realm: {
                 let r = &self.agents.sip_realm;
                 if r.is_empty()

@@ -96,6 +96,28 @@ pub struct Relax {
     pub lower_by: u8,
 }
 
+/// Rules around the queues (from `[agents]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// Priority of a VIP customer's call, and of one with an open
+    /// complaint (each only raises the IVR's).
+    pub vip_priority: u8,
+    pub complaint_priority: u8,
+    /// A vanished agent phone's caller goes back to the front of the
+    /// queue (else on to the queue node's way out).
+    pub requeue_on_vanish: bool,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            vip_priority: 8,
+            complaint_priority: 9,
+            requeue_on_vanish: true,
+        }
+    }
+}
+
 /// A queue as configured.
 #[derive(Debug, Clone)]
 pub struct QueueConfig {
@@ -644,6 +666,17 @@ impl Acd {
         };
         self.set_state(id, to, now, "call ended");
         Ok(())
+    }
+
+    /// Raises a waiting call's priority (never lowers it): what the
+    /// records say about the caller may come after they joined the queue.
+    pub fn raise_priority(&mut self, call: CallRef, priority: u8, now: i64) {
+        if let Some(w) = self.waiting.get_mut(&call)
+            && priority > w.priority
+        {
+            w.priority = priority;
+            self.dispatch(now);
+        }
     }
 
     /// The caller's flow takes a waiting call out of the queue (it has its

@@ -26,10 +26,10 @@ use super::call::{Action, RtpSeed, law_of, set_body};
 use super::{CallKey, Output};
 use crate::acd::AgentId;
 use crate::media::session::{MediaConfig, MediaOutput, MediaSession};
+use crate::sip::Peer;
 use crate::sip::dialog::{self, Dialog};
 use crate::sip::message::{self, HeadersExt};
 use crate::sip::sdp::{self, Negotiated};
-use crate::sip::Peer;
 use crate::sip::transaction::TxKey;
 
 /// What the engine must act on.
@@ -153,10 +153,6 @@ impl AgentLeg {
         }
     }
 
-    pub fn is_up(&self) -> bool {
-        self.phase == Phase::Up
-    }
-
     /// Nothing left to do: the engine may forget the leg.
     pub fn is_finished(&self) -> bool {
         self.phase == Phase::Over && self.pending.is_empty()
@@ -216,7 +212,13 @@ impl AgentLeg {
         let laws: Vec<(u8, &str)> = self
             .codecs
             .iter()
-            .map(|c| if c == "PCMA" { (8, "PCMA") } else { (0, "PCMU") })
+            .map(|c| {
+                if c == "PCMA" {
+                    (8, "PCMA")
+                } else {
+                    (0, "PCMU")
+                }
+            })
             .collect();
         let body = sdp::offer(
             &laws,
@@ -324,7 +326,13 @@ impl AgentLeg {
     }
 
     /// A response to our INVITE, CANCEL or BYE (408 when it timed out).
-    pub fn on_response(&mut self, now: Instant, method: &Method, resp: Option<&Response>, code: u16) {
+    pub fn on_response(
+        &mut self,
+        now: Instant,
+        method: &Method,
+        resp: Option<&Response>,
+        code: u16,
+    ) {
         match *method {
             Method::Invite => self.on_invite_response(now, resp, code),
             Method::Bye if code >= 200 && self.phase == Phase::Leaving => self.phase = Phase::Over,
@@ -366,12 +374,16 @@ impl AgentLeg {
             .and_then(|t| sdp::SessionDescription::parse(t).ok())
             .and_then(|s| sdp::audio_offer(&s).ok())
             .and_then(|mut o| {
-                o.codecs
-                    .retain(|(_, name, _)| self.codecs.iter().any(|c| c.eq_ignore_ascii_case(name)));
+                o.codecs.retain(|(_, name, _)| {
+                    self.codecs.iter().any(|c| c.eq_ignore_ascii_case(name))
+                });
                 sdp::negotiate(&o).ok()
             });
         let (Some(neg), Some(seed), Some(_)) = (answer, self.seed, self.dialog.as_ref()) else {
-            debug!(leg = self.key, "the phone's answer has no usable SDP or dialog");
+            debug!(
+                leg = self.key,
+                "the phone's answer has no usable SDP or dialog"
+            );
             self.send_bye();
             self.refused(488);
             return;
@@ -444,9 +456,8 @@ impl AgentLeg {
         };
         let body = sdp::answer(neg, local.ip(), local.port(), seed.sdp_session, 2);
         let mut resp = message::response(req, 200, None, tag);
-        resp.headers.push(
-            rsip::headers::Contact::new(format!("<sip:hotline@{}>", self.sip_host)).into(),
-        );
+        resp.headers
+            .push(rsip::headers::Contact::new(format!("<sip:hotline@{}>", self.sip_host)).into());
         set_body(&mut resp, "application/sdp", body.into_bytes());
         resp
     }

@@ -225,6 +225,9 @@ pub(super) struct Call {
     from_number: String,
     service_number: String,
     arrived_ms: i64,
+    /// The queue priority the caller's standing gives (VIP, open
+    /// complaint), once the store has said.
+    pub standing: Option<u8>,
 }
 
 impl Call {
@@ -296,6 +299,7 @@ impl Call {
             from_number: from_number.clone(),
             service_number: n.number.clone(),
             arrived_ms: n.wall_ms,
+            standing: None,
         };
         call.record(RecordOp::Arrived {
             call_id: call.id.clone(),
@@ -312,6 +316,10 @@ impl Call {
         call.event(n.now, "arrived", &detail);
         call.pending
             .push(Action::Output(Output::OpenMedia { call: n.key }));
+        call.pending.push(Action::Output(Output::Standing {
+            call: n.key,
+            caller: call.from_number.clone(),
+        }));
         call
     }
 
@@ -1025,7 +1033,11 @@ impl Call {
             id: self.id.clone(),
             caller: self.from_number.clone(),
             service_number: self.service_number.clone(),
-            queue: self.acd.as_ref().map(|a| a.queue.clone()).unwrap_or_default(),
+            queue: self
+                .acd
+                .as_ref()
+                .map(|a| a.queue.clone())
+                .unwrap_or_default(),
             arrived_ms: self.arrived_ms,
             queued_ms: self.acd.as_ref().map_or(self.arrived_ms, |a| a.queued_ms),
             digits: self.digits.clone(),

@@ -293,9 +293,7 @@ impl Engine {
                 if !code_ok {
                     return Err((
                         "bad_command",
-                        format!(
-                            "disposition must be 1-{MAX_DISPOSITION} letters, digits, - or _"
-                        ),
+                        format!("disposition must be 1-{MAX_DISPOSITION} letters, digits, - or _"),
                     ));
                 }
                 if notes.chars().count() > MAX_NOTES {
@@ -372,6 +370,31 @@ impl Engine {
 
     // ----- callers ---------------------------------------------------------
 
+    /// The store's answer to [`Output::Standing`]; a caller already
+    /// waiting moves up.
+    pub fn standing_done(&mut self, now: Instant, call: CallKey, vip: bool, open_complaint: bool) {
+        let rules = self.cfg.rules;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let from_vip = if vip { rules.vip_priority } else { 0 };
+        let from_complaint = if open_complaint {
+            rules.complaint_priority
+        } else {
+            0
+        };
+        let standing = from_vip.max(from_complaint);
+        c.standing = Some(standing);
+        if standing > 0 {
+            let why = if vip { "vip" } else { "open complaint" };
+            c.event(now, "priority", &format!("{standing} ({why})"));
+            let wall = self.wall_ms(now);
+            self.acd.raise_priority(call, standing, wall);
+            self.drain_acd(now);
+        }
+        self.drive_call(now, call);
+    }
+
     /// The IVR queued the caller.
     pub(super) fn enqueue(
         &mut self,
@@ -385,6 +408,8 @@ impl Engine {
         let Some(c) = self.calls.get_mut(&key) else {
             return;
         };
+        // A VIP or a customer with an open complaint goes ahead.
+        let priority = priority.max(c.standing.unwrap_or(0));
         c.acd = Some(AcdPart {
             queue: queue.to_owned(),
             queued_ms: wall,
@@ -722,7 +747,11 @@ impl Engine {
             at: wall,
             wait_ms,
         });
-        c.event(now, "agent-answered", &format!("agent {agent} after {wait_ms} ms"));
+        c.event(
+            now,
+            "agent-answered",
+            &format!("agent {agent} after {wait_ms} ms"),
+        );
         self.cti(agent, Event::Answered { call: id });
         self.drive_call(now, call);
     }
@@ -814,7 +843,17 @@ impl Engine {
                     return;
                 }
                 self.close_talk(now, call, cause);
-                if by_agent && cause == "agent-vanished" {
+                if by_agent && cause == "agent-vanished" && !self.cfg.rules.requeue_on_vanish {
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.event(now, "agent-vanished", "on to the queue's way out");
+                        c.set_music(now, false);
+                        c.leave_queue(now, "the agent's phone vanished");
+                        if let Some(p) = c.acd.as_mut() {
+                            p.released = true;
+                        }
+                    }
+                    self.drive_call(now, call);
+                } else if by_agent && cause == "agent-vanished" {
                     let queue = self
                         .calls
                         .get(&call)
@@ -943,6 +982,21 @@ impl Engine {
         }
         self.pump(now);
         self.on_bindings(now, changes);
+    }
+
+    /// The store could not be read for a REGISTER's credentials: the phone
+    /// is told to try again shortly, and keeps the binding it has.
+    pub fn credentials_failed(&mut self, now: Instant, token: u64) {
+        let Some((key, req, _)) = self.registering.remove(&token) else {
+            return;
+        };
+        let mut resp = crate::sip::message::response(&req, 503, None, None);
+        resp.headers
+            .push(rsip::headers::RetryAfter::from("5").into());
+        if let Err(e) = self.tx.respond(now, &key, resp) {
+            debug!(error = %e, "REGISTER answer not sent");
+        }
+        self.pump(now);
     }
 
     /// Phones that came or went: an agent whose last phone went away takes

@@ -110,6 +110,11 @@ pub enum Output {
     /// Look up the SIP credentials of `username` for a REGISTER; answer
     /// with [`Engine::credentials_done`].
     Credentials { token: u64, username: String },
+    /// Find out whether the caller is a VIP customer or has an open
+    /// complaint (their place in a queue depends on it); answer with
+    /// [`Engine::standing_done`]. Asked as the call arrives, so the answer
+    /// is there before the caller reaches a queue.
+    Standing { call: CallKey, caller: String },
 }
 
 /// The settings the engine needs, taken from the validated configuration.
@@ -129,6 +134,7 @@ pub struct EngineConfig {
     pub not_ready_reasons: Vec<String>,
     /// The digest realm of agents' phones.
     pub sip_realm: String,
+    pub rules: crate::acd::Rules,
 }
 
 impl EngineConfig {
@@ -149,6 +155,7 @@ impl EngineConfig {
             queues: s.queues.clone(),
             not_ready_reasons: s.not_ready_reasons.clone(),
             sip_realm: s.sip_realm.clone(),
+            rules: s.acd_rules,
         }
     }
 
@@ -495,7 +502,9 @@ impl Engine {
         if let Some(leg) = self.legs.get(&key) {
             return leg.scheduled == Some(at);
         }
-        self.calls.get(&key).is_some_and(|c| c.scheduled == Some(at))
+        self.calls
+            .get(&key)
+            .is_some_and(|c| c.scheduled == Some(at))
     }
 
     /// Moves transaction-layer output into ours and reacts to its events.
@@ -546,9 +555,8 @@ impl Engine {
                     // A leg's INVITE keeps its owner after a 2xx: the 2xx
                     // is retransmitted until our ACK arrives, and each
                     // retransmission needs the ACK again.
-                    let leg_answer = method == Method::Invite
-                        && code < 300
-                        && self.legs.contains_key(&call);
+                    let leg_answer =
+                        method == Method::Invite && code < 300 && self.legs.contains_key(&call);
                     if code >= 200 && !leg_answer {
                         self.tx_owner.remove(&key);
                     }

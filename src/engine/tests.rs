@@ -177,6 +177,7 @@ fn config() -> TestConfig {
         queues: vec![crate::acd::QueueConfig::new("general")],
         not_ready_reasons: vec!["break".into()],
         sip_realm: "hotline".into(),
+        rules: crate::acd::Rules::default(),
     };
     TestConfig {
         engine,
@@ -544,6 +545,8 @@ struct Sim {
     offers: Vec<(crate::acd::AgentId, crate::cti::CallView)>,
     /// Credential lookups asked for: (token, username).
     credentials: Vec<(u64, String)>,
+    /// Standing lookups asked for: (call, caller).
+    standings: Vec<(CallKey, String)>,
 }
 
 impl Sim {
@@ -572,6 +575,7 @@ impl Sim {
             cti: Vec::new(),
             offers: Vec::new(),
             credentials: Vec::new(),
+            standings: Vec::new(),
         }
     }
 
@@ -651,6 +655,7 @@ impl Sim {
                     Output::Credentials { token, username } => {
                         self.credentials.push((token, username));
                     }
+                    Output::Standing { call, caller } => self.standings.push((call, caller)),
                 }
             }
             if to_open.is_empty() {
@@ -1005,7 +1010,11 @@ impl Sim {
         // sequence numbers 1, 2, 3...
         let mut per_call: HashMap<&str, Vec<&RecordOp>> = HashMap::new();
         // Agents' state changes belong to no call.
-        for (_, op) in self.records.iter().filter(|(_, op)| !op.call_id().is_empty()) {
+        for (_, op) in self
+            .records
+            .iter()
+            .filter(|(_, op)| !op.call_id().is_empty())
+        {
             per_call.entry(op.call_id()).or_default().push(op);
         }
         for (id, ops) in &per_call {
@@ -1954,7 +1963,10 @@ fn register_is_challenged_and_unknown_methods_501() {
     // Agents' phones register with digest authentication.
     let challenge = sim.expect_response(401);
     let auth = challenge.msg.header_values("WWW-Authenticate");
-    assert!(auth.iter().any(|a| a.contains("realm=\"hotline\"")), "{auth:?}");
+    assert!(
+        auth.iter().any(|a| a.contains("realm=\"hotline\"")),
+        "{auth:?}"
+    );
     // A method rsip knows but we do not implement...
     let b = caller.branch();
     let prack = caller.text("PRACK", &b, 1, "PRACK", None, "", None);

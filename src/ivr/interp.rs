@@ -249,11 +249,11 @@ impl Ivr {
         }
     }
 
-    /// The ACD gave up on the queued call (its queue's maximum wait): the
-    /// flow goes on as at the node's own maximum wait, or ends the call if
-    /// the node has none.
+    /// The ACD gave up on the queued call (its queue's maximum wait), or
+    /// its agent's phone vanished: the flow goes on as at the node's own
+    /// maximum wait, or ends the call if the node has none.
     pub fn leave_queue(&mut self, clock: Clock, why: &str) {
-        if !self.is_queued() {
+        if !matches!(self.stage, Stage::Holding { .. } | Stage::WithAgent) {
             return;
         }
         self.effects.push_back(Effect::StopPlayback);

@@ -115,10 +115,17 @@ enum Input {
         token: u32,
         answer: LookupAnswer,
     },
-    /// The store answered a phone's credentials lookup.
+    /// The store said who the caller is (for their queue priority).
+    Standing {
+        call: CallKey,
+        vip: bool,
+        open_complaint: bool,
+    },
+    /// The store answered a phone's credentials lookup (`Err`: it could
+    /// not be read).
     Credentials {
         token: u64,
-        creds: Option<(i64, String)>,
+        creds: Result<Option<(i64, String)>, ()>,
     },
 }
 
@@ -513,9 +520,15 @@ impl Driver {
                 token,
                 answer,
             } => self.engine.lookup_done(now(), call, token, answer),
-            Input::Credentials { token, creds } => {
-                self.engine.credentials_done(now(), token, creds);
-            }
+            Input::Standing {
+                call,
+                vip,
+                open_complaint,
+            } => self.engine.standing_done(now(), call, vip, open_complaint),
+            Input::Credentials { token, creds } => match creds {
+                Ok(creds) => self.engine.credentials_done(now(), token, creds),
+                Err(()) => self.engine.credentials_failed(now(), token),
+            },
         }
     }
 
@@ -583,17 +596,34 @@ impl Driver {
                 Output::Offer { agent, call } => {
                     let _ = self.agents.send(cti::CtiOut::Offer(agent, call));
                 }
+                Output::Standing { call, caller } => {
+                    let (store, tx) = (self.store.clone(), self.urgent_tx.clone());
+                    tokio::spawn(async move {
+                        // Unknown callers and an unreadable store leave the
+                        // IVR's priority as it is.
+                        let Ok(pop) = store.screen_pop(&caller).await else {
+                            return;
+                        };
+                        let vip = pop.customer.as_ref().is_some_and(|c| c.vip);
+                        let open_complaint = pop
+                            .open_tickets
+                            .iter()
+                            .any(|t| t.kind == crate::ticket::TicketKind::Complaint);
+                        let _ = tx
+                            .send(Input::Standing {
+                                call,
+                                vip,
+                                open_complaint,
+                            })
+                            .await;
+                    });
+                }
                 Output::Credentials { token, username } => {
                     let (store, tx) = (self.store.clone(), self.urgent_tx.clone());
                     tokio::spawn(async move {
-                        let creds = match store.sip_credentials(&username).await {
-                            Ok(c) => c,
-                            Err(e) => {
-                                // The phone is challenged again and retries.
-                                warn!(username, error = %e, "cannot read SIP credentials");
-                                None
-                            }
-                        };
+                        let creds = store.sip_credentials(&username).await.map_err(|e| {
+                            warn!(username, error = %e, "cannot read SIP credentials");
+                        });
                         let _ = tx.send(Input::Credentials { token, creds }).await;
                     });
                 }

@@ -137,9 +137,11 @@ impl DeskPhone {
             unreachable!()
         };
         let mut ok = message::response(req, 200, None, Some(&format!("phone{}", self.agent)));
-        ok.headers.push(rsip::Header::Contact(
-            rsip::headers::Contact::new(format!("<sip:desk@{}>", self.peer.addr)),
-        ));
+        ok.headers
+            .push(rsip::Header::Contact(rsip::headers::Contact::new(format!(
+                "<sip:desk@{}>",
+                self.peer.addr
+            ))));
         let sdp = format!(
             "v=0\r\no=desk 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
              m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
@@ -262,7 +264,10 @@ fn frequency(payload: &[u8]) -> f64 {
 /// returns the call's key. The INVITEs to ringing phones stay unread.
 fn queued_caller(sim: &mut Sim, caller: &mut Caller) -> CallKey {
     let branch = caller.branch();
-    sim.send(&caller.invite(&branch, Some(&pcmu_offer()), ""), caller.peer);
+    sim.send(
+        &caller.invite(&branch, Some(&pcmu_offer()), ""),
+        caller.peer,
+    );
     let ok = sim
         .sip
         .iter()
@@ -328,9 +333,11 @@ fn a_queued_caller_rings_the_agents_phone_and_their_voices_cross() {
             .any(|s| s.method() == Some(rsip::Method::Ack) && s.dest == phone.peer),
         "{acks:#?}"
     );
-    assert!(events_of(&sim, 1)
-        .iter()
-        .any(|e| matches!(e, Event::Answered { .. })));
+    assert!(
+        events_of(&sim, 1)
+            .iter()
+            .any(|e| matches!(e, Event::Answered { .. }))
+    );
     assert_eq!(
         states_of(&sim, 1),
         ["not_ready", "ready", "ringing", "on_call"]
@@ -356,11 +363,19 @@ fn a_queued_caller_rings_the_agents_phone_and_their_voices_cross() {
         .map(|p| frequency(&p.payload))
         .collect();
     assert!(
-        to_phone.iter().filter(|f| (**f - 440.0).abs() < 60.0).count() >= 8,
+        to_phone
+            .iter()
+            .filter(|f| (**f - 440.0).abs() < 60.0)
+            .count()
+            >= 8,
         "the phone hears {to_phone:?}"
     );
     assert!(
-        to_caller.iter().filter(|f| (**f - 1000.0).abs() < 60.0).count() >= 8,
+        to_caller
+            .iter()
+            .filter(|f| (**f - 1000.0).abs() < 60.0)
+            .count()
+            >= 8,
         "the caller hears {to_caller:?}"
     );
 
@@ -470,7 +485,11 @@ fn a_vanished_phone_puts_the_caller_back_in_front_with_music() {
     let (_caller, call, phone) = caller_and_agent(&mut sim);
     let bob = DeskPhone::register(&mut sim, 2, "bob", 6002);
     sign_on(&mut sim, 2, "bob");
-    command(&mut sim, 2, serde_json::json!({"type": "not_ready", "reason": "break"}));
+    command(
+        &mut sim,
+        2,
+        serde_json::json!({"type": "not_ready", "reason": "break"}),
+    );
     phone.answer(&mut sim);
     let leg = leg_key(&sim);
     phone.talk(&mut sim, leg, &tone_packet(0, 1000.0));
@@ -489,9 +508,11 @@ fn a_vanished_phone_puts_the_caller_back_in_front_with_music() {
     let heard = sim.heard(call);
     let last = heard.last().expect("audio");
     assert!(last.0 == "hold-music" && last.1 > 5, "{heard:?}");
-    assert!(events_of(&sim, 1)
-        .iter()
-        .any(|e| matches!(e, Event::Ended { cause, .. } if cause == "agent-vanished")));
+    assert!(
+        events_of(&sim, 1)
+            .iter()
+            .any(|e| matches!(e, Event::Ended { cause, .. } if cause == "agent-vanished"))
+    );
     // Bob goes ready and gets the caller at once.
     command(&mut sim, 2, serde_json::json!({"type": "ready"}));
     assert_eq!(states_of(&sim, 2).last(), Some(&"ringing"));
@@ -522,10 +543,11 @@ fn a_caller_who_leaves_while_ringing_stops_the_phone() {
     sim.send(&answer_to(&cancel, 200), phone.peer);
     phone.refuse(&mut sim, 487);
     assert_eq!(states_of(&sim, 1).last(), Some(&"ready"));
-    assert!(sim
-        .ops()
-        .iter()
-        .all(|op| !matches!(op, RecordOp::AgentAnswered { .. })));
+    assert!(
+        sim.ops()
+            .iter()
+            .all(|op| !matches!(op, RecordOp::AgentAnswered { .. }))
+    );
 }
 
 #[test]
@@ -563,8 +585,38 @@ fn missed_offers_go_to_the_next_agent_and_pause_the_agent_who_missed() {
         rtp: SocketAddr::from(([127, 0, 0, 1], 7002)),
     };
     bob_phone.refuse(&mut sim, 486);
-    assert_eq!(states_of(&sim, 2).last(), Some(&"ringing"), "offered again: nobody else");
+    assert_eq!(
+        states_of(&sim, 2).last(),
+        Some(&"ringing"),
+        "offered again: nobody else"
+    );
     assert_eq!(bob_phone.agent, 2);
+}
+
+#[test]
+fn a_vip_caller_is_served_before_earlier_callers() {
+    let mut sim = acd_sim(Strategy::LongestIdle);
+    let mut first = Caller::new(Transport::Udp, "first");
+    let first_call = queued_caller(&mut sim, &mut first);
+    sim.engine.standing_done(sim.now, first_call, false, false);
+    sim.advance(secs(1));
+    // The store answers after the VIP joined the queue: they move up.
+    let mut vip = Caller::from_addr(Transport::Udp, "vip", "127.0.0.1:5071");
+    let vip_call = queued_caller(&mut sim, &mut vip);
+    assert!(
+        sim.standings
+            .iter()
+            .any(|(c, n)| *c == vip_call && n == CALLER_NUMBER),
+        "asked who the caller is"
+    );
+    sim.engine.standing_done(sim.now, vip_call, true, false);
+    sim.drain();
+    sim.advance(secs(1));
+    let _phone = DeskPhone::register(&mut sim, 1, "ann", 6001);
+    sign_on(&mut sim, 1, "ann");
+    command(&mut sim, 1, serde_json::json!({"type": "ready"}));
+    let (_, view) = sim.offers.last().cloned().expect("an offer");
+    assert_eq!(view.id, sim.engine.calls[&vip_call].id, "the VIP first");
 }
 
 #[test]
@@ -573,11 +625,26 @@ fn commands_out_of_turn_get_an_error_and_change_nothing() {
     sign_on(&mut sim, 1, "ann");
     let cases = [
         (serde_json::json!({"type": "ready"}), "no_phone"),
-        (serde_json::json!({"type": "hang_up", "call": "x"}), "no_such_call"),
-        (serde_json::json!({"type": "reject", "call": "x"}), "no_such_call"),
-        (serde_json::json!({"type": "not_ready", "reason": "nap"}), "unknown_reason"),
-        (serde_json::json!({"type": "end_wrap_up", "disposition": "ok"}), "wrong_state"),
-        (serde_json::json!({"type": "end_wrap_up", "disposition": "no spaces"}), "bad_command"),
+        (
+            serde_json::json!({"type": "hang_up", "call": "x"}),
+            "no_such_call",
+        ),
+        (
+            serde_json::json!({"type": "reject", "call": "x"}),
+            "no_such_call",
+        ),
+        (
+            serde_json::json!({"type": "not_ready", "reason": "nap"}),
+            "unknown_reason",
+        ),
+        (
+            serde_json::json!({"type": "end_wrap_up", "disposition": "ok"}),
+            "wrong_state",
+        ),
+        (
+            serde_json::json!({"type": "end_wrap_up", "disposition": "no spaces"}),
+            "bad_command",
+        ),
     ];
     for (json, code) in cases {
         let before = states_of(&sim, 1).len();
