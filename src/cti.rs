@@ -36,19 +36,32 @@ pub enum Command {
     Ready,
     /// Take no calls, for a reason code from the configuration
     /// (`agents.not_ready_reasons`).
-    NotReady { reason: String },
+    NotReady {
+        reason: String,
+    },
     /// Leave the queues (not possible with a call).
     Logout,
     /// Decline the call ringing now; it goes to the next agent.
-    Reject { call: String },
+    Reject {
+        call: String,
+    },
     /// End the call for both sides.
-    HangUp { call: String },
+    HangUp {
+        call: String,
+    },
     /// The caller hears music on hold; the agent hears silence.
-    Hold { call: String },
-    Resume { call: String },
+    Hold {
+        call: String,
+    },
+    Resume {
+        call: String,
+    },
     /// Blind transfer to a queue: the caller waits there (at the front);
     /// the agent goes to wrap-up.
-    Transfer { call: String, queue: String },
+    Transfer {
+        call: String,
+        queue: String,
+    },
     /// After-call work done: the call's disposition code and notes.
     EndWrapUp {
         disposition: String,
@@ -56,7 +69,9 @@ pub enum Command {
         notes: String,
     },
     /// More after-call work time.
-    ExtendWrapUp { seconds: u32 },
+    ExtendWrapUp {
+        seconds: u32,
+    },
 }
 
 /// An agent's state as the page shows it.
@@ -132,13 +147,25 @@ pub enum Event {
     },
     /// The ringing call is no longer offered (answered elsewhere, the
     /// caller left, ring timeout, rejected).
-    OfferCancelled { call: String, why: String },
+    OfferCancelled {
+        call: String,
+        why: String,
+    },
     /// The agent's phone answered: talking.
-    Answered { call: String },
-    Held { call: String },
-    Resumed { call: String },
+    Answered {
+        call: String,
+    },
+    Held {
+        call: String,
+    },
+    Resumed {
+        call: String,
+    },
     /// The call is over for the agent.
-    Ended { call: String, cause: String },
+    Ended {
+        call: String,
+        cause: String,
+    },
     /// The command with this id was carried out.
     Ok {
         #[serde(skip_serializing_if = "Option::is_none")]

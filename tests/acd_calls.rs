@@ -357,7 +357,10 @@ fn a_caller_reaches_a_registered_agent_who_sees_their_history_and_they_talk() {
             e["type"] == "state" && e["state"]["name"] == "wrap_up"
         })
         .expect("wrap-up");
-    assert!(ann_phone.finished(Duration::from_secs(10)), "ann's phone saw the BYE");
+    assert!(
+        ann_phone.finished(Duration::from_secs(10)),
+        "ann's phone saw the BYE"
+    );
     let early = ann_screen.command("n0", json!({ "type": "not_ready", "reason": "break" }));
     assert_eq!(early["code"], "wrong_state", "{early}");
     let done = ann_screen.command(

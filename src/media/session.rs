@@ -602,7 +602,13 @@ mod tests {
         let payloads: Vec<&[u8]> = sent.iter().map(|(_, p)| p.as_slice()).collect();
         assert_eq!(payloads.len(), 5);
         assert!(payloads[..3].iter().all(|p| p.iter().all(|&b| b == loud)));
-        assert_eq!(payloads[3], &expected[..160].iter().map(|&x| Law::Pcmu.encode(x)).collect::<Vec<_>>()[..]);
+        assert_eq!(
+            payloads[3],
+            &expected[..160]
+                .iter()
+                .map(|&x| Law::Pcmu.encode(x))
+                .collect::<Vec<_>>()[..]
+        );
         assert_eq!(payloads[4], [0xFF; 160]);
         // Unbridged, the prompt queued before the bridge plays from its start.
         s.set_bridged(false);

@@ -40,8 +40,11 @@ pub(super) fn spawn(hub: Arc<CtiHub>, store: Store) -> mpsc::UnboundedSender<Cti
         while let Some(out) = rx.recv().await {
             match out {
                 CtiOut::Offer(agent, call) => {
-                    let pop = match tokio::time::timeout(POP_TIMEOUT, store.screen_pop(&call.caller))
-                        .await
+                    let pop = match tokio::time::timeout(
+                        POP_TIMEOUT,
+                        store.screen_pop(&call.caller),
+                    )
+                    .await
                     {
                         Ok(Ok(pop)) => serde_json::to_value(pop).ok(),
                         Ok(Err(e)) => {
