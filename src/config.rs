@@ -98,6 +98,9 @@ pub struct QueueSettings {
     /// Lower the needed levels by `lower_by` once a call waited
     /// `after_secs`: `[{ after_secs = 60, lower_by = 2 }]`.
     pub relax: Vec<RelaxSettings>,
+    /// How often a waiting caller hears their place in line and the
+    /// expected wait; 0: never.
+    pub announce_every_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,6 +122,7 @@ impl Default for QueueSettings {
             max_missed: 3,
             skills: Default::default(),
             relax: Vec::new(),
+            announce_every_secs: 60,
         }
     }
 }
@@ -235,6 +239,12 @@ fn acd_queues(settings: &[QueueSettings]) -> Result<Vec<acd::QueueConfig>, Confi
         if q.max_missed == 0 {
             return Err(invalid(key("max_missed"), "must be at least 1"));
         }
+        if q.announce_every_secs != 0 && !(15..=3600).contains(&q.announce_every_secs) {
+            return Err(invalid(
+                key("announce_every_secs"),
+                "must be 0 (never) or 15 to 3600",
+            ));
+        }
         let overflow = match q.overflow.as_str() {
             "message" => acd::Overflow::Message,
             "callback" => acd::Overflow::Callback,
@@ -267,6 +277,8 @@ fn acd_queues(settings: &[QueueSettings]) -> Result<Vec<acd::QueueConfig>, Confi
         cfg.wrap_up_ms = q.wrap_up_secs as i64 * 1000;
         cfg.max_missed = q.max_missed;
         cfg.skills = q.skills.clone();
+        cfg.announce_every_ms =
+            (q.announce_every_secs > 0).then_some(q.announce_every_secs as i64 * 1000);
         cfg.relax = q
             .relax
             .iter()

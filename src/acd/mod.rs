@@ -136,6 +136,9 @@ pub struct QueueConfig {
     pub skills: BTreeMap<String, u8>,
     /// Relaxation steps, by `after_ms`.
     pub relax: Vec<Relax>,
+    /// How often a waiting caller hears their position and expected wait
+    /// ([`Effect::Announce`]); `None`: never.
+    pub announce_every_ms: Option<i64>,
 }
 
 impl QueueConfig {
@@ -152,6 +155,7 @@ impl QueueConfig {
             max_missed: 3,
             skills: BTreeMap::new(),
             relax: Vec::new(),
+            announce_every_ms: None,
         }
     }
 }
@@ -232,6 +236,12 @@ pub enum Effect {
     Connect { call: CallRef, agent: AgentId },
     /// The call left the ACD this way (every call gets exactly one).
     Ended { call: CallRef, end: CallEnd },
+    /// Tell the waiting caller their place (1 is next) and expected wait.
+    Announce {
+        call: CallRef,
+        position: usize,
+        wait_ms: i64,
+    },
     /// An agent changed state; `why` says what caused it.
     AgentState {
         agent: AgentId,
@@ -294,6 +304,8 @@ struct Waiting {
     relaxed_steps: usize,
     /// Ring timeout of the current offer(s).
     ring_until_ms: Option<i64>,
+    /// When the caller hears their position next.
+    announce_at_ms: Option<i64>,
 }
 
 /// The ACD: agents, queues and waiting calls.
@@ -387,7 +399,9 @@ impl Acd {
             let relax = q
                 .and_then(|q| q.relax.get(w.relaxed_steps))
                 .map(|r| w.arrived_ms + r.after_ms);
-            [max, relax, w.ring_until_ms].into_iter().flatten()
+            [max, relax, w.ring_until_ms, w.announce_at_ms]
+                .into_iter()
+                .flatten()
         });
         agents.chain(calls).min()
     }
@@ -551,6 +565,7 @@ impl Acd {
                 offered: Vec::new(),
                 relaxed_steps: 0,
                 ring_until_ms: None,
+                announce_at_ms: q.announce_every_ms.map(|every| now + every),
             },
         );
         self.dispatch(now);
@@ -772,6 +787,11 @@ impl Acd {
                     w.ring_until_ms = None;
                     w.arrived_ms = now;
                     w.relaxed_steps = 0;
+                    w.announce_at_ms = self
+                        .queues
+                        .get(next)
+                        .and_then(|q| q.announce_every_ms)
+                        .map(|e| now + e);
                     w.queue = next.clone();
                 }
                 _ => {
@@ -791,6 +811,32 @@ impl Acd {
                     });
                 }
             }
+        }
+        // Announcements due, in queue order (a caller's position is theirs
+        // at this moment).
+        let due: Vec<CallRef> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| w.announce_at_ms.is_some_and(|t| t <= now))
+            .map(|(c, _)| *c)
+            .collect();
+        for call in due {
+            // A caller whose call rings at an agent is about to be answered.
+            let ringing = self
+                .waiting
+                .get(&call)
+                .is_some_and(|w| !w.offered.is_empty());
+            if ringing {
+            } else if let Some((position, wait_ms)) = self.estimated_wait(call) {
+                self.effects.push_back(Effect::Announce {
+                    call,
+                    position,
+                    wait_ms,
+                });
+            }
+            let w = self.waiting.get_mut(&call).expect("listed");
+            let every = self.queues.get(&w.queue).and_then(|q| q.announce_every_ms);
+            w.announce_at_ms = every.map(|e| now + e);
         }
         // Relaxation steps passed: the call may now suit more agents.
         for w in self.waiting.values_mut() {

@@ -56,6 +56,55 @@ fn longest_idle_gets_the_call() {
 }
 
 #[test]
+fn waiting_callers_hear_their_place_and_wait_every_interval() {
+    let mut q = QueueConfig::new("service");
+    q.announce_every_ms = Some(30_000);
+    q.ring_timeout_ms = 60_000;
+    let mut acd = acd_with(q);
+    // One agent busy with a call: the two callers behind wait.
+    login(&mut acd, 1, T0);
+    acd.enqueue(100, "service", 0, &[], T0).unwrap();
+    acd.answer(1, 100, T0).unwrap();
+    acd.enqueue(101, "service", 0, &[], T0 + 1_000).unwrap();
+    acd.enqueue(102, "service", 0, &[], T0 + 2_000).unwrap();
+    all_effects(&mut acd);
+    assert_eq!(acd.next_deadline(), Some(T0 + 31_000));
+    let announced = |acd: &mut Acd| -> Vec<(CallRef, usize, i64)> {
+        all_effects(acd)
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Announce {
+                    call,
+                    position,
+                    wait_ms,
+                } => Some((call, position, wait_ms)),
+                _ => None,
+            })
+            .collect()
+    };
+    acd.tick(T0 + 31_000);
+    // No handle time known yet: 3 minutes a call, one agent.
+    assert_eq!(announced(&mut acd), [(101, 1, DEFAULT_HANDLE_MS)]);
+    acd.tick(T0 + 32_000);
+    assert_eq!(announced(&mut acd), [(102, 2, 2 * DEFAULT_HANDLE_MS)]);
+    // The first call ends after 60 s: that is now the handle time; the
+    // next caller is offered the agent after wrap-up, the other moves up.
+    acd.hang_up(100, T0 + 60_000).unwrap();
+    acd.tick(T0 + 61_000);
+    assert_eq!(announced(&mut acd), [(101, 1, 60_000)]);
+    acd.tick(T0 + 62_000);
+    assert_eq!(announced(&mut acd), [(102, 2, 120_000)]);
+    acd.set_ready(1, T0 + 62_500).unwrap();
+    all_effects(&mut acd);
+    acd.tick(T0 + 92_000);
+    assert_eq!(
+        announced(&mut acd),
+        [(102, 2, 120_000)],
+        "a ringing call hears no more"
+    );
+}
+
+#[test]
 fn round_robin_goes_around_in_login_order() {
     let mut q = QueueConfig::new("service");
     q.strategy = Strategy::RoundRobin;

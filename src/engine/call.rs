@@ -1096,6 +1096,11 @@ impl Call {
         }
     }
 
+    /// The caller's place and expected wait, for their queue node to say.
+    pub fn announce(&mut self, position: usize, wait_ms: i64) {
+        self.ivr.announce(position, wait_ms);
+    }
+
     /// The ACD gave up on the queued call: the flow goes on (its queue
     /// node's way out) or ends.
     pub fn leave_queue(&mut self, now: Instant, why: &str) {

@@ -627,6 +627,16 @@ impl Engine {
                     }
                 }
                 Effect::Connect { call, agent } => self.connect(now, call, agent),
+                Effect::Announce {
+                    call,
+                    position,
+                    wait_ms,
+                } => {
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.announce(position, wait_ms);
+                    }
+                    self.drive_call(now, call);
+                }
                 Effect::Ended { call, end } => {
                     if let CallEnd::Overflowed(action) = end {
                         if let Some(c) = self.calls.get_mut(&call) {

@@ -161,6 +161,9 @@ pub struct Ivr {
     language: String,
     transfer_allow: Arc<[DigitPattern]>,
     typeahead: VecDeque<char>,
+    /// The queue's announcement (position, expected wait) to play before
+    /// the hold prompts come round again.
+    announcement: Vec<String>,
     /// Failed tries at the current menu or collect.
     tries: u32,
     /// Digits of the current collect.
@@ -201,6 +204,7 @@ impl Ivr {
             language: s.language,
             transfer_allow: s.transfer_allow,
             typeahead: VecDeque::new(),
+            announcement: Vec::new(),
             tries: 0,
             entry: String::new(),
             deadline: None,
@@ -236,6 +240,33 @@ impl Ivr {
     /// Waiting in a queue node (the ACD may offer the call).
     pub fn is_queued(&self) -> bool {
         matches!(self.stage, Stage::Holding { .. })
+    }
+
+    /// The ACD's announcement for a queued caller: their place in line
+    /// (1 is next) and the expected wait, said in their language when the
+    /// hold prompts end (music is not cut off mid-phrase). A newer one
+    /// replaces one not yet played.
+    pub fn announce(&mut self, position: usize, wait_ms: i64) {
+        if !self.is_queued() {
+            return;
+        }
+        // Never "zero minutes": a caller who is next still waits.
+        let minutes = (wait_ms.max(0) as u64).div_ceil(60_000).max(1);
+        let number = |n: u64| say::say(&self.language, say::SayAs::Number, &n.to_string());
+        let (Ok(place), Ok(wait)) = (number(position as u64), number(minutes)) else {
+            return;
+        };
+        let mut names = vec!["queue-position-before".to_owned()];
+        names.extend(place);
+        names.push("queue-position-after".into());
+        names.push("queue-wait-before".into());
+        names.extend(wait);
+        names.push("queue-wait-after".into());
+        self.event(
+            "announce",
+            format!("position {position}, about {minutes} min"),
+        );
+        self.announcement = names;
     }
 
     /// An agent answered the queued call: the hold prompts stop and the
@@ -924,7 +955,8 @@ impl Ivr {
         let NodeKind::Queue(q) = &self.flow.nodes[self.node].kind else {
             return;
         };
-        let names = self.render(&q.hold.clone());
+        let mut names = std::mem::take(&mut self.announcement);
+        names.extend(self.render(&q.hold.clone()));
         let token = self.play(names);
         self.deadline = until;
         self.stage = Stage::Holding {

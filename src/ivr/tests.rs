@@ -784,6 +784,51 @@ prompt = "goodbye"
     assert_eq!(w.last_play().unwrap().1, ["goodbye"]);
 }
 
+#[test]
+fn a_queued_caller_hears_their_place_when_the_hold_prompts_come_round() {
+    let text = r#"start = "q"
+[node.q]
+kind = "queue"
+queue = "repair"
+prompt = "queue-repair"
+hold = ["hold-music"]
+"#;
+    let mut w = Walk::new(flow(text));
+    w.wait(Duration::from_secs(1));
+    assert_eq!(w.played(), ["queue-repair", "hold-music"]);
+    // Third in line, about 4.5 minutes: said when the music ends, not over it.
+    w.ivr.announce(3, 270_000);
+    w.drain();
+    assert_eq!(w.events("announce"), ["position 3, about 5 min"]);
+    assert_eq!(w.played(), ["hold-music"]);
+    w.wait(Duration::from_secs(1));
+    assert_eq!(
+        w.played(),
+        [
+            "queue-position-before",
+            "num-3",
+            "queue-position-after",
+            "queue-wait-before",
+            "num-5",
+            "queue-wait-after",
+            "hold-music"
+        ]
+    );
+    // Next in line and served within seconds: "about 1 minute", not 0.
+    w.ivr.announce(1, 10_000);
+    w.drain();
+    w.wait(Duration::from_secs(1));
+    let (_, names) = w.last_play().expect("playing");
+    assert_eq!(&names[..2], ["queue-position-before", "num-1"]);
+    assert_eq!(names[4], "num-1");
+    // Talking to an agent: no more announcements.
+    w.ivr.to_agent();
+    w.drain();
+    w.ivr.announce(1, 10_000);
+    w.drain();
+    assert_eq!(w.events("announce").len(), 2);
+}
+
 // -------------------------------------------------- node kinds: transfer
 
 #[test]
