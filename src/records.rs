@@ -67,10 +67,55 @@ pub enum RecordOp {
         duration_ms: i64,
         at: i64,
     },
+    /// The call joined an ACD queue (again, after a transfer to a queue:
+    /// the latest queue is kept).
+    Queued {
+        call_id: String,
+        queue: String,
+        at: i64,
+    },
+    /// An agent's phone answered the call after `wait_ms` in the queue
+    /// (the first agent is kept on the call row; later ones come with
+    /// transfers).
+    AgentAnswered {
+        call_id: String,
+        agent_id: i64,
+        at: i64,
+        wait_ms: i64,
+    },
+    /// The agent part of the call is over: totals for the reports (each
+    /// value is the call's total so far; the latest wins).
+    Handled {
+        call_id: String,
+        talk_ms: i64,
+        hold_ms: i64,
+        transfers: i64,
+    },
+    /// The agent ended the after-call work of the call.
+    WrapUp {
+        call_id: String,
+        agent_id: i64,
+        wrap_up_ms: i64,
+        disposition: Option<String>,
+        notes: String,
+    },
+    /// An agent changed state. `id` is unique per change (a retry writes
+    /// nothing twice); the states are [`crate::acd::AgentState::name`]s.
+    AgentState {
+        id: String,
+        agent_id: i64,
+        from: String,
+        to: String,
+        /// The not-ready reason code, when `to` is not_ready.
+        reason: Option<String>,
+        /// What caused it ("agent", "call ended", "ring timeout" ...).
+        why: String,
+        at: i64,
+    },
 }
 
 impl RecordOp {
-    /// The call this op belongs to.
+    /// The call this op belongs to; empty for an agent's state change.
     pub fn call_id(&self) -> &str {
         match self {
             RecordOp::Arrived { call_id, .. }
@@ -78,7 +123,12 @@ impl RecordOp {
             | RecordOp::Digits { call_id, .. }
             | RecordOp::Ended { call_id, .. }
             | RecordOp::Event { call_id, .. }
-            | RecordOp::Message { call_id, .. } => call_id,
+            | RecordOp::Message { call_id, .. }
+            | RecordOp::Queued { call_id, .. }
+            | RecordOp::AgentAnswered { call_id, .. }
+            | RecordOp::Handled { call_id, .. }
+            | RecordOp::WrapUp { call_id, .. } => call_id,
+            RecordOp::AgentState { .. } => "",
         }
     }
 }
