@@ -244,6 +244,71 @@ fn with_store<T>(data: &str, f: impl AsyncFnOnce(&hotline::store::Store) -> T) -
     })
 }
 
+/// `user add` takes an agent's skills and queues; bad ones, and queues
+/// the configuration does not have, are named and create nobody.
+#[test]
+fn user_add_with_skills_and_queues() {
+    let data = common::temp_dir("user-skills");
+    let data = data.to_str().unwrap();
+    let (code, text) = hotline_stdin(
+        &[
+            "user",
+            "add",
+            "liu",
+            "--role",
+            "agent",
+            "--data",
+            data,
+            "--skills",
+            "repair=7, complaint=3",
+            "--queues",
+            "repair,general",
+        ],
+        "a-long-password\n",
+    );
+    assert_eq!(code, 0, "{text}");
+    let profile = with_store(data, async |store| {
+        let users = store.users().await.unwrap();
+        store.agent_profile(users[0].id).await.unwrap()
+    })
+    .expect("an agent");
+    assert_eq!(
+        profile.skills,
+        [("complaint".to_owned(), 3), ("repair".to_owned(), 7)].into()
+    );
+    assert_eq!(profile.queues, ["repair", "general"]);
+
+    for (flag, value, message) in [
+        (
+            "--skills",
+            "repair=11",
+            r#"--skills: "repair=11": level must be 1-10"#,
+        ),
+        (
+            "--skills",
+            "Repair=3,x",
+            r#"--skills: "Repair=3": name must be 1 to 40 of a-z, 0-9, '_' and '-'; "x": expected name=level"#,
+        ),
+        ("--queues", "repair,,x", "--queues: an empty item"),
+        (
+            "--queues",
+            "repair,vip",
+            r#"--queues: "vip" is not a configured queue (repair, installation, complaint, general)"#,
+        ),
+    ] {
+        let (code, text) = hotline_stdin(
+            &[
+                "user", "add", "second", "--role", "agent", "--data", data, flag, value,
+            ],
+            "a-long-password\n",
+        );
+        assert_ne!(code, 0, "{flag} {value}");
+        assert!(text.contains(message), "{flag} {value}: {text}");
+    }
+    let users = with_store(data, async |store| store.users().await.unwrap());
+    assert_eq!(users.len(), 1, "{users:?}");
+}
+
 /// `hotline calls` shows what the ACD recorded.
 #[test]
 fn calls_show_queue_agent_and_times() {

@@ -59,6 +59,9 @@ pub struct ApiState {
     pub login_guard: Arc<std::sync::Mutex<auth::LoginGuard>>,
     /// The SIP digest realm passwords are also hashed for (phones).
     pub sip_realm: Arc<str>,
+    /// The configured ACD queues a user's `queues` may name; `None`: not
+    /// known here, only the names' form is checked.
+    pub queues: Option<Arc<[String]>>,
 }
 
 impl ApiState {
@@ -79,7 +82,15 @@ impl ApiState {
             desk: Arc::new(desk),
             login_guard: Arc::default(),
             sip_realm: Arc::from(sip_realm),
+            queues: None,
         }
+    }
+
+    /// With the configured ACD queues, so that a user's `queues` naming
+    /// any other is refused.
+    pub fn with_queues(mut self, names: impl IntoIterator<Item = String>) -> ApiState {
+        self.queues = Some(names.into_iter().collect());
+        self
     }
 }
 

@@ -188,12 +188,15 @@ pub async fn serve_until(
 
     let live = Arc::new(Live::new(wall_ms(), sink.pending_counter()));
     let (stop_http_tx, mut stop_http_rx) = watch::channel(false);
-    let app = api::app(ApiState::configured(
-        store.clone(),
-        live.clone(),
-        settings.desk.clone(),
-        &settings.sip_realm,
-    ));
+    let app = api::app(
+        ApiState::configured(
+            store.clone(),
+            live.clone(),
+            settings.desk.clone(),
+            &settings.sip_realm,
+        )
+        .with_queues(settings.queues.iter().map(|q| q.name.clone())),
+    );
     let sla_task = tokio::spawn(sla::watch_breaches(store.clone(), stop_http_tx.subscribe()));
     let http_task = tokio::spawn(async move {
         let stop = async move {

@@ -11,9 +11,11 @@
 //! outlets, tickets and their stamps, the knowledge base, searched during a
 //! call with [`Store::search_articles`]). Customers, their phones and
 //! products are kept by [`customers`] (create, edit, list, timeline, CSV
-//! import); [`Store::seed_demo`] seeds a demo world. The ACD's records
-//! (queue, agent, wait, talk, hold, wrap-up on `calls`, and
-//! `agent_state_log`) come through [`Store::apply`].
+//! import); [`Store::seed_demo`] seeds a demo world. Users carry the
+//! skills and queues an agent logs in to the ACD with, read by the runtime
+//! through [`Store::agent_profile`] (text forms in [`parse_skills`] and
+//! [`parse_queues`]); the ACD's records (queue, agent, wait, talk, hold,
+//! wrap-up on `calls`, and `agent_state_log`) come through [`Store::apply`].
 //!
 //! Invariants and choices:
 //! - One SQL text for both backends: `$N` placeholders only, times as `i64`
@@ -50,6 +52,7 @@
 //!   connection, so `sqlite::memory:` would give each pooled connection its
 //!   own empty database: use a file (tests use a temp dir).
 
+mod agents;
 pub mod customers;
 mod demo;
 mod demo_crowd;
@@ -72,6 +75,10 @@ use sqlx::{AnyConnection, AnyPool, FromRow, Row};
 
 use crate::records::RecordOp;
 
+pub use agents::{
+    AgentProfile, SKILL_LEVELS, check_queues, check_skills, format_queues, format_skills,
+    parse_queues, parse_skills,
+};
 pub use customers::{
     Customer, CustomerFilter, CustomerPage, CustomerPatch, ImportReport, NewCustomer, NewProduct,
     Product, TimelineEntry,
