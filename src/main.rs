@@ -18,7 +18,8 @@ USAGE:
     hotline demo [OPTIONS]           seed the demo data and users, then exit
     hotline calls [--last N] [OPTIONS]   show the latest call records
     hotline check-flows [DIR] [OPTIONS]  check the IVR flows (default: ivr-flows)
-    hotline user add NAME --role ROLE [--outlet CODE] [--display NAME] [OPTIONS]
+    hotline user add NAME --role ROLE [--outlet CODE] [--display NAME]
+                     [--skills repair=7,complaint=3] [--queues repair,general] [OPTIONS]
                                      create a user; the password is read from
                                      the first line of standard input
     hotline import customers FILE [OPTIONS]  add customers from a CSV file
@@ -40,6 +41,8 @@ supervisor, agent, qa and xihu (an outlet) share the password hotline-demo:
 never seed demo data into a real database.
 
 Roles: admin, supervisor, agent, qa, outlet (needs --outlet CODE).
+Skills: name=level, levels 1 to 10, names of a-z, 0-9, '_' and '-'. Queues:
+configured [[queues]] names; none given means every queue.
 
 IMPORT (CSV UTF-8 as Excel saves it; a BOM and CRLF are fine):
     customers: header name,phones,region,address,vip (name and phones
@@ -67,6 +70,10 @@ struct Args {
     role: Option<String>,
     outlet: Option<String>,
     display: Option<String>,
+    /// `user add --skills`, as typed.
+    skills: Option<String>,
+    /// `user add --queues`, as typed.
+    queues: Option<String>,
     /// `import`: what (`customers` or `products`) and the file.
     import: Option<(ImportKind, PathBuf)>,
 }
@@ -107,6 +114,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         role: None,
         outlet: None,
         display: None,
+        skills: None,
+        queues: None,
         import,
     };
     while let Some(flag) = args.next() {
@@ -131,6 +140,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--role" if parsed.command == "user" => parsed.role = Some(value()?),
             "--outlet" if parsed.command == "user" => parsed.outlet = Some(value()?),
             "--display" if parsed.command == "user" => parsed.display = Some(value()?),
+            "--skills" if parsed.command == "user" => parsed.skills = Some(value()?),
+            "--queues" if parsed.command == "user" => parsed.queues = Some(value()?),
             word if parsed.command == "user" && !word.starts_with('-') => {
                 parsed.words.push(word.to_owned());
             }
@@ -267,8 +278,9 @@ async fn show_calls(settings: &Settings, last: i64) -> Result<(), String> {
     Ok(())
 }
 
-/// `hotline user add NAME --role ROLE [--outlet CODE] [--display NAME]`,
-/// the password from standard input: how the first admin is made.
+/// `hotline user add NAME --role ROLE [--outlet CODE] [--display NAME]
+/// [--skills ...] [--queues ...]`, the password from standard input: how
+/// the first admin is made.
 async fn add_user(settings: &Settings, args: &Args) -> Result<(), String> {
     use hotline::api::auth::{hash_password, password_problem};
     use hotline::store::{NewUser, Role};
@@ -290,6 +302,20 @@ async fn add_user(settings: &Settings, args: &Args) -> Result<(), String> {
     })?;
     if (role == Role::Outlet) != args.outlet.is_some() {
         return Err("--outlet CODE is required for role outlet, and only for it".to_owned());
+    }
+    let skills = hotline::store::parse_skills(args.skills.as_deref().unwrap_or(""))
+        .map_err(|problems| format!("--skills: {}", problems.join("; ")))?;
+    let queues = hotline::store::parse_queues(args.queues.as_deref().unwrap_or(""))
+        .map_err(|problems| format!("--queues: {}", problems.join("; ")))?;
+    if let Some(q) = queues
+        .iter()
+        .find(|q| !settings.queues.iter().any(|c| &c.name == *q))
+    {
+        let known: Vec<&str> = settings.queues.iter().map(|c| c.name.as_str()).collect();
+        return Err(format!(
+            "--queues: {q:?} is not a configured queue ({})",
+            known.join(", ")
+        ));
     }
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         eprint!("password for {username} (shown as you type): ");
@@ -326,6 +352,8 @@ async fn add_user(settings: &Settings, args: &Args) -> Result<(), String> {
             outlet_id,
             password_hash,
             sip_ha1,
+            skills,
+            queues,
         };
         match store.create_user(&new, wall_ms()).await {
             Ok(user) => {

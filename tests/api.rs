@@ -170,6 +170,10 @@ async fn list_calls_newest_first_with_limit(db: &TestDb) {
             "service_number": "4008001234",
             "arrived_at": T0 + 4_000, "answered_at": null, "ended_at": T0 + 14_000,
             "digits": "2", "hangup_cause": "caller-bye", "hangup_side": "caller",
+            // Never queued: no ACD values yet.
+            "queue": null, "queued_at": null, "agent_id": null, "agent_answered_at": null,
+            "wait_ms": null, "talk_ms": null, "hold_ms": null, "transfers": 0,
+            "wrap_up_ms": null, "disposition": null, "notes": null,
         })
     );
 

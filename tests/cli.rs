@@ -229,6 +229,168 @@ fn user_add_makes_the_first_admin() {
     assert!(text.contains("username must be 3 to 40"), "{text}");
 }
 
+/// Runs `f` on the store of data directory `data` (what the CLI opens).
+fn with_store<T>(data: &str, f: impl AsyncFnOnce(&hotline::store::Store) -> T) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{data}/hotline.db");
+        let store = hotline::store::Store::connect(&url).await.unwrap();
+        let out = f(&store).await;
+        store.close().await;
+        out
+    })
+}
+
+/// `user add` takes an agent's skills and queues; bad ones, and queues
+/// the configuration does not have, are named and create nobody.
+#[test]
+fn user_add_with_skills_and_queues() {
+    let data = common::temp_dir("user-skills");
+    let data = data.to_str().unwrap();
+    let (code, text) = hotline_stdin(
+        &[
+            "user",
+            "add",
+            "liu",
+            "--role",
+            "agent",
+            "--data",
+            data,
+            "--skills",
+            "repair=7, complaint=3",
+            "--queues",
+            "repair,general",
+        ],
+        "a-long-password\n",
+    );
+    assert_eq!(code, 0, "{text}");
+    let profile = with_store(data, async |store| {
+        let users = store.users().await.unwrap();
+        store.agent_profile(users[0].id).await.unwrap()
+    })
+    .expect("an agent");
+    assert_eq!(
+        profile.skills,
+        [("complaint".to_owned(), 3), ("repair".to_owned(), 7)].into()
+    );
+    assert_eq!(profile.queues, ["repair", "general"]);
+
+    for (flag, value, message) in [
+        (
+            "--skills",
+            "repair=11",
+            r#"--skills: "repair=11": level must be 1-10"#,
+        ),
+        (
+            "--skills",
+            "Repair=3,x",
+            r#"--skills: "Repair=3": name must be 1 to 40 of a-z, 0-9, '_' and '-'; "x": expected name=level"#,
+        ),
+        ("--queues", "repair,,x", "--queues: an empty item"),
+        (
+            "--queues",
+            "repair,vip",
+            r#"--queues: "vip" is not a configured queue (repair, installation, complaint, general)"#,
+        ),
+    ] {
+        let (code, text) = hotline_stdin(
+            &[
+                "user", "add", "second", "--role", "agent", "--data", data, flag, value,
+            ],
+            "a-long-password\n",
+        );
+        assert_ne!(code, 0, "{flag} {value}");
+        assert!(text.contains(message), "{flag} {value}: {text}");
+    }
+    let users = with_store(data, async |store| store.users().await.unwrap());
+    assert_eq!(users.len(), 1, "{users:?}");
+}
+
+/// `hotline calls` shows what the ACD recorded.
+#[test]
+fn calls_show_queue_agent_and_times() {
+    use hotline::records::RecordOp;
+    let data = common::temp_dir("calls-acd");
+    let data = data.to_str().unwrap();
+    with_store(data, async |store| {
+        let id = "c-1".to_owned();
+        let ops = [
+            RecordOp::Arrived {
+                call_id: id.clone(),
+                sip_call_id: "sip-1".to_owned(),
+                from_number: "13800138000".to_owned(),
+                to_number: "4008001234".to_owned(),
+                service_number: "4008001234".to_owned(),
+                arrived_at: 1_714_552_200_000,
+            },
+            RecordOp::Queued {
+                call_id: id.clone(),
+                queue: "complaint".to_owned(),
+                at: 1_714_552_210_000,
+            },
+            RecordOp::AgentAnswered {
+                call_id: id.clone(),
+                agent_id: 42,
+                at: 1_714_552_235_000,
+                wait_ms: 25_000,
+            },
+            RecordOp::Handled {
+                call_id: id.clone(),
+                talk_ms: 125_000,
+                hold_ms: 0,
+                transfers: 2,
+            },
+            RecordOp::WrapUp {
+                call_id: id,
+                agent_id: 42,
+                wrap_up_ms: 9_000,
+                disposition: Some("escalated".to_owned()),
+                notes: String::new(),
+            },
+        ];
+        store.apply_batch(&ops).await.unwrap();
+    });
+    let (code, text) = hotline(&["calls", "--data", data]);
+    assert_eq!(code, 0, "{text}");
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let row = lines.next().unwrap();
+    let cells = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(
+        cells(header)[7..],
+        [
+            "QUEUE",
+            "AGENT",
+            "WAIT",
+            "TALK",
+            "HOLD",
+            "WRAP",
+            "XFER",
+            "DISPOSITION",
+            "END"
+        ]
+    );
+    // ID, date, time, from, to, duration (-), digits (-), then the ACD's
+    // (the header's "ARRIVED (UTC)" is two words as well).
+    assert_eq!(
+        cells(row)[7..],
+        [
+            "complaint",
+            "#42",
+            "0:25",
+            "2:05",
+            "0:00",
+            "0:09",
+            "2",
+            "escalated",
+            "-"
+        ]
+    );
+}
+
 /// `hotline demo` fills an empty database once, with users to sign in as.
 #[test]
 fn demo_seeds_an_empty_database_once() {

@@ -147,6 +147,17 @@ fn expected_call(id: &str, t: i64) -> CallDetail {
             digits: "12".to_owned(),
             hangup_cause: Some("caller-bye".to_owned()),
             hangup_side: Some("caller".to_owned()),
+            queue: None,
+            queued_at: None,
+            agent_id: None,
+            agent_answered_at: None,
+            wait_ms: None,
+            talk_ms: None,
+            hold_ms: None,
+            transfers: 0,
+            wrap_up_ms: None,
+            disposition: None,
+            notes: None,
         },
         events: vec![
             ev(1, t, "arrived", "from 13800138000"),
@@ -207,7 +218,8 @@ async fn migrations_are_idempotent(db: &TestDb) {
             "customers_tickets",
             "service_desk",
             "knowledge_base",
-            "sip_credentials"
+            "sip_credentials",
+            "acd"
         ]
     );
 
@@ -592,7 +604,8 @@ async fn migrates_from_0001_keeping_data(db: &TestDb) {
             "customers_tickets",
             "service_desk",
             "knowledge_base",
-            "sip_credentials"
+            "sip_credentials",
+            "acd"
         ]
     );
     let old = store
@@ -1412,7 +1425,20 @@ fn utc_and_duration_formatting() {
 
 #[test]
 fn calls_table_layout() {
-    let done = expected_call("c-0001", T0).call;
+    let done = CallRow {
+        queue: Some("repair".to_owned()),
+        queued_at: Some(T0 + 10_000),
+        agent_id: Some(3),
+        agent_answered_at: Some(T0 + 22_000),
+        wait_ms: Some(12_000),
+        talk_ms: Some(40_900),
+        hold_ms: Some(5_000),
+        transfers: 1,
+        wrap_up_ms: Some(20_000),
+        disposition: Some("resolved".to_owned()),
+        notes: Some("not in the table".to_owned()),
+        ..expected_call("c-0001", T0).call
+    };
     let up = CallRow {
         id: "c-0002-long-id".to_owned(),
         from_number: "anon\nymous".to_owned(),
@@ -1422,17 +1448,25 @@ fn calls_table_layout() {
         digits: String::new(),
         hangup_cause: None,
         hangup_side: None,
+        queue: Some("vip\x1b".to_owned()),
+        agent_id: None,
+        wait_ms: None,
+        talk_ms: None,
+        hold_ms: None,
+        transfers: 0,
+        wrap_up_ms: None,
+        disposition: None,
         ..done.clone()
     };
     let table = calls_table(&[up, done]);
     let expected = "\
-ID              ARRIVED (UTC)        FROM         TO          DURATION  DIGITS  END
-c-0002-long-id  2024-05-01 09:30:00  anon?ymous   4008001234  -         -       -
-c-0001          2024-05-01 08:30:00  13800138000  4008001234  1:05      12      caller-bye/caller
+ID              ARRIVED (UTC)        FROM         TO          DURATION  DIGITS  QUEUE   AGENT  WAIT  TALK  HOLD  WRAP  XFER  DISPOSITION  END
+c-0002-long-id  2024-05-01 09:30:00  anon?ymous   4008001234  -         -       vip?    -      -     -     -     -     -     -            -
+c-0001          2024-05-01 08:30:00  13800138000  4008001234  1:05      12      repair  #3     0:12  0:40  0:05  0:20  1     resolved     caller-bye/caller
 ";
     assert_eq!(table, expected, "\n{table}");
     assert_eq!(
         calls_table(&[]),
-        "ID  ARRIVED (UTC)  FROM  TO  DURATION  DIGITS  END\n"
+        "ID  ARRIVED (UTC)  FROM  TO  DURATION  DIGITS  QUEUE  AGENT  WAIT  TALK  HOLD  WRAP  XFER  DISPOSITION  END\n"
     );
 }

@@ -63,6 +63,9 @@ pub struct ApiState {
     /// Agents' CTI websockets; `None` where no call engine runs (tests of
     /// the plain API).
     pub cti: Option<Arc<cti::CtiHub>>,
+    /// The configured ACD queues a user's `queues` may name; `None`: not
+    /// known here, only the names' form is checked.
+    pub queues: Option<Arc<[String]>>,
 }
 
 impl ApiState {
@@ -84,7 +87,15 @@ impl ApiState {
             login_guard: Arc::default(),
             sip_realm: Arc::from(sip_realm),
             cti: None,
+            queues: None,
         }
+    }
+
+    /// With the configured ACD queues, so that a user's `queues` naming
+    /// any other is refused.
+    pub fn with_queues(mut self, names: impl IntoIterator<Item = String>) -> ApiState {
+        self.queues = Some(names.into_iter().collect());
+        self
     }
 }
 

@@ -1,6 +1,13 @@
 //! User administration (admin only): list, create, change role, reset a
-//! password, deactivate. Nobody is ever deleted: calls, stamps and QA
-//! scores keep pointing at the people who made them.
+//! password, set an agent's skills and queues, deactivate. Nobody is ever
+//! deleted: calls, stamps and QA scores keep pointing at the people who
+//! made them.
+//!
+//! Queues a user names must be configured ones when the state knows them
+//! ([`ApiState::queues`]); skills are free names, as the queues' own
+//! skills in the configuration are.
+
+use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -11,7 +18,7 @@ use utoipa::ToSchema;
 use super::auth::{Caller, hash_password, password_problem};
 use super::input::{Input, check};
 use super::{ApiState, AppError, ErrorBody, now_ms};
-use crate::store::{NewUser, Role, User, UserChanges};
+use crate::store::{NewUser, Role, User, UserChanges, check_queues, check_skills};
 use crate::validate::{FieldError, check_chars};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -31,6 +38,14 @@ pub struct CreateUser {
     /// Required for role `outlet`, refused for the others.
     pub outlet_id: Option<i64>,
     pub password: String,
+    /// Skill levels (1-10) by skill name (1-40 of a-z, 0-9, `_`, `-`),
+    /// e.g. `{"repair": 7, "complaint": 3}`; what the ACD routes on.
+    #[serde(default)]
+    pub skills: BTreeMap<String, i64>,
+    /// The ACD queues (configured `[[queues]]` names) the user works, each
+    /// once; empty: every queue.
+    #[serde(default)]
+    pub queues: Vec<String>,
 }
 
 /// `PATCH /api/users/{id}` body; absent fields stay as they are.
@@ -43,6 +58,10 @@ pub struct UpdateUser {
     pub outlet_id: Option<i64>,
     pub active: Option<bool>,
     pub password: Option<String>,
+    /// Replaces all the skills (`{}` removes them).
+    pub skills: Option<BTreeMap<String, i64>>,
+    /// Replaces the queue list (`[]`: every queue).
+    pub queues: Option<Vec<String>>,
 }
 
 /// Checks a username: what `hotline user add` and the API accept.
@@ -67,6 +86,22 @@ fn role_outlet(errors: &mut Vec<FieldError>, role: Role, outlet_id: Option<i64>)
             "only outlet users belong to an outlet",
         )),
     }
+}
+
+/// The skills as the store takes them, or `None` with the errors recorded.
+fn skills_input(
+    errors: &mut Vec<FieldError>,
+    skills: &BTreeMap<String, i64>,
+) -> Option<BTreeMap<String, u8>> {
+    let before = errors.len();
+    check_skills(errors, "skills", skills.iter().map(|(n, l)| (n, *l)));
+    (errors.len() == before).then(|| {
+        skills
+            .iter()
+            // Checked to be 1-10 just above.
+            .map(|(n, l)| (n.clone(), *l as u8))
+            .collect()
+    })
 }
 
 /// Hashes off the runtime's threads.
@@ -108,6 +143,8 @@ pub async fn create(
     if let Some(p) = password_problem(&req.password) {
         errors.push(FieldError::new("password", p));
     }
+    let skills = skills_input(&mut errors, &req.skills);
+    check_queues(&mut errors, "queues", &req.queues, state.queues.as_deref());
     check(errors)?;
     let sip_ha1 = crate::sip::digest::ha1(&req.username, &state.sip_realm, &req.password);
     let new = NewUser {
@@ -117,6 +154,9 @@ pub async fn create(
         outlet_id: req.outlet_id,
         sip_ha1,
         password_hash: hash(req.password).await?,
+        // Some whenever there were no errors.
+        skills: skills.unwrap_or_default(),
+        queues: req.queues,
     };
     let user = state.store.create_user(&new, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(user)))
@@ -152,6 +192,13 @@ pub async fn update(
     if let Some(p) = req.password.as_deref().and_then(password_problem) {
         errors.push(FieldError::new("password", p));
     }
+    let skills = req
+        .skills
+        .as_ref()
+        .and_then(|skills| skills_input(&mut errors, skills));
+    if let Some(queues) = &req.queues {
+        check_queues(&mut errors, "queues", queues, state.queues.as_deref());
+    }
     if id == me.id && (req.active == Some(false) || req.role.is_some_and(|r| r != Role::Admin)) {
         errors.push(FieldError::new(
             if req.role.is_some() { "role" } else { "active" },
@@ -176,6 +223,8 @@ pub async fn update(
         role: req.role.map(|r| (r, req.outlet_id)),
         active: req.active,
         password,
+        skills,
+        queues: req.queues,
     };
     Ok(Json(state.store.update_user(id, &changes).await?))
 }

@@ -209,7 +209,8 @@ pub async fn serve_until(
         live.clone(),
         settings.desk.clone(),
         &settings.sip_realm,
-    );
+    )
+    .with_queues(settings.queues.iter().map(|q| q.name.clone()));
     api_state.cti = Some(hub.clone());
     let app = api::app(api_state);
     let sla_task = tokio::spawn(sla::watch_breaches(store.clone(), stop_http_tx.subscribe()));

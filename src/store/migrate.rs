@@ -54,6 +54,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "sip_credentials",
         sql: include_str!("../../migrations/sqlite/0005_sip_credentials.sql"),
     },
+    Migration {
+        version: 6,
+        name: "acd",
+        sql: include_str!("../../migrations/sqlite/0006_acd.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -82,6 +87,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 5,
         name: "sip_credentials",
         sql: include_str!("../../migrations/postgres/0005_sip_credentials.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "acd",
+        sql: include_str!("../../migrations/postgres/0006_acd.sql"),
     },
 ];
 

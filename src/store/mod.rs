@@ -11,7 +11,11 @@
 //! outlets, tickets and their stamps, the knowledge base, searched during a
 //! call with [`Store::search_articles`]). Customers, their phones and
 //! products are kept by [`customers`] (create, edit, list, timeline, CSV
-//! import); [`Store::seed_demo`] seeds a demo world.
+//! import); [`Store::seed_demo`] seeds a demo world. Users carry the
+//! skills and queues an agent logs in to the ACD with, read by the runtime
+//! through [`Store::agent_profile`] (text forms in [`parse_skills`] and
+//! [`parse_queues`]); the ACD's records (queue, agent, wait, talk, hold,
+//! wrap-up on `calls`, and `agent_state_log`) come through [`Store::apply`].
 //!
 //! Invariants and choices:
 //! - One SQL text for both backends: `$N` placeholders only, times as `i64`
@@ -28,6 +32,18 @@
 //!   - `Digits` overwrites `digits` (the op always carries the whole string).
 //!   - `Event` inserts on `(call_id, seq)`, doing nothing if present.
 //!   - `Message` inserts on `(call_id, file)`, doing nothing if present.
+//!   - `Queued` sets `queue` and `queued_at` unless the row already has a
+//!     later `queued_at`: the latest queue wins, even over a late retry.
+//!   - `AgentAnswered` fills `agent_id`, `agent_answered_at` and `wait_ms`
+//!     only while `agent_id` is NULL: the first agent is kept (later ones
+//!     come with transfers).
+//!   - `Handled` and `WrapUp` overwrite their columns (`talk_ms`,
+//!     `hold_ms`, `transfers`; `wrap_up_ms`, `disposition`,
+//!     `wrap_up_notes`): each carries the call's values so far, so the
+//!     latest wins and a retry writes the same again.
+//!   - `AgentState` inserts into `agent_state_log` on its `id`, doing
+//!     nothing if present. It names no call, so it never fails with
+//!     [`StoreError::MissingCall`].
 //! - An update, event or message for a call whose row is absent returns
 //!   [`StoreError::MissingCall`]. Applied in order this cannot happen; the
 //!   writer retries it a few times, then drops the op with an error log.
@@ -36,6 +52,7 @@
 //!   connection, so `sqlite::memory:` would give each pooled connection its
 //!   own empty database: use a file (tests use a temp dir).
 
+mod agents;
 pub mod customers;
 mod demo;
 mod demo_crowd;
@@ -58,6 +75,10 @@ use sqlx::{AnyConnection, AnyPool, FromRow, Row};
 
 use crate::records::RecordOp;
 
+pub use agents::{
+    AgentProfile, SKILL_LEVELS, check_queues, check_skills, format_queues, format_skills,
+    parse_queues, parse_skills,
+};
 pub use customers::{
     Customer, CustomerFilter, CustomerPage, CustomerPatch, ImportReport, NewCustomer, NewProduct,
     Product, TimelineEntry,
@@ -261,6 +282,29 @@ pub struct CallRow {
     pub hangup_cause: Option<String>,
     /// `caller` or `hotline`.
     pub hangup_side: Option<String>,
+    /// The ACD queue the call last joined; `None` if it never queued.
+    pub queue: Option<String>,
+    /// Epoch ms it joined that queue.
+    pub queued_at: Option<i64>,
+    /// The user id of the first agent who answered.
+    pub agent_id: Option<i64>,
+    /// Epoch ms that agent answered.
+    pub agent_answered_at: Option<i64>,
+    /// Time in the queue before that agent answered.
+    pub wait_ms: Option<i64>,
+    /// Talk time with agents in all (hold excluded), once the agent part
+    /// of the call is over.
+    pub talk_ms: Option<i64>,
+    /// Time on hold in all, likewise.
+    pub hold_ms: Option<i64>,
+    /// Times the call was transferred.
+    pub transfers: i64,
+    /// After-call work of the (latest) wrap-up.
+    pub wrap_up_ms: Option<i64>,
+    /// What the agent recorded the call as (e.g. `resolved`), if anything.
+    pub disposition: Option<String>,
+    /// The agent's wrap-up notes; `None` until wrapped up.
+    pub notes: Option<String>,
 }
 
 impl FromRow<'_, AnyRow> for CallRow {
@@ -277,6 +321,17 @@ impl FromRow<'_, AnyRow> for CallRow {
             digits: row.try_get("digits")?,
             hangup_cause: row.try_get("hangup_cause")?,
             hangup_side: row.try_get("hangup_side")?,
+            queue: row.try_get("queue")?,
+            queued_at: row.try_get("queued_at")?,
+            agent_id: row.try_get("agent_id")?,
+            agent_answered_at: row.try_get("agent_answered_at")?,
+            wait_ms: row.try_get("wait_ms")?,
+            talk_ms: row.try_get("talk_ms")?,
+            hold_ms: row.try_get("hold_ms")?,
+            transfers: row.try_get("transfers")?,
+            wrap_up_ms: row.try_get("wrap_up_ms")?,
+            disposition: row.try_get("disposition")?,
+            notes: row.try_get("wrap_up_notes")?,
         })
     }
 }
@@ -339,12 +394,14 @@ pub struct CallDetail {
     pub messages: Vec<CallMessageRow>,
 }
 
-/// The `calls` columns in [`CallRow`] order, as a literal for `concat!`
+/// The `calls` columns [`CallRow`] reads, in its order, as a literal for `concat!`
 /// (queries must be `&'static str`).
 macro_rules! call_columns {
     () => {
         "id, sip_call_id, from_number, to_number, service_number, \
-         arrived_at, answered_at, ended_at, digits, hangup_cause, hangup_side"
+         arrived_at, answered_at, ended_at, digits, hangup_cause, hangup_side, \
+         queue, queued_at, agent_id, agent_answered_at, wait_ms, talk_ms, hold_ms, \
+         transfers, wrap_up_ms, disposition, wrap_up_notes"
     };
 }
 
@@ -605,6 +662,102 @@ async fn apply_on(conn: &mut AnyConnection, op: &RecordOp) -> Result<(), StoreEr
             .execute(&mut *conn)
             .await;
             return insert_result(result, missing);
+        }
+        RecordOp::Queued { call_id, queue, at } => sqlx::query(
+            // Both columns on one test of queued_at, so a late retry of an
+            // earlier queue cannot undo a later one.
+            "UPDATE calls SET \
+             queue = CASE WHEN queued_at IS NULL OR queued_at <= $3 THEN $2 ELSE queue END, \
+             queued_at = CASE WHEN queued_at IS NULL OR queued_at <= $3 THEN $3 \
+                         ELSE queued_at END \
+             WHERE id = $1",
+        )
+        .bind(call_id)
+        .bind(queue)
+        .bind(*at)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::from_sqlx)?,
+        RecordOp::AgentAnswered {
+            call_id,
+            agent_id,
+            at,
+            wait_ms,
+        } => sqlx::query(
+            // As with Ended: one test on agent_id keeps the first agent's
+            // answer and wait together.
+            "UPDATE calls SET \
+             agent_answered_at = CASE WHEN agent_id IS NULL THEN $3 ELSE agent_answered_at END, \
+             wait_ms = CASE WHEN agent_id IS NULL THEN $4 ELSE wait_ms END, \
+             agent_id = COALESCE(agent_id, $2) \
+             WHERE id = $1",
+        )
+        .bind(call_id)
+        .bind(*agent_id)
+        .bind(*at)
+        .bind(*wait_ms)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::from_sqlx)?,
+        RecordOp::Handled {
+            call_id,
+            talk_ms,
+            hold_ms,
+            transfers,
+        } => {
+            sqlx::query("UPDATE calls SET talk_ms = $2, hold_ms = $3, transfers = $4 WHERE id = $1")
+                .bind(call_id)
+                .bind(*talk_ms)
+                .bind(*hold_ms)
+                .bind(*transfers)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::from_sqlx)?
+        }
+        RecordOp::WrapUp {
+            call_id,
+            // The call row keeps the first agent (AgentAnswered); who
+            // wrapped up is in agent_state_log.
+            agent_id: _,
+            wrap_up_ms,
+            disposition,
+            notes,
+        } => sqlx::query(
+            "UPDATE calls SET wrap_up_ms = $2, disposition = $3, wrap_up_notes = $4 \
+             WHERE id = $1",
+        )
+        .bind(call_id)
+        .bind(*wrap_up_ms)
+        .bind(disposition.as_deref())
+        .bind(notes)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::from_sqlx)?,
+        RecordOp::AgentState {
+            id,
+            agent_id,
+            from,
+            to,
+            reason,
+            why,
+            at,
+        } => {
+            sqlx::query(
+                "INSERT INTO agent_state_log (id, agent_id, from_state, to_state, reason, why, at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(*agent_id)
+            .bind(from)
+            .bind(to)
+            .bind(reason.as_deref())
+            .bind(why)
+            .bind(*at)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+            // No call row to miss; 0 rows means a retry.
+            return Ok(());
         }
     };
     // Both backends count rows matched, changed or not, so 0 means absent.

@@ -54,25 +54,38 @@ pub fn format_duration_ms(ms: i64) -> String {
 /// spaces and sized to their widest cell:
 ///
 /// ```text
-/// ID      ARRIVED (UTC)        FROM         TO          DURATION  DIGITS  END
-/// c-0002  2024-05-01 08:30:00  13800138000  4008001234  1:05      12      caller-bye/caller
+/// ID      ARRIVED (UTC)        FROM         TO          DURATION  DIGITS  QUEUE   AGENT  WAIT  TALK  HOLD  WRAP  XFER  DISPOSITION  END
+/// c-0002  2024-05-01 08:30:00  13800138000  4008001234  1:05      12      repair  #3     0:12  0:40  0:05  0:20  1     resolved     caller-bye/caller
 /// ```
 ///
-/// DURATION is end minus arrival (IVR and queue included); `-` marks an
-/// empty cell (call still up, no digits). Control characters in stored
+/// DURATION is end minus arrival (IVR and queue included); WAIT is the
+/// time in the queue before the (first) agent answered, TALK, HOLD and
+/// WRAP the totals of the agent part, XFER the transfers, AGENT the user
+/// id; the wrap-up notes are left out (free text: see the call's detail).
+/// `-` marks an empty cell (call still up, no digits, never queued, no
+/// transfer). Control characters in stored
 /// text (numbers come from SIP headers) are shown as `?` so they cannot
 /// break the layout or drive the terminal.
 pub fn calls_table(rows: &[CallRow]) -> String {
-    const HEADERS: [&str; 7] = [
+    const HEADERS: [&str; 15] = [
         "ID",
         "ARRIVED (UTC)",
         "FROM",
         "TO",
         "DURATION",
         "DIGITS",
+        "QUEUE",
+        "AGENT",
+        "WAIT",
+        "TALK",
+        "HOLD",
+        "WRAP",
+        "XFER",
+        "DISPOSITION",
         "END",
     ];
-    let cells: Vec<[String; 7]> = rows
+    let ms = |v: Option<i64>| v.map(format_duration_ms).unwrap_or_default();
+    let cells: Vec<[String; 15]> = rows
         .iter()
         .map(|r| {
             let end = match (&r.hangup_cause, &r.hangup_side) {
@@ -90,6 +103,18 @@ pub fn calls_table(rows: &[CallRow]) -> String {
                     .map(|e| format_duration_ms(e - r.arrived_at))
                     .unwrap_or_default(),
                 r.digits.clone(),
+                r.queue.clone().unwrap_or_default(),
+                r.agent_id.map(|a| format!("#{a}")).unwrap_or_default(),
+                ms(r.wait_ms),
+                ms(r.talk_ms),
+                ms(r.hold_ms),
+                ms(r.wrap_up_ms),
+                if r.transfers == 0 {
+                    String::new()
+                } else {
+                    r.transfers.to_string()
+                },
+                r.disposition.clone().unwrap_or_default(),
                 end,
             ]
             .map(|c| cell(&c))

@@ -5,15 +5,20 @@
 //! ([`crate::api::auth`]), so a password or a raw session token never
 //! reaches this module.
 //!
-//! Invariants: an `outlet` user has an outlet and nobody else has one (the
+//! Invariants: skills and queues are stored in their canonical text
+//! ([`super::agents`]) and checked before every write, so they always read
+//! back; an `outlet` user has an outlet and nobody else has one (the
 //! table's CHECK says so too); a session is valid while its user is active
 //! and it has not expired; deactivating a user or changing their password
 //! ends their sessions in the same transaction.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
+use super::agents::{check_profile, format_queues, format_skills, stored_queues, stored_skills};
 use super::{Store, StoreError};
 
 /// What a user may do; checked on every API route.
@@ -70,6 +75,10 @@ pub struct User {
     pub active: bool,
     /// Epoch ms.
     pub created_at: i64,
+    /// Skill levels (1-10) by skill name, for the ACD's routing.
+    pub skills: BTreeMap<String, u8>,
+    /// The ACD queues the user works; empty: every configured queue.
+    pub queues: Vec<String>,
 }
 
 impl FromRow<'_, AnyRow> for User {
@@ -83,6 +92,8 @@ impl FromRow<'_, AnyRow> for User {
             outlet_id: row.try_get("outlet_id")?,
             active: row.try_get::<i64, _>("active")? != 0,
             created_at: row.try_get("created_at")?,
+            skills: stored_skills(&row.try_get::<String, _>("skills")?)?,
+            queues: stored_queues(&row.try_get::<String, _>("queues")?)?,
         })
     }
 }
@@ -91,7 +102,7 @@ impl FromRow<'_, AnyRow> for User {
 /// static, so no `format!`).
 macro_rules! user_columns {
     () => {
-        "id, username, display_name, role, outlet_id, active, created_at"
+        "id, username, display_name, role, outlet_id, active, created_at, skills, queues"
     };
 }
 
@@ -105,6 +116,11 @@ pub struct NewUser {
     pub password_hash: String,
     /// For the phone's SIP registration ([`crate::sip::digest::ha1`]).
     pub sip_ha1: String,
+    /// Checked here too ([`StoreError::Invalid`] when wrong).
+    pub skills: BTreeMap<String, u8>,
+    /// Checked here too, except against the configured queues (the API's
+    /// job).
+    pub queues: Vec<String>,
 }
 
 /// Changes to a user; `None` leaves a field as it is.
@@ -115,12 +131,18 @@ pub struct UserChanges {
     pub active: Option<bool>,
     /// A new password: its hash and its SIP HA1, set together.
     pub password: Option<(String, String)>,
+    /// Replaces all the skills.
+    pub skills: Option<BTreeMap<String, u8>>,
+    /// Replaces the queue list.
+    pub queues: Option<Vec<String>>,
 }
 
 impl Store {
     /// Creates a user. A taken username is [`StoreError::Duplicate`]; an
-    /// unknown outlet is [`StoreError::NotFound`].
+    /// unknown outlet is [`StoreError::NotFound`]; bad skills or queue
+    /// names are [`StoreError::Invalid`].
     pub async fn create_user(&self, new: &NewUser, now_ms: i64) -> Result<User, StoreError> {
+        check_profile(Some(&new.skills), Some(&new.queues))?;
         let mut tx = self.pool().begin().await.map_err(StoreError::from_sqlx)?;
         if let Some(outlet) = new.outlet_id {
             self.require_outlet(&mut tx, outlet).await?;
@@ -135,8 +157,9 @@ impl Store {
         }
         let user = sqlx::query_as::<_, User>(concat!(
             "INSERT INTO users \
-             (username, display_name, role, outlet_id, password_hash, sip_ha1, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+             (username, display_name, role, outlet_id, password_hash, sip_ha1, created_at, \
+              skills, queues) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
             user_columns!()
         ))
         .bind(&new.username)
@@ -146,6 +169,8 @@ impl Store {
         .bind(&new.password_hash)
         .bind(&new.sip_ha1)
         .bind(now_ms)
+        .bind(format_skills(&new.skills))
+        .bind(format_queues(&new.queues))
         .fetch_one(&mut *tx)
         .await
         // Two creates racing past the check: the UNIQUE constraint decides.
@@ -214,8 +239,10 @@ impl Store {
     }
 
     /// Applies `changes`; ends the user's sessions when they are
-    /// deactivated, change role or change password.
+    /// deactivated, change role or change password. New skills or queues
+    /// take effect at the agent's next login to the ACD.
     pub async fn update_user(&self, id: i64, changes: &UserChanges) -> Result<User, StoreError> {
+        check_profile(changes.skills.as_ref(), changes.queues.as_deref())?;
         let mut tx = self.pool().begin().await.map_err(StoreError::from_sqlx)?;
         if let Some((_, Some(outlet))) = changes.role {
             self.require_outlet(&mut tx, outlet).await?;
@@ -231,7 +258,9 @@ impl Store {
                outlet_id = CASE WHEN $3 IS NULL THEN outlet_id ELSE $4 END, \
                active = COALESCE($5, active), \
                password_hash = COALESCE($6, password_hash), \
-               sip_ha1 = COALESCE($7, sip_ha1) \
+               sip_ha1 = COALESCE($7, sip_ha1), \
+               skills = COALESCE($8, skills), \
+               queues = COALESCE($9, queues) \
              WHERE id = $1 RETURNING ",
             user_columns!(),
             ""
@@ -243,6 +272,8 @@ impl Store {
         .bind(changes.active.map(i64::from))
         .bind(changes.password.as_ref().map(|(hash, _)| hash.as_str()))
         .bind(changes.password.as_ref().map(|(_, ha1)| ha1.as_str()))
+        .bind(changes.skills.as_ref().map(format_skills))
+        .bind(changes.queues.as_deref().map(format_queues))
         .fetch_optional(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?
@@ -312,7 +343,8 @@ impl Store {
         now_ms: i64,
     ) -> Result<Option<User>, StoreError> {
         sqlx::query_as::<_, User>(
-            "SELECT u.id, u.username, u.display_name, u.role, u.outlet_id, u.active, u.created_at \
+            "SELECT u.id, u.username, u.display_name, u.role, u.outlet_id, u.active, \
+             u.created_at, u.skills, u.queues \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active = 1",
         )

@@ -119,6 +119,8 @@ impl TestApi {
             outlet_id: outlet,
             password_hash: hash_password(PASSWORD).expect("hash"),
             sip_ha1: hotline::sip::digest::ha1(&username, "hotline", PASSWORD),
+            skills: Default::default(),
+            queues: Vec::new(),
         };
         self.store()
             .create_user(&new, 0)
