@@ -56,11 +56,16 @@ pub enum Command {
     Resume {
         call: String,
     },
-    /// Blind transfer to a queue: the caller waits there (at the front);
-    /// the agent goes to wrap-up.
+    /// Blind transfer to a queue (the caller waits there, at the front) or
+    /// to one agent (the caller waits for them, under the call's queue's
+    /// rules); exactly one of `queue` and `agent`. The agent goes to
+    /// wrap-up.
     Transfer {
         call: String,
-        queue: String,
+        #[serde(default)]
+        queue: Option<String>,
+        #[serde(default)]
+        agent: Option<i64>,
     },
     /// After-call work done: the call's disposition code and notes.
     EndWrapUp {
@@ -176,8 +181,8 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<String>,
         /// Stable, for programs: bad_command, wrong_state, no_such_call,
-        /// not_your_call, taken, unknown_queue, unknown_reason, no_phone,
-        /// replaced.
+        /// not_your_call, taken, unknown_queue, unknown_agent,
+        /// unknown_reason, no_phone, replaced.
         code: &'static str,
         /// For people.
         message: String,

@@ -306,6 +306,9 @@ struct Waiting {
     ring_until_ms: Option<i64>,
     /// When the caller hears their position next.
     announce_at_ms: Option<i64>,
+    /// Transferred to this agent: offered to them only (whatever their
+    /// queues and skills), with the queue's rules for the rest.
+    only: Option<AgentId>,
 }
 
 /// The ACD: agents, queues and waiting calls.
@@ -544,6 +547,35 @@ impl Acd {
         skills: &[String],
         now: i64,
     ) -> Result<(), AcdError> {
+        self.join(call, queue, priority, skills, None, now)
+    }
+
+    /// A caller transferred to one agent waits for that agent only
+    /// (whatever their queues and skills), under `queue`'s rules for the
+    /// rest: ring timeout, maximum wait, announcements.
+    pub fn enqueue_for(
+        &mut self,
+        call: CallRef,
+        queue: &str,
+        agent: AgentId,
+        priority: u8,
+        now: i64,
+    ) -> Result<(), AcdError> {
+        if self.agent(agent)?.state == AgentState::LoggedOut {
+            return Err(self.wrong(agent, "take a transfer"));
+        }
+        self.join(call, queue, priority, &[], Some(agent), now)
+    }
+
+    fn join(
+        &mut self,
+        call: CallRef,
+        queue: &str,
+        priority: u8,
+        skills: &[String],
+        only: Option<AgentId>,
+        now: i64,
+    ) -> Result<(), AcdError> {
         let q = self
             .queues
             .get(queue)
@@ -566,6 +598,7 @@ impl Acd {
                 relaxed_steps: 0,
                 ring_until_ms: None,
                 announce_at_ms: q.announce_every_ms.map(|every| now + every),
+                only,
             },
         );
         self.dispatch(now);
@@ -886,12 +919,17 @@ impl Acd {
             let mut free: Vec<(&AgentId, &Agent)> = self
                 .agents
                 .iter()
-                .filter(|(_, a)| {
+                .filter(|(id, a)| {
                     a.state == AgentState::Ready
-                        && a.queues.contains(&w.queue)
-                        && needed
-                            .iter()
-                            .all(|(s, l)| a.skills.get(s).is_some_and(|have| have >= l))
+                        && match w.only {
+                            Some(only) => **id == only,
+                            None => {
+                                a.queues.contains(&w.queue)
+                                    && needed
+                                        .iter()
+                                        .all(|(s, l)| a.skills.get(s).is_some_and(|have| have >= l))
+                            }
+                        }
                 })
                 .collect();
             let others = free

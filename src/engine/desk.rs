@@ -36,6 +36,12 @@ const MAX_EXTEND_S: u32 = 600;
 const MAX_DISPOSITION: usize = 40;
 const MAX_NOTES: usize = 2000;
 
+/// Where a caller whose agent is gone waits again.
+enum Requeue {
+    Queue(String),
+    Agent(AgentId),
+}
+
 /// Who an agent is, from the store, as the CTI connection brings it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentProfile {
@@ -269,7 +275,11 @@ impl Engine {
             }
             Command::Hold { call } => self.hold(now, agent, &call, true),
             Command::Resume { call } => self.hold(now, agent, &call, false),
-            Command::Transfer { call, queue } => {
+            Command::Transfer {
+                call,
+                queue,
+                agent: to,
+            } => {
                 let key = self.own_call(agent, &call)?;
                 if !matches!(
                     self.acd.agent_state(agent),
@@ -277,11 +287,40 @@ impl Engine {
                 ) {
                     return Err(("wrong_state", "no call is connected".into()));
                 }
-                if !self.cfg.queues.iter().any(|q| q.name == queue) {
-                    return Err(("unknown_queue", format!("no queue named {queue:?}")));
+                let target = match (queue, to) {
+                    (Some(q), None) => {
+                        if !self.cfg.queues.iter().any(|c| c.name == q) {
+                            return Err(("unknown_queue", format!("no queue named {q:?}")));
+                        }
+                        Requeue::Queue(q)
+                    }
+                    (None, Some(to)) => {
+                        let signed_in = self
+                            .acd
+                            .agent_state(to)
+                            .is_some_and(|s| *s != AgentState::LoggedOut);
+                        if to == agent || !signed_in {
+                            return Err((
+                                "unknown_agent",
+                                format!("agent {to} is not signed in to take calls"),
+                            ));
+                        }
+                        Requeue::Agent(to)
+                    }
+                    _ => {
+                        return Err((
+                            "bad_command",
+                            "a transfer names either a queue or an agent".into(),
+                        ));
+                    }
+                };
+                // Counted before the agent's part closes, so the totals
+                // written then include it.
+                if let Some(p) = self.calls.get_mut(&key).and_then(|c| c.acd.as_mut()) {
+                    p.transfers += 1;
                 }
                 self.end_agent_call(now, key, "transferred");
-                self.requeue(now, key, &queue, "transfer");
+                self.requeue(now, key, target, "transfer");
                 Ok(())
             }
             Command::EndWrapUp { disposition, notes } => {
@@ -440,8 +479,9 @@ impl Engine {
         self.drain_acd(now);
     }
 
-    /// Puts a caller whose agent is gone back in a queue, at the front.
-    fn requeue(&mut self, now: Instant, key: CallKey, queue: &str, why: &str) {
+    /// Puts a caller whose agent is gone back in a queue at the front, or
+    /// waiting for one agent.
+    fn requeue(&mut self, now: Instant, key: CallKey, to: Requeue, why: &str) {
         let wall = self.wall_ms(now);
         let Some(c) = self.calls.get_mut(&key) else {
             return;
@@ -449,26 +489,37 @@ impl Engine {
         if c.is_over() {
             return;
         }
+        let Some(part) = c.acd.as_mut() else { return };
+        let queue = match &to {
+            Requeue::Queue(q) => q.clone(),
+            Requeue::Agent(_) => part.queue.clone(),
+        };
+        part.queue = queue.clone();
+        part.queued_ms = wall;
+        part.released = false;
+        part.parked = true;
+        let detail = match &to {
+            Requeue::Queue(q) => format!("{q} ({why})"),
+            Requeue::Agent(a) => format!("agent {a} in {queue} ({why})"),
+        };
         c.set_music(now, true);
-        c.event(now, "requeued", &format!("{queue} ({why})"));
-        if let Some(part) = c.acd.as_mut() {
-            part.queue = queue.to_owned();
-            part.queued_ms = wall;
-            part.released = false;
-            part.parked = true;
-            part.transfers += 1;
-        }
+        c.event(now, "requeued", &detail);
         c.record(RecordOp::Queued {
             call_id: c.id.clone(),
-            queue: queue.to_owned(),
+            queue: queue.clone(),
             at: wall,
         });
-        if let Err(e) = self.acd.enqueue(key, queue, FRONT_OF_QUEUE, &[], wall) {
+        let joined = match to {
+            Requeue::Queue(q) => self.acd.enqueue(key, &q, FRONT_OF_QUEUE, &[], wall),
+            Requeue::Agent(a) => self.acd.enqueue_for(key, &queue, a, FRONT_OF_QUEUE, wall),
+        };
+        if let Err(e) = joined {
             info!(call = key, error = %e, "cannot queue the caller again");
             if let Some(c) = self.calls.get_mut(&key) {
                 c.hangup(now, "requeue-failed");
             }
         }
+        self.drain_acd(now);
         self.drive_call(now, key);
     }
 
@@ -870,7 +921,7 @@ impl Engine {
                         .and_then(|c| c.acd.as_ref())
                         .map(|p| p.queue.clone())
                         .unwrap_or_default();
-                    self.requeue(now, call, &queue, "agent's phone vanished");
+                    self.requeue(now, call, Requeue::Queue(queue), "agent's phone vanished");
                 } else if let Some(c) = self.calls.get_mut(&call) {
                     c.hangup(now, "agent-bye");
                     self.drive_call(now, call);

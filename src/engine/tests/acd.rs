@@ -671,3 +671,89 @@ fn commands_out_of_turn_get_an_error_and_change_nothing() {
     assert_eq!(error_code(&answer), "not_your_call");
     assert_eq!(states_of(&sim, 2).last(), Some(&"ringing"));
 }
+
+#[test]
+fn an_agent_transfers_the_caller_to_another_agent_who_answers() {
+    let mut sim = acd_sim(Strategy::LongestIdle);
+    let (_caller, call, ann) = caller_and_agent(&mut sim);
+    let bob = DeskPhone::register(&mut sim, 2, "bob", 6002);
+    sign_on(&mut sim, 2, "bob");
+    command(
+        &mut sim,
+        2,
+        serde_json::json!({"type": "not_ready", "reason": "break"}),
+    );
+    ann.answer(&mut sim);
+    let id = sim.engine.calls[&call].id.clone();
+    let refusals = [
+        (
+            serde_json::json!({"type": "transfer", "call": id, "queue": "nowhere"}),
+            "unknown_queue",
+        ),
+        (
+            serde_json::json!({"type": "transfer", "call": id, "agent": 9}),
+            "unknown_agent",
+        ),
+        (
+            serde_json::json!({"type": "transfer", "call": id, "agent": 1}),
+            "unknown_agent",
+        ),
+        (
+            serde_json::json!({"type": "transfer", "call": id}),
+            "bad_command",
+        ),
+    ];
+    for (json, code) in refusals {
+        assert_eq!(
+            error_code(&command(&mut sim, 1, json.clone())),
+            code,
+            "{json}"
+        );
+    }
+    assert_eq!(
+        states_of(&sim, 1).last(),
+        Some(&"on_call"),
+        "refusals change nothing"
+    );
+    sim.take_sip();
+    let ok = command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "transfer", "call": id, "agent": 2}),
+    );
+    assert!(matches!(ok, Event::Ok { .. }), "{ok:?}");
+    // Ann's phone is hung up and she wraps up; the caller hears music
+    // until Bob is ready, then Bob's phone rings.
+    let sent = sim.take_sip();
+    assert!(
+        sent.iter()
+            .any(|s| s.method() == Some(rsip::Method::Bye) && s.dest == ann.peer),
+        "{sent:#?}"
+    );
+    assert_eq!(states_of(&sim, 1).last(), Some(&"wrap_up"));
+    sim.advance(secs(2));
+    let heard = sim.heard(call);
+    assert_eq!(
+        heard.last().map(|h| h.0.as_str()),
+        Some("hold-music"),
+        "{heard:?}"
+    );
+    command(&mut sim, 2, serde_json::json!({"type": "ready"}));
+    assert_eq!(states_of(&sim, 2).last(), Some(&"ringing"));
+    bob.answer(&mut sim);
+    assert_eq!(states_of(&sim, 2).last(), Some(&"on_call"));
+    let transfers = sim.ops().iter().rev().find_map(|op| match op {
+        RecordOp::Handled { transfers, .. } => Some(*transfers),
+        _ => None,
+    });
+    assert_eq!(transfers, Some(1));
+    // Bob sends the caller on to a queue: they wait there, and Bob's phone
+    // is released.
+    command(
+        &mut sim,
+        2,
+        serde_json::json!({"type": "transfer", "call": id, "queue": "general"}),
+    );
+    assert_eq!(states_of(&sim, 2).last(), Some(&"wrap_up"));
+    assert!(sim.engine.active_calls() == 1);
+}
