@@ -1,0 +1,982 @@
+//! docs/cti-protocol.schema.json against the protocol as the code has it
+//! (`hotline::cti`) and against the examples of docs/cti-protocol.md, so
+//! that neither document drifts from the server:
+//! - every [`Event`] variant is built with the real types (a [`StateView`]
+//!   in every state, with and without its optional fields, a [`CallView`],
+//!   a real [`ScreenPop`]), serialised as the server does and validated
+//!   against the schema's `event`;
+//! - every example of the document is validated against the schema
+//!   (` ```json command`, ` ```json event`, ` ```json pop` blocks, and the
+//!   `→`/`←` lines of ` ```text exchange` blocks), and every command example
+//!   must also deserialise into [`Request`];
+//! - malformed commands must be refused by both, and the few places where
+//!   the server and the schema differ (listed in the document) are pinned.
+//!
+//! The validator is python3's `jsonschema` (draft 2020-12; a dependency of
+//! openapi-spec-validator, which scripts/test.sh installs), run once for
+//! every case of this file. Without it the schema checks are skipped with a
+//! warning, and fail under CI=true; the Rust-side checks always run.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
+
+use hotline::cti::{AgentView, CallView, Command, Event, PROTOCOL, Request, StateView};
+use hotline::store::{
+    PopCall, PopCustomer, Product, ScreenPop, TicketKind, TicketStage, TicketSummary,
+};
+use serde_json::{Value, json};
+
+const SCHEMA: &str = include_str!("../docs/cti-protocol.schema.json");
+const DOC: &str = include_str!("../docs/cti-protocol.md");
+const DOC_PATH: &str = "docs/cti-protocol.md";
+
+// ----- the protocol's names, tied to the Rust types ---------------------
+
+/// Every command type. [`command_type`] is an exhaustive match: a new
+/// `Command` variant does not compile until it is named here, and then
+/// the schema and the document must have it too.
+const COMMAND_TYPES: &[&str] = &[
+    "ready",
+    "not_ready",
+    "logout",
+    "reject",
+    "hang_up",
+    "hold",
+    "resume",
+    "transfer",
+    "end_wrap_up",
+    "extend_wrap_up",
+];
+
+fn command_type(c: &Command) -> &'static str {
+    match c {
+        Command::Ready => "ready",
+        Command::NotReady { .. } => "not_ready",
+        Command::Logout => "logout",
+        Command::Reject { .. } => "reject",
+        Command::HangUp { .. } => "hang_up",
+        Command::Hold { .. } => "hold",
+        Command::Resume { .. } => "resume",
+        Command::Transfer { .. } => "transfer",
+        Command::EndWrapUp { .. } => "end_wrap_up",
+        Command::ExtendWrapUp { .. } => "extend_wrap_up",
+    }
+}
+
+/// Every event type; [`event_type`] is exhaustive likewise.
+const EVENT_TYPES: &[&str] = &[
+    "hello",
+    "state",
+    "offered",
+    "offer_cancelled",
+    "answered",
+    "held",
+    "resumed",
+    "ended",
+    "ok",
+    "error",
+];
+
+fn event_type(e: &Event) -> &'static str {
+    match e {
+        Event::Hello { .. } => "hello",
+        Event::State { .. } => "state",
+        Event::Offered { .. } => "offered",
+        Event::OfferCancelled { .. } => "offer_cancelled",
+        Event::Answered { .. } => "answered",
+        Event::Held { .. } => "held",
+        Event::Resumed { .. } => "resumed",
+        Event::Ended { .. } => "ended",
+        Event::Ok { .. } => "ok",
+        Event::Error { .. } => "error",
+    }
+}
+
+/// The agent states (`AgentState::name`).
+const STATE_NAMES: &[&str] = &[
+    "logged_out",
+    "ready",
+    "not_ready",
+    "ringing",
+    "on_call",
+    "on_hold",
+    "wrap_up",
+];
+
+/// The error codes, as `Event::Error` lists them in src/cti.rs.
+const ERROR_CODES: &[&str] = &[
+    "bad_command",
+    "wrong_state",
+    "no_such_call",
+    "not_your_call",
+    "taken",
+    "unknown_queue",
+    "unknown_reason",
+    "no_phone",
+    "replaced",
+];
+
+// ----- events built with the real types ---------------------------------
+
+const CALL: &str = "019b785fc1603fa2c1d7";
+const T: i64 = 1_767_251_100_000;
+
+fn call_view() -> CallView {
+    CallView {
+        id: CALL.into(),
+        caller: "+86 138 1234 5678".into(),
+        service_number: "4008001234".into(),
+        queue: "repair".into(),
+        arrived_ms: T,
+        queued_ms: T + 18_000,
+        digits: "11".into(),
+        ivr_path: vec!["1 → mandarin".into(), "1 → repair".into()],
+        language: "zh".into(),
+    }
+}
+
+/// A call that never went through a menu (empty digits, path, queue).
+fn bare_call_view() -> CallView {
+    CallView {
+        id: "019b785fc16000000001".into(),
+        caller: String::new(),
+        service_number: "4008001234".into(),
+        queue: String::new(),
+        arrived_ms: T,
+        queued_ms: T,
+        digits: String::new(),
+        ivr_path: Vec::new(),
+        language: "en".into(),
+    }
+}
+
+fn agent_view() -> AgentView {
+    AgentView {
+        id: 12,
+        username: "lina".into(),
+        display_name: "李娜".into(),
+        queues: vec!["repair".into(), "general".into()],
+    }
+}
+
+/// A screen pop as the dispatcher puts it in `offered` (the store's
+/// `ScreenPop`, through `serde_json::to_value`).
+fn screen_pop(known: bool) -> Value {
+    let pop = if known {
+        ScreenPop {
+            customer: Some(PopCustomer {
+                id: 7,
+                name: "周晓梅".into(),
+                region: "浙江省杭州市西湖区".into(),
+                address: "文三路 90 号".into(),
+                vip: true,
+                phones: vec!["057188881234".into(), "13812345678".into()],
+                products: vec![
+                    Product {
+                        id: 31,
+                        customer_id: 7,
+                        model: "KFR-35GW/N1".into(),
+                        serial: "A1923004417".into(),
+                        purchase_date: Some("2024-06-18".into()),
+                        warranty_end: Some("2027-06-17".into()),
+                    },
+                    Product {
+                        id: 40,
+                        customer_id: 7,
+                        model: "XQG100-B14".into(),
+                        serial: String::new(),
+                        purchase_date: None,
+                        warranty_end: None,
+                    },
+                ],
+            }),
+            recent_calls: vec![
+                PopCall {
+                    id: "019b302fd6000e5b77a1".into(),
+                    caller: "13812345678".into(),
+                    arrived_at: T - 1_000_000,
+                    answered_at: Some(T - 970_000),
+                    ended_at: Some(T - 700_000),
+                    digits: "11".into(),
+                    hangup_cause: Some("caller-bye".into()),
+                },
+                PopCall {
+                    id: "019af232b2009c04d3e2".into(),
+                    caller: "057188881234".into(),
+                    arrived_at: T - 9_000_000,
+                    answered_at: None,
+                    ended_at: None,
+                    digits: String::new(),
+                    hangup_cause: None,
+                },
+            ],
+            open_tickets: vec![
+                TicketSummary {
+                    number: "2512180003".into(),
+                    kind: TicketKind::Repair,
+                    category: "no-cooling".into(),
+                    stage: TicketStage::Dispatched,
+                    customer_id: 7,
+                    outlet_code: Some("HZ-XIHU".into()),
+                    outlet_name: Some("杭州西湖服务网点".into()),
+                    outlet_phone: Some("057187654321".into()),
+                    product_model: Some("KFR-35GW/N1".into()),
+                    created_at: T - 700_000,
+                    updated_at: T - 600_000,
+                },
+                TicketSummary {
+                    number: "2512190001".into(),
+                    kind: TicketKind::Complaint,
+                    category: "outlet-behaviour".into(),
+                    stage: TicketStage::Reopened,
+                    customer_id: 7,
+                    outlet_code: None,
+                    outlet_name: None,
+                    outlet_phone: None,
+                    product_model: None,
+                    created_at: T - 500_000,
+                    updated_at: T - 400_000,
+                },
+            ],
+        }
+    } else {
+        ScreenPop {
+            customer: None,
+            recent_calls: Vec::new(),
+            open_tickets: Vec::new(),
+        }
+    };
+    serde_json::to_value(pop).expect("a screen pop serialises")
+}
+
+/// A state as `Engine::state_view` makes it: the optional fields exactly
+/// where the engine fills them in.
+fn state(name: &'static str) -> StateView {
+    let (reason, until_ms, call) = match name {
+        "not_ready" => (Some("break".to_owned()), None, None),
+        "ringing" => (None, Some(T + 20_000), Some(CALL.to_owned())),
+        "on_call" | "on_hold" => (None, None, Some(CALL.to_owned())),
+        "wrap_up" => (None, Some(T + 30_000), None),
+        _ => (None, None, None),
+    };
+    StateView {
+        name,
+        reason,
+        since_ms: T,
+        until_ms,
+        call,
+    }
+}
+
+/// Every event the server can send, each variant at least once, with
+/// names for the failure messages.
+fn server_events() -> Vec<(String, Event)> {
+    let hello = |state: StateView, call: Option<CallView>, pop: Option<Value>| Event::Hello {
+        protocol: PROTOCOL,
+        agent: agent_view(),
+        state,
+        call,
+        pop,
+        not_ready_reasons: vec!["break".into(), "meal".into()],
+    };
+    let mut events = vec![
+        (
+            "hello, first connection".into(),
+            hello(state("not_ready"), None, None),
+        ),
+        (
+            "hello, reconnect during a call".into(),
+            hello(state("on_call"), Some(call_view()), Some(screen_pop(true))),
+        ),
+        (
+            "hello, ringing, pop unknown".into(),
+            hello(state("ringing"), Some(call_view()), None),
+        ),
+        (
+            "hello, no queues, no reasons".into(),
+            Event::Hello {
+                protocol: PROTOCOL,
+                agent: AgentView {
+                    queues: Vec::new(),
+                    ..agent_view()
+                },
+                state: state("logged_out"),
+                call: None,
+                pop: None,
+                not_ready_reasons: Vec::new(),
+            },
+        ),
+        (
+            "offered with a known caller".into(),
+            Event::Offered {
+                call: call_view(),
+                pop: Some(screen_pop(true)),
+            },
+        ),
+        (
+            "offered with an unknown caller".into(),
+            Event::Offered {
+                call: bare_call_view(),
+                pop: Some(screen_pop(false)),
+            },
+        ),
+        (
+            "offered, pop too slow".into(),
+            Event::Offered {
+                call: call_view(),
+                pop: None,
+            },
+        ),
+        (
+            "offer_cancelled".into(),
+            Event::OfferCancelled {
+                call: CALL.into(),
+                why: "withdrawn".into(),
+            },
+        ),
+        ("answered".into(), Event::Answered { call: CALL.into() }),
+        ("held".into(), Event::Held { call: CALL.into() }),
+        ("resumed".into(), Event::Resumed { call: CALL.into() }),
+        (
+            "ok with id".into(),
+            Event::Ok {
+                id: Some("7".into()),
+            },
+        ),
+        ("ok without id".into(), Event::Ok { id: None }),
+    ];
+    for &name in STATE_NAMES {
+        events.push((
+            format!("state {name}"),
+            Event::State {
+                state: state(name),
+                previous: "ready",
+                why: "agent".into(),
+            },
+        ));
+    }
+    // The optional fields left out where the schema allows it: a ringing
+    // or connected call the server no longer knows has no `call`.
+    for name in ["ringing", "on_call", "on_hold"] {
+        events.push((
+            format!("state {name} without its call"),
+            Event::State {
+                state: StateView {
+                    call: None,
+                    ..state(name)
+                },
+                previous: "ready",
+                why: "offered".into(),
+            },
+        ));
+    }
+    for cause in [
+        "caller-bye",
+        "agent-bye",
+        "agent-hangup",
+        "transferred",
+        "agent-vanished",
+    ] {
+        events.push((
+            format!("ended {cause}"),
+            Event::Ended {
+                call: CALL.into(),
+                cause: cause.into(),
+            },
+        ));
+    }
+    for &code in ERROR_CODES {
+        events.push((
+            format!("error {code}"),
+            Event::error(Some("9".into()), code, "refused"),
+        ));
+        events.push((
+            format!("error {code} without id"),
+            Event::error(None, code, ""),
+        ));
+    }
+    events
+}
+
+/// Events the real types can express but the server never sends: the
+/// schema must refuse them, or it is not as precise as the document says.
+fn impossible_events() -> Vec<(String, Event)> {
+    let st = |name, reason: Option<&str>, until_ms, call: Option<&str>| Event::State {
+        state: StateView {
+            name,
+            reason: reason.map(str::to_owned),
+            since_ms: T,
+            until_ms,
+            call: call.map(str::to_owned),
+        },
+        previous: "ready",
+        why: "agent".into(),
+    };
+    vec![
+        (
+            "ready with a reason".into(),
+            st("ready", Some("break"), None, None),
+        ),
+        (
+            "not_ready without reason".into(),
+            st("not_ready", None, None, None),
+        ),
+        (
+            "ringing without until_ms".into(),
+            st("ringing", None, None, Some(CALL)),
+        ),
+        (
+            "on_call with until_ms".into(),
+            st("on_call", None, Some(T), Some(CALL)),
+        ),
+        (
+            "wrap_up with a call".into(),
+            st("wrap_up", None, Some(T), Some(CALL)),
+        ),
+        (
+            "a state name that is none".into(),
+            st("busy", None, None, None),
+        ),
+        (
+            "previous that is no state".into(),
+            Event::State {
+                state: state("ready"),
+                previous: "away",
+                why: "agent".into(),
+            },
+        ),
+        (
+            "an error code that is none".into(),
+            Event::error(None, "oops", "no such code"),
+        ),
+        (
+            "hello of another version".into(),
+            Event::Hello {
+                protocol: PROTOCOL + 1,
+                agent: agent_view(),
+                state: state("ready"),
+                call: None,
+                pop: None,
+                not_ready_reasons: Vec::new(),
+            },
+        ),
+        (
+            "a pop without its lists".into(),
+            Event::Offered {
+                call: call_view(),
+                pop: Some(json!({ "customer": null })),
+            },
+        ),
+    ]
+}
+
+// ----- the document's examples ------------------------------------------
+
+/// A JSON message of docs/cti-protocol.md.
+struct Example {
+    /// `docs/cti-protocol.md:LINE`.
+    at: String,
+    /// The schema definition it must match: command, event or screen_pop.
+    def: &'static str,
+    text: String,
+}
+
+/// Every example of the document, by its fence's info string: ` ```json
+/// command|event|pop` is one message; in ` ```text exchange` a line
+/// starting `→` is a command and `←` an event, and other lines are prose.
+/// An untagged ` ```json` block is an error: every example is checked.
+fn doc_examples() -> Vec<Example> {
+    let mut examples = Vec::new();
+    let mut lines = DOC.lines().enumerate().map(|(i, l)| (i + 1, l));
+    while let Some((open_at, line)) = lines.next() {
+        let Some(info) = line.strip_prefix("```") else {
+            continue;
+        };
+        let info = info.trim().to_owned();
+        let body: Vec<(usize, &str)> = lines.by_ref().take_while(|(_, l)| *l != "```").collect();
+        let at = |n: usize| format!("{DOC_PATH}:{n}");
+        let whole = || body.iter().map(|(_, l)| *l).collect::<Vec<_>>().join("\n");
+        match info.as_str() {
+            "json command" => examples.push(Example {
+                at: at(open_at),
+                def: "command",
+                text: whole(),
+            }),
+            "json event" => examples.push(Example {
+                at: at(open_at),
+                def: "event",
+                text: whole(),
+            }),
+            "json pop" => examples.push(Example {
+                at: at(open_at),
+                def: "screen_pop",
+                text: whole(),
+            }),
+            "text exchange" => {
+                for &(n, l) in &body {
+                    if let Some(msg) = l.strip_prefix('→') {
+                        examples.push(Example {
+                            at: at(n),
+                            def: "command",
+                            text: msg.trim().to_owned(),
+                        });
+                    } else if let Some(msg) = l.strip_prefix('←') {
+                        examples.push(Example {
+                            at: at(n),
+                            def: "event",
+                            text: msg.trim().to_owned(),
+                        });
+                    } else {
+                        assert!(
+                            !l.contains('{'),
+                            "{}: a message in an exchange must start with → or ←",
+                            at(n)
+                        );
+                    }
+                }
+            }
+            i if i == "json" || i.starts_with("json ") => {
+                panic!(
+                    "{}: tag the example as ```json command, ```json event or ```json pop",
+                    at(open_at)
+                )
+            }
+            _ => {}
+        }
+    }
+    examples
+}
+
+fn parse_example(e: &Example) -> Value {
+    serde_json::from_str(&e.text).unwrap_or_else(|err| panic!("{}: not JSON: {err}", e.at))
+}
+
+// ----- commands that must be refused, and where the two differ ----------
+
+/// Malformed commands: the server answers `bad_command` (they do not
+/// deserialise) and the schema refuses them.
+const MALFORMED_COMMANDS: &[(&str, &str)] = &[
+    (
+        "unknown type",
+        r#"{"type": "answer", "call": "019b785fc1603fa2c1d7"}"#,
+    ),
+    ("type in another case", r#"{"type": "Ready"}"#),
+    ("no type", r#"{"id": "1"}"#),
+    ("missing call", r#"{"type": "hold", "id": "1"}"#),
+    (
+        "missing queue",
+        r#"{"type": "transfer", "call": "019b785fc1603fa2c1d7"}"#,
+    ),
+    ("missing reason", r#"{"type": "not_ready"}"#),
+    (
+        "missing disposition",
+        r#"{"type": "end_wrap_up", "notes": "x"}"#,
+    ),
+    ("call is a number", r#"{"type": "reject", "call": 42}"#),
+    ("id is a number", r#"{"type": "ready", "id": 1}"#),
+    (
+        "negative seconds",
+        r#"{"type": "extend_wrap_up", "seconds": -5}"#,
+    ),
+    (
+        "seconds as text",
+        r#"{"type": "extend_wrap_up", "seconds": "60"}"#,
+    ),
+    (
+        "seconds beyond u32",
+        r#"{"type": "extend_wrap_up", "seconds": 4294967296}"#,
+    ),
+    (
+        "notes null",
+        r#"{"type": "end_wrap_up", "disposition": "ok", "notes": null}"#,
+    ),
+    ("not an object", r#"["ready"]"#),
+    ("a bare string", r#""ready""#),
+];
+
+/// Where the server and the schema knowingly differ (docs/cti-protocol.md,
+/// "Commands and their answers"): (name, text, server takes it, schema
+/// takes it).
+const DIFFERENCES: &[(&str, &str, bool, bool)] = &[
+    (
+        "an unknown field",
+        r#"{"type": "ready", "id": "1", "colour": "blue"}"#,
+        true,
+        false,
+    ),
+    ("a null id", r#"{"type": "ready", "id": null}"#, true, false),
+    (
+        "seconds with a zero fraction",
+        r#"{"type": "extend_wrap_up", "seconds": 60.0}"#,
+        false,
+        true,
+    ),
+    // Deserialises, then the engine answers bad_command.
+    (
+        "a disposition that is not a code",
+        r#"{"type": "end_wrap_up", "disposition": "called back later"}"#,
+        true,
+        false,
+    ),
+];
+
+// ----- the validator ----------------------------------------------------
+
+/// One value to validate against one definition of the schema.
+struct Case {
+    key: String,
+    def: &'static str,
+    instance: Value,
+}
+
+fn all_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for (name, e) in server_events() {
+        cases.push(Case {
+            key: format!("server event: {name}"),
+            def: "event",
+            instance: serde_json::to_value(&e).unwrap(),
+        });
+    }
+    for (name, e) in impossible_events() {
+        cases.push(Case {
+            key: format!("impossible event: {name}"),
+            def: "event",
+            instance: serde_json::to_value(&e).unwrap(),
+        });
+    }
+    for e in doc_examples() {
+        cases.push(Case {
+            key: e.at.clone(),
+            def: e.def,
+            instance: parse_example(&e),
+        });
+    }
+    for (name, text) in MALFORMED_COMMANDS {
+        cases.push(Case {
+            key: format!("malformed: {name}"),
+            def: "command",
+            instance: serde_json::from_str(text).unwrap(),
+        });
+    }
+    for (name, text, _, _) in DIFFERENCES {
+        cases.push(Case {
+            key: format!("difference: {name}"),
+            def: "command",
+            instance: serde_json::from_str(text).unwrap(),
+        });
+    }
+    cases
+}
+
+/// Validates every case; prints the validator's complaints, one list per
+/// case (empty: valid). For a `oneOf` it names the complaints of the one
+/// alternative whose `type` matched.
+const VALIDATE_PY: &str = r##"
+import json, sys
+from jsonschema import Draft202012Validator
+
+def describe(e):
+    text = "/" + "/".join(str(p) for p in e.absolute_path) + ": " + e.message
+    if e.validator == "oneOf" and e.context:
+        branches = {}
+        for c in e.context:
+            branches.setdefault(c.relative_schema_path[0], []).append(c)
+        typed = [cs for cs in branches.values()
+                 if not any(list(c.relative_path)[:1] == ["type"] for c in cs)]
+        if len(typed) == 1:
+            text += " -- " + "; ".join(describe(c) for c in typed[0])
+    return text
+
+with open(sys.argv[1], encoding="utf-8") as f:
+    data = json.load(f)
+schema = data["schema"]
+Draft202012Validator.check_schema(schema)
+validators = {}
+verdicts = []
+for case in data["cases"]:
+    d = case["def"]
+    if d not in validators:
+        validators[d] = Draft202012Validator(
+            {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/" + d})
+    verdicts.append([describe(e) for e in validators[d].iter_errors(case["instance"])])
+json.dump(verdicts, sys.stdout)
+"##;
+
+/// The validator's complaints per case key; `None` when python3 or
+/// jsonschema is missing (and CI is not set). Computed once, in one
+/// python process, for all the tests of this file.
+fn verdicts() -> Option<&'static HashMap<String, Vec<String>>> {
+    static VERDICTS: OnceLock<Option<HashMap<String, Vec<String>>>> = OnceLock::new();
+    VERDICTS.get_or_init(run_validator).as_ref()
+}
+
+fn run_validator() -> Option<HashMap<String, Vec<String>>> {
+    let found = std::process::Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "python3 with jsonschema is missing and CI=true: run scripts/test.sh"
+        );
+        eprintln!(
+            "\n!!!!! SKIPPED: python3 -m jsonschema is not installed: schema not checked !!!!!\n"
+        );
+        return None;
+    }
+    let cases = all_cases();
+    let mut keys = BTreeSet::new();
+    for c in &cases {
+        assert!(keys.insert(c.key.as_str()), "two cases named {}", c.key);
+    }
+    let schema: Value = serde_json::from_str(SCHEMA).expect("the schema is JSON");
+    let input = json!({
+        "schema": schema,
+        "cases": cases
+            .iter()
+            .map(|c| json!({ "def": c.def, "instance": c.instance }))
+            .collect::<Vec<_>>(),
+    });
+    let file = std::env::temp_dir().join(format!("hotline-cti-schema-{}.json", std::process::id()));
+    std::fs::write(&file, input.to_string()).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-c", VALIDATE_PY])
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "the validator failed (is the schema valid draft 2020-12?):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts: Vec<Vec<String>> =
+        serde_json::from_slice(&out.stdout).expect("the validator prints a JSON list");
+    assert_eq!(verdicts.len(), cases.len());
+    Some(cases.into_iter().map(|c| c.key).zip(verdicts).collect())
+}
+
+/// Asserts what the schema says of each key: valid or not. Collects every
+/// failure before failing.
+fn expect_schema(keys: &[String], valid: bool) {
+    let Some(verdicts) = verdicts() else { return };
+    let mut wrong = Vec::new();
+    for key in keys {
+        let errors = &verdicts[key];
+        if valid && !errors.is_empty() {
+            wrong.push(format!(
+                "{key}: refused by the schema:\n    {}",
+                errors.join("\n    ")
+            ));
+        }
+        if !valid && errors.is_empty() {
+            wrong.push(format!(
+                "{key}: accepted by the schema, which should refuse it"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}\n", wrong.join("\n"));
+}
+
+// ----- the tests --------------------------------------------------------
+
+/// The schema names the same command and event types, state names and
+/// error codes as the code, once each.
+#[test]
+fn schema_lists_every_type_state_and_code() {
+    let schema: Value = serde_json::from_str(SCHEMA).expect("the schema is JSON");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    let types = |def: &str| -> Vec<String> {
+        schema["$defs"][def]["oneOf"]
+            .as_array()
+            .unwrap_or_else(|| panic!("$defs/{def} has a oneOf"))
+            .iter()
+            .map(|alt| {
+                alt["properties"]["type"]["const"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("an alternative of {def} has no type const"))
+                    .to_owned()
+            })
+            .collect()
+    };
+    let sorted = |v: &[&str]| {
+        let mut v: Vec<String> = v.iter().map(|s| (*s).to_owned()).collect();
+        v.sort();
+        v
+    };
+    let mut commands = types("command");
+    commands.sort();
+    assert_eq!(commands, sorted(COMMAND_TYPES));
+    let mut events = types("event");
+    events.sort();
+    assert_eq!(events, sorted(EVENT_TYPES));
+    for alt in schema["$defs"]["command"]["oneOf"].as_array().unwrap() {
+        assert_eq!(alt["additionalProperties"], false, "{alt}");
+    }
+    for alt in schema["$defs"]["event"]["oneOf"].as_array().unwrap() {
+        assert_eq!(alt["additionalProperties"], true, "{alt}");
+    }
+    let list = |def: &str| -> Vec<String> {
+        let mut v: Vec<String> = schema["$defs"][def]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("$defs/{def} is an enum"))
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(list("state_name"), sorted(STATE_NAMES));
+    assert_eq!(list("error_code"), sorted(ERROR_CODES));
+    assert_eq!(
+        schema["$defs"]["event"]["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["title"] == "hello")
+            .expect("hello")["properties"]["protocol"]["const"],
+        PROTOCOL
+    );
+}
+
+/// Every event the server sends — each variant, each state, each error
+/// code, with and without the optional fields — matches the schema's
+/// `event`.
+#[test]
+fn every_event_the_server_sends_matches_the_schema() {
+    let events = server_events();
+    let mut seen = BTreeSet::new();
+    for (name, e) in &events {
+        let v = serde_json::to_value(e).unwrap();
+        assert_eq!(v["type"], event_type(e), "{name}: {v}");
+        seen.insert(event_type(e));
+    }
+    assert_eq!(
+        seen,
+        EVENT_TYPES.iter().copied().collect::<BTreeSet<_>>(),
+        "an Event variant is not built"
+    );
+    let states: BTreeSet<&str> = events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::State { state, .. } => Some(state.name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(states, STATE_NAMES.iter().copied().collect::<BTreeSet<_>>());
+    let keys: Vec<String> = events
+        .iter()
+        .map(|(name, _)| format!("server event: {name}"))
+        .collect();
+    expect_schema(&keys, true);
+}
+
+/// The schema is as precise as the document: events the server never
+/// sends (a reason on a ready agent, an unknown code...) are refused.
+#[test]
+fn the_schema_refuses_events_the_server_never_sends() {
+    let keys: Vec<String> = impossible_events()
+        .into_iter()
+        .map(|(name, _)| format!("impossible event: {name}"))
+        .collect();
+    expect_schema(&keys, false);
+}
+
+/// Every example of docs/cti-protocol.md matches the schema; every
+/// command example is a `Request` the server accepts; between them the
+/// examples show every command and every event type.
+#[test]
+fn the_documents_examples_match_the_schema_and_the_server() {
+    let examples = doc_examples();
+    let mut commands = BTreeSet::new();
+    let mut events = BTreeSet::new();
+    for e in &examples {
+        let v = parse_example(e);
+        match e.def {
+            "command" => {
+                let req: Request = serde_json::from_str(&e.text)
+                    .unwrap_or_else(|err| panic!("{}: the server refuses it: {err}", e.at));
+                assert_eq!(v["type"], command_type(&req.command), "{}", e.at);
+                assert_eq!(req.id.as_deref(), v["id"].as_str(), "{}", e.at);
+                commands.insert(command_type(&req.command));
+            }
+            "event" => {
+                let t = v["type"].as_str().unwrap_or_default().to_owned();
+                events.insert(t);
+            }
+            _ => {}
+        }
+    }
+    let missing: Vec<_> = COMMAND_TYPES
+        .iter()
+        .filter(|t| !commands.contains(*t))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "commands without an example in {DOC_PATH}: {missing:?}"
+    );
+    let missing: Vec<_> = EVENT_TYPES
+        .iter()
+        .filter(|t| !events.contains(**t))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "events without an example in {DOC_PATH}: {missing:?}"
+    );
+    for name in STATE_NAMES.iter().chain(ERROR_CODES) {
+        assert!(
+            DOC.contains(&format!("`{name}`")),
+            "{DOC_PATH} does not name `{name}`"
+        );
+    }
+    let keys: Vec<String> = examples.iter().map(|e| e.at.clone()).collect();
+    expect_schema(&keys, true);
+}
+
+/// Malformed commands are refused by the server (they do not deserialise,
+/// so it answers `bad_command`) and by the schema.
+#[test]
+fn malformed_commands_are_refused_by_server_and_schema() {
+    for (name, text) in MALFORMED_COMMANDS {
+        let parsed = serde_json::from_str::<Request>(text);
+        assert!(
+            parsed.is_err(),
+            "{name}: the server takes {text} as {parsed:?}"
+        );
+    }
+    let keys: Vec<String> = MALFORMED_COMMANDS
+        .iter()
+        .map(|(name, _)| format!("malformed: {name}"))
+        .collect();
+    expect_schema(&keys, false);
+}
+
+/// The places where the server and the schema differ are exactly those
+/// docs/cti-protocol.md lists; if one changes, so must the document.
+#[test]
+fn server_and_schema_differ_only_where_the_document_says() {
+    for (name, text, server, _) in DIFFERENCES {
+        let parsed = serde_json::from_str::<Request>(text);
+        assert_eq!(parsed.is_ok(), *server, "{name}: {text} gives {parsed:?}");
+    }
+    assert_eq!(
+        serde_json::from_str::<Request>(r#"{"type": "ready", "id": null}"#).unwrap(),
+        Request {
+            id: None,
+            command: Command::Ready
+        }
+    );
+    for valid in [true, false] {
+        let keys: Vec<String> = DIFFERENCES
+            .iter()
+            .filter(|d| d.3 == valid)
+            .map(|(name, ..)| format!("difference: {name}"))
+            .collect();
+        expect_schema(&keys, valid);
+    }
+}
