@@ -127,6 +127,9 @@ impl Default for QueueSettings {
     }
 }
 
+/// Not-ready reasons the server sets itself: an agent may not give them.
+const RESERVED_REASONS: &[&str] = &["missed", "login", "disconnected", "no_phone"];
+
 /// Agents: the reasons they may give for not being ready.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -135,7 +138,7 @@ pub struct AgentsConfig {
     /// The realm agents' phones authenticate in (SIP digest). Passwords
     /// set under one realm do not work under another.
     pub sip_realm: String,
-    /// Queue priority (0-255; the IVR's queue nodes use 0-9) of a caller
+    /// Queue priority (0-99; the IVR's queue nodes use 0-9) of a caller
     /// whose customer is a VIP, and of one with an open complaint: they
     /// are served ahead of callers of a lower priority.
     pub vip_priority: u8,
@@ -173,7 +176,7 @@ impl AgentsConfig {
             if !word {
                 return Err(invalid(key, "must be 1 to 20 of a-z, '_' and '-'"));
             }
-            if r == "missed" || self.not_ready_reasons[..i].contains(r) {
+            if RESERVED_REASONS.contains(&r.as_str()) || self.not_ready_reasons[..i].contains(r) {
                 return Err(invalid(key, format!("`{r}` is reserved or used twice")));
             }
         }
@@ -963,8 +966,14 @@ impl Config {
             queues: acd_queues(&self.queues)?,
             not_ready_reasons: self.agents.reasons()?,
             acd_rules: acd::Rules {
-                vip_priority: self.agents.vip_priority,
-                complaint_priority: self.agents.complaint_priority,
+                // Below the priority of transferred callers (200), who
+                // were already being served.
+                vip_priority: (self.agents.vip_priority <= 99)
+                    .then_some(self.agents.vip_priority)
+                    .ok_or_else(|| invalid("agents.vip_priority", "must be 0 to 99"))?,
+                complaint_priority: (self.agents.complaint_priority <= 99)
+                    .then_some(self.agents.complaint_priority)
+                    .ok_or_else(|| invalid("agents.complaint_priority", "must be 0 to 99"))?,
                 requeue_on_vanish: match self.agents.vanished_phone.as_str() {
                     "requeue" => true,
                     "message" => false,

@@ -4,9 +4,11 @@
 //! JSON schema; a test checks every message here against that schema.
 //!
 //! Versioning: [`PROTOCOL`] is sent in the first message of every
-//! connection ([`Event::Hello`]). Fields may be added to events within a
-//! version (clients ignore what they do not know); removing or renaming
-//! anything, or changing a meaning, makes a new version.
+//! connection ([`Event::Hello`]). Within a version the server may add
+//! fields to events, new event types, new commands, new error codes and
+//! new `why`/`cause` values; clients ignore what they do not know.
+//! Removing or renaming anything, or changing a meaning, makes a new
+//! version.
 //!
 //! Every command may carry an `id`; the server answers each command with
 //! exactly one [`Event::Ok`] or [`Event::Error`] with that id, after the
@@ -92,7 +94,7 @@ pub struct StateView {
     /// When wrap-up ends by itself, or the ring times out (epoch ms).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until_ms: Option<i64>,
-    /// The call ringing or connected.
+    /// The call ringing or connected, or the one being wrapped up.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub call: Option<String>,
 }
@@ -115,7 +117,7 @@ pub struct CallView {
     pub digits: String,
     /// The menu choices the caller made: `"0 → agent"`, in order.
     pub ivr_path: Vec<String>,
-    /// The IVR's variables worth showing (a ticket number entered...).
+    /// The language the caller chose in the IVR (`zh`, `en`).
     pub language: String,
 }
 
@@ -129,10 +131,9 @@ pub enum Event {
         protocol: u32,
         agent: AgentView,
         state: StateView,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        /// The call ringing or connected (`null`: none).
         call: Option<CallView>,
-        /// The screen pop of that call.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        /// The screen pop of that call (`null`: none, or not readable).
         pop: Option<serde_json::Value>,
         /// The not-ready reason codes the server accepts.
         not_ready_reasons: Vec<String>,
@@ -150,8 +151,9 @@ pub enum Event {
         call: CallView,
         pop: Option<serde_json::Value>,
     },
-    /// The ringing call is no longer offered (answered elsewhere, the
-    /// caller left, ring timeout, rejected).
+    /// The ringing call is no longer offered; `why` as in the `state`
+    /// event that follows (`rejected`, `ring timeout`, `caller left`,
+    /// `answered elsewhere`, ...).
     OfferCancelled {
         call: String,
         why: String,
@@ -181,8 +183,10 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<String>,
         /// Stable, for programs: bad_command, wrong_state, no_such_call,
-        /// not_your_call, taken, unknown_queue, unknown_agent,
-        /// unknown_reason, no_phone, replaced.
+        /// not_your_call, unknown_queue, unknown_agent, unknown_reason,
+        /// no_phone; and, without a command, replaced (another window
+        /// took over) and session_ended (sign in again), each followed by
+        /// the server closing the connection.
         code: &'static str,
         /// For people.
         message: String,

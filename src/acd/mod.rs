@@ -511,12 +511,24 @@ impl Acd {
     /// The agent steps away with a reason code; allowed when idle or in
     /// wrap-up.
     pub fn set_not_ready(&mut self, id: AgentId, reason: &str, now: i64) -> Result<(), AcdError> {
+        self.pause(id, reason, "agent", now)
+    }
+
+    /// Not ready for a reason of the server's (`why`: what happened), as
+    /// [`Acd::set_not_ready`] otherwise.
+    pub fn pause(
+        &mut self,
+        id: AgentId,
+        reason: &str,
+        why: &'static str,
+        now: i64,
+    ) -> Result<(), AcdError> {
         match &self.agent(id)?.state {
             AgentState::Ready | AgentState::NotReady { .. } | AgentState::WrapUp { .. } => {
                 let to = AgentState::NotReady {
                     reason: reason.to_owned(),
                 };
-                self.set_state(id, to, now, "agent");
+                self.set_state(id, to, now, why);
                 Ok(())
             }
             _ => Err(self.wrong(id, "become not ready")),

@@ -151,7 +151,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The form a token is kept in.
-fn token_hash(token: &str) -> String {
+pub(super) fn token_hash(token: &str) -> String {
     hex(&Blake2b512::digest(token.as_bytes()))
 }
 
@@ -163,7 +163,7 @@ pub fn password_problem(password: &str) -> Option<String> {
 }
 
 /// The session token a request carries: a bearer token, else the cookie.
-fn request_token(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn request_token(headers: &HeaderMap) -> Option<&str> {
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
         return auth.to_str().ok()?.strip_prefix("Bearer ").map(str::trim);
     }

@@ -8,11 +8,14 @@
 //! reconnect resumes where the page was. Commands go to the engine in the
 //! order received; events come back through the hub.
 //!
-//! Protection: a text message over [`MAX_MESSAGE`] bytes or anything that
-//! is not a command gets an `error` event (bad_command) and changes
-//! nothing; more than [`MAX_COMMANDS_PER_S`] commands a second are refused
-//! the same way; a client that does not read its events (its queue of
-//! [`QUEUE`] events is full) is disconnected, never waited for.
+//! Protection: anything that is not a command gets an `error` event
+//! (bad_command) and changes nothing, as do commands beyond
+//! [`MAX_COMMANDS_PER_S`] a second; a message over [`MAX_MESSAGE`] bytes
+//! closes the connection (the websocket layer refuses to read it); a
+//! client that does not read its events (its queue of [`QUEUE`] events is
+//! full) is disconnected, never waited for. The session is checked again
+//! every [`SESSION_CHECK`]: signing out, expiry, deactivation or a role
+//! that no longer takes calls closes the connection.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -36,6 +39,8 @@ pub const MAX_MESSAGE: usize = 16 * 1024;
 pub const MAX_COMMANDS_PER_S: u32 = 20;
 /// Events waiting for a slow client before it is dropped.
 const QUEUE: usize = 256;
+/// How often an open connection's session is checked again.
+pub const SESSION_CHECK: Duration = Duration::from_secs(30);
 
 /// What the websockets tell the engine.
 #[derive(Debug)]
@@ -85,6 +90,8 @@ impl CtiHub {
         {
             tracing::warn!(agent, "CTI client not reading its events: disconnected");
             conns.remove(&agent);
+            // As for a closed socket: the agent is offered nothing more.
+            let _ = self.to_engine.try_send(CtiInput::Disconnected(agent));
         }
     }
 
@@ -140,6 +147,7 @@ impl CtiHub {
 pub async fn agent_ws(
     State(state): State<ApiState>,
     Extension(Caller(user)): Extension<Caller>,
+    headers: axum::http::HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
     let ws = ws.map_err(|_| AppError::BadRequest("this address takes a websocket".into()))?;
@@ -158,12 +166,39 @@ pub async fn agent_ws(
         queues: p.queues,
         skills: p.skills,
     };
+    let session = super::auth::request_token(&headers)
+        .map(super::auth::token_hash)
+        .unwrap_or_default();
+    let store = state.store.clone();
     Ok(ws
         .max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| serve(socket, hub, profile)))
+        .on_upgrade(move |socket| serve(socket, hub, profile, store, session)))
 }
 
-async fn serve(mut socket: WebSocket, hub: std::sync::Arc<CtiHub>, profile: AgentProfile) {
+/// The session still stands and its user still takes calls.
+async fn still_signed_in(store: &crate::store::Store, session: &str, agent: AgentId) -> bool {
+    let now = super::now_ms();
+    match store.session_user(session, now).await {
+        Ok(Some(user)) => {
+            user.id == agent
+                && matches!(
+                    user.role,
+                    crate::store::Role::Agent | crate::store::Role::Supervisor
+                )
+        }
+        Ok(None) => false,
+        // The database is down: not the agent's fault; check again later.
+        Err(_) => true,
+    }
+}
+
+async fn serve(
+    mut socket: WebSocket,
+    hub: std::sync::Arc<CtiHub>,
+    profile: AgentProfile,
+    store: crate::store::Store,
+    session: String,
+) {
     let agent = profile.id;
     let (conn, mut events) = hub.attach(agent);
     if hub
@@ -175,8 +210,17 @@ async fn serve(mut socket: WebSocket, hub: std::sync::Arc<CtiHub>, profile: Agen
         return;
     }
     let mut window = (Instant::now(), 0u32);
+    let mut check = tokio::time::interval(SESSION_CHECK);
+    check.tick().await;
     loop {
         tokio::select! {
+            _ = check.tick() => {
+                if !still_signed_in(&store, &session, agent).await {
+                    let bye = Event::error(None, "session_ended", "your session has ended: sign in again");
+                    reply(&mut socket, bye).await;
+                    break;
+                }
+            }
             event = events.recv() => match event {
                 Some(text) => {
                     if socket.send(Message::Text(text.into())).await.is_err() {
@@ -200,9 +244,16 @@ async fn serve(mut socket: WebSocket, hub: std::sync::Arc<CtiHub>, profile: Agen
                     window = (Instant::now(), 0);
                 }
                 window.1 += 1;
+                // The id of whatever was sent, so even a refused message is
+                // answered under its id.
+                let id = || {
+                    serde_json::from_str::<serde_json::Value>(text.as_str())
+                        .ok()
+                        .and_then(|v| v.get("id")?.as_str().map(str::to_owned))
+                };
                 if window.1 > MAX_COMMANDS_PER_S {
                     let msg = format!("more than {MAX_COMMANDS_PER_S} commands a second: slow down");
-                    reply(&mut socket, Event::error(None, "bad_command", msg)).await;
+                    reply(&mut socket, Event::error(id(), "bad_command", msg)).await;
                     continue;
                 }
                 match serde_json::from_str::<Request>(text.as_str()) {
@@ -212,11 +263,8 @@ async fn serve(mut socket: WebSocket, hub: std::sync::Arc<CtiHub>, profile: Agen
                         }
                     }
                     Err(e) => {
-                        let id = serde_json::from_str::<serde_json::Value>(text.as_str())
-                            .ok()
-                            .and_then(|v| v.get("id")?.as_str().map(str::to_owned));
                         let msg = format!("not a command: {e}");
-                        reply(&mut socket, Event::error(id, "bad_command", msg)).await;
+                        reply(&mut socket, Event::error(id(), "bad_command", msg)).await;
                     }
                 }
             }

@@ -124,7 +124,7 @@ impl Engine {
             d.online = false;
         }
         if self.acd.agent_state(agent) == Some(&AgentState::Ready) {
-            let _ = self.acd.set_not_ready(agent, "disconnected", wall);
+            let _ = self.acd.pause(agent, "disconnected", "screen closed", wall);
         }
         self.drain_acd(now);
     }
@@ -168,7 +168,14 @@ impl Engine {
             AgentState::OnCall { call } | AgentState::OnHold { call } => {
                 (None, None, call_id(*call))
             }
-            AgentState::WrapUp { until_ms } => (None, Some(*until_ms), None),
+            AgentState::WrapUp { until_ms } => (
+                None,
+                Some(*until_ms),
+                self.desks
+                    .get(&agent)
+                    .and_then(|d| d.wrap.as_ref())
+                    .map(|(id, _)| id.clone()),
+            ),
             AgentState::Ready | AgentState::LoggedOut => (None, None, None),
         };
         StateView {
@@ -255,6 +262,15 @@ impl Engine {
             Command::Logout => self.acd.logout(agent, wall).map_err(acd_error),
             Command::Reject { call } => {
                 let key = self.own_call(agent, &call)?;
+                if !matches!(
+                    self.acd.agent_state(agent),
+                    Some(AgentState::Ringing { .. })
+                ) {
+                    return Err((
+                        "wrong_state",
+                        "the call is not ringing: hang up instead".into(),
+                    ));
+                }
                 self.acd.reject(agent, key, wall).map_err(acd_error)
             }
             Command::HangUp { call } => {
@@ -345,12 +361,23 @@ impl Engine {
                     return Err(("wrong_state", "not in wrap-up".into()));
                 }
                 self.finish_wrap_up(agent, wall, Some(disposition), notes);
+                if self.phone_of(agent, now).is_none() {
+                    return self
+                        .acd
+                        .pause(agent, "no_phone", "no phone registered", wall)
+                        .map_err(acd_error);
+                }
                 self.acd.set_ready(agent, wall).map_err(acd_error)
             }
             Command::ExtendWrapUp { seconds } => {
-                let s = seconds.min(MAX_EXTEND_S);
+                if !(1..=MAX_EXTEND_S).contains(&seconds) {
+                    return Err((
+                        "bad_command",
+                        format!("seconds must be 1 to {MAX_EXTEND_S}"),
+                    ));
+                }
                 self.acd
-                    .extend_wrap_up(agent, i64::from(s) * 1000, wall)
+                    .extend_wrap_up(agent, i64::from(seconds) * 1000, wall)
                     .map_err(acd_error)
             }
         }
@@ -666,16 +693,6 @@ impl Engine {
                         }
                         self.drive_leg(now, l);
                     }
-                    let call_id = self.calls.get(&call).map(|c| c.id.clone());
-                    if let Some(call) = call_id {
-                        self.cti(
-                            agent,
-                            Event::OfferCancelled {
-                                call,
-                                why: "withdrawn".into(),
-                            },
-                        );
-                    }
                 }
                 Effect::Connect { call, agent } => self.connect(now, call, agent),
                 Effect::Announce {
@@ -716,6 +733,29 @@ impl Engine {
                     if let Some(d) = self.desks.get_mut(&agent) {
                         d.state_since_ms = at_ms;
                     }
+                    // The ring stopped without an answer: the screen hears
+                    // why before the state that follows.
+                    if let AgentState::Ringing { call, .. } = from
+                        && !matches!(to, AgentState::OnCall { .. })
+                        && let Some(c) = self.calls.get(&call)
+                    {
+                        let call = c.id.clone();
+                        self.cti(
+                            agent,
+                            Event::OfferCancelled {
+                                call,
+                                why: why.to_owned(),
+                            },
+                        );
+                    }
+                    // An agent whose screen is closed is offered nothing
+                    // (wrap-up ending by its timer, say).
+                    if to == AgentState::Ready && self.desks.get(&agent).is_some_and(|d| !d.online)
+                    {
+                        let _ = self
+                            .acd
+                            .pause(agent, "disconnected", "screen closed", at_ms);
+                    }
                     self.state_seq += 1;
                     let reason = match &to {
                         AgentState::NotReady { reason } => Some(reason.clone()),
@@ -752,7 +792,9 @@ impl Engine {
             // No phone to ring: the offer goes to the next agent, and this
             // one takes no more calls until a phone registers.
             let _ = self.acd.reject(agent, call, wall);
-            let _ = self.acd.set_not_ready(agent, "no_phone", wall);
+            let _ = self
+                .acd
+                .pause(agent, "no_phone", "no phone registered", wall);
             return;
         };
         let Some(c) = self.calls.get(&call) else {
@@ -990,15 +1032,21 @@ fn contact_addr(contact: &str) -> Option<std::net::SocketAddr> {
 }
 
 fn acd_error(e: AcdError) -> (&'static str, String) {
-    let code = match e {
-        AcdError::UnknownAgent(_) | AcdError::WrongState { .. } => "wrong_state",
-        AcdError::UnknownQueue(_) => "unknown_queue",
-        AcdError::UnknownCall(_) => "no_such_call",
-        AcdError::DuplicateCall(_) => "wrong_state",
-        AcdError::NotOffered { .. } => "not_your_call",
-        AcdError::Taken { .. } => "taken",
-    };
-    (code, e.to_string())
+    // The ACD's own messages name its internal call numbers; the page
+    // knows calls by their ids, so say it in its terms.
+    match e {
+        AcdError::WrongState { state, action } => (
+            "wrong_state",
+            format!("you are {state}: {action} is not possible now"),
+        ),
+        AcdError::UnknownAgent(_) => ("wrong_state", "you are not signed in to the queues".into()),
+        AcdError::UnknownQueue(q) => ("unknown_queue", format!("no queue named {q:?}")),
+        AcdError::UnknownCall(_) | AcdError::DuplicateCall(_) => {
+            ("no_such_call", "that call is no longer waiting".into())
+        }
+        AcdError::NotOffered { .. } => ("not_your_call", "that call is not ringing at you".into()),
+        AcdError::Taken { .. } => ("not_your_call", "another agent has taken that call".into()),
+    }
 }
 
 // ----- registration of agents' phones ---------------------------------------
@@ -1077,7 +1125,9 @@ impl Engine {
                 && self.registrar.contacts(agent_id, wall).is_empty()
                 && self.acd.agent_state(agent_id) == Some(&AgentState::Ready)
             {
-                let _ = self.acd.set_not_ready(agent_id, "no_phone", wall);
+                let _ = self
+                    .acd
+                    .pause(agent_id, "no_phone", "phone unregistered", wall);
             }
         }
         self.drain_acd(now);
