@@ -410,11 +410,16 @@ impl Engine {
         if let Some(c) = self.calls.get_mut(&key) {
             c.set_music(now, on);
             c.event(now, if on { "agent-hold" } else { "agent-resume" }, "");
+            // The clock runs for talk or for hold, never both.
             if let Some(part) = c.acd.as_mut() {
                 if on {
+                    if let Some(since) = part.talk_since.take() {
+                        part.talk_ms += wall - since;
+                    }
                     part.hold_since = Some(wall);
                 } else if let Some(since) = part.hold_since.take() {
                     part.hold_ms += wall - since;
+                    part.talk_since = Some(wall);
                 }
             }
         }
@@ -606,12 +611,11 @@ impl Engine {
         }
         if let Some(since) = part.hold_since.take() {
             part.hold_ms += wall - since;
-            part.talk_ms -= wall - since;
         }
         part.leg = None;
         let op = RecordOp::Handled {
             call_id: c.id.clone(),
-            talk_ms: part.talk_ms.max(0),
+            talk_ms: part.talk_ms,
             hold_ms: part.hold_ms,
             transfers: part.transfers,
         };
