@@ -718,6 +718,9 @@ pub struct Settings {
     pub sip_realm: String,
     /// Caller priorities and the vanished-phone rule.
     pub acd_rules: acd::Rules,
+    /// The file and flags these settings came from, to read them again on
+    /// SIGHUP (`None`: the built-in defaults, nothing to reload).
+    pub reload_from: Option<(PathBuf, Overrides)>,
 }
 
 /// Flags given on the command line; each one overrides the file.
@@ -965,6 +968,7 @@ impl Config {
             desk: self.tickets.desk()?,
             queues: acd_queues(&self.queues)?,
             not_ready_reasons: self.agents.reasons()?,
+            reload_from: None,
             acd_rules: acd::Rules {
                 // Below the priority of transferred callers (200), who
                 // were already being served.

@@ -160,7 +160,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
 fn settings(args: &Args) -> Result<Settings, String> {
     let mut config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
     config.apply(&args.overrides);
-    config.validate().map_err(|e| e.to_string())
+    let mut settings = config.validate().map_err(|e| e.to_string())?;
+    settings.reload_from = args.config.clone().map(|p| (p, args.overrides.clone()));
+    Ok(settings)
 }
 
 fn init_logging() {

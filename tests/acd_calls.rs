@@ -428,3 +428,66 @@ fn wait_for_record(server: &Server, id: &str, done: impl Fn(&Value) -> bool) -> 
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn sighup_reloads_queues_and_reasons_and_refuses_a_config_the_flows_cannot_use() {
+    let dir = common::temp_dir("reload");
+    let config = dir.join("hotline.toml");
+    let write = |reasons: &str, queues: &[&str]| {
+        let mut text = format!("[agents]\nnot_ready_reasons = [{reasons}]\n");
+        for q in queues {
+            text.push_str(&format!("[[queues]]\nname = \"{q}\"\n"));
+        }
+        std::fs::write(&config, text).unwrap();
+    };
+    let all = ["repair", "installation", "complaint", "general"];
+    write("\"break\"", &all);
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let (_ann, token) = agent(&server, "ann");
+    let mut screen = Screen::open(&server, &token);
+    screen.wait("hello", Duration::from_secs(5));
+    let lunch = json!({ "type": "not_ready", "reason": "lunch" });
+    assert_eq!(screen.command("a", lunch.clone())["code"], "unknown_reason");
+
+    let hup = || {
+        let ok = Command::new("kill")
+            .args(["-HUP", &server.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -HUP");
+    };
+    write("\"break\", \"lunch\"", &all);
+    hup();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let answer = screen.command(&format!("b{n}"), lunch.clone());
+        if answer["type"] == "ok" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reason not reloaded: {answer}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The demo flow sends callers to `general`: a file without it is refused
+    // and the last good settings stay.
+    write("\"break\"", &["repair", "installation", "complaint"]);
+    hup();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.log().contains("configuration not reloaded") {
+        assert!(
+            Instant::now() < deadline,
+            "no refusal logged:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        server.log().contains("general"),
+        "the log names the missing queue"
+    );
+    let still = screen.command("c", lunch);
+    assert_eq!(still["type"], "ok", "the last good reasons stay: {still}");
+}

@@ -70,6 +70,44 @@ pub(super) struct Desk {
 }
 
 impl Engine {
+    // ----- configuration -----------------------------------------------------
+
+    /// A reloaded configuration's queues, not-ready reasons and rules.
+    /// Calls waiting in a queue that is gone stay until they are answered
+    /// or leave; agents keep the queues they logged in to until they log
+    /// in again.
+    pub fn set_desk_config(
+        &mut self,
+        now: Instant,
+        queues: Vec<crate::acd::QueueConfig>,
+        not_ready_reasons: Vec<String>,
+        rules: crate::acd::Rules,
+    ) {
+        self.acd.set_queues(queues.clone());
+        self.cfg.queues = queues;
+        self.cfg.not_ready_reasons = not_ready_reasons;
+        self.cfg.rules = rules;
+        self.drain_acd(now);
+    }
+
+    /// The queues the IVR's current flows send callers to.
+    pub fn ivr_queues(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .catalog
+            .flows
+            .flows
+            .values()
+            .flat_map(|f| f.nodes.iter())
+            .filter_map(|n| match &n.kind {
+                crate::ivr::flow::NodeKind::Queue(q) => Some(q.queue.clone()),
+                _ => None,
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     // ----- the CTI connection ----------------------------------------------
 
     /// An agent's websocket opened: log them in (not ready) the first

@@ -38,7 +38,9 @@ pub struct IvrFiles {
     pub language: String,
     pub transfer_allow: Vec<DigitPattern>,
     /// The ACD queues configured: a queue node must name one of them.
-    pub queues: Vec<String>,
+    /// Shared with the runtime, which replaces it when the configuration
+    /// is reloaded.
+    pub queues: Arc<std::sync::RwLock<Vec<String>>>,
 }
 
 impl IvrFiles {
@@ -47,7 +49,9 @@ impl IvrFiles {
             dir: s.flows_dir.clone(),
             main_flow: s.main_flow.clone(),
             language: s.language.clone(),
-            queues: s.queues.iter().map(|q| q.name.clone()).collect(),
+            queues: Arc::new(std::sync::RwLock::new(
+                s.queues.iter().map(|q| q.name.clone()).collect(),
+            )),
             transfer_allow: s.transfer_allow.clone(),
         }
     }
@@ -94,29 +98,40 @@ fn read_sources(files: &IvrFiles) -> Result<Sources, String> {
     })
 }
 
+/// Queue nodes of `flows` naming a queue not in `queues`, one line each
+/// (file, line, node).
+pub fn unknown_queues(flows: &ivr::FlowSet, queues: &[String]) -> Vec<String> {
+    flows
+        .flows
+        .values()
+        .flat_map(|f| {
+            f.nodes.iter().filter_map(move |n| match &n.kind {
+                ivr::flow::NodeKind::Queue(q) if !queues.contains(&q.queue) => Some(format!(
+                    "{}:{}: node `{}`: queue `{}` is not configured (configured: {})",
+                    f.file,
+                    n.line,
+                    n.id,
+                    q.queue,
+                    queues.join(", ")
+                )),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
 /// Loads and checks everything; `Err` is the message to print (every
 /// flow error on its own line).
 pub fn load_catalog(files: &IvrFiles, version: u64) -> Result<IvrCatalog, String> {
     let sources = read_sources(files)?;
     let flows = ivr::load(&sources).map_err(|e| e.to_string())?;
     // A caller sent to a queue no agent serves would wait for nothing.
-    let unknown: Vec<String> = flows
-        .flows
-        .values()
-        .flat_map(|f| {
-            f.nodes.iter().filter_map(move |n| match &n.kind {
-                ivr::flow::NodeKind::Queue(q) if !files.queues.contains(&q.queue) => Some(format!(
-                    "{}:{}: node `{}`: queue `{}` is not configured (configured: {})",
-                    f.file,
-                    n.line,
-                    n.id,
-                    q.queue,
-                    files.queues.join(", ")
-                )),
-                _ => None,
-            })
-        })
-        .collect();
+    let queues = files
+        .queues
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let unknown = unknown_queues(&flows, &queues);
     if !unknown.is_empty() {
         return Err(unknown.join("\n"));
     }

@@ -252,9 +252,15 @@ pub async fn serve_until(
     );
     let engine = Engine::new(cfg, Arc::new(catalog), now(), wall_ms(), fastrand::u64(..));
     let (reload_tx, reload_rx) = mpsc::channel(4);
+    let queue_names = ivr_files.queues.clone();
     let reloader = settings
         .reload_flows
         .then(|| ivr::spawn_reloader(ivr_files, 1, reload_tx));
+    let (config_tx, config_rx) = mpsc::channel(4);
+    let config_task = tokio::spawn(reload_config_on_sighup(
+        settings.reload_from.clone(),
+        config_tx,
+    ));
     println!(
         "hotline ready: sip udp+tcp {sip_addr}, http http://{http_addr}, database {}, rtp {}-{}, ivr {ivr_summary}",
         store.backend().as_str(),
@@ -278,6 +284,7 @@ pub async fn serve_until(
         overloaded: false,
         overloaded_until: None,
         agents: cti::spawn(hub, store.clone()),
+        queue_names,
     };
     driver
         .run(
@@ -285,12 +292,14 @@ pub async fn serve_until(
             urgent_rx,
             agents_rx,
             reload_rx,
+            config_rx,
             shutdown,
             settings.shutdown_grace,
         )
         .await;
 
     tcp_task.abort();
+    config_task.abort();
     if let Some(r) = reloader {
         r.abort();
     }
@@ -384,6 +393,9 @@ struct Driver {
     overloaded_until: Option<tokio::time::Instant>,
     /// Events for agents' websockets, in order.
     agents: mpsc::UnboundedSender<cti::CtiOut>,
+    /// The configured queue names the flows reloader checks queue nodes
+    /// against.
+    queue_names: Arc<std::sync::RwLock<Vec<String>>>,
 }
 
 /// Timers firing this late mean the driver cannot keep the calls' 20 ms
@@ -401,6 +413,7 @@ impl Driver {
         mut urgent: mpsc::Receiver<Input>,
         mut agents: mpsc::Receiver<CtiInput>,
         mut reloads: mpsc::Receiver<Arc<IvrCatalog>>,
+        mut configs: mpsc::Receiver<Settings>,
         shutdown: impl std::future::Future<Output = ()>,
         grace: Duration,
     ) {
@@ -468,6 +481,7 @@ impl Driver {
                 Some(input) = inputs.recv() => self.on_input(input),
                 Some(input) = urgent.recv() => self.on_input(input),
                 Some(input) = agents.recv() => self.on_agent(input),
+                Some(settings) = configs.recv() => self.reconfigure(settings),
                 Some(catalog) = reloads.recv() => {
                     info!(version = catalog.version, "IVR version live for new calls");
                     self.engine.set_ivr(catalog);
@@ -531,6 +545,37 @@ impl Driver {
                 Err(()) => self.engine.credentials_failed(now(), token),
             },
         }
+    }
+
+    /// A configuration read again on SIGHUP: its queues, not-ready reasons
+    /// and ACD rules take effect unless a flow in use names a queue it no
+    /// longer has. (Everything else in it needs a restart.)
+    fn reconfigure(&mut self, settings: Settings) {
+        let names: Vec<String> = settings.queues.iter().map(|q| q.name.clone()).collect();
+        let missing: Vec<String> = self
+            .engine
+            .ivr_queues()
+            .into_iter()
+            .filter(|q| !names.contains(q))
+            .collect();
+        if !missing.is_empty() {
+            tracing::error!(
+                missing = %missing.join(", "),
+                "configuration not reloaded: the IVR flows send callers to queues it no longer has"
+            );
+            return;
+        }
+        *self
+            .queue_names
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = names.clone();
+        self.engine.set_desk_config(
+            now(),
+            settings.queues,
+            settings.not_ready_reasons,
+            settings.acd_rules,
+        );
+        info!(queues = %names.join(", "), "configuration reloaded: queues, not-ready reasons and ACD rules");
     }
 
     fn on_agent(&mut self, input: CtiInput) {
@@ -697,6 +742,48 @@ impl Driver {
             return Some(local);
         }
         None
+    }
+}
+
+/// Reads the configuration again on each SIGHUP and hands the driver what
+/// validates; a bad file is logged and changes nothing.
+async fn reload_config_on_sighup(
+    from: Option<(std::path::PathBuf, crate::config::Overrides)>,
+    tx: mpsc::Sender<Settings>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let Some((path, overrides)) = from.clone() else {
+                warn!("SIGHUP: started without a configuration file, nothing to reload");
+                continue;
+            };
+            let loaded = tokio::task::spawn_blocking(move || {
+                let mut config =
+                    crate::config::Config::load(Some(&path)).map_err(|e| e.to_string())?;
+                config.apply(&overrides);
+                config.validate().map_err(|e| e.to_string())
+            })
+            .await;
+            match loaded {
+                Ok(Ok(settings)) => {
+                    if tx.send(settings).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "configuration not reloaded"),
+                Err(e) => warn!(error = %e, "configuration reload failed"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (from, tx);
+        std::future::pending::<()>().await;
     }
 }
 
