@@ -280,6 +280,10 @@ fn engine_config() -> EngineConfig {
         telephone_event_pt: 101,
         timers: TimerConfig::default(),
         rtp_timeout: Duration::from_secs(5),
+        queues: vec![hotline::acd::QueueConfig::new("general")],
+        not_ready_reasons: vec!["break".into()],
+        sip_realm: "hotline".into(),
+        rules: hotline::acd::Rules::default(),
     }
 }
 
@@ -406,9 +410,14 @@ fn drain_engine(engine: &mut Engine, now: Instant, seen: &mut Seen) {
             Output::Lookup { call, token, .. } => {
                 engine.lookup_done(now, call, token, LookupAnswer::NotFound);
             }
+            // A REGISTER's user is unknown; callers are nobody special.
+            Output::Credentials { token, .. } => engine.credentials_done(now, token, None),
+            Output::Standing { call, .. } => engine.standing_done(now, call, false, false),
             Output::MessageStart { .. }
             | Output::MessageAudio { .. }
-            | Output::MessageEnd { .. } => {}
+            | Output::MessageEnd { .. }
+            | Output::Cti { .. }
+            | Output::Offer { .. } => {}
         }
     }
 }

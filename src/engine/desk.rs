@@ -226,7 +226,10 @@ impl Engine {
     }
 
     fn cti(&mut self, agent: AgentId, event: Event) {
-        self.outputs.push_back(Output::Cti { agent, event });
+        self.outputs.push_back(Output::Cti {
+            agent,
+            event: Box::new(event),
+        });
     }
 
     /// A command from the agent's websocket; answered with `Ok` or `Error`.

@@ -99,7 +99,7 @@ pub enum Output {
     /// Send this to the agent's CTI websocket.
     Cti {
         agent: crate::acd::AgentId,
-        event: crate::cti::Event,
+        event: Box<crate::cti::Event>,
     },
     /// A call rings at this agent: read the caller's history (the screen
     /// pop) and send it with [`crate::cti::Event::Offered`].

@@ -650,7 +650,7 @@ impl Sim {
                             .push((call, format!("audio {}", samples.len())));
                     }
                     Output::MessageEnd { call } => self.messages.push((call, "end".into())),
-                    Output::Cti { agent, event } => self.cti.push((agent, event)),
+                    Output::Cti { agent, event } => self.cti.push((agent, *event)),
                     Output::Offer { agent, call } => self.offers.push((agent, call)),
                     Output::Credentials { token, username } => {
                         self.credentials.push((token, username));

@@ -29,7 +29,7 @@ pub const POP_TIMEOUT: Duration = Duration::from_millis(500);
 /// What the driver hands the dispatcher.
 #[derive(Debug)]
 pub(super) enum CtiOut {
-    Event(AgentId, Event),
+    Event(AgentId, Box<Event>),
     /// Read the caller's history, then send `offered`.
     Offer(AgentId, CallView),
 }
@@ -115,7 +115,7 @@ impl Dispatcher {
                 });
             }
             CtiOut::Event(agent, mut event) => {
-                match &mut event {
+                match event.as_mut() {
                     Event::Hello {
                         call: Some(call),
                         pop,

@@ -288,11 +288,13 @@ pub async fn serve_until(
     };
     driver
         .run(
-            input_rx,
-            urgent_rx,
-            agents_rx,
-            reload_rx,
-            config_rx,
+            Channels {
+                inputs: input_rx,
+                urgent: urgent_rx,
+                agents: agents_rx,
+                reloads: reload_rx,
+                configs: config_rx,
+            },
             shutdown,
             settings.shutdown_grace,
         )
@@ -406,17 +408,30 @@ const OVERLOAD_BACKLOG: usize = 4096;
 /// How long new calls stay refused after the last sign of overload.
 const OVERLOAD_HOLD: Duration = Duration::from_secs(1);
 
+/// What the driver reads besides its sockets and the clock.
+struct Channels {
+    inputs: mpsc::Receiver<Input>,
+    /// Key presses and lookup answers (see where the channel is made).
+    urgent: mpsc::Receiver<Input>,
+    agents: mpsc::Receiver<CtiInput>,
+    reloads: mpsc::Receiver<Arc<IvrCatalog>>,
+    configs: mpsc::Receiver<Settings>,
+}
+
 impl Driver {
     async fn run(
         &mut self,
-        mut inputs: mpsc::Receiver<Input>,
-        mut urgent: mpsc::Receiver<Input>,
-        mut agents: mpsc::Receiver<CtiInput>,
-        mut reloads: mpsc::Receiver<Arc<IvrCatalog>>,
-        mut configs: mpsc::Receiver<Settings>,
+        channels: Channels,
         shutdown: impl std::future::Future<Output = ()>,
         grace: Duration,
     ) {
+        let Channels {
+            mut inputs,
+            mut urgent,
+            mut agents,
+            mut reloads,
+            mut configs,
+        } = channels;
         tokio::pin!(shutdown);
         let mut buf = vec![0u8; 65_536];
         let mut shutting_down = false;
