@@ -177,7 +177,17 @@ fn requests_we_do_not_serve_get_clean_answers() {
         "{resp}"
     );
 
+    // Agents' phones register, with digest authentication.
     let req = phone.fresh("REGISTER", "4008001234", "", "");
+    phone.send(&req);
+    let resp = phone.final_response();
+    assert_eq!(status(&resp), 401);
+    assert!(
+        header(&resp, "WWW-Authenticate").is_some_and(|h| h.starts_with("Digest ")),
+        "{resp}"
+    );
+
+    let req = phone.fresh("SUBSCRIBE", "4008001234", "", "");
     phone.send(&req);
     let resp = phone.final_response();
     assert_eq!(status(&resp), 405);
