@@ -439,6 +439,12 @@ enum Op {
     HangUpCall(u8),
     AgentHangsUp(u8),
     Hold(u8, bool),
+    /// A call arrives transferred to one agent.
+    ArriveFor(u8, u8),
+    /// The caller's flow takes the call out of the queue.
+    Leave(u8),
+    /// The records raise the caller's priority.
+    Raise(u8, u8),
     Advance(u16),
 }
 
@@ -455,7 +461,10 @@ fn op() -> impl Generator<Value = Op> {
         agent.clone().prop_map(Op::Reject),
         (0u8..12).prop_map(Op::HangUpCall),
         agent.clone().prop_map(Op::AgentHangsUp),
-        (agent, any::<bool>()).prop_map(|(a, h)| Op::Hold(a, h)),
+        (agent.clone(), any::<bool>()).prop_map(|(a, h)| Op::Hold(a, h)),
+        (0u8..12, agent).prop_map(|(c, a)| Op::ArriveFor(c, a)),
+        (0u8..12).prop_map(Op::Leave),
+        (0u8..12, 0u8..12).prop_map(|(c, p)| Op::Raise(c, p)),
         (0u16..40).prop_map(Op::Advance),
     ]
 }
@@ -467,6 +476,7 @@ fn queues() -> Vec<QueueConfig> {
     general.overflow = Overflow::Queue("all".into());
     general.max_missed = 2;
     general.wrap_up_ms = 3_000;
+    general.announce_every_ms = Some(15_000);
     let mut all = QueueConfig::new("all");
     all.strategy = Strategy::RingAll;
     all.ring_timeout_ms = 8_000;
@@ -516,6 +526,15 @@ fn check(acd: &Acd) -> Result<(), TestCaseError> {
             call,
             w.offered
         );
+        if let Some(only) = w.only {
+            prop_assert!(
+                w.offered.iter().all(|a| *a == only),
+                "call {} for agent {} offered to {:?}",
+                call,
+                only,
+                w.offered
+            );
+        }
     }
     for (call, agent) in &acd.connected {
         let state = &acd.agents[agent].state;
@@ -586,6 +605,14 @@ proptest! {
                     }
                 }
                 Op::Hold(a, on) => { let _ = acd.hold(i64::from(a), on, now); }
+                Op::ArriveFor(c, a) => {
+                    let call = u64::from(c);
+                    if !arrived.contains(&call) && acd.enqueue_for(call, names[usize::from(c) % 3], i64::from(a), 200, now).is_ok() {
+                        arrived.insert(call);
+                    }
+                }
+                Op::Leave(c) => { let _ = acd.leave(u64::from(c), now); }
+                Op::Raise(c, p) => acd.raise_priority(u64::from(c), p, now),
                 Op::Advance(s) => {
                     now += i64::from(s) * 500;
                     // The runtime ticks at every deadline on the way.
