@@ -220,6 +220,9 @@ pub(super) struct Call {
     bridged: bool,
     /// Music on hold playing (its last prompt's id): replayed when it ends.
     music: Option<PromptId>,
+    /// The goodbye of a queue that hangs up on overflow: the call ends
+    /// when it has played.
+    farewell: Option<PromptId>,
     /// The caller's choices in menus, for the agent's screen.
     pub ivr_path: Vec<String>,
     from_number: String,
@@ -295,6 +298,7 @@ impl Call {
             acd: None,
             bridged: false,
             music: None,
+            farewell: None,
             ivr_path: Vec::new(),
             from_number: from_number.clone(),
             service_number: n.number.clone(),
@@ -866,9 +870,17 @@ impl Call {
                 }
             }
             MediaOutput::Dtmf(d) => self.on_digit(now, d.digit, "rfc4733"),
-            MediaOutput::PromptFinished { id, .. } if self.music == Some(id) => {
+            MediaOutput::PromptFinished { id, .. } if self.farewell == Some(id) => {
+                self.farewell = None;
+                self.hangup(now, "queue-overflow");
+            }
+            // Music that ran to its end loops; music stopped (the flow
+            // moved on) does not.
+            MediaOutput::PromptFinished { id, completed } if self.music == Some(id) => {
                 self.music = None;
-                self.play_music(now);
+                if completed {
+                    self.play_music(now);
+                }
             }
             MediaOutput::PromptFinished { id, .. } => {
                 if let Some((token, last)) = self.playing
@@ -1087,6 +1099,28 @@ impl Call {
         }
     }
 
+    /// A queue whose overflow is `hangup`: the caller hears goodbye, then
+    /// the call ends (whatever the flow would do next).
+    pub fn farewell(&mut self, now: Instant) {
+        self.ivr.park("queue-overflow");
+        self.playing = None;
+        self.music = None;
+        self.bridged = false;
+        if let Some(m) = self.media.as_mut() {
+            m.set_bridged(false);
+            m.set_capture(false);
+            m.stop_playback(now);
+        }
+        let catalog = self.catalog.clone();
+        let goodbye = catalog
+            .prompts_for(self.ivr.language())
+            .and_then(|set| set.get(GOODBYE));
+        match (goodbye, self.media.as_mut()) {
+            (Some(p), Some(m)) => self.farewell = Some(m.play(now, p.clone())),
+            _ => self.hangup(now, "queue-overflow"),
+        }
+    }
+
     /// The agent's voice for the caller.
     pub fn push_audio(&mut self, samples: &[i16]) {
         if self.bridged
@@ -1190,6 +1224,8 @@ const MAX_RECORDED_DIGITS: usize = 64;
 
 /// The prompt played to a caller on hold or waiting outside the IVR.
 const HOLD_MUSIC: &str = "hold-music";
+/// The prompt before a queue hangs up on its overflow.
+const GOODBYE: &str = "goodbye";
 
 /// How long a message goes on being captured after it was stopped: audio
 /// the caller sent before the stopping key may arrive after it.

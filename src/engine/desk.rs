@@ -22,7 +22,7 @@ use tracing::{debug, info};
 use super::agent_leg::{AgentLeg, LegEvent, NewLeg, Target};
 use super::call::{AcdPart, sip_host};
 use super::{CallKey, Engine, Output};
-use crate::acd::{AcdError, AgentId, AgentState, CallEnd, Effect};
+use crate::acd::{AcdError, AgentId, AgentState, CallEnd, Effect, Overflow};
 use crate::cti::{AgentView, Command, Event, PROTOCOL, Request, StateView};
 use crate::records::RecordOp;
 use crate::sip::registrar::{BindingChange, Step};
@@ -756,7 +756,13 @@ impl Engine {
                             if let Some(p) = c.acd.as_mut() {
                                 p.released = true;
                             }
-                            c.leave_queue(now, &format!("queue overflow ({action:?})"));
+                            match action {
+                                Overflow::Hangup => c.farewell(now),
+                                // A message, or a callback (its campaign is
+                                // the outbound issue's): the queue node's
+                                // way out, usually leaving a message.
+                                other => c.leave_queue(now, &format!("queue overflow ({other:?})")),
+                            }
                         }
                         self.drive_call(now, call);
                     }

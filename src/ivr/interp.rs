@@ -274,7 +274,16 @@ impl Ivr {
     pub fn to_agent(&mut self) {
         if self.is_queued() {
             self.effects.push_back(Effect::StopPlayback);
-            self.event("agent", self.position());
+            self.park("agent");
+        }
+    }
+
+    /// The call leaves the flow's hands for good while queued (an agent
+    /// took it, or its queue ends it): the flow waits for nothing more and
+    /// plays nothing more; the caller of this stops what is playing.
+    pub fn park(&mut self, why: &'static str) {
+        if self.is_queued() {
+            self.event(why, self.position());
             self.stage = Stage::WithAgent;
             self.deadline = None;
         }

@@ -757,3 +757,21 @@ fn an_agent_transfers_the_caller_to_another_agent_who_answers() {
     assert_eq!(states_of(&sim, 2).last(), Some(&"wrap_up"));
     assert!(sim.engine.active_calls() == 1);
 }
+
+#[test]
+fn a_queue_that_hangs_up_on_overflow_says_goodbye_first() {
+    let mut sim = queue_sim(QueueConfig {
+        max_wait_ms: Some(30_000),
+        overflow: crate::acd::Overflow::Hangup,
+        ..QueueConfig::new("general")
+    });
+    let mut caller = Caller::new(Transport::Udp, "overflow");
+    let call = queued_caller(&mut sim, &mut caller);
+    sim.advance(secs(31));
+    let heard = sim.heard(call);
+    assert_eq!(heard.last(), Some(&("goodbye".to_owned(), 5)), "{heard:?}");
+    let bye = sim.only_bye();
+    assert_eq!(bye.dest, caller.peer);
+    let (cause, _) = sim.only_ending();
+    assert_eq!(cause, "queue-overflow");
+}
