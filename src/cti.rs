@@ -69,6 +69,12 @@ pub enum Command {
         #[serde(default)]
         agent: Option<i64>,
     },
+    /// Key presses to the caller (RFC 4733), e.g. to answer a machine:
+    /// up to 32 of 0-9, *, #, A-D.
+    Dtmf {
+        call: String,
+        digits: String,
+    },
     /// After-call work done: the call's disposition code and notes.
     EndWrapUp {
         disposition: String,

@@ -1121,6 +1121,15 @@ impl Call {
         }
     }
 
+    /// Key presses for the caller, from the agent; `Err` with a key that
+    /// cannot be sent (or the first when the caller takes no key events).
+    pub fn send_keys(&mut self, now: Instant, keys: &str) -> Result<(), char> {
+        let media = self.media.as_mut().ok_or(' ')?;
+        media.send_keys(keys)?;
+        self.event(now, "agent-dtmf", keys);
+        Ok(())
+    }
+
     /// The agent's voice for the caller.
     pub fn push_audio(&mut self, samples: &[i16]) {
         if self.bridged

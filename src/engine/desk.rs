@@ -35,6 +35,8 @@ const MAX_EXTEND_S: u32 = 600;
 /// Longest disposition code and notes.
 const MAX_DISPOSITION: usize = 40;
 const MAX_NOTES: usize = 2000;
+/// Most keys one `dtmf` command sends.
+const MAX_KEYS: usize = 32;
 
 /// Where a caller whose agent is gone waits again.
 enum Requeue {
@@ -379,6 +381,29 @@ impl Engine {
                 self.end_agent_call(now, key, "transferred");
                 self.requeue(now, key, target, "transfer");
                 Ok(())
+            }
+            Command::Dtmf { call, digits } => {
+                let key = self.own_call(agent, &call)?;
+                if self.acd.agent_state(agent) != Some(&AgentState::OnCall { call: key }) {
+                    return Err(("wrong_state", "keys go to a connected call".into()));
+                }
+                if digits.is_empty() || digits.chars().count() > MAX_KEYS {
+                    return Err((
+                        "bad_command",
+                        format!("digits must be 1 to {MAX_KEYS} keys"),
+                    ));
+                }
+                let sent = self.calls.get_mut(&key).map(|c| c.send_keys(now, &digits));
+                self.drive_call(now, key);
+                match sent {
+                    Some(Ok(())) => Ok(()),
+                    Some(Err(k)) if "0123456789*#ABCD".contains(k) => Err((
+                        "bad_command",
+                        "the caller's line takes no RFC 4733 key presses".into(),
+                    )),
+                    Some(Err(k)) => Err(("bad_command", format!("{k:?} is not a key"))),
+                    None => Err(("no_such_call", "the call is over".into())),
+                }
             }
             Command::EndWrapUp { disposition, notes } => {
                 let code_ok = !disposition.is_empty()

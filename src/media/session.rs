@@ -67,6 +67,15 @@ pub const DTMF_RESTART: Duration = Duration::from_secs(1);
 /// oldest samples go, bounding the delay a bridge adds.
 pub const MAX_BRIDGE_BACKLOG: usize = 4 * SAMPLES_PER_FRAME;
 
+/// Packets of one key press sent (RFC 4733): 100 ms of tone, then the
+/// End packet three times (it is the one that must not be lost), then
+/// this many slots of audio before the next key.
+const KEY_PACKETS: u32 = 5;
+const KEY_END_PACKETS: u32 = 3;
+const KEY_GAP: u32 = 3;
+/// The volume of keys we send, −dBm0.
+const KEY_VOLUME: u8 = 10;
+
 /// Packetisation time in whole milliseconds, for slot arithmetic.
 const FRAME_MS: u64 = FRAME_DURATION.as_millis() as u64;
 /// Timestamp increment per packet: 160 samples of the 8 kHz clock.
@@ -149,6 +158,10 @@ pub struct MediaSession {
     capture: bool,
     /// Bridged: the other leg's audio, sent instead of the prompts.
     feed: Option<VecDeque<i16>>,
+    /// Keys still to send, and the press being sent: (key, its start
+    /// timestamp, packets of it sent so far, counting the gap after).
+    keys_out: VecDeque<char>,
+    key_sending: Option<(char, u32, u32)>,
     /// SSRC of the telephone-event stream and when its last press ended.
     dtmf_ssrc: Option<u32>,
     last_dtmf: Option<Instant>,
@@ -184,6 +197,8 @@ impl MediaSession {
             inactive_reported: false,
             capture: false,
             feed: None,
+            keys_out: VecDeque::new(),
+            key_sending: None,
             dtmf_ssrc: None,
             last_dtmf: None,
             stats: MediaStats::default(),
@@ -280,6 +295,56 @@ impl MediaSession {
     /// jitter buffer: a message is kept as it was heard).
     pub fn set_capture(&mut self, on: bool) {
         self.capture = on;
+    }
+
+    /// Queues key presses to send to the peer as RFC 4733 events, each in
+    /// place of 160 ms of audio (100 ms of tone, three End packets), with
+    /// 60 ms of audio between keys. `Err` with the first key that is not
+    /// 0-9, *, #, A-D, or when the peer takes no telephone-event; nothing
+    /// is queued then.
+    pub fn send_keys(&mut self, keys: &str) -> Result<(), char> {
+        if self.config.dtmf_payload_type.is_none() {
+            return Err(keys.chars().next().unwrap_or(' '));
+        }
+        if let Some(bad) = keys
+            .chars()
+            .find(|k| super::dtmf::encode_event(*k, false, 0, 0).is_none())
+        {
+            return Err(bad);
+        }
+        self.keys_out.extend(keys.chars());
+        Ok(())
+    }
+
+    /// The next slot's key-press packet payload and marker, if a press is
+    /// being sent (or one is due).
+    fn key_packet(&mut self) -> Option<(Vec<u8>, bool)> {
+        let pt_ok = self.config.dtmf_payload_type.is_some();
+        if self.key_sending.is_none() && pt_ok {
+            let key = self.keys_out.pop_front()?;
+            let timestamp = self
+                .first_timestamp
+                .wrapping_add((self.next_slot as u32).wrapping_mul(TIMESTAMP_STEP));
+            self.key_sending = Some((key, timestamp, 0));
+        }
+        let (key, timestamp, n) = self.key_sending?;
+        self.key_sending = Some((key, timestamp, n + 1));
+        if n >= KEY_PACKETS + KEY_END_PACKETS {
+            // The gap after the press: audio again.
+            if n + 1 >= KEY_PACKETS + KEY_END_PACKETS + KEY_GAP {
+                self.key_sending = None;
+            }
+            return None;
+        }
+        let end = n >= KEY_PACKETS;
+        let duration = TIMESTAMP_STEP * (n + 1).min(KEY_PACKETS);
+        let payload = super::dtmf::encode_event(key, end, KEY_VOLUME, duration as u16)?;
+        Some((payload.to_vec(), n == 0))
+    }
+
+    /// The RTP timestamp of the press being sent (all its packets share it).
+    fn key_timestamp(&self) -> Option<u32> {
+        self.key_sending.map(|(_, ts, _)| ts)
     }
 
     /// Starts or stops sending the audio fed by [`MediaSession::push_audio`]
@@ -408,6 +473,25 @@ impl MediaSession {
             None => self.player.next_frame(&mut samples),
         };
         let audible = frame.prompt.is_some() || self.feed.is_some();
+        // A key press replaces the audio of its slots (RFC 4733 §2.5.1.2);
+        // the prompt or the bridge moves on underneath, keeping time.
+        if let Some((payload, first)) = self.key_packet() {
+            let header = RtpHeader {
+                marker: first,
+                payload_type: self.config.dtmf_payload_type.unwrap_or(101),
+                sequence: self.next_sequence,
+                timestamp: self.key_timestamp().unwrap_or(0),
+                ssrc: self.ssrc,
+            };
+            self.next_sequence = self.next_sequence.wrapping_add(1);
+            let mut packet = Vec::with_capacity(rtp::HEADER_LEN + payload.len());
+            rtp::write(&header, &payload, &mut packet);
+            self.stats.packets_sent += 1;
+            self.stats.bytes_sent += payload.len() as u64;
+            self.outputs.push_back(MediaOutput::Transmit(packet));
+            self.drain_finished();
+            return;
+        }
         let header = RtpHeader {
             marker: frame.first || self.discontinuity,
             payload_type: self.config.payload_type,
@@ -620,6 +704,73 @@ mod tests {
             .map(|&x| Law::Pcmu.decode(Law::Pcmu.encode(x)))
             .collect();
         assert_eq!(first, want);
+    }
+
+    #[test]
+    fn keys_sent_are_rfc4733_events_a_receiver_reads_once_each() {
+        let t0 = Instant::now();
+        let mut s = session(t0, 100, 8000);
+        assert_eq!(s.send_keys("1x"), Err('x'), "nothing queued for a bad key");
+        s.send_keys("1#").unwrap();
+        let sent = run_until(&mut s, t0 + 30 * FRAME_DURATION);
+        let packets: Vec<(RtpHeader, Vec<u8>)> = sent
+            .iter()
+            .filter_map(|(_, o)| match o {
+                MediaOutput::Transmit(b) => {
+                    let p = rtp::parse(b).unwrap();
+                    Some((p.header, p.payload.to_vec()))
+                }
+                _ => None,
+            })
+            .collect();
+        let events: Vec<usize> = packets
+            .iter()
+            .enumerate()
+            .filter(|(_, (h, _))| h.payload_type == 101)
+            .map(|(i, _)| i)
+            .collect();
+        // 8 packets a key (5 + 3 End), 3 slots of audio between keys.
+        assert_eq!(
+            events,
+            [0, 1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 14, 15, 16, 17, 18]
+        );
+        let first = &packets[0].0;
+        assert!(first.marker);
+        assert!(
+            packets[..8]
+                .iter()
+                .all(|(h, _)| h.timestamp == first.timestamp)
+        );
+        let sequences: Vec<u16> = packets.iter().map(|(h, _)| h.sequence).collect();
+        assert!(sequences.windows(2).all(|w| w[1] == w[0].wrapping_add(1)));
+        // A receiver hears each key once.
+        let mut rx = MediaSession::new(t0, config(Law::Pcmu, HOUR), 9, 0, 0);
+        for (i, (_, o)) in sent.iter().enumerate() {
+            if let MediaOutput::Transmit(b) = o {
+                rx.handle_rtp(t0 + FRAME_DURATION * u32::try_from(i).unwrap(), b)
+                    .unwrap();
+            }
+        }
+        let heard: Vec<char> = drain(&mut rx)
+            .into_iter()
+            .filter_map(|o| match o {
+                MediaOutput::Dtmf(d) => Some(d.digit),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(heard, ['1', '#']);
+        // A peer that takes no telephone-event gets none.
+        let mut plain = MediaSession::new(
+            t0,
+            MediaConfig {
+                dtmf_payload_type: None,
+                ..config(Law::Pcmu, HOUR)
+            },
+            1,
+            0,
+            0,
+        );
+        assert!(plain.send_keys("1").is_err());
     }
 
     #[test]

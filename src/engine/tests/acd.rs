@@ -775,3 +775,45 @@ fn a_queue_that_hangs_up_on_overflow_says_goodbye_first() {
     let (cause, _) = sim.only_ending();
     assert_eq!(cause, "queue-overflow");
 }
+
+#[test]
+fn the_agent_sends_keys_to_the_caller() {
+    let mut sim = acd_sim(Strategy::LongestIdle);
+    let (_caller, call, phone) = caller_and_agent(&mut sim);
+    let id = sim.engine.calls[&call].id.clone();
+    let early = command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "dtmf", "call": id, "digits": "1"}),
+    );
+    assert_eq!(
+        error_code(&early),
+        "wrong_state",
+        "nothing to key into while ringing"
+    );
+    phone.answer(&mut sim);
+    let bad = command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "dtmf", "call": id, "digits": "1z"}),
+    );
+    assert_eq!(error_code(&bad), "bad_command");
+    let start = sim.elapsed();
+    let ok = command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "dtmf", "call": id, "digits": "42"}),
+    );
+    assert!(matches!(ok, Event::Ok { .. }), "{ok:?}");
+    sim.advance(ms(600));
+    let events: Vec<(u8, bool)> = sim
+        .rtp_of(call)
+        .iter()
+        .filter(|p| p.at >= start && p.header.payload_type == 101)
+        .map(|p| (p.payload[0], p.payload[1] & 0x80 != 0))
+        .collect();
+    // Key 4 then key 2, each 5 packets and 3 End packets.
+    let keys: Vec<u8> = events.iter().map(|(k, _)| *k).collect();
+    assert_eq!(keys, [[4u8; 8], [2u8; 8]].concat(), "{events:?}");
+    assert_eq!(events.iter().filter(|(_, end)| *end).count(), 6);
+}
