@@ -58,16 +58,20 @@ pub enum Command {
     Resume {
         call: String,
     },
-    /// Blind transfer to a queue (the caller waits there, at the front) or
+    /// Blind transfer to a queue (the caller waits there, at the front),
     /// to one agent (the caller waits for them, under the call's queue's
-    /// rules); exactly one of `queue` and `agent`. The agent goes to
-    /// wrap-up.
+    /// rules) or to an outside number the flows allow (`transfer_allow`;
+    /// the carrier connects it, and if that fails the caller waits for an
+    /// agent again); exactly one of `queue`, `agent` and `number`. The
+    /// agent goes to wrap-up.
     Transfer {
         call: String,
         #[serde(default)]
         queue: Option<String>,
         #[serde(default)]
         agent: Option<i64>,
+        #[serde(default)]
+        number: Option<String>,
     },
     /// Key presses to the caller (RFC 4733), e.g. to answer a machine:
     /// up to 32 of 0-9, *, #, A-D.
@@ -189,8 +193,8 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<String>,
         /// Stable, for programs: bad_command, wrong_state, no_such_call,
-        /// not_your_call, unknown_queue, unknown_agent, unknown_reason,
-        /// no_phone; and, without a command, replaced (another window
+        /// not_your_call, unknown_queue, unknown_agent, unknown_number,
+        /// unknown_reason, no_phone; and, without a command, replaced (another window
         /// took over) and session_ended (sign in again), each followed by
         /// the server closing the connection.
         code: &'static str,

@@ -47,6 +47,9 @@ pub(super) enum Action {
     },
     /// The caller's voice, decoded, for the agent's leg.
     Audio(Vec<i16>),
+    /// A transfer an agent asked for to an outside number failed: the
+    /// caller waits for an agent again.
+    TransferFailed(String),
 }
 
 /// The call's part in the ACD: queue, agent and the times reports need.
@@ -223,6 +226,9 @@ pub(super) struct Call {
     /// The goodbye of a queue that hangs up on overflow: the call ends
     /// when it has played.
     farewell: Option<PromptId>,
+    /// An agent sent the caller to an outside number: its outcome is
+    /// awaited until then (the flow's transfer timeout does not apply).
+    agent_transfer_until: Option<Instant>,
     /// The caller's choices in menus, for the agent's screen.
     pub ivr_path: Vec<String>,
     from_number: String,
@@ -299,6 +305,7 @@ impl Call {
             bridged: false,
             music: None,
             farewell: None,
+            agent_transfer_until: None,
             ivr_path: Vec::new(),
             from_number: from_number.clone(),
             service_number: n.number.clone(),
@@ -794,6 +801,11 @@ impl Call {
             self.held_until = None;
             self.hangup(now, "held-too-long");
         }
+        if self.agent_transfer_until.is_some_and(|t| t <= now) {
+            self.transfer = Transfer::None;
+            let waited = format!("no outcome in {} s", AGENT_TRANSFER_TIMEOUT.as_secs());
+            self.transfer_failed(now, &waited);
+        }
     }
 
     #[must_use]
@@ -804,10 +816,16 @@ impl Call {
         } else {
             None
         };
-        [media, ivr, self.recording_tail, self.held_until]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            media,
+            ivr,
+            self.recording_tail,
+            self.held_until,
+            self.agent_transfer_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn clock(&self, now: Instant) -> Clock {
@@ -1121,6 +1139,30 @@ impl Call {
         }
     }
 
+    /// The agent transfers the caller to an outside number the flows
+    /// allow (`transfer_allow`): the carrier is asked to connect them (a
+    /// REFER); `Err` if the number is not allowed. The caller hears music
+    /// until the outcome; a failure comes back as
+    /// [`Action::TransferFailed`].
+    pub fn transfer_out(&mut self, now: Instant, number: &str) -> Result<(), ()> {
+        if !self.may_transfer_to(number) {
+            return Err(());
+        }
+        self.set_music(now, true);
+        self.event(now, "transfer", &format!("{number} (by the agent)"));
+        self.agent_transfer_until = Some(now + AGENT_TRANSFER_TIMEOUT);
+        self.refer(now, number);
+        Ok(())
+    }
+
+    /// The flows' allow-list of outside numbers has this one.
+    pub fn may_transfer_to(&self, number: &str) -> bool {
+        self.catalog
+            .transfer_allow
+            .iter()
+            .any(|p| p.matches(number))
+    }
+
     /// Key presses for the caller, from the agent; `Err` with a key that
     /// cannot be sent (or the first when the caller takes no key events).
     pub fn send_keys(&mut self, now: Instant, keys: &str) -> Result<(), char> {
@@ -1190,9 +1232,18 @@ impl Call {
             self.event(now, "transfer", &format!("REFER accepted ({code})"));
         } else {
             self.transfer = Transfer::None;
+            self.transfer_failed(now, &format!("REFER answered {code}"));
+        }
+    }
+
+    /// The flow's transfer, or the agent's, did not happen.
+    fn transfer_failed(&mut self, now: Instant, why: &str) {
+        if self.agent_transfer_until.take().is_some() {
+            self.event(now, "transfer-failed", why);
+            self.pending.push(Action::TransferFailed(why.to_owned()));
+        } else {
             let clock = self.clock(now);
-            self.ivr
-                .on_transfer_failed(clock, &format!("REFER answered {code}"));
+            self.ivr.on_transfer_failed(clock, why);
         }
     }
 
@@ -1210,18 +1261,17 @@ impl Call {
             return;
         }
         self.transfer = Transfer::None;
-        if !self.ivr.is_transferring() {
+        if !self.ivr.is_transferring() && self.agent_transfer_until.is_none() {
             // The flow stopped waiting (its transfer timeout) and moved on.
             self.event(now, "transfer", &format!("late outcome {code} ignored"));
             return;
         }
         if code < 300 {
+            self.agent_transfer_until = None;
             self.event(now, "transfer", &format!("connected ({code})"));
             self.hangup(now, "transferred");
         } else {
-            let clock = self.clock(now);
-            self.ivr
-                .on_transfer_failed(clock, &format!("the carrier's call failed ({code})"));
+            self.transfer_failed(now, &format!("the carrier's call failed ({code})"));
         }
     }
 }
@@ -1230,6 +1280,9 @@ impl Call {
 /// is not a reason to grow either without end (the media statistics at the
 /// end count every key).
 const MAX_RECORDED_DIGITS: usize = 64;
+
+/// How long an agent's transfer to an outside number may take to connect.
+const AGENT_TRANSFER_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// The prompt played to a caller on hold or waiting outside the IVR.
 const HOLD_MUSIC: &str = "hold-music";

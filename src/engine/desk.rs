@@ -338,6 +338,7 @@ impl Engine {
                 call,
                 queue,
                 agent: to,
+                number,
             } => {
                 let key = self.own_call(agent, &call)?;
                 if !matches!(
@@ -346,14 +347,35 @@ impl Engine {
                 ) {
                     return Err(("wrong_state", "no call is connected".into()));
                 }
-                let target = match (queue, to) {
-                    (Some(q), None) => {
+                let target = match (queue, to, number) {
+                    (None, None, Some(number)) => {
+                        let allowed = self
+                            .calls
+                            .get(&key)
+                            .is_some_and(|c| c.may_transfer_to(&number));
+                        if !allowed {
+                            return Err((
+                                "unknown_number",
+                                format!("{number} is not a number calls may be transferred to"),
+                            ));
+                        }
+                        if let Some(p) = self.calls.get_mut(&key).and_then(|c| c.acd.as_mut()) {
+                            p.transfers += 1;
+                        }
+                        self.end_agent_call(now, key, "transferred");
+                        if let Some(c) = self.calls.get_mut(&key) {
+                            let _ = c.transfer_out(now, &number);
+                        }
+                        self.drive_call(now, key);
+                        return Ok(());
+                    }
+                    (Some(q), None, None) => {
                         if !self.cfg.queues.iter().any(|c| c.name == q) {
                             return Err(("unknown_queue", format!("no queue named {q:?}")));
                         }
                         Requeue::Queue(q)
                     }
-                    (None, Some(to)) => {
+                    (None, Some(to), None) => {
                         let signed_in = self
                             .acd
                             .agent_state(to)
@@ -369,7 +391,7 @@ impl Engine {
                     _ => {
                         return Err((
                             "bad_command",
-                            "a transfer names either a queue or an agent".into(),
+                            "a transfer names one of a queue, an agent or a number".into(),
                         ));
                     }
                 };
@@ -619,6 +641,23 @@ impl Engine {
         }
         self.drain_acd(now);
         self.drive_call(now, key);
+    }
+
+    /// The carrier could not connect the caller to the outside number the
+    /// agent chose: back to the front of their queue.
+    pub(super) fn agent_transfer_failed(&mut self, now: Instant, key: CallKey, why: &str) {
+        let queue = self
+            .calls
+            .get(&key)
+            .and_then(|c| c.acd.as_ref())
+            .map(|p| p.queue.clone());
+        match queue {
+            Some(q) => self.requeue(now, key, Requeue::Queue(q), why),
+            None => debug!(
+                call = key,
+                why, "transfer failed for a call outside the ACD"
+            ),
+        }
     }
 
     /// After a call's actions ran: a caller who left the queue node or hung

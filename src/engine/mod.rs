@@ -842,6 +842,7 @@ impl Engine {
                     priority,
                     skills,
                 } => self.enqueue(now, key, &queue, priority, &skills),
+                Action::TransferFailed(why) => self.agent_transfer_failed(now, key, &why),
                 Action::Audio(samples) => {
                     let leg = self
                         .calls

@@ -817,3 +817,48 @@ fn the_agent_sends_keys_to_the_caller() {
     assert_eq!(keys, [[4u8; 8], [2u8; 8]].concat(), "{events:?}");
     assert_eq!(events.iter().filter(|(_, end)| *end).count(), 6);
 }
+
+#[test]
+fn an_agent_transfers_to_an_allowed_outside_number_and_a_failure_comes_back() {
+    let mut cfg = config();
+    cfg.queues = vec![QueueConfig::new("general")];
+    let mut sim = Sim::with_flow(cfg, FLOW, &["_0571XXXXXXXX"]);
+    let (mut caller, call, phone) = caller_and_agent(&mut sim);
+    phone.answer(&mut sim);
+    let id = sim.engine.calls[&call].id.clone();
+    let refused = command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "transfer", "call": id, "number": "0085212345678"}),
+    );
+    assert_eq!(
+        error_code(&refused),
+        "unknown_number",
+        "not on the allow-list"
+    );
+    let ok = command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "transfer", "call": id, "number": "057188881234"}),
+    );
+    assert!(matches!(ok, Event::Ok { .. }), "{ok:?}");
+    // The carrier is asked; it cannot connect: the caller is back in the
+    // queue (music) and Ann, ready again after wrap-up, gets them.
+    let (refer, to) = only_refer(&sim);
+    assert_eq!(to, format!("<sip:057188881234@{}>", caller.peer.addr));
+    sim.send(&answer_to(&refer, 202), caller.peer);
+    let sipfrag = Some(("message/sipfrag;version=2.0", "SIP/2.0 486 Busy Here\r\n"));
+    let (notify, _) = caller.in_dialog("NOTIFY", sipfrag);
+    sim.send(&notify, caller.peer);
+    sim.advance(secs(1));
+    assert_eq!(event_details(&sim, "transfer-failed").len(), 1);
+    let heard = sim.heard(call);
+    assert_eq!(
+        heard.last().map(|h| h.0.as_str()),
+        Some("hold-music"),
+        "{heard:?}"
+    );
+    sim.advance(secs(30));
+    assert_eq!(states_of(&sim, 1).last(), Some(&"ringing"), "offered again");
+    assert!(sim.engine.active_calls() == 1);
+}
