@@ -14,7 +14,12 @@
 //!            -> ready                        (rejected, or the caller left)
 //!            -> ready | not_ready("missed")  (ring timeout; N misses in a row)
 //! on_call    <-> on_hold
-//! on_call | on_hold -> wrap_up               (either side hung up)
+//! on_call | on_hold -> wrap_up               (either side hung up, or the
+//!                                             call went to a consulted agent)
+//! ready      -> consulted                    (another agent asks about their
+//!                                             call: attended transfer)
+//! consulted  -> on_call                      (the transfer is completed)
+//!            -> ready                        (cancelled, or the caller left)
 //! wrap_up    -> ready                        (timer, or the agent ends it)
 //! any idle state -> logged_out               (logout; not with a call)
 //! ```
@@ -185,6 +190,12 @@ pub enum AgentState {
     WrapUp {
         until_ms: i64,
     },
+    /// Asked by agent `by` about `by`'s call `call` (an attended transfer
+    /// being prepared): offered nothing else meanwhile.
+    Consulted {
+        call: CallRef,
+        by: AgentId,
+    },
 }
 
 impl AgentState {
@@ -198,6 +209,7 @@ impl AgentState {
             AgentState::OnCall { .. } => "on_call",
             AgentState::OnHold { .. } => "on_hold",
             AgentState::WrapUp { .. } => "wrap_up",
+            AgentState::Consulted { .. } => "consulted",
         }
     }
 
@@ -706,14 +718,16 @@ impl Acd {
             .connected
             .remove(&call)
             .ok_or(AcdError::UnknownCall(call))?;
-        if let Some(a) = self.agents.get(&id)
-            && let Some(q) = &a.last_queue
-        {
-            let times = self.handle_times.entry(q.clone()).or_default();
-            if times.len() == HANDLE_WINDOW {
-                times.pop_front();
-            }
-            times.push_back(now - a.answered_at_ms);
+        self.record_handle_time(id, now);
+        // Someone consulted about the call is free again.
+        let consulted: Vec<AgentId> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| matches!(a.state, AgentState::Consulted { call: c, .. } if c == call))
+            .map(|(id, _)| *id)
+            .collect();
+        for other in consulted {
+            self.set_state(other, AgentState::Ready, now, "call ended");
         }
         let wrap_ms = self
             .agents
@@ -756,6 +770,81 @@ impl Acd {
         });
         self.dispatch(now);
         Ok(())
+    }
+
+    /// Agent `by`, with a call connected (talking or holding), asks agent
+    /// `to`, who is ready, about it: `to` is offered nothing else until
+    /// [`Acd::complete_consult`] or [`Acd::end_consult`].
+    pub fn consult(&mut self, by: AgentId, to: AgentId, now: i64) -> Result<(), AcdError> {
+        let call = match self.agent(by)?.state {
+            AgentState::OnCall { call } | AgentState::OnHold { call } => call,
+            _ => return Err(self.wrong(by, "consult")),
+        };
+        if to == by || self.agent(to)?.state != AgentState::Ready {
+            return Err(self.wrong(to, "be consulted"));
+        }
+        self.set_state(to, AgentState::Consulted { call, by }, now, "consulted");
+        Ok(())
+    }
+
+    /// The consultation is over without a transfer: the consulted agent
+    /// is ready again.
+    pub fn end_consult(&mut self, to: AgentId, now: i64) -> Result<(), AcdError> {
+        match self.agent(to)?.state {
+            AgentState::Consulted { .. } => {
+                self.set_state(to, AgentState::Ready, now, "consultation over");
+                self.dispatch(now);
+                Ok(())
+            }
+            _ => Err(self.wrong(to, "end a consultation")),
+        }
+    }
+
+    /// The attended transfer completes: the consulted agent takes the
+    /// call, the one who consulted goes to wrap-up.
+    pub fn complete_consult(&mut self, to: AgentId, now: i64) -> Result<(), AcdError> {
+        let AgentState::Consulted { call, by } = self.agent(to)?.state else {
+            return Err(self.wrong(to, "take the transfer"));
+        };
+        if self.connected.get(&call) != Some(&by) {
+            return Err(AcdError::UnknownCall(call));
+        }
+        let queue = self.agents.get(&by).and_then(|a| a.last_queue.clone());
+        self.record_handle_time(by, now);
+        let wrap_ms = queue
+            .as_ref()
+            .and_then(|q| self.queues.get(q))
+            .map_or(0, |q| q.wrap_up_ms);
+        self.connected.insert(call, to);
+        self.set_state(
+            by,
+            AgentState::WrapUp {
+                until_ms: now + wrap_ms,
+            },
+            now,
+            "transferred",
+        );
+        let agent = self.agents.get_mut(&to).expect("checked");
+        agent.answered += 1;
+        agent.missed_in_row = 0;
+        agent.last_queue = queue;
+        agent.answered_at_ms = now;
+        self.set_state(to, AgentState::OnCall { call }, now, "transfer completed");
+        Ok(())
+    }
+
+    /// Keeps how long `agent`'s call lasted, for the queue's estimated
+    /// wait.
+    fn record_handle_time(&mut self, agent: AgentId, now: i64) {
+        if let Some(a) = self.agents.get(&agent)
+            && let Some(q) = &a.last_queue
+        {
+            let times = self.handle_times.entry(q.clone()).or_default();
+            if times.len() == HANDLE_WINDOW {
+                times.pop_front();
+            }
+            times.push_back(now - a.answered_at_ms);
+        }
     }
 
     /// Ring timeouts, wrap-up ends and maximum waits due by `now`; then

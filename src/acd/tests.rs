@@ -105,6 +105,54 @@ fn waiting_callers_hear_their_place_and_wait_every_interval() {
 }
 
 #[test]
+fn a_consulted_agent_takes_the_call_or_is_ready_again() {
+    let mut q = QueueConfig::new("service");
+    q.wrap_up_ms = 10_000;
+    let mut acd = acd_with(q);
+    login(&mut acd, 1, T0);
+    acd.enqueue(100, "service", 0, &[], T0).unwrap();
+    acd.answer(1, 100, T0).unwrap();
+    login(&mut acd, 2, T0 + 1);
+    all_effects(&mut acd);
+    // Not while ringing or on one's own: only a ready agent is consulted.
+    assert!(acd.consult(1, 1, T0 + 2).is_err());
+    acd.hold(1, true, T0 + 2).unwrap();
+    acd.consult(1, 2, T0 + 3).unwrap();
+    assert_eq!(
+        acd.agent_state(2),
+        Some(&AgentState::Consulted { call: 100, by: 1 })
+    );
+    // A consulted agent is offered nothing else.
+    acd.enqueue(101, "service", 0, &[], T0 + 4).unwrap();
+    assert!(offers(&mut acd).is_empty());
+    // Cancelled: ready again, and the waiting call goes to them.
+    acd.end_consult(2, T0 + 5).unwrap();
+    assert_eq!(offers(&mut acd), [(101, 2)]);
+    acd.answer(2, 101, T0 + 6).unwrap();
+    login(&mut acd, 3, T0 + 7);
+    acd.consult(1, 3, T0 + 8).unwrap();
+    acd.complete_consult(3, T0 + 9).unwrap();
+    assert_eq!(acd.agent_state(3), Some(&AgentState::OnCall { call: 100 }));
+    assert_eq!(
+        acd.agent_state(1),
+        Some(&AgentState::WrapUp {
+            until_ms: T0 + 10_009
+        })
+    );
+    // The caller hangs up on agent 3, who wraps up in turn.
+    acd.hang_up(100, T0 + 20).unwrap();
+    assert!(matches!(
+        acd.agent_state(3),
+        Some(AgentState::WrapUp { .. })
+    ));
+    // A caller who leaves during a consultation frees the consulted agent.
+    acd.set_ready(3, T0 + 21).unwrap();
+    acd.consult(2, 3, T0 + 22).unwrap();
+    acd.hang_up(101, T0 + 23).unwrap();
+    assert_eq!(acd.agent_state(3), Some(&AgentState::Ready));
+}
+
+#[test]
 fn round_robin_goes_around_in_login_order() {
     let mut q = QueueConfig::new("service");
     q.strategy = Strategy::RoundRobin;
@@ -445,6 +493,10 @@ enum Op {
     Leave(u8),
     /// The records raise the caller's priority.
     Raise(u8, u8),
+    /// An agent with a call consults another.
+    Consult(u8, u8),
+    EndConsult(u8),
+    CompleteConsult(u8),
     Advance(u16),
 }
 
@@ -465,6 +517,9 @@ fn op() -> impl Generator<Value = Op> {
         (0u8..12, agent).prop_map(|(c, a)| Op::ArriveFor(c, a)),
         (0u8..12).prop_map(Op::Leave),
         (0u8..12, 0u8..12).prop_map(|(c, p)| Op::Raise(c, p)),
+        (0u8..5, 0u8..5).prop_map(|(a, b)| Op::Consult(a, b)),
+        (0u8..5).prop_map(Op::EndConsult),
+        (0u8..5).prop_map(Op::CompleteConsult),
         (0u16..40).prop_map(Op::Advance),
     ]
 }
@@ -509,6 +564,16 @@ fn check(acd: &Acd) -> Result<(), TestCaseError> {
             AgentState::OnCall { call } | AgentState::OnHold { call } => {
                 prop_assert_eq!(acd.connected.get(&call), Some(id));
                 prop_assert!(!acd.waiting.contains_key(&call));
+            }
+            AgentState::Consulted { call, by } => {
+                prop_assert_eq!(
+                    acd.connected.get(&call),
+                    Some(&by),
+                    "agent {} consulted about call {} not connected to {}",
+                    id,
+                    call,
+                    by
+                );
             }
             _ => {}
         }
@@ -613,6 +678,9 @@ proptest! {
                 }
                 Op::Leave(c) => { let _ = acd.leave(u64::from(c), now); }
                 Op::Raise(c, p) => acd.raise_priority(u64::from(c), p, now),
+                Op::Consult(a, b) => { let _ = acd.consult(i64::from(a), i64::from(b), now); }
+                Op::EndConsult(b) => { let _ = acd.end_consult(i64::from(b), now); }
+                Op::CompleteConsult(b) => { let _ = acd.complete_consult(i64::from(b), now); }
                 Op::Advance(s) => {
                     now += i64::from(s) * 500;
                     // The runtime ticks at every deadline on the way.

@@ -205,9 +205,9 @@ impl Engine {
         let (reason, until_ms, call) = match &state {
             AgentState::NotReady { reason } => (Some(reason.clone()), None, None),
             AgentState::Ringing { call, until_ms } => (None, Some(*until_ms), call_id(*call)),
-            AgentState::OnCall { call } | AgentState::OnHold { call } => {
-                (None, None, call_id(*call))
-            }
+            AgentState::OnCall { call }
+            | AgentState::OnHold { call }
+            | AgentState::Consulted { call, .. } => (None, None, call_id(*call)),
             AgentState::WrapUp { until_ms } => (
                 None,
                 Some(*until_ms),
