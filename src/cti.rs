@@ -79,6 +79,14 @@ pub enum Command {
         call: String,
         digits: String,
     },
+    /// Attended transfer: the caller is put on hold and `agent` (ready,
+    /// with a phone) is rung to talk it over first.
+    Consult { call: String, agent: i64 },
+    /// The consulted agent takes the caller; you go to wrap-up.
+    CompleteTransfer { call: String },
+    /// The consultation ends without a transfer; the caller is back with
+    /// you.
+    CancelTransfer { call: String },
     /// After-call work done: the call's disposition code and notes.
     EndWrapUp {
         disposition: String,
@@ -182,6 +190,16 @@ pub enum Event {
     Ended {
         call: String,
         cause: String,
+    },
+    /// How the consultation (attended transfer) of your call goes:
+    /// `ringing`, `talking` (you and `agent` hear each other; the caller
+    /// hears music), `ended` (without a transfer; `why` says how).
+    Consult {
+        call: String,
+        agent: i64,
+        stage: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        why: Option<String>,
     },
     /// The command with this id was carried out.
     Ok {

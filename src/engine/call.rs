@@ -72,6 +72,9 @@ pub(super) struct AcdPart {
     /// Waiting outside the IVR's queue node (put back by a transfer or a
     /// vanished agent), with music on hold.
     pub parked: bool,
+    /// An attended transfer being prepared: the consulted agent, the leg
+    /// to their phone, and whether it answered.
+    pub consult: Option<(crate::acd::AgentId, CallKey, bool)>,
 }
 
 /// Where the call stands.

@@ -35,6 +35,12 @@ const MAX_EXTEND_S: u32 = 600;
 /// Longest disposition code and notes.
 const MAX_DISPOSITION: usize = 40;
 const MAX_NOTES: usize = 2000;
+/// The refusal of what a consultation in progress does not allow.
+const CONSULTING: (&str, String) = (
+    "wrong_state",
+    String::new(),
+);
+
 /// Most keys one `dtmf` command sends.
 const MAX_KEYS: usize = 32;
 
@@ -61,9 +67,10 @@ pub(super) struct Desk {
     profile: AgentProfile,
     /// The queues the agent is logged in to.
     queues: Vec<String>,
-    /// The caller ringing or connected, and the leg to the agent's phone.
-    call: Option<CallKey>,
-    leg: Option<CallKey>,
+    /// The caller ringing or connected (or consulted about), and the leg
+    /// to the agent's phone.
+    pub(super) call: Option<CallKey>,
+    pub(super) leg: Option<CallKey>,
     /// The call whose after-call work is due, and since when (wall ms).
     wrap: Option<(String, i64)>,
     state_since_ms: i64,
@@ -227,7 +234,7 @@ impl Engine {
         }
     }
 
-    fn cti(&mut self, agent: AgentId, event: Event) {
+    pub(super) fn cti(&mut self, agent: AgentId, event: Event) {
         self.outputs.push_back(Output::Cti {
             agent,
             event: Box::new(event),
@@ -347,6 +354,9 @@ impl Engine {
                 ) {
                     return Err(("wrong_state", "no call is connected".into()));
                 }
+                if self.consult_of(key).is_some() {
+                    return Err(CONSULTING);
+                }
                 let target = match (queue, to, number) {
                     (None, None, Some(number)) => {
                         let allowed = self
@@ -404,6 +414,9 @@ impl Engine {
                 self.requeue(now, key, target, "transfer");
                 Ok(())
             }
+            Command::Consult { call, agent: to } => self.consult(now, agent, &call, to),
+            Command::CompleteTransfer { call } => self.complete_transfer(now, agent, &call),
+            Command::CancelTransfer { call } => self.cancel_transfer(now, agent, &call),
             Command::Dtmf { call, digits } => {
                 let key = self.own_call(agent, &call)?;
                 if self.acd.agent_state(agent) != Some(&AgentState::OnCall { call: key }) {
@@ -473,7 +486,7 @@ impl Engine {
 
     /// The caller `call` (our call id) if it is the one ringing at or
     /// connected to `agent`.
-    fn own_call(&self, agent: AgentId, call: &str) -> Result<CallKey, (&'static str, String)> {
+    pub(super) fn own_call(&self, agent: AgentId, call: &str) -> Result<CallKey, (&'static str, String)> {
         let mine = self.desks.get(&agent).and_then(|d| d.call);
         match mine.and_then(|k| self.calls.get(&k).map(|c| (k, c))) {
             Some((k, c)) if c.id == call => Ok(k),
@@ -484,7 +497,7 @@ impl Engine {
         }
     }
 
-    fn hold(
+    pub(super) fn hold(
         &mut self,
         now: Instant,
         agent: AgentId,
@@ -493,6 +506,9 @@ impl Engine {
     ) -> Result<(), (&'static str, String)> {
         let key = self.own_call(agent, call)?;
         let wall = self.wall_ms(now);
+        if !on && self.consult_of(key).is_some() {
+            return Err(CONSULTING);
+        }
         self.acd.hold(agent, on, wall).map_err(acd_error)?;
         let leg = self.desks.get(&agent).and_then(|d| d.leg);
         if let Some(c) = self.calls.get_mut(&key) {
@@ -581,6 +597,7 @@ impl Engine {
             transfers: 0,
             released: false,
             parked: false,
+            consult: None,
         });
         c.record(RecordOp::Queued {
             call_id: c.id.clone(),
@@ -671,6 +688,7 @@ impl Engine {
         let wall = self.wall_ms(now);
         if c.is_over() {
             let (leg, talking) = (part.leg, part.agent.is_some());
+            self.end_consult(now, key, "the caller hung up");
             if talking {
                 self.close_talk(now, key, "caller-bye");
             } else if waiting {
@@ -703,14 +721,24 @@ impl Engine {
     /// agent goes to wrap-up, the totals are recorded, the agent hears
     /// the end.
     fn close_talk(&mut self, now: Instant, key: CallKey, cause: &str) {
+        if self.settle_agent(now, key, cause).is_some() {
+            let wall = self.wall_ms(now);
+            let _ = self.acd.hang_up(key, wall);
+        }
+    }
+
+    /// The call's agent is done with it: totals recorded, wrap-up noted,
+    /// the agent's screen told; the ACD is left to the caller of this.
+    pub(super) fn settle_agent(
+        &mut self,
+        now: Instant,
+        key: CallKey,
+        cause: &str,
+    ) -> Option<AgentId> {
         let wall = self.wall_ms(now);
-        let Some(c) = self.calls.get_mut(&key) else {
-            return;
-        };
-        let Some(part) = c.acd.as_mut() else { return };
-        let Some(agent) = part.agent.take() else {
-            return;
-        };
+        let c = self.calls.get_mut(&key)?;
+        let part = c.acd.as_mut()?;
+        let agent = part.agent.take()?;
         if let Some(since) = part.talk_since.take() {
             part.talk_ms += wall - since;
         }
@@ -732,7 +760,6 @@ impl Engine {
             d.leg = None;
             d.wrap = Some((call_id.clone(), wall));
         }
-        let _ = self.acd.hang_up(key, wall);
         self.cti(
             agent,
             Event::Ended {
@@ -740,6 +767,7 @@ impl Engine {
                 cause: cause.to_owned(),
             },
         );
+        Some(agent)
     }
 
     /// Ends the agent's side of `key` (a hang-up from the page, a
@@ -1022,10 +1050,16 @@ impl Engine {
         call: CallKey,
         e: LegEvent,
     ) {
+        if self.on_consult_leg(now, key, call, &e) {
+            return;
+        }
         let wall = self.wall_ms(now);
         let current = self.desks.get(&agent).and_then(|d| d.leg) == Some(key);
         match e {
             LegEvent::Audio(samples) => {
+                if self.consult_audio(call, &samples) {
+                    return;
+                }
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.push_audio(&samples);
                 }
@@ -1091,7 +1125,7 @@ impl Engine {
     // ----- phones ----------------------------------------------------------
 
     /// Where to ring `agent` now: their registered phone.
-    fn phone_of(&self, agent: AgentId, now: Instant) -> Option<Target> {
+    pub(super) fn phone_of(&self, agent: AgentId, now: Instant) -> Option<Target> {
         let wall = self.wall_ms(now);
         let b = self.registrar.contacts(agent, wall).into_iter().next()?;
         // Send to the Contact's address when it is on the host the REGISTER

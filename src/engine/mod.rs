@@ -26,6 +26,7 @@
 
 mod agent_leg;
 mod call;
+mod consult;
 mod desk;
 pub mod prompts;
 
