@@ -10,7 +10,10 @@
 //!   `→`/`←` lines of ` ```text exchange` blocks), and every command example
 //!   must also deserialise into [`Request`];
 //! - malformed commands must be refused by both, and the few places where
-//!   the server and the schema differ (listed in the document) are pinned.
+//!   the server and the schema differ (listed in the document) are pinned;
+//! - every error code, not-ready reason and `why` written in the server's
+//!   code (src/acd/mod.rs, src/engine/desk.rs, src/api/cti.rs, read as
+//!   text) is named by the document, and every error code by the schema.
 //!
 //! The validator is python3's `jsonschema` (draft 2020-12; a dependency of
 //! openapi-spec-validator, which scripts/test.sh installs), run once for
@@ -29,6 +32,12 @@ use serde_json::{Value, json};
 const SCHEMA: &str = include_str!("../docs/cti-protocol.schema.json");
 const DOC: &str = include_str!("../docs/cti-protocol.md");
 const DOC_PATH: &str = "docs/cti-protocol.md";
+/// Where the server's code writes its error codes, reasons and whys.
+const SOURCES: &[(&str, &str)] = &[
+    ("src/acd/mod.rs", include_str!("../src/acd/mod.rs")),
+    ("src/engine/desk.rs", include_str!("../src/engine/desk.rs")),
+    ("src/api/cti.rs", include_str!("../src/api/cti.rs")),
+];
 
 // ----- the protocol's names, tied to the Rust types ---------------------
 
@@ -44,6 +53,7 @@ const COMMAND_TYPES: &[&str] = &[
     "hold",
     "resume",
     "transfer",
+    "dtmf",
     "end_wrap_up",
     "extend_wrap_up",
 ];
@@ -58,6 +68,7 @@ fn command_type(c: &Command) -> &'static str {
         Command::Hold { .. } => "hold",
         Command::Resume { .. } => "resume",
         Command::Transfer { .. } => "transfer",
+        Command::Dtmf { .. } => "dtmf",
         Command::EndWrapUp { .. } => "end_wrap_up",
         Command::ExtendWrapUp { .. } => "extend_wrap_up",
     }
@@ -109,11 +120,25 @@ const ERROR_CODES: &[&str] = &[
     "wrong_state",
     "no_such_call",
     "not_your_call",
-    "taken",
     "unknown_queue",
+    "unknown_agent",
+    "unknown_number",
     "unknown_reason",
     "no_phone",
     "replaced",
+    "session_ended",
+];
+
+/// The `why` of `offer_cancelled`: that of every change from ringing to
+/// anything but on_call (src/acd/mod.rs).
+const OFFER_CANCELLED_WHYS: &[&str] = &[
+    "rejected",
+    "caller left",
+    "caller left the queue",
+    "answered elsewhere",
+    "ring timeout",
+    "missed offers",
+    "overflowed",
 ];
 
 // ----- events built with the real types ---------------------------------
@@ -256,7 +281,7 @@ fn state(name: &'static str) -> StateView {
         "not_ready" => (Some("break".to_owned()), None, None),
         "ringing" => (None, Some(T + 20_000), Some(CALL.to_owned())),
         "on_call" | "on_hold" => (None, None, Some(CALL.to_owned())),
-        "wrap_up" => (None, Some(T + 30_000), None),
+        "wrap_up" => (None, Some(T + 30_000), Some(CALL.to_owned())),
         _ => (None, None, None),
     };
     StateView {
@@ -293,6 +318,10 @@ fn server_events() -> Vec<(String, Event)> {
             hello(state("ringing"), Some(call_view()), None),
         ),
         (
+            "hello, reconnect in wrap-up".into(),
+            hello(state("wrap_up"), None, None),
+        ),
+        (
             "hello, no queues, no reasons".into(),
             Event::Hello {
                 protocol: PROTOCOL,
@@ -327,13 +356,6 @@ fn server_events() -> Vec<(String, Event)> {
                 pop: None,
             },
         ),
-        (
-            "offer_cancelled".into(),
-            Event::OfferCancelled {
-                call: CALL.into(),
-                why: "withdrawn".into(),
-            },
-        ),
         ("answered".into(), Event::Answered { call: CALL.into() }),
         ("held".into(), Event::Held { call: CALL.into() }),
         ("resumed".into(), Event::Resumed { call: CALL.into() }),
@@ -355,9 +377,18 @@ fn server_events() -> Vec<(String, Event)> {
             },
         ));
     }
-    // The optional fields left out where the schema allows it: a ringing
-    // or connected call the server no longer knows has no `call`.
-    for name in ["ringing", "on_call", "on_hold"] {
+    for &why in OFFER_CANCELLED_WHYS {
+        events.push((
+            format!("offer_cancelled {why}"),
+            Event::OfferCancelled {
+                call: CALL.into(),
+                why: why.into(),
+            },
+        ));
+    }
+    // The optional fields left out where the schema allows it: a call the
+    // server no longer knows has no `call`.
+    for name in ["ringing", "on_call", "on_hold", "wrap_up"] {
         events.push((
             format!("state {name} without its call"),
             Event::State {
@@ -398,9 +429,10 @@ fn server_events() -> Vec<(String, Event)> {
     events
 }
 
-/// Events the real types can express but the server never sends: the
-/// schema must refuse them, or it is not as precise as the document says.
-fn impossible_events() -> Vec<(String, Event)> {
+/// Events the server never sends, most of them expressible with the real
+/// types: the schema must refuse them, or it is not as precise as the
+/// document says.
+fn impossible_events() -> Vec<(String, Value)> {
     let st = |name, reason: Option<&str>, until_ms, call: Option<&str>| Event::State {
         state: StateView {
             name,
@@ -412,7 +444,20 @@ fn impossible_events() -> Vec<(String, Event)> {
         previous: "ready",
         why: "agent".into(),
     };
-    vec![
+    let hello_without = |field: &str| {
+        let mut v = serde_json::to_value(Event::Hello {
+            protocol: PROTOCOL,
+            agent: agent_view(),
+            state: state("ready"),
+            call: None,
+            pop: None,
+            not_ready_reasons: Vec::new(),
+        })
+        .unwrap();
+        v.as_object_mut().unwrap().remove(field);
+        v
+    };
+    let typed = vec![
         (
             "ready with a reason".into(),
             st("ready", Some("break"), None, None),
@@ -430,8 +475,12 @@ fn impossible_events() -> Vec<(String, Event)> {
             st("on_call", None, Some(T), Some(CALL)),
         ),
         (
-            "wrap_up with a call".into(),
-            st("wrap_up", None, Some(T), Some(CALL)),
+            "ready with a call".into(),
+            st("ready", None, None, Some(CALL)),
+        ),
+        (
+            "not_ready with a call".into(),
+            st("not_ready", Some("break"), None, Some(CALL)),
         ),
         (
             "a state name that is none".into(),
@@ -448,6 +497,10 @@ fn impossible_events() -> Vec<(String, Event)> {
         (
             "an error code that is none".into(),
             Event::error(None, "oops", "no such code"),
+        ),
+        (
+            "the error code taken, removed".into(),
+            Event::error(None, "taken", "too late"),
         ),
         (
             "hello of another version".into(),
@@ -467,7 +520,14 @@ fn impossible_events() -> Vec<(String, Event)> {
                 pop: Some(json!({ "customer": null })),
             },
         ),
-    ]
+    ];
+    let mut values: Vec<(String, Value)> = typed
+        .into_iter()
+        .map(|(name, e)| (name, serde_json::to_value(e).unwrap()))
+        .collect();
+    values.push(("hello without call".into(), hello_without("call")));
+    values.push(("hello without pop".into(), hello_without("pop")));
+    values
 }
 
 // ----- the document's examples ------------------------------------------
@@ -564,8 +624,28 @@ const MALFORMED_COMMANDS: &[(&str, &str)] = &[
     ("no type", r#"{"id": "1"}"#),
     ("missing call", r#"{"type": "hold", "id": "1"}"#),
     (
-        "missing queue",
-        r#"{"type": "transfer", "call": "019b785fc1603fa2c1d7"}"#,
+        "transfer missing call",
+        r#"{"type": "transfer", "queue": "general"}"#,
+    ),
+    (
+        "agent as text",
+        r#"{"type": "transfer", "call": "019b785fc1603fa2c1d7", "agent": "31"}"#,
+    ),
+    (
+        "digits missing",
+        r#"{"type": "dtmf", "call": "019b785fc1603fa2c1d7"}"#,
+    ),
+    (
+        "digits as a number",
+        r#"{"type": "dtmf", "call": "019b785fc1603fa2c1d7", "digits": 1}"#,
+    ),
+    (
+        "number as a number",
+        r#"{"type": "transfer", "call": "019b785fc1603fa2c1d7", "number": 57187654321}"#,
+    ),
+    (
+        "queue as a number",
+        r#"{"type": "transfer", "call": "019b785fc1603fa2c1d7", "queue": 3}"#,
     ),
     ("missing reason", r#"{"type": "not_ready"}"#),
     (
@@ -606,19 +686,192 @@ const DIFFERENCES: &[(&str, &str, bool, bool)] = &[
     ),
     ("a null id", r#"{"type": "ready", "id": null}"#, true, false),
     (
+        "a null queue beside an agent",
+        r#"{"type": "transfer", "call": "019b785fc1603fa2c1d7", "queue": null, "agent": 31}"#,
+        true,
+        false,
+    ),
+    (
         "seconds with a zero fraction",
         r#"{"type": "extend_wrap_up", "seconds": 60.0}"#,
         false,
         true,
     ),
-    // Deserialises, then the engine answers bad_command.
+    (
+        "agent with a zero fraction",
+        r#"{"type": "transfer", "call": "019b785fc1603fa2c1d7", "agent": 31.0}"#,
+        false,
+        true,
+    ),
+    // Deserialise, then the engine answers bad_command.
     (
         "a disposition that is not a code",
         r#"{"type": "end_wrap_up", "disposition": "called back later"}"#,
         true,
         false,
     ),
+    (
+        "seconds 0",
+        r#"{"type": "extend_wrap_up", "seconds": 0}"#,
+        true,
+        false,
+    ),
+    (
+        "seconds over 600",
+        r#"{"type": "extend_wrap_up", "seconds": 601}"#,
+        true,
+        false,
+    ),
+    (
+        "digits with a character that is not a key",
+        r#"{"type": "dtmf", "call": "019b785fc1603fa2c1d7", "digits": "1z"}"#,
+        true,
+        false,
+    ),
+    (
+        "no digits",
+        r#"{"type": "dtmf", "call": "019b785fc1603fa2c1d7", "digits": ""}"#,
+        true,
+        false,
+    ),
+    (
+        "33 keys",
+        r#"{"type": "dtmf", "call": "019b785fc1603fa2c1d7", "digits": "123456789012345678901234567890123"}"#,
+        true,
+        false,
+    ),
+    (
+        "a transfer to neither queue nor agent",
+        r#"{"type": "transfer", "call": "019b785fc1603fa2c1d7"}"#,
+        true,
+        false,
+    ),
+    (
+        "a transfer to both a queue and an agent",
+        r#"{"type": "transfer", "call": "019b785fc1603fa2c1d7", "queue": "general", "agent": 31}"#,
+        true,
+        false,
+    ),
+    (
+        "a transfer to an agent and a number",
+        r#"{"type": "transfer", "call": "019b785fc1603fa2c1d7", "agent": 31, "number": "110"}"#,
+        true,
+        false,
+    ),
+    (
+        "a transfer to all three",
+        r#"{"type": "transfer", "call": "019b785fc1603fa2c1d7", "queue": "general", "agent": 31, "number": "110"}"#,
+        true,
+        false,
+    ),
 ];
+
+fn difference(name: &str) -> &'static str {
+    DIFFERENCES
+        .iter()
+        .find(|d| d.0 == name)
+        .unwrap_or_else(|| panic!("no difference {name:?}"))
+        .1
+}
+
+// ----- what the server's code writes ------------------------------------
+
+/// The string literals of each call `open...);` in `text`, whitespace
+/// collapsed: `.set_state(agent, to, now, "offered");` gives `["offered"]`.
+fn call_literals(text: &str, open: &str) -> Vec<Vec<String>> {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    text.match_indices(open)
+        .map(|(at, _)| {
+            let rest = &text[at + open.len()..];
+            let args = &rest[..rest.find(");").unwrap_or(rest.len())];
+            args.split('"')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+/// The literal after each `prefix` in `text` (whitespace removed first),
+/// up to its closing quote.
+fn literals_after(text: &str, prefix: &str) -> Vec<String> {
+    let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    text.match_indices(prefix)
+        .filter_map(|(at, _)| {
+            let rest = &text[at + prefix.len()..];
+            Some(rest[..rest.find('"')?].to_owned())
+        })
+        .collect()
+}
+
+/// Names found in the code, each with the file it was found in.
+type Found = BTreeSet<(String, &'static str)>;
+
+/// The table of the document whose header row is `header`, up to the
+/// first line that is not a row.
+fn doc_table(header: &str) -> String {
+    let at = DOC
+        .find(header)
+        .unwrap_or_else(|| panic!("{DOC_PATH} has no table {header:?}"));
+    DOC[at..]
+        .lines()
+        .take_while(|l| l.starts_with('|'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The state names `AgentState::name` gives (src/acd/mod.rs).
+fn state_names_of_the_server() -> BTreeSet<String> {
+    let (_, acd) = SOURCES[0];
+    let at = acd
+        .find("pub fn name(&self)")
+        .expect("AgentState::name in src/acd/mod.rs");
+    let body = &acd[at..];
+    let body = &body[..body.find("\n    }\n").expect("the end of AgentState::name")];
+    literals_after(body, "=>\"").into_iter().collect()
+}
+
+/// What the server's code writes: (whys of state changes, not-ready
+/// reasons it sets, error codes).
+fn written_by_the_server() -> (Found, Found, Found) {
+    let (mut whys, mut reasons, mut codes) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    for &(path, text) in SOURCES {
+        for lits in call_literals(text, ".set_state(") {
+            if let Some(why) = lits.last() {
+                whys.insert((why.clone(), path));
+            }
+        }
+        // pause(agent, reason, why, now): a literal reason, a literal why.
+        for lits in call_literals(text, ".pause(") {
+            match lits.as_slice() {
+                [reason, why] => {
+                    reasons.insert((reason.clone(), path));
+                    whys.insert((why.clone(), path));
+                }
+                [why] => {
+                    whys.insert((why.clone(), path));
+                }
+                _ => {}
+            }
+        }
+        for r in literals_after(text, "reason:\"") {
+            reasons.insert((r, path));
+        }
+        for prefix in [
+            "Err((\"",
+            "=>(\"",
+            "=>{(\"",
+            "Event::error(None,\"",
+            "Event::error(id(),\"",
+        ] {
+            for c in literals_after(text, prefix) {
+                codes.insert((c, path));
+            }
+        }
+    }
+    (whys, reasons, codes)
+}
 
 // ----- the validator ----------------------------------------------------
 
@@ -638,11 +891,11 @@ fn all_cases() -> Vec<Case> {
             instance: serde_json::to_value(&e).unwrap(),
         });
     }
-    for (name, e) in impossible_events() {
+    for (name, instance) in impossible_events() {
         cases.push(Case {
             key: format!("impossible event: {name}"),
             def: "event",
-            instance: serde_json::to_value(&e).unwrap(),
+            instance,
         });
     }
     for e in doc_examples() {
@@ -938,6 +1191,87 @@ fn the_documents_examples_match_the_schema_and_the_server() {
     expect_schema(&keys, true);
 }
 
+/// Every `why` of a state change, every not-ready reason the server sets
+/// and every error code written in the server's code is in the document
+/// (the whys in the table of changes, the codes in the table of errors),
+/// the codes are those of [`ERROR_CODES`] and the state names those of
+/// [`STATE_NAMES`], hence of the schema.
+#[test]
+fn the_document_names_every_why_reason_and_code_of_the_server() {
+    let (whys, reasons, codes) = written_by_the_server();
+    let names = |set: &Found| -> BTreeSet<String> { set.iter().map(|(n, _)| n.clone()).collect() };
+    // The reading of the code still finds them.
+    for why in [
+        "offered",
+        "wrap-up over",
+        "screen closed",
+        "no phone registered",
+    ] {
+        assert!(names(&whys).contains(why), "{why} not found in {whys:?}");
+    }
+    for reason in ["login", "missed", "disconnected", "no_phone"] {
+        assert!(
+            names(&reasons).contains(reason),
+            "{reason} not found in {reasons:?}"
+        );
+    }
+    for code in ["wrong_state", "unknown_agent", "replaced", "session_ended"] {
+        assert!(
+            names(&codes).contains(code),
+            "{code} not found in {codes:?}"
+        );
+    }
+    let changes = doc_table("| from | to | why | caused by |");
+    let errors = doc_table("| code | meaning |");
+    let mut missing = Vec::new();
+    for (why, path) in &whys {
+        if !changes.contains(&format!("| `{why}` |")) {
+            missing.push(format!(
+                "why `{why}` ({path}) is not in the table of changes"
+            ));
+        }
+    }
+    for (reason, path) in &reasons {
+        if !DOC.contains(&format!("`{reason}`")) {
+            missing.push(format!("reason `{reason}` ({path}) is not named"));
+        }
+    }
+    for (code, path) in &codes {
+        if !ERROR_CODES.contains(&code.as_str()) {
+            missing.push(format!(
+                "error code `{code}` ({path}) is not in ERROR_CODES"
+            ));
+        }
+        if !errors.contains(&format!("| `{code}` |")) {
+            missing.push(format!(
+                "error code `{code}` ({path}) is not in the table of errors"
+            ));
+        }
+    }
+    for why in OFFER_CANCELLED_WHYS {
+        if !names(&whys).contains(*why) {
+            missing.push(format!(
+                "offer_cancelled why `{why}` is not written by the server"
+            ));
+        }
+    }
+    assert!(missing.is_empty(), "{DOC_PATH}:\n{}", missing.join("\n"));
+    // Every code the document and schema list is written somewhere.
+    assert_eq!(
+        state_names_of_the_server(),
+        STATE_NAMES.iter().map(|s| (*s).to_owned()).collect(),
+        "AgentState::name and STATE_NAMES (hence the schema and {DOC_PATH}) differ"
+    );
+    let unused: Vec<_> = ERROR_CODES
+        .iter()
+        .filter(|c| !names(&codes).contains(**c))
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "error codes the server never writes: {unused:?}"
+    );
+}
+
 /// Malformed commands are refused by the server (they do not deserialise,
 /// so it answers `bad_command`) and by the schema.
 #[test]
@@ -970,6 +1304,18 @@ fn server_and_schema_differ_only_where_the_document_says() {
             id: None,
             command: Command::Ready
         }
+    );
+    assert_eq!(
+        serde_json::from_str::<Request>(difference("a null queue beside an agent"))
+            .unwrap()
+            .command,
+        Command::Transfer {
+            call: CALL.into(),
+            queue: None,
+            agent: Some(31),
+            number: None,
+        },
+        "a null queue is no queue"
     );
     for valid in [true, false] {
         let keys: Vec<String> = DIFFERENCES
