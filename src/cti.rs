@@ -81,12 +81,19 @@ pub enum Command {
     },
     /// Attended transfer: the caller is put on hold and `agent` (ready,
     /// with a phone) is rung to talk it over first.
-    Consult { call: String, agent: i64 },
+    Consult {
+        call: String,
+        agent: i64,
+    },
     /// The consulted agent takes the caller; you go to wrap-up.
-    CompleteTransfer { call: String },
+    CompleteTransfer {
+        call: String,
+    },
     /// The consultation ends without a transfer; the caller is back with
     /// you.
-    CancelTransfer { call: String },
+    CancelTransfer {
+        call: String,
+    },
     /// After-call work done: the call's disposition code and notes.
     EndWrapUp {
         disposition: String,

@@ -248,6 +248,8 @@ pub enum Effect {
     Connect { call: CallRef, agent: AgentId },
     /// The call left the ACD this way (every call gets exactly one).
     Ended { call: CallRef, end: CallEnd },
+    /// The call overflowed into another queue and waits there.
+    Moved { call: CallRef, queue: String },
     /// Tell the waiting caller their place (1 is next) and expected wait.
     Announce {
         call: CallRef,
@@ -301,6 +303,9 @@ struct Agent {
     last_queue: Option<String>,
     /// When the current call was answered (its handle time).
     answered_at_ms: i64,
+    /// The agent cannot take calls whatever they asked (no screen, no
+    /// phone): every move to ready becomes this not-ready reason instead.
+    away: Option<(String, &'static str)>,
 }
 
 #[derive(Debug)]
@@ -425,6 +430,18 @@ impl Acd {
         let Some(agent) = self.agents.get_mut(&id) else {
             return;
         };
+        // In the same step that frees them (wrap-up over, a ring that
+        // stopped...), an agent who cannot take calls is paused instead:
+        // checked later, the free agent could already have been offered one.
+        let (to, why) = match (&to, &agent.away) {
+            (AgentState::Ready, Some((reason, away_why))) => (
+                AgentState::NotReady {
+                    reason: reason.clone(),
+                },
+                *away_why,
+            ),
+            _ => (to, why),
+        };
         let from = std::mem::replace(&mut agent.state, to.clone());
         if matches!(to, AgentState::Ready) {
             agent.idle_since_ms = now;
@@ -479,6 +496,7 @@ impl Acd {
                 missed_in_row: 0,
                 last_queue: None,
                 answered_at_ms: now,
+                away: None,
             },
         );
         let to = if ready {
@@ -498,10 +516,40 @@ impl Acd {
         match &self.agent(id)?.state {
             AgentState::Ready | AgentState::NotReady { .. } | AgentState::WrapUp { .. } => {
                 self.set_state(id, AgentState::LoggedOut, now, "logout");
+                // Callers transferred to this agent go to anyone of their
+                // queue rather than wait for someone who left.
+                for w in self.waiting.values_mut().filter(|w| w.only == Some(id)) {
+                    w.only = None;
+                }
+                self.dispatch(now);
                 Ok(())
             }
             _ => Err(self.wrong(id, "log out")),
         }
+    }
+
+    /// Marks an agent as unable to take calls (`Some((reason, why))`: no
+    /// screen, no phone) or able again (`None`). While away, a ready agent
+    /// is paused with that reason and every later move to ready becomes
+    /// that pause; going ready again is the agent's own move once back.
+    pub fn set_away(&mut self, id: AgentId, away: Option<(&str, &'static str)>, now: i64) {
+        let Some(agent) = self.agents.get_mut(&id) else {
+            return;
+        };
+        agent.away = away.map(|(reason, why)| (reason.to_owned(), why));
+        if agent.state == AgentState::Ready
+            && let Some((reason, why)) = away
+        {
+            let to = AgentState::NotReady {
+                reason: reason.to_owned(),
+            };
+            self.set_state(id, to, now, why);
+        }
+    }
+
+    /// The agent is marked unable to take calls ([`Acd::set_away`]).
+    pub fn is_away(&self, id: AgentId) -> bool {
+        self.agents.get(&id).is_some_and(|a| a.away.is_some())
     }
 
     /// The agent is ready for calls (from not ready, or ending wrap-up
@@ -927,6 +975,10 @@ impl Acd {
                         .and_then(|q| q.announce_every_ms)
                         .map(|e| now + e);
                     w.queue = next.clone();
+                    self.effects.push_back(Effect::Moved {
+                        call,
+                        queue: next.clone(),
+                    });
                 }
                 _ => {
                     let w = self.waiting.remove(&call).expect("listed");

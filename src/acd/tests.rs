@@ -153,6 +153,39 @@ fn a_consulted_agent_takes_the_call_or_is_ready_again() {
 }
 
 #[test]
+fn an_agent_away_is_paused_instead_of_freed_and_never_offered() {
+    let mut q = QueueConfig::new("service");
+    q.wrap_up_ms = 5_000;
+    let mut acd = acd_with(q);
+    login(&mut acd, 1, T0);
+    acd.enqueue(100, "service", 0, &[], T0).unwrap();
+    acd.answer(1, 100, T0).unwrap();
+    // The screen closes mid-call: the call goes on.
+    acd.set_away(1, Some(("disconnected", "screen closed")), T0 + 1);
+    assert_eq!(acd.agent_state(1), Some(&AgentState::OnCall { call: 100 }));
+    acd.hang_up(100, T0 + 2).unwrap();
+    acd.enqueue(101, "service", 0, &[], T0 + 3).unwrap();
+    all_effects(&mut acd);
+    // Wrap-up runs out with a caller waiting: paused, not offered.
+    acd.tick(T0 + 5_002);
+    let effects = all_effects(&mut acd);
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::Offer { .. })),
+        "{effects:?}"
+    );
+    assert_eq!(
+        acd.agent_state(1),
+        Some(&AgentState::NotReady {
+            reason: "disconnected".into()
+        })
+    );
+    // Back, and ready by their own move: the waiting call comes.
+    acd.set_away(1, None, T0 + 6_000);
+    acd.set_ready(1, T0 + 6_001).unwrap();
+    assert_eq!(offers(&mut acd), [(101, 1)]);
+}
+
+#[test]
 fn round_robin_goes_around_in_login_order() {
     let mut q = QueueConfig::new("service");
     q.strategy = Strategy::RoundRobin;
@@ -343,7 +376,14 @@ fn a_call_waiting_too_long_overflows_once() {
     acd.enqueue(1, "service", 0, &[], T0).unwrap();
     acd.tick(T0 + 120_000);
     assert_eq!(acd.waiting_in("backup"), [1]);
-    assert!(all_effects(&mut acd).is_empty(), "moved, not ended");
+    assert_eq!(
+        all_effects(&mut acd),
+        [Effect::Moved {
+            call: 1,
+            queue: "backup".into()
+        }],
+        "moved, not ended"
+    );
     // An agent of the backup queue would now get it.
     acd.tick(T0 + 180_000);
     assert_eq!(

@@ -119,12 +119,9 @@ impl Engine {
                 "the consulted agent has not answered yet".into(),
             ));
         };
-        self.acd.complete_consult(to, wall).map_err(|e| {
-            (
-                "wrong_state",
-                format!("the transfer cannot complete: {e}"),
-            )
-        })?;
+        self.acd
+            .complete_consult(to, wall)
+            .map_err(|e| ("wrong_state", format!("the transfer cannot complete: {e}")))?;
         let old_leg = self.calls.get(&key).and_then(|c| c.acd.as_ref()?.leg);
         if let Some(p) = self.calls.get_mut(&key).and_then(|c| c.acd.as_mut()) {
             p.transfers += 1;
@@ -220,7 +217,11 @@ impl Engine {
             l.hang_up("consult-over");
         }
         self.drive_leg(now, leg_key);
-        let call_id = self.calls.get(&key).map(|c| c.id.clone()).unwrap_or_default();
+        let call_id = self
+            .calls
+            .get(&key)
+            .map(|c| c.id.clone())
+            .unwrap_or_default();
         self.cti(
             to,
             Event::Ended {

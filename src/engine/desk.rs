@@ -36,10 +36,7 @@ const MAX_EXTEND_S: u32 = 600;
 const MAX_DISPOSITION: usize = 40;
 const MAX_NOTES: usize = 2000;
 /// The refusal of what a consultation in progress does not allow.
-const CONSULTING: (&str, String) = (
-    "wrong_state",
-    String::new(),
-);
+const CONSULTING: (&str, String) = ("wrong_state", String::new());
 
 /// Most keys one `dtmf` command sends.
 const MAX_KEYS: usize = 32;
@@ -158,21 +155,34 @@ impl Engine {
                 debug!(agent = id, error = %e, "login refused");
             }
         }
+        self.update_away(now, id);
         self.hello(now, id);
         self.drain_acd(now);
+    }
+
+    /// Tells the ACD whether the agent can take calls at all: a screen
+    /// open and a phone registered. (Going ready stays their own move.)
+    fn update_away(&mut self, now: Instant, agent: AgentId) {
+        let wall = self.wall_ms(now);
+        let online = self.desks.get(&agent).is_some_and(|d| d.online);
+        let away = if !online {
+            Some(("disconnected", "screen closed"))
+        } else if self.registrar.contacts(agent, wall).is_empty() {
+            Some(("no_phone", "no phone registered"))
+        } else {
+            None
+        };
+        self.acd.set_away(agent, away, wall);
     }
 
     /// The agent's websocket closed. A ready agent without a screen must
     /// not be offered calls, so they become not ready; a call in progress
     /// goes on (the phone carries it) and a reconnect gets it back.
     pub fn agent_disconnected(&mut self, now: Instant, agent: AgentId) {
-        let wall = self.wall_ms(now);
         if let Some(d) = self.desks.get_mut(&agent) {
             d.online = false;
         }
-        if self.acd.agent_state(agent) == Some(&AgentState::Ready) {
-            let _ = self.acd.pause(agent, "disconnected", "screen closed", wall);
-        }
+        self.update_away(now, agent);
         self.drain_acd(now);
     }
 
@@ -207,9 +217,14 @@ impl Engine {
             .agent_state(agent)
             .cloned()
             .unwrap_or(AgentState::LoggedOut);
+        self.view_of(agent, &state)
+    }
+
+    /// How `state` of `agent` shows on their screen.
+    fn view_of(&self, agent: AgentId, state: &AgentState) -> StateView {
         let since_ms = self.desks.get(&agent).map_or(0, |d| d.state_since_ms);
         let call_id = |c| self.calls.get(&c).map(|c| c.id.clone());
-        let (reason, until_ms, call) = match &state {
+        let (reason, until_ms, call) = match state {
             AgentState::NotReady { reason } => (Some(reason.clone()), None, None),
             AgentState::Ringing { call, until_ms } => (None, Some(*until_ms), call_id(*call)),
             AgentState::OnCall { call }
@@ -462,12 +477,7 @@ impl Engine {
                     return Err(("wrong_state", "not in wrap-up".into()));
                 }
                 self.finish_wrap_up(agent, wall, Some(disposition), notes);
-                if self.phone_of(agent, now).is_none() {
-                    return self
-                        .acd
-                        .pause(agent, "no_phone", "no phone registered", wall)
-                        .map_err(acd_error);
-                }
+                // Without a phone (or screen) the ACD pauses them instead.
                 self.acd.set_ready(agent, wall).map_err(acd_error)
             }
             Command::ExtendWrapUp { seconds } => {
@@ -486,7 +496,11 @@ impl Engine {
 
     /// The caller `call` (our call id) if it is the one ringing at or
     /// connected to `agent`.
-    pub(super) fn own_call(&self, agent: AgentId, call: &str) -> Result<CallKey, (&'static str, String)> {
+    pub(super) fn own_call(
+        &self,
+        agent: AgentId,
+        call: &str,
+    ) -> Result<CallKey, (&'static str, String)> {
         let mine = self.desks.get(&agent).and_then(|d| d.call);
         match mine.and_then(|k| self.calls.get(&k).map(|c| (k, c))) {
             Some((k, c)) if c.id == call => Ok(k),
@@ -832,6 +846,22 @@ impl Engine {
                     }
                 }
                 Effect::Connect { call, agent } => self.connect(now, call, agent),
+                Effect::Moved { call, queue } => {
+                    let wall = self.wall_ms(now);
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        if let Some(p) = c.acd.as_mut() {
+                            p.queue = queue.clone();
+                            p.queued_ms = wall;
+                        }
+                        c.event(now, "queue-overflow", &format!("on to {queue}"));
+                        c.record(RecordOp::Queued {
+                            call_id: c.id.clone(),
+                            queue,
+                            at: wall,
+                        });
+                    }
+                    self.drive_call(now, call);
+                }
                 Effect::Announce {
                     call,
                     position,
@@ -891,14 +921,6 @@ impl Engine {
                             },
                         );
                     }
-                    // An agent whose screen is closed is offered nothing
-                    // (wrap-up ending by its timer, say).
-                    if to == AgentState::Ready && self.desks.get(&agent).is_some_and(|d| !d.online)
-                    {
-                        let _ = self
-                            .acd
-                            .pause(agent, "disconnected", "screen closed", at_ms);
-                    }
                     self.state_seq += 1;
                     let reason = match &to {
                         AgentState::NotReady { reason } => Some(reason.clone()),
@@ -913,7 +935,9 @@ impl Engine {
                         why: why.to_owned(),
                         at: at_ms,
                     }));
-                    let state = self.state_view(agent);
+                    // The change's own result: by the time this is read the
+                    // agent may have moved on (an offer in the same step).
+                    let state = self.view_of(agent, &to);
                     self.cti(
                         agent,
                         Event::State {
@@ -932,12 +956,11 @@ impl Engine {
     fn offer(&mut self, now: Instant, call: CallKey, agent: AgentId) {
         let wall = self.wall_ms(now);
         let Some(target) = self.phone_of(agent, now) else {
-            // No phone to ring: the offer goes to the next agent, and this
-            // one takes no more calls until a phone registers.
+            // No phone to ring (its registration ran out just now): this
+            // agent takes no calls until one registers, and the offer goes
+            // to the next agent.
+            self.update_away(now, agent);
             let _ = self.acd.reject(agent, call, wall);
-            let _ = self
-                .acd
-                .pause(agent, "no_phone", "no phone registered", wall);
             return;
         };
         let Some(c) = self.calls.get(&call) else {
@@ -1260,7 +1283,6 @@ impl Engine {
     /// Phones that came or went: an agent whose last phone went away takes
     /// no more calls.
     fn on_bindings(&mut self, now: Instant, changes: Vec<BindingChange>) {
-        let wall = self.wall_ms(now);
         for change in changes {
             let b = change.binding();
             let what = match &change {
@@ -1269,15 +1291,8 @@ impl Engine {
                 BindingChange::Removed { .. } => "gone",
             };
             info!(agent = b.agent_id, contact = %b.contact, peer = %b.peer, "agent phone {what}");
-            if let BindingChange::Removed { binding, .. } = &change
-                && let agent_id = binding.agent_id
-                && self.registrar.contacts(agent_id, wall).is_empty()
-                && self.acd.agent_state(agent_id) == Some(&AgentState::Ready)
-            {
-                let _ = self
-                    .acd
-                    .pause(agent_id, "no_phone", "phone unregistered", wall);
-            }
+            let agent = b.agent_id;
+            self.update_away(now, agent);
         }
         self.drain_acd(now);
     }

@@ -862,3 +862,146 @@ fn an_agent_transfers_to_an_allowed_outside_number_and_a_failure_comes_back() {
     assert_eq!(states_of(&sim, 1).last(), Some(&"ringing"), "offered again");
     assert!(sim.engine.active_calls() == 1);
 }
+
+#[test]
+fn an_attended_transfer_bridges_the_agents_then_hands_the_caller_over() {
+    let mut sim = acd_sim(Strategy::LongestIdle);
+    let (_caller, call, ann) = caller_and_agent(&mut sim);
+    let bob = DeskPhone::register(&mut sim, 2, "bob", 6002);
+    sign_on(&mut sim, 2, "bob");
+    command(
+        &mut sim,
+        2,
+        serde_json::json!({"type": "not_ready", "reason": "break"}),
+    );
+    ann.answer(&mut sim);
+    let ann_leg = leg_key(&sim);
+    let id = sim.engine.calls[&call].id.clone();
+    let busy = command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "consult", "call": id, "agent": 2}),
+    );
+    assert_eq!(error_code(&busy), "unknown_agent", "Bob is not ready");
+    command(&mut sim, 2, serde_json::json!({"type": "ready"}));
+    let early = command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "complete_transfer", "call": id}),
+    );
+    assert_eq!(error_code(&early), "wrong_state");
+    let ok = command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "consult", "call": id, "agent": 2}),
+    );
+    assert!(matches!(ok, Event::Ok { .. }), "{ok:?}");
+    assert_eq!(states_of(&sim, 1).last(), Some(&"on_hold"));
+    assert_eq!(states_of(&sim, 2).last(), Some(&"consulted"));
+    // Bob's phone rings with the caller's details; he answers.
+    assert!(sim.offers.iter().any(|(a, v)| *a == 2 && v.id == id));
+    bob.answer(&mut sim);
+    let bob_leg = leg_key(&sim);
+    assert!(
+        events_of(&sim, 1)
+            .iter()
+            .any(|e| matches!(e, Event::Consult { stage, agent: 2, .. } if *stage == "talking"))
+    );
+    // Ann and Bob hear each other; the caller hears music.
+    let start = sim.elapsed();
+    for seq in 0..10u16 {
+        ann.talk(&mut sim, ann_leg, &tone_packet(seq, 440.0));
+        bob.talk(&mut sim, bob_leg, &tone_packet(seq, 1000.0));
+        sim.advance(ms(20));
+    }
+    let tones = |sim: &Sim, key: CallKey, hz: f64| {
+        sim.rtp_of(key)
+            .iter()
+            .filter(|p| p.at > start && p.header.payload_type == 0)
+            .filter(|p| (frequency(&p.payload) - hz).abs() < 60.0)
+            .count()
+    };
+    assert!(tones(&sim, bob_leg, 440.0) >= 8, "Bob hears Ann");
+    assert!(tones(&sim, ann_leg, 1000.0) >= 8, "Ann hears Bob");
+    let heard = sim.heard(call);
+    assert_eq!(
+        heard.last().map(|h| h.0.as_str()),
+        Some("hold-music"),
+        "{heard:?}"
+    );
+    // Complete: Ann's phone is hung up, the caller talks to Bob.
+    sim.take_sip();
+    let done = command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "complete_transfer", "call": id}),
+    );
+    assert!(matches!(done, Event::Ok { .. }), "{done:?}");
+    assert!(
+        sim.take_sip()
+            .iter()
+            .any(|s| s.method() == Some(rsip::Method::Bye) && s.dest == ann.peer)
+    );
+    assert_eq!(states_of(&sim, 1).last(), Some(&"wrap_up"));
+    assert_eq!(states_of(&sim, 2).last(), Some(&"on_call"));
+    let start = sim.elapsed();
+    for seq in 10..20u16 {
+        sim.rtp_in(call, &tone_packet(seq, 440.0));
+        bob.talk(&mut sim, bob_leg, &tone_packet(seq, 1000.0));
+        sim.advance(ms(20));
+    }
+    let to_caller = sim
+        .rtp_of(call)
+        .iter()
+        .filter(|p| p.at > start && (frequency(&p.payload) - 1000.0).abs() < 60.0)
+        .count();
+    assert!(to_caller >= 8, "the caller hears Bob");
+    assert!(tones(&sim, bob_leg, 440.0) >= 8, "Bob hears the caller");
+    let transfers = sim.ops().iter().rev().find_map(|op| match op {
+        RecordOp::Handled { transfers, .. } => Some(*transfers),
+        _ => None,
+    });
+    assert_eq!(transfers, Some(1));
+}
+
+#[test]
+fn a_cancelled_consultation_gives_the_caller_back() {
+    let mut sim = acd_sim(Strategy::LongestIdle);
+    let (_caller, call, ann) = caller_and_agent(&mut sim);
+    let bob = DeskPhone::register(&mut sim, 2, "bob", 6002);
+    sign_on(&mut sim, 2, "bob");
+    ann.answer(&mut sim);
+    command(&mut sim, 2, serde_json::json!({"type": "ready"}));
+    let id = sim.engine.calls[&call].id.clone();
+    command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "consult", "call": id, "agent": 2}),
+    );
+    let invite = bob.invite(&sim);
+    sim.take_sip();
+    let ok = command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "cancel_transfer", "call": id}),
+    );
+    assert!(matches!(ok, Event::Ok { .. }), "{ok:?}");
+    assert!(
+        sim.take_sip()
+            .iter()
+            .any(|s| s.method() == Some(rsip::Method::Cancel) && s.dest == bob.peer),
+        "Bob's phone stops ringing"
+    );
+    let _ = invite;
+    assert_eq!(states_of(&sim, 2).last(), Some(&"ready"));
+    assert_eq!(
+        states_of(&sim, 1).last(),
+        Some(&"on_call"),
+        "the caller is back"
+    );
+    assert!(
+        events_of(&sim, 1)
+            .iter()
+            .any(|e| matches!(e, Event::Consult { stage, .. } if *stage == "ended"))
+    );
+}
