@@ -293,6 +293,22 @@ fn a_caller_reaches_a_registered_agent_who_sees_their_history_and_they_talk() {
         ann_screen.command("r1", json!({ "type": "ready" }))["type"],
         "ok"
     );
+    // The team list shows her ready with her screen open, Bob logged out.
+    let (status, body) = server.get("/api/agents");
+    assert_eq!(status, 200, "{body}");
+    let team: Value = serde_json::from_str(&body).unwrap();
+    let find = |name: &str| {
+        team["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["username"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {team}"))
+    };
+    assert_eq!(find("ann")["state"], "ready");
+    assert_eq!(find("ann")["online"], true);
+    assert_eq!(find("bob")["state"], "logged_out");
     // Out of turn: nothing rings, nothing to hang up.
     let wrong = ann_screen.command("h0", json!({ "type": "hang_up", "call": "nope" }));
     assert_eq!(wrong["code"], "no_such_call", "{wrong}");

@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 
 use super::{ApiState, AppError, Caller};
 use crate::acd::AgentId;
-use crate::cti::{Event, Request};
+use crate::cti::{Event, Request, StateView};
 use crate::engine::AgentProfile;
 
 /// Longest command accepted.
@@ -62,6 +62,9 @@ pub struct CtiHub {
     to_engine: mpsc::Sender<CtiInput>,
     connections: Mutex<HashMap<AgentId, Connection>>,
     next_id: AtomicU64,
+    /// Each agent's latest state as their screen was told it, for
+    /// `GET /api/agents`.
+    states: Mutex<HashMap<AgentId, StateView>>,
 }
 
 impl CtiHub {
@@ -71,12 +74,32 @@ impl CtiHub {
             to_engine,
             connections: Mutex::default(),
             next_id: AtomicU64::new(1),
+            states: Mutex::default(),
         }
+    }
+
+    /// The latest state of every agent the engine has told about.
+    pub fn states(&self) -> HashMap<AgentId, StateView> {
+        self.states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether the agent has a screen open.
+    pub fn is_online(&self, agent: AgentId) -> bool {
+        self.lock().contains_key(&agent)
     }
 
     /// Sends `event` to the agent's connection, if one is open. A client
     /// whose queue is full is dropped (it reconnects and gets `hello`).
     pub fn send(&self, agent: AgentId, event: &Event) {
+        if let Event::State { state, .. } | Event::Hello { state, .. } = event {
+            self.states
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(agent, state.clone());
+        }
         let text = match serde_json::to_string(event) {
             Ok(t) => t,
             Err(e) => {
@@ -136,6 +159,65 @@ impl CtiHub {
         }
         false
     }
+}
+
+/// An agent as the team sees them: for transfers (`agent` ids) and, later,
+/// the wallboard.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AgentSummary {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    /// The ACD queues they work; empty: every queue.
+    pub queues: Vec<String>,
+    /// logged_out, ready, not_ready, ringing, on_call, on_hold, wrap_up,
+    /// consulted (docs/cti-protocol.md).
+    pub state: &'static str,
+    /// The not-ready reason.
+    pub reason: Option<String>,
+    /// Since when (epoch ms); `None` when logged out.
+    pub since_ms: Option<i64>,
+    /// Their screen is open.
+    pub online: bool,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AgentList {
+    pub agents: Vec<AgentSummary>,
+}
+
+/// Every active agent and supervisor, with their state now.
+#[utoipa::path(get, path = "/api/agents", tag = "agent",
+    responses((status = 200, body = AgentList), (status = 403, body = super::ErrorBody)))]
+pub async fn list_agents(State(state): State<ApiState>) -> Result<axum::Json<AgentList>, AppError> {
+    let live = state.cti.as_ref().map(|h| h.states()).unwrap_or_default();
+    let agents = state
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .filter(|u| {
+            u.active
+                && matches!(
+                    u.role,
+                    crate::store::Role::Agent | crate::store::Role::Supervisor
+                )
+        })
+        .map(|u| {
+            let now = live.get(&u.id);
+            AgentSummary {
+                id: u.id,
+                state: now.map_or("logged_out", |s| s.name),
+                reason: now.and_then(|s| s.reason.clone()),
+                since_ms: now.map(|s| s.since_ms),
+                online: state.cti.as_ref().is_some_and(|h| h.is_online(u.id)),
+                username: u.username,
+                display_name: u.display_name,
+                queues: u.queues,
+            }
+        })
+        .collect();
+    Ok(axum::Json(AgentList { agents }))
 }
 
 /// Opens the agent's CTI connection.

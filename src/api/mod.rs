@@ -192,6 +192,7 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("PUT", "/api/kb/{id}", Roles(LEADS)),
     ("DELETE", "/api/kb/{id}", Roles(LEADS)),
     ("GET", "/api/agent/ws", Roles(AGENTS)),
+    ("GET", "/api/agents", Roles(STAFF)),
 ];
 
 /// The access rule of a routed path.
@@ -265,6 +266,7 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(kb::search))
         .routes(routes!(kb::detail, kb::update, kb::delete))
         .routes(routes!(cti::agent_ws))
+        .routes(routes!(cti::list_agents))
         .split_for_parts();
     // Publish each operation's access rule.
     for (path, item) in doc.paths.paths.iter_mut() {
