@@ -226,6 +226,8 @@ pub(super) struct Call {
     bridged: bool,
     /// Music on hold playing (its last prompt's id): replayed when it ends.
     music: Option<PromptId>,
+    /// A waiting caller's place in line, said before the music comes round.
+    announcement: Vec<String>,
     /// The goodbye of a queue that hangs up on overflow: the call ends
     /// when it has played.
     farewell: Option<PromptId>,
@@ -307,6 +309,7 @@ impl Call {
             acd: None,
             bridged: false,
             music: None,
+            announcement: Vec::new(),
             farewell: None,
             agent_transfer_until: None,
             ivr_path: Vec::new(),
@@ -1083,6 +1086,7 @@ impl Call {
     pub fn connect_agent(&mut self, now: Instant) {
         self.ivr.to_agent();
         self.music = None;
+        self.announcement.clear();
         self.bridged = true;
         if let Some(m) = self.media.as_mut() {
             m.stop_playback(now);
@@ -1105,6 +1109,8 @@ impl Call {
         self.music = None;
         if on {
             self.play_music(now);
+        } else {
+            self.announcement.clear();
         }
     }
 
@@ -1112,10 +1118,18 @@ impl Call {
     /// `on_media_output` when it ends.
     fn play_music(&mut self, now: Instant) {
         let catalog = self.catalog.clone();
-        let music = catalog
-            .prompts_for(self.ivr.language())
-            .and_then(|set| set.get(HOLD_MUSIC));
-        if let (Some(p), Some(m)) = (music, self.media.as_mut()) {
+        let Some(set) = catalog.prompts_for(self.ivr.language()) else {
+            return;
+        };
+        let Some(m) = self.media.as_mut() else {
+            return;
+        };
+        for name in std::mem::take(&mut self.announcement) {
+            if let Some(p) = set.get(&name) {
+                m.play(now, p.clone());
+            }
+        }
+        if let Some(p) = set.get(HOLD_MUSIC) {
             self.music = Some(m.play(now, p.clone()));
         }
     }
@@ -1184,9 +1198,23 @@ impl Call {
         }
     }
 
-    /// The caller's place and expected wait, for their queue node to say.
-    pub fn announce(&mut self, position: usize, wait_ms: i64) {
-        self.ivr.announce(position, wait_ms);
+    /// The caller's place and expected wait: said by their queue node, or,
+    /// waiting outside it (after a transfer), before the music comes
+    /// round again.
+    pub fn announce(&mut self, now: Instant, position: usize, wait_ms: i64) {
+        if self.ivr.is_queued() {
+            self.ivr.announce(position, wait_ms);
+        } else if self.music.is_some()
+            && let Some((names, minutes)) =
+                crate::ivr::announcement(self.ivr.language(), position, wait_ms)
+        {
+            self.event(
+                now,
+                "announce",
+                &format!("position {position}, about {minutes} min"),
+            );
+            self.announcement = names;
+        }
     }
 
     /// The ACD gave up on the queued call: the flow goes on (its queue

@@ -868,7 +868,7 @@ impl Engine {
                     wait_ms,
                 } => {
                     if let Some(c) = self.calls.get_mut(&call) {
-                        c.announce(position, wait_ms);
+                        c.announce(now, position, wait_ms);
                     }
                     self.drive_call(now, call);
                 }

@@ -105,6 +105,21 @@ pub enum Effect {
     },
 }
 
+/// The prompts that tell a waiting caller their place in line (1 is next)
+/// and the expected wait, in `language`, and the minutes said (never 0: a
+/// caller who is next still waits). `None` if the numbers cannot be said.
+pub fn announcement(language: &str, position: usize, wait_ms: i64) -> Option<(Vec<String>, u64)> {
+    let minutes = (wait_ms.max(0) as u64).div_ceil(60_000).max(1);
+    let number = |n: u64| say::say(language, say::SayAs::Number, &n.to_string()).ok();
+    let mut names = vec!["queue-position-before".to_owned()];
+    names.extend(number(position as u64)?);
+    names.push("queue-position-after".into());
+    names.push("queue-wait-before".into());
+    names.extend(number(minutes)?);
+    names.push("queue-wait-after".into());
+    Some((names, minutes))
+}
+
 /// Where the interpreter waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -250,23 +265,15 @@ impl Ivr {
         if !self.is_queued() {
             return;
         }
-        // Never "zero minutes": a caller who is next still waits.
-        let minutes = (wait_ms.max(0) as u64).div_ceil(60_000).max(1);
-        let number = |n: u64| say::say(&self.language, say::SayAs::Number, &n.to_string());
-        let (Ok(place), Ok(wait)) = (number(position as u64), number(minutes)) else {
+        let Some(names) = announcement(&self.language, position, wait_ms) else {
             return;
         };
-        let mut names = vec!["queue-position-before".to_owned()];
-        names.extend(place);
-        names.push("queue-position-after".into());
-        names.push("queue-wait-before".into());
-        names.extend(wait);
-        names.push("queue-wait-after".into());
+        let minutes = names.1;
         self.event(
             "announce",
             format!("position {position}, about {minutes} min"),
         );
-        self.announcement = names;
+        self.announcement = names.0;
     }
 
     /// An agent answered the queued call: the hold prompts stop and the

@@ -25,7 +25,7 @@ pub mod pattern;
 pub mod say;
 
 pub use flow::{Flow, FlowSet, LookupKind};
-pub use interp::{Clock, Effect, Ivr, LookupAnswer, Start};
+pub use interp::{Clock, Effect, Ivr, LookupAnswer, Start, announcement};
 pub use load::{FlowError, FlowErrors, Sources, load};
 
 #[cfg(test)]

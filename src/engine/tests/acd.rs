@@ -1005,3 +1005,35 @@ fn a_cancelled_consultation_gives_the_caller_back() {
             .any(|e| matches!(e, Event::Consult { stage, .. } if *stage == "ended"))
     );
 }
+
+#[test]
+fn a_caller_sent_back_to_a_queue_still_hears_their_place() {
+    let mut sim = queue_sim(QueueConfig {
+        announce_every_ms: Some(20_000),
+        ..QueueConfig::new("general")
+    });
+    let (_caller, call, ann) = caller_and_agent(&mut sim);
+    ann.answer(&mut sim);
+    let id = sim.engine.calls[&call].id.clone();
+    command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "transfer", "call": id, "queue": "general"}),
+    );
+    command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "end_wrap_up", "disposition": "moved"}),
+    );
+    command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "not_ready", "reason": "break"}),
+    );
+    sim.advance(secs(25));
+    assert_eq!(
+        event_details(&sim, "announce"),
+        ["position 1, about 1 min"],
+        "Ann's short call is the queue's handle time now"
+    );
+}
