@@ -12,8 +12,11 @@
 //! - malformed commands must be refused by both, and the few places where
 //!   the server and the schema differ (listed in the document) are pinned;
 //! - every error code, not-ready reason and `why` written in the server's
-//!   code (src/acd/mod.rs, src/engine/desk.rs, src/api/cti.rs, read as
-//!   text) is named by the document, and every error code by the schema.
+//!   code (src/acd/mod.rs, src/engine/desk.rs, src/engine/consult.rs,
+//!   src/api/cti.rs, read as text) is named by the document, and every
+//!   error code by the schema; the stages of the `consult` event written
+//!   there are those of the schema, and the ways a consultation ends are
+//!   in the document.
 //!
 //! The validator is python3's `jsonschema` (draft 2020-12; a dependency of
 //! openapi-spec-validator, which scripts/test.sh installs), run once for
@@ -36,6 +39,10 @@ const DOC_PATH: &str = "docs/cti-protocol.md";
 const SOURCES: &[(&str, &str)] = &[
     ("src/acd/mod.rs", include_str!("../src/acd/mod.rs")),
     ("src/engine/desk.rs", include_str!("../src/engine/desk.rs")),
+    (
+        "src/engine/consult.rs",
+        include_str!("../src/engine/consult.rs"),
+    ),
     ("src/api/cti.rs", include_str!("../src/api/cti.rs")),
 ];
 
@@ -54,6 +61,9 @@ const COMMAND_TYPES: &[&str] = &[
     "resume",
     "transfer",
     "dtmf",
+    "consult",
+    "complete_transfer",
+    "cancel_transfer",
     "end_wrap_up",
     "extend_wrap_up",
 ];
@@ -69,6 +79,9 @@ fn command_type(c: &Command) -> &'static str {
         Command::Resume { .. } => "resume",
         Command::Transfer { .. } => "transfer",
         Command::Dtmf { .. } => "dtmf",
+        Command::Consult { .. } => "consult",
+        Command::CompleteTransfer { .. } => "complete_transfer",
+        Command::CancelTransfer { .. } => "cancel_transfer",
         Command::EndWrapUp { .. } => "end_wrap_up",
         Command::ExtendWrapUp { .. } => "extend_wrap_up",
     }
@@ -84,6 +97,7 @@ const EVENT_TYPES: &[&str] = &[
     "held",
     "resumed",
     "ended",
+    "consult",
     "ok",
     "error",
 ];
@@ -98,6 +112,7 @@ fn event_type(e: &Event) -> &'static str {
         Event::Held { .. } => "held",
         Event::Resumed { .. } => "resumed",
         Event::Ended { .. } => "ended",
+        Event::Consult { .. } => "consult",
         Event::Ok { .. } => "ok",
         Event::Error { .. } => "error",
     }
@@ -111,6 +126,7 @@ const STATE_NAMES: &[&str] = &[
     "ringing",
     "on_call",
     "on_hold",
+    "consulted",
     "wrap_up",
 ];
 
@@ -139,7 +155,13 @@ const OFFER_CANCELLED_WHYS: &[&str] = &[
     "ring timeout",
     "missed offers",
     "overflowed",
+    "screen closed",
+    "no phone registered",
 ];
+
+/// The stages of the `consult` event (`Event::Consult::stage`, written in
+/// src/engine/consult.rs).
+const CONSULT_STAGES: &[&str] = &["ringing", "talking", "ended"];
 
 // ----- events built with the real types ---------------------------------
 
@@ -280,7 +302,7 @@ fn state(name: &'static str) -> StateView {
     let (reason, until_ms, call) = match name {
         "not_ready" => (Some("break".to_owned()), None, None),
         "ringing" => (None, Some(T + 20_000), Some(CALL.to_owned())),
-        "on_call" | "on_hold" => (None, None, Some(CALL.to_owned())),
+        "on_call" | "on_hold" | "consulted" => (None, None, Some(CALL.to_owned())),
         "wrap_up" => (None, Some(T + 30_000), Some(CALL.to_owned())),
         _ => (None, None, None),
     };
@@ -388,7 +410,7 @@ fn server_events() -> Vec<(String, Event)> {
     }
     // The optional fields left out where the schema allows it: a call the
     // server no longer knows has no `call`.
-    for name in ["ringing", "on_call", "on_hold", "wrap_up"] {
+    for name in ["ringing", "on_call", "on_hold", "consulted", "wrap_up"] {
         events.push((
             format!("state {name} without its call"),
             Event::State {
@@ -407,12 +429,39 @@ fn server_events() -> Vec<(String, Event)> {
         "agent-hangup",
         "transferred",
         "agent-vanished",
+        "consultation cancelled",
+        "consultation the caller hung up",
+        "consultation not answered (486)",
+        "consultation agent-bye",
     ] {
         events.push((
             format!("ended {cause}"),
             Event::Ended {
                 call: CALL.into(),
                 cause: cause.into(),
+            },
+        ));
+    }
+    for &stage in CONSULT_STAGES {
+        let why = (stage == "ended").then(|| "not answered (486)".to_owned());
+        events.push((
+            format!("consult {stage}"),
+            Event::Consult {
+                call: CALL.into(),
+                agent: 31,
+                stage,
+                why,
+            },
+        ));
+    }
+    for why in ["cancelled", "the caller hung up", "agent-bye"] {
+        events.push((
+            format!("consult ended, {why}"),
+            Event::Consult {
+                call: CALL.into(),
+                agent: 31,
+                stage: "ended",
+                why: Some(why.into()),
             },
         ));
     }
@@ -443,6 +492,12 @@ fn impossible_events() -> Vec<(String, Value)> {
         },
         previous: "ready",
         why: "agent".into(),
+    };
+    let consult = |stage, why: Option<&str>| Event::Consult {
+        call: CALL.into(),
+        agent: 31,
+        stage,
+        why: why.map(str::to_owned),
     };
     let hello_without = |field: &str| {
         let mut v = serde_json::to_value(Event::Hello {
@@ -487,6 +542,23 @@ fn impossible_events() -> Vec<(String, Value)> {
             st("busy", None, None, None),
         ),
         (
+            "consulted with until_ms".into(),
+            st("consulted", None, Some(T), Some(CALL)),
+        ),
+        (
+            "consulted with a reason".into(),
+            st("consulted", Some("break"), None, Some(CALL)),
+        ),
+        (
+            "a consult stage that is none".into(),
+            consult("dialling", None),
+        ),
+        ("a consult ended without why".into(), consult("ended", None)),
+        (
+            "a consult ringing with a why".into(),
+            consult("ringing", Some("cancelled")),
+        ),
+        (
             "previous that is no state".into(),
             Event::State {
                 state: state("ready"),
@@ -527,6 +599,10 @@ fn impossible_events() -> Vec<(String, Value)> {
         .collect();
     values.push(("hello without call".into(), hello_without("call")));
     values.push(("hello without pop".into(), hello_without("pop")));
+    values.push((
+        "a consult naming its agent as text".into(),
+        json!({"type": "consult", "call": CALL, "agent": "31", "stage": "ringing"}),
+    ));
     values
 }
 
@@ -647,6 +723,30 @@ const MALFORMED_COMMANDS: &[(&str, &str)] = &[
         "queue as a number",
         r#"{"type": "transfer", "call": "019b785fc1603fa2c1d7", "queue": 3}"#,
     ),
+    (
+        "consult missing agent",
+        r#"{"type": "consult", "call": "019b785fc1603fa2c1d7"}"#,
+    ),
+    (
+        "consult with a null agent",
+        r#"{"type": "consult", "call": "019b785fc1603fa2c1d7", "agent": null}"#,
+    ),
+    (
+        "consult agent as text",
+        r#"{"type": "consult", "call": "019b785fc1603fa2c1d7", "agent": "31"}"#,
+    ),
+    (
+        "consult missing call",
+        r#"{"type": "consult", "agent": 31}"#,
+    ),
+    (
+        "complete_transfer missing call",
+        r#"{"type": "complete_transfer", "id": "1"}"#,
+    ),
+    (
+        "cancel_transfer call is a number",
+        r#"{"type": "cancel_transfer", "call": 42}"#,
+    ),
     ("missing reason", r#"{"type": "not_ready"}"#),
     (
         "missing disposition",
@@ -702,6 +802,18 @@ const DIFFERENCES: &[(&str, &str, bool, bool)] = &[
         r#"{"type": "transfer", "call": "019b785fc1603fa2c1d7", "agent": 31.0}"#,
         false,
         true,
+    ),
+    (
+        "a consulted agent with a zero fraction",
+        r#"{"type": "consult", "call": "019b785fc1603fa2c1d7", "agent": 31.0}"#,
+        false,
+        true,
+    ),
+    (
+        "a consult with an unknown field",
+        r#"{"type": "consult", "call": "019b785fc1603fa2c1d7", "agent": 31, "queue": "general"}"#,
+        true,
+        false,
     ),
     // Deserialise, then the engine answers bad_command.
     (
@@ -832,6 +944,43 @@ fn state_names_of_the_server() -> BTreeSet<String> {
     literals_after(body, "=>\"").into_iter().collect()
 }
 
+/// The body of `fn name` in the source `path` of [`SOURCES`], up to the
+/// end of the function (a method: indented four spaces).
+fn fn_body(path: &str, name: &str) -> &'static str {
+    let (_, text) = SOURCES
+        .iter()
+        .find(|(p, _)| *p == path)
+        .unwrap_or_else(|| panic!("{path} is not read"));
+    let at = text
+        .find(&format!("fn {name}("))
+        .unwrap_or_else(|| panic!("fn {name} in {path}"));
+    let body = &text[at..];
+    &body[..body
+        .find("\n    }\n")
+        .unwrap_or_else(|| panic!("the end of fn {name} in {path}"))]
+}
+
+/// The (reason, why) pairs `Engine::update_away` gives the ACD for an
+/// agent who cannot take calls: `Some(("disconnected", "screen closed"))`.
+fn away_of_the_server() -> Vec<(String, String)> {
+    let body = fn_body("src/engine/desk.rs", "update_away");
+    let pairs: Vec<(String, String)> = body
+        .split("Some((\"")
+        .skip(1)
+        .map(|rest| {
+            let pair = &rest[..rest.find("\"))").expect("a pair of literals")];
+            let lits: Vec<&str> = pair.split('"').collect();
+            assert!(
+                lits.len() == 3 && lits[1].trim() == ",",
+                "not a (reason, why) pair in update_away: {pair:?}"
+            );
+            (lits[0].to_owned(), lits[2].to_owned())
+        })
+        .collect();
+    assert!(!pairs.is_empty(), "no (reason, why) pair in update_away");
+    pairs
+}
+
 /// What the server's code writes: (whys of state changes, not-ready
 /// reasons it sets, error codes).
 fn written_by_the_server() -> (Found, Found, Found) {
@@ -857,6 +1006,13 @@ fn written_by_the_server() -> (Found, Found, Found) {
         }
         for r in literals_after(text, "reason:\"") {
             reasons.insert((r, path));
+        }
+        // update_away: every change to ready becomes this pause.
+        if path == "src/engine/desk.rs" {
+            for (reason, why) in away_of_the_server() {
+                reasons.insert((reason, path));
+                whys.insert((why, path));
+            }
         }
         for prefix in [
             "Err((\"",
@@ -1270,6 +1426,76 @@ fn the_document_names_every_why_reason_and_code_of_the_server() {
         unused.is_empty(),
         "error codes the server never writes: {unused:?}"
     );
+}
+
+/// The stages of `consult` written in src/engine/consult.rs are those of
+/// [`CONSULT_STAGES`] (hence of the schema, which the server's events
+/// match) and of the document's table; the ways a consultation ends that
+/// the code writes as text are named there, and as the consulted agent's
+/// `ended` cause.
+#[test]
+fn the_consult_event_is_as_the_server_writes_it() {
+    let (_, text) = SOURCES
+        .iter()
+        .find(|(p, _)| *p == "src/engine/consult.rs")
+        .unwrap();
+    let stages: BTreeSet<String> = literals_after(text, "stage:\"").into_iter().collect();
+    assert_eq!(
+        stages,
+        CONSULT_STAGES.iter().map(|s| (*s).to_owned()).collect(),
+        "the stages src/engine/consult.rs writes"
+    );
+    let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+    let consult = schema["$defs"]["event"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"] == "consult")
+        .expect("the schema's consult event");
+    assert_eq!(
+        consult["properties"]["stage"]["enum"],
+        json!(CONSULT_STAGES),
+        "the schema's consult stages"
+    );
+    let table = doc_table("| stage | |");
+    for stage in CONSULT_STAGES {
+        assert!(
+            table.contains(&format!("| `{stage}` |")),
+            "{DOC_PATH}: stage `{stage}` is not in the consult event's table"
+        );
+    }
+    // end_consult(now, call, "why"): the literal whys (a call without a
+    // literal, or running past its statement, is left out).
+    let mut whys = BTreeSet::new();
+    for &(path, text) in SOURCES {
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (at, _) in text.match_indices("self.end_consult(") {
+            let rest = &text[at..];
+            let args = &rest[..rest.find(");").unwrap_or(rest.len())];
+            if args.contains(';') {
+                continue;
+            }
+            if let Some(why) = args.split('"').nth(1) {
+                whys.insert((why.replace("{code}", "CODE"), path));
+            }
+        }
+    }
+    let names: BTreeSet<&str> = whys.iter().map(|(w, _)| w.as_str()).collect();
+    for why in ["cancelled", "the caller hung up", "not answered (CODE)"] {
+        assert!(names.contains(why), "{why} not found in {whys:?}");
+    }
+    let mut missing = Vec::new();
+    for (why, path) in &whys {
+        if !table.contains(&format!("`{why}`")) {
+            missing.push(format!("consult why `{why}` ({path}) is not in the table"));
+        }
+        if !DOC.contains(&format!("`consultation {why}`")) {
+            missing.push(format!(
+                "ended cause `consultation {why}` ({path}) is not named"
+            ));
+        }
+    }
+    assert!(missing.is_empty(), "{DOC_PATH}:\n{}", missing.join("\n"));
 }
 
 /// Malformed commands are refused by the server (they do not deserialise,
