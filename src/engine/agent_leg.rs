@@ -87,6 +87,9 @@ pub(super) struct AgentLeg {
     rtp_timeout: Duration,
     /// Caller id shown on the phone.
     caller: String,
+    ring_timeout: Option<Duration>,
+    /// Ringing until then (set as the INVITE goes out).
+    ring_until: Option<Instant>,
     invite: Option<Request>,
     dialog: Option<Dialog>,
     media: Option<MediaSession>,
@@ -115,6 +118,9 @@ pub(super) struct NewLeg {
     pub telephone_event_pt: u8,
     pub rtp_timeout: Duration,
     pub caller: String,
+    /// Give up ringing after this (the ACD times its own offers; a
+    /// consultation has no ACD offer).
+    pub ring_timeout: Option<Duration>,
     pub rng: fastrand::Rng,
 }
 
@@ -136,6 +142,8 @@ impl AgentLeg {
             telephone_event_pt: n.telephone_event_pt,
             rtp_timeout: n.rtp_timeout,
             caller: n.caller,
+            ring_timeout: n.ring_timeout,
+            ring_until: None,
             invite: None,
             dialog: None,
             media: None,
@@ -173,17 +181,26 @@ impl AgentLeg {
 
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.media.as_ref().and_then(MediaSession::poll_timeout)
+        let media = self.media.as_ref().and_then(MediaSession::poll_timeout);
+        [media, self.ring_until].into_iter().flatten().min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(m) = self.media.as_mut() {
             m.handle_timeout(now);
         }
+        if self.ring_until.is_some_and(|t| t <= now) {
+            self.ring_until = None;
+            if self.phase == Phase::Inviting {
+                // Nobody answered: stop ringing, and the engine hears of a
+                // refusal (487 comes back for our CANCEL).
+                self.cancel();
+            }
+        }
     }
 
     /// The runtime bound our RTP socket: ring the phone.
-    pub fn media_opened(&mut self, local: SocketAddr, seed: RtpSeed) {
+    pub fn media_opened(&mut self, now: Instant, local: SocketAddr, seed: RtpSeed) {
         self.media_open = true;
         if self.phase != Phase::OpeningMedia {
             self.close_media();
@@ -197,6 +214,7 @@ impl AgentLeg {
                     .push(Action::Request(invite.clone(), self.target.peer));
                 self.invite = Some(invite);
                 self.phase = Phase::Inviting;
+                self.ring_until = self.ring_timeout.map(|t| now + t);
             }
             None => self.refused(0),
         }
@@ -347,6 +365,7 @@ impl AgentLeg {
             }
             return;
         }
+        self.ring_until = None;
         if code >= 300 {
             if matches!(self.phase, Phase::Inviting | Phase::Cancelling) {
                 self.refused(code);

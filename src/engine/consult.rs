@@ -48,15 +48,16 @@ impl Engine {
                 format!("agent {to} is not ready with a phone to take a consultation"),
             ));
         };
-        if self.acd.agent_state(agent) == Some(&AgentState::OnCall { call: key }) {
-            self.hold(now, agent, call, true)?;
-        }
+        let talking = self.acd.agent_state(agent) == Some(&AgentState::OnCall { call: key });
         self.acd.consult(agent, to, wall).map_err(|_| {
             (
                 "unknown_agent",
                 format!("agent {to} cannot take a consultation now"),
             )
         })?;
+        if talking {
+            self.hold(now, agent, call, true)?;
+        }
         let Some(c) = self.calls.get(&key) else {
             return Err(("no_such_call", "the call is over".into()));
         };
@@ -72,6 +73,9 @@ impl Engine {
             telephone_event_pt: self.cfg.telephone_event_pt,
             rtp_timeout: self.cfg.rtp_timeout,
             caller: view.caller.clone(),
+            // No ACD offer times this ring out: the leg does, after the
+            // queue's ring timeout.
+            ring_timeout: Some(self.ring_timeout_of(key)),
             rng: self.rng.fork(),
         });
         self.by_call_id.insert(leg.sip_call_id.clone(), leg_key);
@@ -111,7 +115,7 @@ impl Engine {
         agent: AgentId,
         call: &str,
     ) -> Result<(), Refusal> {
-        let key = self.own_call(agent, call)?;
+        let key = self.consulting_call(agent, call)?;
         let wall = self.wall_ms(now);
         let Some((to, consult_leg, true)) = self.consult_of(key) else {
             return Err((
@@ -169,7 +173,7 @@ impl Engine {
         agent: AgentId,
         call: &str,
     ) -> Result<(), Refusal> {
-        let key = self.own_call(agent, call)?;
+        let key = self.consulting_call(agent, call)?;
         if self.consult_of(key).is_none() {
             return Err(("wrong_state", "no consultation is going on".into()));
         }
@@ -178,6 +182,40 @@ impl Engine {
             self.hold(now, agent, call, false)?;
         }
         Ok(())
+    }
+
+    /// The call `call` if `agent` is the one talking to its caller (the
+    /// consulted agent may not complete or cancel a transfer).
+    fn consulting_call(&self, agent: AgentId, call: &str) -> Result<CallKey, Refusal> {
+        let key = self.own_call(agent, call)?;
+        let mine = self
+            .calls
+            .get(&key)
+            .and_then(|c| c.acd.as_ref())
+            .is_some_and(|p| p.agent == Some(agent));
+        if !mine {
+            return Err((
+                "not_your_call",
+                "only the agent who asked for the consultation ends it".into(),
+            ));
+        }
+        Ok(key)
+    }
+
+    /// The ring timeout of the call's queue.
+    fn ring_timeout_of(&self, key: CallKey) -> std::time::Duration {
+        let queue = self
+            .calls
+            .get(&key)
+            .and_then(|c| c.acd.as_ref())
+            .map(|p| p.queue.as_str());
+        let ms = self
+            .cfg
+            .queues
+            .iter()
+            .find(|q| Some(q.name.as_str()) == queue)
+            .map_or(20_000, |q| q.ring_timeout_ms);
+        std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(20_000))
     }
 
     /// The consultation of `key`: (consulted agent, their leg, answered).
@@ -226,7 +264,7 @@ impl Engine {
             to,
             Event::Ended {
                 call: call_id.clone(),
-                cause: format!("consultation {why}"),
+                cause: "consultation over".into(),
             },
         );
         if let Some(by) = by {

@@ -36,7 +36,12 @@ const MAX_EXTEND_S: u32 = 600;
 const MAX_DISPOSITION: usize = 40;
 const MAX_NOTES: usize = 2000;
 /// The refusal of what a consultation in progress does not allow.
-const CONSULTING: (&str, String) = ("wrong_state", String::new());
+fn consulting() -> (&'static str, String) {
+    (
+        "wrong_state",
+        "a consultation is going on: complete or cancel it first".into(),
+    )
+}
 
 /// Most keys one `dtmf` command sends.
 const MAX_KEYS: usize = 32;
@@ -370,7 +375,7 @@ impl Engine {
                     return Err(("wrong_state", "no call is connected".into()));
                 }
                 if self.consult_of(key).is_some() {
-                    return Err(CONSULTING);
+                    return Err(consulting());
                 }
                 let target = match (queue, to, number) {
                     (None, None, Some(number)) => {
@@ -521,7 +526,7 @@ impl Engine {
         let key = self.own_call(agent, call)?;
         let wall = self.wall_ms(now);
         if !on && self.consult_of(key).is_some() {
-            return Err(CONSULTING);
+            return Err(consulting());
         }
         self.acd.hold(agent, on, wall).map_err(acd_error)?;
         let leg = self.desks.get(&agent).and_then(|d| d.leg);
@@ -702,7 +707,7 @@ impl Engine {
         let wall = self.wall_ms(now);
         if c.is_over() {
             let (leg, talking) = (part.leg, part.agent.is_some());
-            self.end_consult(now, key, "the caller hung up");
+            self.end_consult(now, key, "the call ended");
             if talking {
                 self.close_talk(now, key, "caller-bye");
             } else if waiting {
@@ -979,6 +984,7 @@ impl Engine {
             telephone_event_pt: self.cfg.telephone_event_pt,
             rtp_timeout: self.cfg.rtp_timeout,
             caller,
+            ring_timeout: None,
             rng: self.rng.fork(),
         });
         self.by_call_id.insert(leg.sip_call_id.clone(), key);
@@ -1117,6 +1123,7 @@ impl Engine {
                 if !connected {
                     return;
                 }
+                self.end_consult(now, call, "the agent's phone hung up");
                 self.close_talk(now, call, cause);
                 if by_agent && cause == "agent-vanished" && !self.cfg.rules.requeue_on_vanish {
                     if let Some(c) = self.calls.get_mut(&call) {

@@ -388,7 +388,7 @@ impl Engine {
             sdp_session: self.rng.u64(1..u64::MAX / 2),
         };
         if let Some(leg) = self.legs.get_mut(&call) {
-            leg.media_opened(local, seed);
+            leg.media_opened(now, local, seed);
             self.drive_leg(now, call);
             return;
         }

@@ -1037,3 +1037,106 @@ fn a_caller_sent_back_to_a_queue_still_hears_their_place() {
         "Ann's short call is the queue's handle time now"
     );
 }
+
+#[test]
+fn an_unanswered_consultation_rings_out_and_only_its_agent_may_end_it() {
+    let mut sim = acd_sim(Strategy::LongestIdle);
+    let (_caller, call, ann) = caller_and_agent(&mut sim);
+    let bob = DeskPhone::register(&mut sim, 2, "bob", 6002);
+    sign_on(&mut sim, 2, "bob");
+    ann.answer(&mut sim);
+    command(&mut sim, 2, serde_json::json!({"type": "ready"}));
+    let id = sim.engine.calls[&call].id.clone();
+    command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "consult", "call": id, "agent": 2}),
+    );
+    let not_bob = command(
+        &mut sim,
+        2,
+        serde_json::json!({"type": "cancel_transfer", "call": id}),
+    );
+    assert_eq!(error_code(&not_bob), "not_your_call");
+    let refused = command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "resume", "call": id}),
+    );
+    assert_eq!(error_code(&refused), "wrong_state");
+    // The queue's ring timeout (10 s) passes: Bob's phone is cancelled.
+    // (Ann's phone keeps sending RTP: a silent one would count as gone.)
+    sim.take_sip();
+    let ann_leg = sim.engine.calls[&call]
+        .acd
+        .as_ref()
+        .and_then(|p| p.leg)
+        .expect("Ann's leg");
+    for seq in 0..550u16 {
+        ann.talk(&mut sim, ann_leg, &tone_packet(seq, 440.0));
+        sim.advance(ms(20));
+    }
+    let cancel = sim
+        .take_sip()
+        .into_iter()
+        .find(|s| s.method() == Some(rsip::Method::Cancel))
+        .expect("the consultation rings out");
+    sim.send(&answer_to(&cancel, 200), bob.peer);
+    bob.refuse(&mut sim, 487);
+    assert_eq!(states_of(&sim, 2).last(), Some(&"ready"));
+    assert!(
+        events_of(&sim, 1)
+            .iter()
+            .any(|e| matches!(e, Event::Consult { stage, .. } if *stage == "ended"))
+    );
+    // The caller is still Ann's, on hold until she resumes.
+    let back = command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "resume", "call": id}),
+    );
+    assert!(matches!(back, Event::Ok { .. }), "{back:?}");
+}
+
+#[test]
+fn a_consulting_agent_whose_phone_vanishes_ends_the_consultation() {
+    let mut sim = acd_sim(Strategy::LongestIdle);
+    let (_caller, call, ann) = caller_and_agent(&mut sim);
+    let bob = DeskPhone::register(&mut sim, 2, "bob", 6002);
+    sign_on(&mut sim, 2, "bob");
+    ann.answer(&mut sim);
+    command(&mut sim, 2, serde_json::json!({"type": "ready"}));
+    let id = sim.engine.calls[&call].id.clone();
+    command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "consult", "call": id, "agent": 2}),
+    );
+    bob.answer(&mut sim);
+    let bob_leg = leg_key(&sim);
+    sim.take_sip();
+    // Bob talks; Ann's phone says nothing more and is taken for gone.
+    for seq in 0..550u16 {
+        bob.talk(&mut sim, bob_leg, &tone_packet(seq, 1000.0));
+        sim.advance(ms(20));
+    }
+    let byes: Vec<Peer> = sim
+        .take_sip()
+        .iter()
+        .filter(|s| s.method() == Some(rsip::Method::Bye))
+        .map(|s| s.dest)
+        .collect();
+    assert!(
+        byes.contains(&ann.peer) && byes.contains(&bob.peer),
+        "{byes:?}"
+    );
+    // The caller goes back to the front of the queue, and Bob, free again,
+    // is offered them as an ordinary call.
+    assert!(
+        events_of(&sim, 2)
+            .iter()
+            .any(|e| matches!(e, Event::Ended { cause, .. } if cause == "consultation over"))
+    );
+    assert_eq!(states_of(&sim, 2).last(), Some(&"ringing"));
+    assert_eq!(sim.engine.consult_of(call), None);
+}
