@@ -2025,16 +2025,17 @@ impl Bench {
             self.a.agent_password.clone(),
             self.a.queue.clone(),
         );
+        let retries = AtomicU64::new(0);
         let tokens: Vec<Result<String, String>> = std::thread::scope(|s| {
             let chunks: Vec<&[String]> = names.chunks(names.len().div_ceil(4).max(1)).collect();
             let handles: Vec<_> = chunks
                 .into_iter()
                 .map(|chunk| {
-                    let (admin, pw, queue) = (&admin, &pw, &queue);
+                    let (admin, pw, queue, retries) = (&admin, &pw, &queue, &retries);
                     s.spawn(move || {
                         chunk
                             .iter()
-                            .map(|name| agent_session(http_addr, admin, name, pw, queue))
+                            .map(|name| agent_session(http_addr, admin, name, pw, queue, retries))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -2049,6 +2050,13 @@ impl Bench {
             names.len(),
             t0.elapsed().as_secs_f64()
         );
+        let retried = retries.load(Ordering::Relaxed);
+        if retried > 0 {
+            self.problem(
+                "API answered 503 (database unavailable) to user creation or sign-in",
+                format!("{retried} requests tried again, {n} agents set up 4 at a time"),
+            );
+        }
         for (name, token) in names.into_iter().zip(tokens) {
             let token = token.unwrap_or_else(|e| die(&e));
             let ws = open_ws(self.a.http, &token).unwrap_or_else(|e| die(&format!("{name}: {e}")));
@@ -2559,6 +2567,29 @@ impl Bench {
     }
 }
 
+/// An API request, tried again (up to 20 times, 100-400 ms apart) while
+/// it answers 503: concurrent writes on SQLite can answer "database
+/// unavailable" (see docs/benchmarks.md). `retries` counts the extra tries.
+fn http_retry(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &Value,
+    retries: &AtomicU64,
+) -> Result<(u16, Value), String> {
+    let mut tries = 0;
+    loop {
+        let (st, v) = http(addr, method, path, token, Some(body))?;
+        if st != 503 || tries == 20 {
+            return Ok((st, v));
+        }
+        tries += 1;
+        retries.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(fastrand::u64(100..400)));
+    }
+}
+
 /// One agent's user (created if missing) and session token.
 fn agent_session(
     http_addr: SocketAddr,
@@ -2566,26 +2597,27 @@ fn agent_session(
     name: &str,
     password: &str,
     queue: &str,
+    retries: &AtomicU64,
 ) -> Result<String, String> {
-    let (st, v) = http(
+    let (st, v) = http_retry(
         http_addr,
         "POST",
         "/api/users",
         Some(admin),
-        Some(
-            &json!({"username": name, "display_name": name, "role": "agent",
-                     "password": password, "queues": [queue]}),
-        ),
+        &json!({"username": name, "display_name": name, "role": "agent",
+                "password": password, "queues": [queue]}),
+        retries,
     )?;
     if st != 201 && st != 409 {
         return Err(format!("creating user {name}: {st} {v}"));
     }
-    let (st, v) = http(
+    let (st, v) = http_retry(
         http_addr,
         "POST",
         "/api/login",
         None,
-        Some(&json!({"username": name, "password": password})),
+        &json!({"username": name, "password": password}),
+        retries,
     )?;
     if st != 200 {
         return Err(format!(
