@@ -1077,7 +1077,8 @@ enum CallState {
 /// A caller on the trunk.
 struct Caller {
     number: String,
-    rtp: Arc<UdpSocket>,
+    /// Closed once the call is over and measured.
+    rtp: Option<Arc<UdpSocket>>,
     stream: u32,
     state: CallState,
     /// The INVITE or BYE, for retransmissions.
@@ -1453,7 +1454,7 @@ impl Bench {
         let branch = self.next_branch();
         self.callers.push(Caller {
             number: number.to_owned(),
-            rtp,
+            rtp: Some(rtp),
             stream,
             state: CallState::Inviting,
             text: String::new(),
@@ -1572,12 +1573,14 @@ impl Bench {
                         match sdp_dest(body) {
                             Some(dest) => {
                                 let c = &self.callers[idx];
-                                let _ = self.tx_cmd.send(SendCmd::Start {
-                                    stream: c.stream,
-                                    socket: c.rtp.clone(),
-                                    dest,
-                                    hz: CALLER_HZ,
-                                });
+                                if let Some(socket) = c.rtp.clone() {
+                                    let _ = self.tx_cmd.send(SendCmd::Start {
+                                        stream: c.stream,
+                                        socket,
+                                        dest,
+                                        hz: CALLER_HZ,
+                                    });
+                                }
                             }
                             None => self.problem("caller's 200 without SDP", format!("{idx}")),
                         }
@@ -2201,6 +2204,13 @@ impl Bench {
                 .iter()
                 .all(|c| matches!(c.state, CallState::Done(_)))
         });
+        // Their sockets: the last packets in flight land, then close.
+        self.pump_for(Duration::from_millis(100));
+        for c in &mut self.callers[range] {
+            if matches!(c.state, CallState::Done(_)) {
+                c.rtp = None;
+            }
+        }
     }
 
     fn outcomes(&self, range: std::ops::Range<usize>) -> HashMap<String, usize> {
