@@ -1595,7 +1595,8 @@ impl Bench {
                         let branch = c.branch.clone();
                         let ack = self.in_dialog(idx, "ACK", 1, Some(&branch));
                         self.trunk.send_to(ack.as_bytes(), self.a.server).ok();
-                        self.problem("call refused", format!("caller {idx}: {status}"));
+                        let line = status.lines().next().unwrap_or("").to_owned();
+                        self.problem("call refused", format!("caller {idx}: {line}"));
                     }
                     CallState::Up | CallState::Byeing if (200..300).contains(&code) => {
                         // Our ACK was lost: the 200 is retransmitted.
@@ -2300,6 +2301,10 @@ impl Bench {
         let mut order: Vec<usize> = (0..n_agents).collect();
         let mut rng = fastrand::Rng::with_seed(round as u64 + 1);
         rng.shuffle(&mut order);
+        let mut busy = None;
+        box_busy(&mut busy);
+        let t0 = Instant::now();
+        let cpu0 = self.a.server_pid.and_then(cpu_seconds);
         self.ready_in_bursts(&order, self.a.burst, self.a.burst_gap);
         let complete = |a: &Agent| {
             a.m.offered_ns.is_none() || (a.m.invite_ns.is_some() && a.m.answered_ns.is_some())
@@ -2315,6 +2320,16 @@ impl Bench {
             .iter()
             .filter(|a| a.m.offered_ns.is_some())
             .count();
+        let secs = t0.elapsed().as_secs_f64();
+        let cpu = match (cpu0, self.a.server_pid.and_then(cpu_seconds)) {
+            (Some(a), Some(b)) => format!("{:.0} %", (b - a) / secs * 100.0),
+            _ => "?".into(),
+        };
+        println!(
+            "pop round {}: while the agents went ready ({secs:.1} s): server CPU {cpu} of a core, box busy {:.0} %",
+            round + 1,
+            box_busy(&mut busy).unwrap_or(0.0)
+        );
         if !all_offered {
             let invited = self.agents[..n_agents]
                 .iter()
