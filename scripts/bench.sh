@@ -25,7 +25,8 @@
 #      server (ports the system picks, flows open around the clock) and
 #      phones that walk the menus, at idle and with BENCH_IVR_LOAD (200)
 #      sipp bench_audio.xml calls; about 1 minute.
-#   f  the ACD: benches/acd_load.rs against a server whose flow queues every
+#   f  (not in the default stages: BENCH_STAGES=f or abcdef)
+#      the ACD: benches/acd_load.rs against a server whose flow queues every
 #      caller at once (acd_load --write-flows): screen-pop latency (INVITE at
 #      the agent's phone -> `offered` on their websocket, 200 agents, 100
 #      waiting callers with history) and bridged calls caller <-> agent's
@@ -41,7 +42,7 @@
 # pending_records (/api/health): call records not yet written to SQLite.
 #
 # Environment (all optional):
-#   BENCH_STAGES=abcdef  BENCH_STEP_SECS=10  BENCH_HOLD=20  BENCH_IVR_LOAD=200
+#   BENCH_STAGES=abcde  BENCH_STEP_SECS=10  BENCH_HOLD=20  BENCH_IVR_LOAD=200
 #   BENCH_ACD_LEVELS="100,200,400,800"  BENCH_ACD_ARGS (more acd_load options)
 #   BENCH_SIG_RATES="200 400 800 1000 1200 1400 1600 2000 3000"
 #   BENCH_PROMPT_RATES="100 200 300 400 500 600 800 1200"
@@ -57,7 +58,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/target-bench}
-STAGES=${BENCH_STAGES:-abcdef}
+STAGES=${BENCH_STAGES:-abcde}
 STEP_SECS=${BENCH_STEP_SECS:-10}
 HOLD=${BENCH_HOLD:-20}
 SIG_RATES=${BENCH_SIG_RATES:-"200 400 800 1000 1200 1400 1600 2000 3000"}
