@@ -25,6 +25,13 @@
 #      server (ports the system picks, flows open around the clock) and
 #      phones that walk the menus, at idle and with BENCH_IVR_LOAD (200)
 #      sipp bench_audio.xml calls; about 1 minute.
+#   f  (not in the default stages: BENCH_STAGES=f or abcdef)
+#      the ACD: benches/acd_load.rs against a server whose flow queues every
+#      caller at once (acd_load --write-flows): screen-pop latency (INVITE at
+#      the agent's phone -> `offered` on their websocket, 200 agents, 100
+#      waiting callers with history) and bridged calls caller <-> agent's
+#      phone at BENCH_ACD_LEVELS (loss, pacing and tone at both ends, server
+#      CPU); it creates the agents bench-agent-NNNN itself; about 6 minutes.
 #
 # Server CPU % = (utime+stime delta)/(wall time) from /proc/<pid>/stat, as %
 # of ONE core (the box has `nproc` cores). "box busy %" is the non-idle time
@@ -36,6 +43,7 @@
 #
 # Environment (all optional):
 #   BENCH_STAGES=abcde  BENCH_STEP_SECS=10  BENCH_HOLD=20  BENCH_IVR_LOAD=200
+#   BENCH_ACD_LEVELS="100,200,400,800"  BENCH_ACD_ARGS (more acd_load options)
 #   BENCH_SIG_RATES="200 400 800 1000 1200 1400 1600 2000 3000"
 #   BENCH_PROMPT_RATES="100 200 300 400 500 600 800 1200"
 #   BENCH_AUDIO_CALLS="50 100 150 200 300 500 1000 1500"
@@ -79,6 +87,11 @@ BIN=$CARGO_TARGET_DIR/release/hotline
 LOADGEN=$(cargo bench --locked --bench rtp_load --no-run 2>&1 |
     sed -n 's/.*Executable .*(\(.*rtp_load-[0-9a-f]*\)).*/\1/p' | tail -1)
 [ -x "$LOADGEN" ] || die "could not build benches/rtp_load.rs"
+case $STAGES in *f*)
+    ACDGEN=$(cargo bench --locked --bench acd_load --no-run 2>&1 |
+        sed -n 's/.*Executable .*(\(.*acd_load-[0-9a-f]*\)).*/\1/p' | tail -1)
+    [ -x "$ACDGEN" ] || die "could not build benches/acd_load.rs" ;;
+esac
 
 # ----- server ---------------------------------------------------------------------
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -117,7 +130,7 @@ stop_server() {
 trap 'stop_children; stop_server' EXIT
 trap 'exit 130' INT TERM
 
-start_server() { # $1: stage name
+start_server() { # $1: stage name; $2: a flows folder of the stage's own
     DATA=$RUN/$1
     mkdir -p "$DATA"
     # The demo flow, open around the clock so the time of day cannot
@@ -125,8 +138,12 @@ start_server() { # $1: stage name
     # without dialling: they go through the menus' timeouts into the agent
     # queue's hold music (180 s maximum wait), so hotline keeps sending
     # audio and never hangs up first. Nothing else differs from the defaults.
-    rm -rf "$DATA/flows" && cp -r ivr-flows "$DATA/flows"
-    sed -i -e 's/^hours = .*/hours = { daily = "00:00-24:00" }/' -e '/^holidays = /d' "$DATA/flows/hotline.toml"
+    if [ -n "${2:-}" ]; then
+        rm -rf "$DATA/flows" && cp -r "$2" "$DATA/flows"
+    else
+        rm -rf "$DATA/flows" && cp -r ivr-flows "$DATA/flows"
+        sed -i -e 's/^hours = .*/hours = { daily = "00:00-24:00" }/' -e '/^holidays = /d' "$DATA/flows/hotline.toml"
+    fi
     HOTLINE_LOG=${HOTLINE_LOG:-info} nice -n "${BENCH_SERVER_NICE:-0}" "$BIN" serve --flows "$DATA/flows" --sip "$SIP" \
         --http "$HTTP" --data "$DATA" --rtp-ports 20000-39999 \
         >"$DATA/server.out" 2>"$DATA/server.log" &
@@ -344,6 +361,42 @@ sipp_audio_check() {
     log "  -> sipp exit $rc, completed ${ok:-?} failed ${failed:-?}, server CPU $SRV_CPU %, sipp $GEN_CPU %"
 }
 
+acd_stage() {
+    local rc errors warns
+    log "f: the ACD: screen pop and bridged calls (benches/acd_load.rs), levels ${BENCH_ACD_LEVELS:-100,200,400,800}"
+    "$ACDGEN" --write-flows "$RUN/acd-flows" >/dev/null
+    # No config file: the demo data and users (admin / hotline-demo) are
+    # seeded, and the default queues include `general`.
+    start_server f "$RUN/acd-flows"
+    begin
+    set +e
+    # shellcheck disable=SC2086 # BENCH_ACD_ARGS is a list of options
+    "$ACDGEN" --server "$SIP" --http "$HTTP" --server-pid "$SPID" --rtp-base 40000 \
+        --levels "${BENCH_ACD_LEVELS:-100,200,400,800}" --all-levels ${BENCH_ACD_ARGS:-} \
+        >"$DATA/acd_load.out" 2>&1 &
+    LOAD_PID=$!
+    wait "$LOAD_PID"; rc=$?
+    LOAD_PID=""
+    set -e
+    finish
+    sed 's/^/    /' "$DATA/acd_load.out" >&2
+    # The demo tickets' SLA breaches are logged as warnings at start-up.
+    errors=$(grep -c ' ERROR ' "$DATA/server.log" || true)
+    warns=$(grep ' WARN ' "$DATA/server.log" | grep -vc 'SLA breached' || true)
+    stop_server
+    {
+        echo "### f. the ACD: screen pop and bridged calls (benches/acd_load.rs)"
+        echo
+        echo '```'
+        grep -v '^RESULT' "$DATA/acd_load.out"
+        echo '```'
+        echo
+        echo "acd_load exit $rc; wall $WALL s; server CPU $SRV_CPU % over the run; box busy $BOX_BUSY %." \
+            "Server log: $errors ERROR and $warns WARN lines (SLA breaches of the demo tickets aside). Server $STOP_NOTE."
+        echo
+    } >>"$REPORT"
+}
+
 case $STAGES in *a*) sipp_stage a "a. signalling only (tests/sipp/bench_signalling.xml)" \
     tests/sipp/bench_signalling.xml 0 "$SIG_RATES" ;; esac
 case $STAGES in *b*) sipp_stage b "b. answer + 1.4 s prompt + hang-up (tests/sipp/caller_hangs_up.xml -d 1400 -rtp_echo)" \
@@ -351,6 +404,8 @@ case $STAGES in *b*) sipp_stage b "b. answer + 1.4 s prompt + hang-up (tests/sip
 case $STAGES in *c*) audio_stage ;; esac
 case $STAGES in *d*) sipp_audio_check ;; esac
 case $STAGES in *e*) log "e: IVR key -> next prompt latency (benches/ivr_latency.rs)"; { echo "### e. IVR key -> next prompt latency (benches/ivr_latency.rs)"; echo; cargo bench --locked --quiet --bench ivr_latency -- --load "${BENCH_IVR_LOAD:-200}" || echo "ivr_latency failed (exit $?)"; } >>"$REPORT" ;; esac
+
+case $STAGES in *f*) acd_stage ;; esac
 
 echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg). Logs and sipp statistics in $RUN." >>"$REPORT"
 [ -n "${BENCH_OUT:-}" ] && cp "$REPORT" "$BENCH_OUT"
