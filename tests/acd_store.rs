@@ -34,6 +34,7 @@ on_both_backends!(
     api_refuses_bad_skills_and_queues,
     api_refuses_unconfigured_queues,
     api_calls_show_the_acd_fields,
+    concurrent_user_creation_never_fails_on_a_lock,
 );
 
 const T0: i64 = 1_714_552_200_000; // 2024-05-01 08:30:00 UTC
@@ -958,4 +959,25 @@ async fn api_calls_show_the_acd_fields(db: &TestDb) {
     assert!(user.get("skills").is_some() && user.get("queues").is_some());
     let create = &doc["components"]["schemas"]["CreateUser"]["properties"];
     assert!(create.get("skills").is_some() && create.get("queues").is_some());
+}
+
+/// Sixteen users created at once (an admin's script setting up a shift):
+/// each transaction reads then writes, and on SQLite a deferred one would
+/// fail at once with "database is locked" instead of waiting its turn.
+async fn concurrent_user_creation_never_fails_on_a_lock(db: &TestDb) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let store = db.store.clone();
+        tasks.spawn(async move {
+            store
+                .create_user(&new_user(&format!("shift{i}"), Role::Agent), T0)
+                .await
+        });
+    }
+    let mut created = 0;
+    while let Some(done) = tasks.join_next().await {
+        done.expect("task").expect("every creation succeeds");
+        created += 1;
+    }
+    assert_eq!(created, 16);
 }

@@ -37,7 +37,7 @@ use sqlx::any::AnyRow;
 use sqlx::error::ErrorKind;
 use sqlx::{AnyConnection, AssertSqlSafe, FromRow, Row};
 
-use super::{Backend, Store, StoreError};
+use super::{Store, StoreError};
 use crate::import::{Line, ProductRow, RowError};
 use crate::phone;
 use crate::ticket::{TicketKind, TicketStage};
@@ -609,17 +609,6 @@ fn placeholders(n: usize) -> String {
 }
 
 impl Store {
-    /// Begins a transaction that will write: on SQLite it takes the write
-    /// lock now (`BEGIN IMMEDIATE`), so reading first and writing after
-    /// never fails to upgrade the lock when another writer got in between.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        }
-        .map_err(StoreError::from_sqlx)
-    }
-
     /// [`StoreError::PhoneTaken`] for a number a concurrent transaction
     /// took, looked up after ours was rolled back; if its owner is gone
     /// again, the original violation as a database error.

@@ -380,12 +380,8 @@ impl Store {
     }
 
     async fn seed(&self, now_ms: i64, crowd: bool) -> Result<bool, StoreError> {
-        let mut tx = match self.backend {
-            // Takes the write lock before the count, like the migrator.
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        }
-        .map_err(StoreError::from_sqlx)?;
+        // Takes the write lock before the count, like the migrator.
+        let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             // Conflicts with itself and with inserts: a second seeder waits
             // here, then counts what the first committed.

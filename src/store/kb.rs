@@ -725,12 +725,8 @@ impl Store {
 /// written. Two processes seeding at once insert them once. The articles
 /// are dated in the hours before `now_ms`, the first one oldest.
 pub(crate) async fn seed_kb_demo(store: &Store, now_ms: i64) -> Result<bool, StoreError> {
-    let mut tx = match store.backend {
-        // Takes the write lock before the count, like Store::seed_demo.
-        Backend::Sqlite => store.pool.begin_with("BEGIN IMMEDIATE").await,
-        Backend::Postgres => store.pool.begin().await,
-    }
-    .map_err(StoreError::from_sqlx)?;
+    // Takes the write lock before the count, like Store::seed_demo.
+    let mut tx = store.begin_write().await?;
     if store.backend == Backend::Postgres {
         // A second seeder waits here, then counts what the first committed.
         sqlx::raw_sql("LOCK TABLE kb_articles IN SHARE ROW EXCLUSIVE MODE")

@@ -460,6 +460,21 @@ impl Store {
         self.backend
     }
 
+    /// Begins a transaction that will write: on SQLite it takes the write
+    /// lock now (`BEGIN IMMEDIATE`), so reading first and writing after
+    /// never fails to upgrade the lock when another writer got in between
+    /// (a deferred transaction that must upgrade gets "database is locked"
+    /// at once: SQLite's busy timeout cannot help it).
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+        .map_err(StoreError::from_sqlx)
+    }
+
     /// The underlying pool, for tests and admin commands; the record tables
     /// should be written only through [`Store::apply`].
     pub fn pool(&self) -> &AnyPool {
@@ -491,7 +506,7 @@ impl Store {
     /// commit for many ops is what lets the store keep up with hundreds of
     /// calls a second (each commit is a disk flush).
     pub async fn apply_batch(&self, ops: &[RecordOp]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        let mut tx = self.begin_write().await?;
         for op in ops {
             apply_on(&mut tx, op).await?;
         }

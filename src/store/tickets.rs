@@ -298,7 +298,7 @@ impl Store {
         ticket: &Ticket,
         day: &str,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool().begin().await.map_err(StoreError::from_sqlx)?;
+        let mut tx = self.begin_write().await?;
         let customer: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE id = $1")
             .bind(new.customer_id)
             .fetch_optional(&mut *tx)
@@ -400,7 +400,7 @@ impl Store {
         let stamps = ticket.stamps();
         let last = &stamps[stamps.len() - 1];
         let (due_stage, due_at) = due_columns(ticket);
-        let mut tx = self.pool().begin().await.map_err(StoreError::from_sqlx)?;
+        let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE tickets SET stage = $3, kind = $4, outlet_id = $5, due_stage = $6, \
              due_at = $7, version = version + 1, updated_at = $8 \
@@ -439,7 +439,7 @@ impl Store {
         edit: &TicketEdit,
         now_ms: i64,
     ) -> Result<TicketDetail, StoreError> {
-        let mut tx = self.pool().begin().await.map_err(StoreError::from_sqlx)?;
+        let mut tx = self.begin_write().await?;
         if let Some(Some(product)) = edit.product_id {
             require_product(&mut tx, product, customer_id).await?;
         }
@@ -509,7 +509,7 @@ impl Store {
     /// and returns those: each breach is raised once, however often this
     /// runs.
     pub async fn record_breaches(&self, now_ms: i64) -> Result<Vec<BreachRow>, StoreError> {
-        let mut tx = self.pool().begin().await.map_err(StoreError::from_sqlx)?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "SELECT t.id, t.number, t.due_stage, t.due_at FROM tickets t \
              WHERE t.due_at IS NOT NULL AND t.due_at < $1 AND NOT EXISTS ( \

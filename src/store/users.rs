@@ -143,7 +143,7 @@ impl Store {
     /// names are [`StoreError::Invalid`].
     pub async fn create_user(&self, new: &NewUser, now_ms: i64) -> Result<User, StoreError> {
         check_profile(Some(&new.skills), Some(&new.queues))?;
-        let mut tx = self.pool().begin().await.map_err(StoreError::from_sqlx)?;
+        let mut tx = self.begin_write().await?;
         if let Some(outlet) = new.outlet_id {
             self.require_outlet(&mut tx, outlet).await?;
         }
@@ -243,7 +243,7 @@ impl Store {
     /// take effect at the agent's next login to the ACD.
     pub async fn update_user(&self, id: i64, changes: &UserChanges) -> Result<User, StoreError> {
         check_profile(changes.skills.as_ref(), changes.queues.as_deref())?;
-        let mut tx = self.pool().begin().await.map_err(StoreError::from_sqlx)?;
+        let mut tx = self.begin_write().await?;
         if let Some((_, Some(outlet))) = changes.role {
             self.require_outlet(&mut tx, outlet).await?;
         }
@@ -317,7 +317,7 @@ impl Store {
         now_ms: i64,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await.map_err(StoreError::from_sqlx)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(now_ms)
             .execute(&mut *tx)
