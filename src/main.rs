@@ -180,7 +180,31 @@ fn init_logging() {
         .init();
 }
 
+/// glibc raises its mmap threshold to the largest block freed so far:
+/// after the first Argon2 hash (a 19 MiB block) such blocks come from the
+/// threads' heaps instead, which are never given back, and a burst of
+/// sign-ins left the server a gigabyte larger (docs/benchmarks.md, the ACD
+/// section). A fixed threshold keeps every block over 1 MiB mapped on its
+/// own and returned to the system when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn fix_mmap_threshold() {
+    unsafe extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    /// glibc's `M_MMAP_THRESHOLD` (malloc.h).
+    const M_MMAP_THRESHOLD: i32 = -3;
+    // SAFETY: mallopt only sets an allocator parameter; called once at
+    // start, before any thread but this one exists.
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fix_mmap_threshold() {}
+
 fn main() -> ExitCode {
+    fix_mmap_threshold();
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) if a.command == "help" || a.command == "--help" || a.command == "-h" => {
             println!("{USAGE}");

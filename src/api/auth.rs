@@ -122,6 +122,22 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
         .to_string())
 }
 
+/// Argon2 runs at once, server-wide. Each takes a core and 19 MiB for a
+/// moment; more in parallel only queue for 2 cores, and every blocking
+/// thread that ever ran one keeps its allocator arena's 19 MiB for good: a
+/// burst of sign-ins grew the server by a gigabyte (docs/benchmarks.md,
+/// the ACD section).
+static ARGON2_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Runs password hashing or checking off the async threads, at most
+/// [`ARGON2_SLOTS`] at a time; `None` if it could not run.
+pub async fn argon2_work<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let _slot = ARGON2_SLOTS.acquire().await.ok()?;
+    tokio::task::spawn_blocking(work).await.ok()
+}
+
 /// True when `password` matches the stored hash. CPU-heavy.
 pub fn verify_password(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored).is_ok_and(|hash| {
@@ -264,7 +280,7 @@ pub async fn login(
         .as_ref()
         .map_or_else(|| decoy_hash().to_owned(), |(_, hash)| hash.clone());
     let password = req.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &stored))
+    let ok = argon2_work(move || verify_password(&password, &stored))
         .await
         .unwrap_or(false);
     let user = match found {

@@ -106,9 +106,8 @@ fn skills_input(
 
 /// Hashes off the runtime's threads.
 async fn hash(password: String) -> Result<String, AppError> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
+    super::auth::argon2_work(move || hash_password(&password))
         .await
-        .ok()
         .and_then(Result::ok)
         .ok_or_else(|| AppError::BadRequest("the password could not be hashed".to_owned()))
 }

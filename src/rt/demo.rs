@@ -40,9 +40,8 @@ pub async fn seed(store: &Store, sip_realm: &str, now_ms: i64) -> Result<bool, S
         return Ok(false);
     }
     // One hash for all: each takes tens of milliseconds by design.
-    let password_hash = tokio::task::spawn_blocking(|| hash_password(DEMO_PASSWORD))
+    let password_hash = crate::api::auth::argon2_work(|| hash_password(DEMO_PASSWORD))
         .await
-        .ok()
         .and_then(Result::ok)
         .expect("hashing a fixed password");
     for (username, display, role, outlet) in DEMO_USERS {
