@@ -43,6 +43,12 @@ fn consulting() -> (&'static str, String) {
     )
 }
 
+/// Wrong passwords for one username within [`REGISTER_LOCK_MS`] before
+/// its REGISTERs are refused unchecked: the web sign-in's rule (the phone's
+/// password is the user's password).
+const REGISTER_MAX_FAILURES: usize = 5;
+const REGISTER_LOCK_MS: i64 = 15 * 60_000;
+
 /// Most keys one `dtmf` command sends.
 const MAX_KEYS: usize = 32;
 
@@ -1247,6 +1253,16 @@ impl Engine {
                     debug!(error = %e, "REGISTER answer not sent");
                 }
             }
+            Step::NeedCredentials { username } if self.register_locked(&username, wall) => {
+                // Too many wrong passwords: refused unchecked, as the web
+                // sign-in is (the phone's password is the same).
+                info!(username, "REGISTER refused: too many wrong passwords");
+                let resp =
+                    crate::sip::message::response(&req, 403, Some("Too Many Failures"), None);
+                if let Err(e) = self.tx.respond(now, &key, resp) {
+                    debug!(error = %e, "REGISTER answer not sent");
+                }
+            }
             Step::NeedCredentials { username } => {
                 let token = self.next_token;
                 self.next_token += 1;
@@ -1265,11 +1281,37 @@ impl Engine {
         };
         let wall = self.wall_ms(now);
         let (resp, changes) = self.registrar.on_credentials(wall, &req, source, creds);
+        // A 403 here is a wrong password or an unknown user.
+        if resp.status_code.code() == 403
+            && let Some(user) = crate::sip::message::HeadersExt::to_user(&req)
+        {
+            // Guessers spraying names must not grow the map without end.
+            if self.register_failures.len() >= 4096 {
+                self.register_failures
+                    .retain(|_, f| f.last().is_some_and(|t| wall - t < REGISTER_LOCK_MS));
+            }
+            let fails = self.register_failures.entry(user).or_default();
+            fails.retain(|t| wall - t < REGISTER_LOCK_MS);
+            fails.push(wall);
+        }
         if let Err(e) = self.tx.respond(now, &key, resp) {
             debug!(error = %e, "REGISTER answer not sent");
         }
         self.pump(now);
         self.on_bindings(now, changes);
+    }
+
+    /// Too many wrong passwords for `username` lately.
+    fn register_locked(&mut self, username: &str, wall: i64) -> bool {
+        let Some(fails) = self.register_failures.get_mut(username) else {
+            return false;
+        };
+        fails.retain(|t| wall - t < REGISTER_LOCK_MS);
+        if fails.is_empty() {
+            self.register_failures.remove(username);
+            return false;
+        }
+        fails.len() >= REGISTER_MAX_FAILURES
     }
 
     /// The store could not be read for a REGISTER's credentials: the phone

@@ -227,6 +227,8 @@ pub struct Engine {
     registrar: crate::sip::registrar::Registrar,
     /// REGISTERs waiting for their user's credentials.
     registering: HashMap<u64, (TxKey, Request, Peer)>,
+    /// Recent wrong passwords per SIP username (wall ms), for the lockout.
+    register_failures: HashMap<String, Vec<i64>>,
     next_token: u64,
     /// Makes agent state records' ids unique.
     state_seq: u64,
@@ -273,6 +275,7 @@ impl Engine {
             legs: HashMap::new(),
             registrar,
             registering: HashMap::new(),
+            register_failures: HashMap::new(),
             next_token: 1,
             state_seq: 0,
         }

@@ -62,6 +62,29 @@ impl DeskPhone {
     /// Registers the agent's phone: challenged, then accepted with the
     /// digest computed as a phone does.
     fn register(sim: &mut Sim, agent: AgentId, user: &str, port: u16) -> DeskPhone {
+        let code = DeskPhone::try_register(sim, agent, user, port, PASSWORD, 2);
+        assert_eq!(code, 200);
+        DeskPhone {
+            agent,
+            peer: Peer {
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                transport: Transport::Udp,
+            },
+            rtp: SocketAddr::from(([127, 0, 0, 1], port + 1000)),
+        }
+    }
+
+    /// One challenged REGISTER (CSeq `cseq` and `cseq + 1`) with
+    /// `password`; the final status. A credentials lookup, if asked for,
+    /// is answered with the agent's real credentials.
+    fn try_register(
+        sim: &mut Sim,
+        agent: AgentId,
+        user: &str,
+        port: u16,
+        password: &str,
+        cseq: u32,
+    ) -> u16 {
         let peer = Peer {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             transport: Transport::Udp,
@@ -77,7 +100,7 @@ impl DeskPhone {
             )
         };
         sim.take_sip();
-        sim.send(&register(1, ""), peer);
+        sim.send(&register(cseq - 1, ""), peer);
         let challenge = sim.expect_response(401);
         // The whole header (header_values splits at commas).
         let text = String::from_utf8(message::serialize(&challenge.msg)).expect("UTF-8");
@@ -87,7 +110,7 @@ impl DeskPhone {
             .and_then(|r| r.split('"').next())
             .expect("a nonce")
             .to_owned();
-        let ha1 = digest::ha1(user, "hotline", PASSWORD);
+        let ha1 = digest::ha1(user, "hotline", password);
         let mut creds = digest::Credentials {
             username: user.into(),
             realm: "hotline".into(),
@@ -106,18 +129,17 @@ impl DeskPhone {
              qop=auth, nc=00000001\r\n",
             creds.response
         );
-        sim.send(&register(2, &auth), peer);
-        let (token, name) = sim.credentials.pop().expect("a credentials lookup");
-        assert_eq!(name, user);
-        sim.engine
-            .credentials_done(sim.now, token, Some((agent, ha1)));
-        sim.drain();
-        sim.expect_response(200);
-        DeskPhone {
-            agent,
-            peer,
-            rtp: SocketAddr::from(([127, 0, 0, 1], port + 1000)),
+        sim.send(&register(cseq, &auth), peer);
+        if let Some((token, name)) = sim.credentials.pop() {
+            assert_eq!(name, user);
+            let real = digest::ha1(user, "hotline", PASSWORD);
+            sim.engine
+                .credentials_done(sim.now, token, Some((agent, real)));
+            sim.drain();
         }
+        let answers = sim.take_sip();
+        assert_eq!(answers.len(), 1, "{answers:#?}");
+        answers[0].code().expect("a response")
     }
 
     /// The INVITE hotline sent this phone (the latest).
@@ -1139,4 +1161,24 @@ fn a_consulting_agent_whose_phone_vanishes_ends_the_consultation() {
     );
     assert_eq!(states_of(&sim, 2).last(), Some(&"ringing"));
     assert_eq!(sim.engine.consult_of(call), None);
+}
+
+#[test]
+fn five_wrong_phone_passwords_lock_the_registration_for_a_while() {
+    let mut sim = acd_sim(Strategy::LongestIdle);
+    for n in 0..5u32 {
+        let code = DeskPhone::try_register(&mut sim, 1, "ann", 6001, "guess", 2 + 2 * n);
+        assert_eq!(code, 403, "wrong password {n}");
+    }
+    // The right password now gets 403 too, and the store is not asked.
+    let asked = sim.credentials.len();
+    let code = DeskPhone::try_register(&mut sim, 1, "ann", 6001, PASSWORD, 20);
+    assert_eq!(code, 403);
+    assert_eq!(sim.credentials.len(), asked, "no lookup while locked");
+    // Another user is not affected; after 15 minutes Ann is let in.
+    let code = DeskPhone::try_register(&mut sim, 2, "bob", 6002, PASSWORD, 2);
+    assert_eq!(code, 200);
+    sim.advance(secs(15 * 60 + 1));
+    let code = DeskPhone::try_register(&mut sim, 1, "ann", 6001, PASSWORD, 30);
+    assert_eq!(code, 200);
 }
