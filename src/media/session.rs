@@ -34,11 +34,13 @@
 //! Bridged ([`MediaSession::set_bridged`]), a slot carries the next 160
 //! samples fed by [`MediaSession::push_audio`] instead of the prompts: the
 //! other leg's audio leaves on this leg's own packet clock, so its pacing is
-//! ours whatever the other side's jitter. The feed holds at most
-//! [`MAX_BRIDGE_BACKLOG`]; older samples are dropped, so a faster sender
-//! cannot build up delay. A slot the feed cannot fill is topped up with
-//! silence. Prompts queued meanwhile wait (music on hold resumes where it
-//! stopped).
+//! ours whatever the other side's jitter. Sending starts once the feed
+//! holds [`BRIDGE_PLAYOUT`] (and again after the feed ran dry): the one
+//! packet of slack absorbs the other side's jitter around our slot, where
+//! a packet a moment late would otherwise leave a slot silent and the next
+//! one doubled. The feed holds at most [`MAX_BRIDGE_BACKLOG`]; older
+//! samples are dropped, so a faster sender cannot build up delay. Prompts
+//! queued meanwhile wait (music on hold resumes where it stopped).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -66,6 +68,9 @@ pub const DTMF_RESTART: Duration = Duration::from_secs(1);
 /// The most audio a bridge feed holds (four packets): beyond it the
 /// oldest samples go, bounding the delay a bridge adds.
 pub const MAX_BRIDGE_BACKLOG: usize = 4 * SAMPLES_PER_FRAME;
+/// Audio a bridge feed gathers before it is sent (two packets): 20 ms of
+/// delay bought against the other side's jitter.
+pub const BRIDGE_PLAYOUT: usize = 2 * SAMPLES_PER_FRAME;
 
 /// Packets of one key press sent (RFC 4733): 100 ms of tone, then the
 /// End packet three times (it is the one that must not be lost), then
@@ -156,8 +161,11 @@ pub struct MediaSession {
     inactive_reported: bool,
     /// Decode the caller's audio into [`MediaOutput::Audio`].
     capture: bool,
-    /// Bridged: the other leg's audio, sent instead of the prompts.
+    /// Bridged: the other leg's audio, sent instead of the prompts, and
+    /// whether it is flowing (it has gathered [`BRIDGE_PLAYOUT`] since it
+    /// last ran dry).
     feed: Option<VecDeque<i16>>,
+    feed_flowing: bool,
     /// Keys still to send, and the press being sent: (key, its start
     /// timestamp, packets of it sent so far, counting the gap after).
     keys_out: VecDeque<char>,
@@ -197,6 +205,7 @@ impl MediaSession {
             inactive_reported: false,
             capture: false,
             feed: None,
+            feed_flowing: false,
             keys_out: VecDeque::new(),
             key_sending: None,
             dtmf_ssrc: None,
@@ -352,6 +361,7 @@ impl MediaSession {
     /// stream goes on without a gap; the feed starts empty.
     pub fn set_bridged(&mut self, on: bool) {
         self.feed = on.then(VecDeque::new);
+        self.feed_flowing = false;
     }
 
     /// The other leg's audio (decoded), to be sent in the next slots; ignored
@@ -461,7 +471,18 @@ impl MediaSession {
         let mut samples = [0i16; SAMPLES_PER_FRAME];
         let frame = match self.feed.as_mut() {
             Some(feed) => {
-                let n = feed.len().min(SAMPLES_PER_FRAME);
+                if feed.len() >= BRIDGE_PLAYOUT {
+                    self.feed_flowing = true;
+                }
+                // Dry, or still gathering: silence (what is there waits).
+                let n = if self.feed_flowing {
+                    feed.len().min(SAMPLES_PER_FRAME)
+                } else {
+                    0
+                };
+                if n < SAMPLES_PER_FRAME {
+                    self.feed_flowing = false;
+                }
                 for (slot, sample) in samples.iter_mut().zip(feed.drain(..n)) {
                     *slot = sample;
                 }
@@ -662,9 +683,11 @@ mod tests {
         s.handle_timeout(t0 + 20 * MS);
         s.handle_timeout(t0 + 40 * MS);
         s.handle_timeout(t0 + 60 * MS);
+        s.handle_timeout(t0 + 80 * MS);
         let sent = packets(&drain(&mut s));
-        assert_eq!(sent.len(), 4);
-        let decoded: Vec<i16> = sent[..3]
+        assert_eq!(sent.len(), 5);
+        assert_eq!(sent[0].1, [0xFF; 160], "one packet gathered: not yet");
+        let decoded: Vec<i16> = sent[1..4]
             .iter()
             .flat_map(|(_, p)| p.iter().map(|&b| Law::Pcmu.decode(b)))
             .collect();
@@ -673,12 +696,12 @@ mod tests {
             .map(|&x| Law::Pcmu.decode(Law::Pcmu.encode(x)))
             .collect();
         assert_eq!(decoded, expected, "the fed audio, in order");
-        assert_eq!(sent[3].1, [0xFF; 160], "an empty feed sends silence");
+        assert_eq!(sent[4].1, [0xFF; 160], "an empty feed sends silence");
         // A sender far ahead is cut to the newest MAX_BRIDGE_BACKLOG samples.
         s.push_audio(&vec![1000; 10 * SAMPLES_PER_FRAME]);
         s.push_audio(&talk.samples[..160]);
         let mut sent = Vec::new();
-        for n in 4..9u32 {
+        for n in 5..10u32 {
             s.handle_timeout(t0 + 20 * MS * n);
             sent.extend(packets(&drain(&mut s)));
         }
@@ -696,7 +719,7 @@ mod tests {
         assert_eq!(payloads[4], [0xFF; 160]);
         // Unbridged, the prompt queued before the bridge plays from its start.
         s.set_bridged(false);
-        s.handle_timeout(t0 + 180 * MS);
+        s.handle_timeout(t0 + 200 * MS);
         let sent = packets(&drain(&mut s));
         let first: Vec<i16> = sent[0].1.iter().map(|&b| Law::Pcmu.decode(b)).collect();
         let want: Vec<i16> = prompt.samples[..160]
@@ -704,6 +727,42 @@ mod tests {
             .map(|&x| Law::Pcmu.decode(Law::Pcmu.encode(x)))
             .collect();
         assert_eq!(first, want);
+    }
+
+    #[test]
+    fn a_bridge_rides_out_the_other_sides_jitter_around_our_slot() {
+        let t0 = Instant::now();
+        let mut s = session(t0, 0, 0);
+        s.set_bridged(true);
+        let talk = tone(160 * 40);
+        let mut sent = Vec::new();
+        // The other side's packets come just after our slot, and every
+        // eighth one a packet late (together with the next).
+        for n in 0..40u32 {
+            let late = if n % 8 == 5 { 21 } else { 1 };
+            let arrival = t0 + 20 * MS * n + MS * late;
+            sent.extend(run_until(&mut s, arrival));
+            let i = n as usize * 160;
+            s.push_audio(&talk.samples[i..i + 160]);
+        }
+        sent.extend(run_until(&mut s, t0 + 20 * MS * 40));
+        let payloads: Vec<Vec<u8>> = sent
+            .iter()
+            .filter_map(|(_, o)| match o {
+                MediaOutput::Transmit(b) => Some(rtp::parse(b).unwrap().payload.to_vec()),
+                _ => None,
+            })
+            .collect();
+        let first_sound = payloads
+            .iter()
+            .position(|p| p != &[0xFF; 160])
+            .expect("audio flows");
+        assert!(first_sound <= 3, "starts within the playout delay");
+        let gaps = payloads[first_sound..]
+            .iter()
+            .filter(|p| *p == &[0xFF; 160])
+            .count();
+        assert_eq!(gaps, 0, "no silent slot once flowing");
     }
 
     #[test]
