@@ -373,6 +373,8 @@ impl Server {
             "127.0.0.1:0",
             "--http",
             "127.0.0.1:0",
+            "--https",
+            "",
             "--data",
             data.to_str().expect("UTF-8 path"),
             "--rtp-ports",

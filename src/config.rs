@@ -510,6 +510,14 @@ pub struct ServerConfig {
     pub sip: String,
     /// The HTTP API and web pages.
     pub http: String,
+    /// The same over HTTPS, for agents on other machines (browsers give a
+    /// page the microphone only on a secure origin); empty: no HTTPS.
+    pub https: String,
+    /// PEM certificate chain and private key for HTTPS. Both empty: a
+    /// self-signed certificate made on the first start and kept under
+    /// `<data_dir>/tls/`.
+    pub tls_cert: String,
+    pub tls_key: String,
     /// Database file, recordings and other data go here.
     pub data_dir: PathBuf,
     /// Database URL; empty means the embedded SQLite file
@@ -585,6 +593,9 @@ impl Default for ServerConfig {
         ServerConfig {
             sip: "0.0.0.0:5060".into(),
             http: "127.0.0.1:8080".into(),
+            https: "0.0.0.0:8443".into(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
             data_dir: PathBuf::from("data"),
             database: String::new(),
             advertised_ip: String::new(),
@@ -687,6 +698,10 @@ impl Cidr {
 pub struct Settings {
     pub sip_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// `None`: no HTTPS.
+    pub https_addr: Option<SocketAddr>,
+    /// The configured certificate and key; `None`: self-signed.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
     pub data_dir: PathBuf,
     pub database_url: String,
     pub advertised_ip: IpAddr,
@@ -728,6 +743,7 @@ pub struct Settings {
 pub struct Overrides {
     pub sip: Option<String>,
     pub http: Option<String>,
+    pub https: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub rtp_ports: Option<String>,
     pub database: Option<String>,
@@ -770,6 +786,9 @@ impl Config {
         if let Some(v) = &o.http {
             self.server.http = v.clone();
         }
+        if let Some(v) = &o.https {
+            self.server.https = v.clone();
+        }
         if let Some(v) = &o.data_dir {
             self.server.data_dir = v.clone();
         }
@@ -798,6 +817,21 @@ impl Config {
                 format!("`{}` is not ADDR:PORT", self.server.http),
             )
         })?;
+        let https_addr = match self.server.https.as_str() {
+            "" => None,
+            a => Some(a.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "server.https",
+                    format!("`{a}` is not ADDR:PORT (or empty: no HTTPS)"),
+                )
+            })?),
+        };
+        let tls_files = match (self.server.tls_cert.as_str(), self.server.tls_key.as_str()) {
+            ("", "") => None,
+            ("", _) => return Err(invalid("server.tls_cert", "is needed with server.tls_key")),
+            (_, "") => return Err(invalid("server.tls_key", "is needed with server.tls_cert")),
+            (cert, key) => Some((PathBuf::from(cert), PathBuf::from(key))),
+        };
         if self.server.data_dir.as_os_str().is_empty() {
             return Err(invalid("server.data_dir", "must not be empty"));
         }
@@ -945,6 +979,8 @@ impl Config {
         Ok(Settings {
             sip_addr,
             http_addr,
+            https_addr,
+            tls_files,
             data_dir: self.server.data_dir.clone(),
             database_url,
             advertised_ip,

@@ -30,6 +30,8 @@ OPTIONS (override the config file):
     --config FILE        TOML configuration (default: built-in settings)
     --sip ADDR:PORT      SIP on UDP and TCP (default 0.0.0.0:5060)
     --http ADDR:PORT     HTTP API (default 127.0.0.1:8080)
+    --https ADDR:PORT    HTTPS for agents on other machines (default 0.0.0.0:8443;
+                         an empty value for none)
     --data DIR           data directory (default ./data)
     --rtp-ports LOW-HIGH RTP port range (default 20000-29999)
     --database URL       sqlite://FILE or postgres://... (default: DIR/hotline.db)
@@ -124,6 +126,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--config" => parsed.config = Some(PathBuf::from(value()?)),
             "--sip" => parsed.overrides.sip = Some(value()?),
             "--http" => parsed.overrides.http = Some(value()?),
+            "--https" => parsed.overrides.https = Some(value()?),
             "--data" => parsed.overrides.data_dir = Some(PathBuf::from(value()?)),
             "--rtp-ports" => parsed.overrides.rtp_ports = Some(value()?),
             "--database" => parsed.overrides.database = Some(value()?),

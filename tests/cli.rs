@@ -129,6 +129,8 @@ fn serve_refuses_an_invalid_flow_and_a_missing_prompt_file() {
         "127.0.0.1:0",
         "--http",
         "127.0.0.1:0",
+        "--https",
+        "",
     ]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("IVR flows refused"), "{text}");

@@ -24,6 +24,7 @@ mod messages;
 pub mod record_writer;
 mod sla;
 mod tcp;
+mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -64,6 +65,12 @@ pub enum RtError {
     DataDir {
         path: std::path::PathBuf,
         source: std::io::Error,
+    },
+    /// The HTTPS certificate or key could not be read or made.
+    #[error("HTTPS certificate {file}: {why}")]
+    Tls {
+        file: std::path::PathBuf,
+        why: String,
     },
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
@@ -199,6 +206,31 @@ pub async fn serve_until(
             source,
         })?;
     let http_addr = http.local_addr().unwrap_or(settings.http_addr);
+    let https = match settings.https_addr {
+        Some(addr) => {
+            let names = [settings.advertised_ip, addr.ip()]
+                .into_iter()
+                .filter(|ip| !ip.is_unspecified())
+                .collect::<Vec<_>>();
+            let cert = tls::certificate(settings.tls_files.as_ref(), &settings.data_dir, &names)?;
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| RtError::Bind {
+                    what: "HTTPS",
+                    addr,
+                    source,
+                })?;
+            let bound = listener.local_addr().unwrap_or(addr);
+            info!(
+                cert = %cert.cert_file.display(),
+                fingerprint = %cert.fingerprint,
+                self_signed = cert.self_signed,
+                "HTTPS on {bound}: agents' browsers see this certificate"
+            );
+            Some((listener, cert, bound))
+        }
+        None => None,
+    };
 
     let live = Arc::new(Live::new(wall_ms(), sink.pending_counter()));
     let (stop_http_tx, mut stop_http_rx) = watch::channel(false);
@@ -213,6 +245,18 @@ pub async fn serve_until(
     .with_queues(settings.queues.iter().map(|q| q.name.clone()));
     api_state.cti = Some(hub.clone());
     let app = api::app(api_state);
+    let https_task = https.map(|(listener, cert, bound)| {
+        let task = tokio::spawn(tls::serve(
+            listener,
+            cert.config,
+            app.clone(),
+            stop_http_tx.subscribe(),
+        ));
+        (task, bound)
+    });
+    let https_text = https_task
+        .as_ref()
+        .map_or_else(String::new, |(_, bound)| format!(", https https://{bound}"));
     let sla_task = tokio::spawn(sla::watch_breaches(store.clone(), stop_http_tx.subscribe()));
     let http_task = tokio::spawn(async move {
         let stop = async move {
@@ -262,7 +306,7 @@ pub async fn serve_until(
         config_tx,
     ));
     println!(
-        "hotline ready: sip udp+tcp {sip_addr}, http http://{http_addr}, database {}, rtp {}-{}, ivr {ivr_summary}",
+        "hotline ready: sip udp+tcp {sip_addr}, http http://{http_addr}{https_text}, database {}, rtp {}-{}, ivr {ivr_summary}",
         store.backend().as_str(),
         settings.rtp_ports.0,
         settings.rtp_ports.1,
@@ -332,6 +376,9 @@ pub async fn serve_until(
     }
     let _ = stop_http_tx.send(true);
     let _ = http_task.await;
+    if let Some((task, _)) = https_task {
+        let _ = task.await;
+    }
     let _ = sla_task.await;
     store.close().await;
     info!("hotline stopped");

@@ -40,6 +40,8 @@ pub struct Server {
     child: Child,
     pub sip: SocketAddr,
     pub http: SocketAddr,
+    /// `None` when started with HTTPS off.
+    pub https: Option<SocketAddr>,
     pub data: PathBuf,
     pub stdout_rest: std::thread::JoinHandle<Vec<String>>,
     /// The admin session [`Server::get`] sends.
@@ -124,6 +126,7 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["serve", "--sip", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(["--https", "127.0.0.1:0"])
             .args(["--data", data.to_str().unwrap(), "--rtp-ports", &rtp])
             .args(["--flows", flows.to_str().unwrap()])
             .args(extra)
@@ -150,6 +153,9 @@ impl Server {
         };
         let sip = field(&ready, "udp+tcp ").parse().unwrap();
         let http = field(&ready, "http://").parse().unwrap();
+        let https = ready
+            .contains("https://")
+            .then(|| field(&ready, "https://").parse().unwrap());
         let stdout_rest = std::thread::spawn(move || lines.map_while(Result::ok).collect());
         let login = format!(r#"{{"username":"{TEST_USER}","password":"{TEST_PASSWORD}"}}"#);
         let (status, body) = http_request(http, "POST", "/api/login", None, Some(&login));
@@ -162,6 +168,7 @@ impl Server {
             child,
             sip,
             http,
+            https,
             data,
             stdout_rest,
             token,
