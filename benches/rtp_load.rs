@@ -41,9 +41,16 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use hotline::media::rtp;
+
+#[path = "common/load.rs"]
+mod load;
+use load::{
+    all_headers, cpu_seconds, header, run_queue_wait_ns, socket_drops, sys, udp_rcvbuf_errors,
+    wall_ns,
+};
 
 const FRAME: Duration = Duration::from_millis(20);
 const FRAME_NS: i64 = 20_000_000;
@@ -54,165 +61,6 @@ const TX_TIMEOUT: Duration = Duration::from_secs(32);
 const HIST_US: usize = 1_000_000;
 
 // ----- the few libc calls std does not offer ---------------------------------
-
-mod sys {
-    use std::ffi::c_void;
-
-    #[cfg_attr(target_arch = "x86_64", repr(C, packed))]
-    #[cfg_attr(not(target_arch = "x86_64"), repr(C))]
-    #[derive(Clone, Copy)]
-    pub struct EpollEvent {
-        pub events: u32,
-        pub data: u64,
-    }
-
-    #[repr(C)]
-    pub struct IoVec {
-        pub base: *mut c_void,
-        pub len: usize,
-    }
-
-    #[repr(C)]
-    pub struct MsgHdr {
-        pub name: *mut c_void,
-        pub namelen: u32,
-        pub iov: *mut IoVec,
-        pub iovlen: usize,
-        pub control: *mut c_void,
-        pub controllen: usize,
-        pub flags: i32,
-    }
-
-    pub const EPOLL_CLOEXEC: i32 = 0o2_000_000;
-    pub const EPOLL_CTL_ADD: i32 = 1;
-    pub const EPOLLIN: u32 = 1;
-    pub const SOL_SOCKET: i32 = 1;
-    pub const SO_RCVBUF: i32 = 8;
-    pub const SO_SNDBUF: i32 = 7;
-    pub const SO_TIMESTAMPNS: i32 = 35;
-    pub const MSG_DONTWAIT: i32 = 0x40;
-
-    unsafe extern "C" {
-        pub fn epoll_create1(flags: i32) -> i32;
-        pub fn epoll_ctl(epfd: i32, op: i32, fd: i32, event: *mut EpollEvent) -> i32;
-        pub fn epoll_wait(epfd: i32, events: *mut EpollEvent, max: i32, timeout: i32) -> i32;
-        pub fn recvmsg(fd: i32, msg: *mut MsgHdr, flags: i32) -> isize;
-        pub fn setsockopt(fd: i32, level: i32, name: i32, value: *const c_void, len: u32) -> i32;
-        pub fn sysconf(name: i32) -> i64;
-    }
-
-    pub fn set_int_opt(fd: i32, name: i32, value: i32) -> bool {
-        // SAFETY: a valid fd and a pointer to an i32 of the length given.
-        unsafe {
-            setsockopt(
-                fd,
-                SOL_SOCKET,
-                name,
-                (&raw const value).cast(),
-                size_of::<i32>() as u32,
-            ) == 0
-        }
-    }
-
-    /// Clock ticks per second for /proc/<pid>/stat.
-    pub fn clk_tck() -> f64 {
-        // SAFETY: sysconf has no preconditions; 2 is _SC_CLK_TCK.
-        let t = unsafe { sysconf(2) };
-        if t > 0 { t as f64 } else { 100.0 }
-    }
-}
-
-fn wall_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
-
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 and 15 of the whole line are 12 and 13 after the comm.
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / sys::clk_tck())
-}
-
-/// Nanoseconds a process's threads spent runnable but waiting for a CPU
-/// (/proc/<pid>/task/*/schedstat, second field): CPU contention.
-fn run_queue_wait_ns(pid: u32) -> Option<u64> {
-    let mut sum = 0u64;
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let path = t.ok()?.path().join("schedstat");
-        if let Ok(s) = std::fs::read_to_string(path) {
-            sum += s
-                .split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-    }
-    Some(sum)
-}
-
-/// Datagrams the kernel dropped on a process's UDP sockets because their
-/// receive buffers were full, since each socket was opened: (on `sip_port`,
-/// on all others). The sockets are found by inode from /proc/<pid>/fd.
-fn socket_drops(pid: u32, sip_port: u16) -> Option<(u64, u64)> {
-    let mut inodes = std::collections::HashSet::new();
-    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()? {
-        let Ok(link) = std::fs::read_link(fd.ok()?.path()) else {
-            continue;
-        };
-        if let Some(n) = link
-            .to_str()
-            .and_then(|l| l.strip_prefix("socket:["))
-            .and_then(|l| l.strip_suffix(']'))
-        {
-            inodes.insert(n.to_owned());
-        }
-    }
-    let (mut sip, mut other) = (0, 0);
-    for table in ["/proc/net/udp", "/proc/net/udp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 13 || !inodes.contains(f[9]) {
-                continue;
-            }
-            let port = f[1]
-                .rsplit(':')
-                .next()
-                .and_then(|p| u16::from_str_radix(p, 16).ok());
-            let drops: u64 = f[f.len() - 1].parse().unwrap_or(0);
-            if port == Some(sip_port) {
-                sip += drops;
-            } else {
-                other += drops;
-            }
-        }
-    }
-    Some((sip, other))
-}
-
-/// UDP receive-buffer overflows, machine-wide (/proc/net/snmp).
-fn udp_rcvbuf_errors() -> u64 {
-    let Ok(s) = std::fs::read_to_string("/proc/net/snmp") else {
-        return 0;
-    };
-    let mut lines = s.lines().filter(|l| l.starts_with("Udp:"));
-    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
-        return 0;
-    };
-    names
-        .split_whitespace()
-        .zip(values.split_whitespace())
-        .find(|(n, _)| *n == "RcvbufErrors")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0)
-}
 
 // ----- arguments --------------------------------------------------------------
 
@@ -688,28 +536,6 @@ impl Sip {
             cid = self.call_id(call),
         )
     }
-}
-
-/// Header value by name (or compact form), first occurrence.
-fn header<'a>(head: &'a str, names: &[&str]) -> Option<&'a str> {
-    head.lines().skip(1).find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        let k = k.trim();
-        names
-            .iter()
-            .any(|n| k.eq_ignore_ascii_case(n))
-            .then(|| v.trim())
-    })
-}
-
-fn all_headers<'a>(head: &'a str, names: &[&str]) -> Vec<&'a str> {
-    head.lines()
-        .skip(1)
-        .filter(|l| {
-            l.split_once(':')
-                .is_some_and(|(k, _)| names.iter().any(|n| k.trim().eq_ignore_ascii_case(n)))
-        })
-        .collect()
 }
 
 /// Our call number from a Call-ID `load-<run>-<n>@...` of this run.
