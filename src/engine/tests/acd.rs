@@ -326,6 +326,24 @@ fn caller_and_agent(sim: &mut Sim) -> (Caller, CallKey, DeskPhone) {
     (caller, call, phone)
 }
 
+/// Ann, talking to a caller, asks Bob (ready, with a phone) about the
+/// call: the caller, the call's key and id, Ann's and Bob's phones.
+fn consulting(sim: &mut Sim) -> (Caller, CallKey, String, DeskPhone, DeskPhone) {
+    let (caller, call, ann) = caller_and_agent(sim);
+    let bob = DeskPhone::register(sim, 2, "bob", 6002);
+    sign_on(sim, 2, "bob");
+    ann.answer(sim);
+    command(sim, 2, serde_json::json!({"type": "ready"}));
+    let id = sim.engine.calls[&call].id.clone();
+    let ok = command(
+        sim,
+        1,
+        serde_json::json!({"type": "consult", "call": id, "agent": 2}),
+    );
+    assert!(matches!(ok, Event::Ok { .. }), "{ok:?}");
+    (caller, call, id, ann, bob)
+}
+
 #[test]
 fn a_queued_caller_rings_the_agents_phone_and_their_voices_cross() {
     let mut sim = acd_sim(Strategy::LongestIdle);
@@ -989,18 +1007,8 @@ fn an_attended_transfer_bridges_the_agents_then_hands_the_caller_over() {
 #[test]
 fn a_cancelled_consultation_gives_the_caller_back() {
     let mut sim = acd_sim(Strategy::LongestIdle);
-    let (_caller, call, ann) = caller_and_agent(&mut sim);
-    let bob = DeskPhone::register(&mut sim, 2, "bob", 6002);
-    sign_on(&mut sim, 2, "bob");
-    ann.answer(&mut sim);
-    command(&mut sim, 2, serde_json::json!({"type": "ready"}));
-    let id = sim.engine.calls[&call].id.clone();
-    command(
-        &mut sim,
-        1,
-        serde_json::json!({"type": "consult", "call": id, "agent": 2}),
-    );
-    let invite = bob.invite(&sim);
+    let (_caller, _call, id, _ann, bob) = consulting(&mut sim);
+    bob.invite(&sim); // Bob's phone rings.
     sim.take_sip();
     let ok = command(
         &mut sim,
@@ -1014,7 +1022,6 @@ fn a_cancelled_consultation_gives_the_caller_back() {
             .any(|s| s.method() == Some(rsip::Method::Cancel) && s.dest == bob.peer),
         "Bob's phone stops ringing"
     );
-    let _ = invite;
     assert_eq!(states_of(&sim, 2).last(), Some(&"ready"));
     assert_eq!(
         states_of(&sim, 1).last(),
@@ -1063,17 +1070,7 @@ fn a_caller_sent_back_to_a_queue_still_hears_their_place() {
 #[test]
 fn an_unanswered_consultation_rings_out_and_only_its_agent_may_end_it() {
     let mut sim = acd_sim(Strategy::LongestIdle);
-    let (_caller, call, ann) = caller_and_agent(&mut sim);
-    let bob = DeskPhone::register(&mut sim, 2, "bob", 6002);
-    sign_on(&mut sim, 2, "bob");
-    ann.answer(&mut sim);
-    command(&mut sim, 2, serde_json::json!({"type": "ready"}));
-    let id = sim.engine.calls[&call].id.clone();
-    command(
-        &mut sim,
-        1,
-        serde_json::json!({"type": "consult", "call": id, "agent": 2}),
-    );
+    let (_caller, call, id, ann, bob) = consulting(&mut sim);
     let not_bob = command(
         &mut sim,
         2,
@@ -1123,17 +1120,7 @@ fn an_unanswered_consultation_rings_out_and_only_its_agent_may_end_it() {
 #[test]
 fn a_consulting_agent_whose_phone_vanishes_ends_the_consultation() {
     let mut sim = acd_sim(Strategy::LongestIdle);
-    let (_caller, call, ann) = caller_and_agent(&mut sim);
-    let bob = DeskPhone::register(&mut sim, 2, "bob", 6002);
-    sign_on(&mut sim, 2, "bob");
-    ann.answer(&mut sim);
-    command(&mut sim, 2, serde_json::json!({"type": "ready"}));
-    let id = sim.engine.calls[&call].id.clone();
-    command(
-        &mut sim,
-        1,
-        serde_json::json!({"type": "consult", "call": id, "agent": 2}),
-    );
+    let (_caller, call, _id, ann, bob) = consulting(&mut sim);
     bob.answer(&mut sim);
     let bob_leg = leg_key(&sim);
     sim.take_sip();
