@@ -434,7 +434,7 @@ impl AgentLeg {
     }
 
     /// A request in the leg's dialog (the phone hung up, a re-INVITE...).
-    pub fn on_in_dialog_request(&mut self, now: Instant, req: &Request) -> Response {
+    pub fn on_in_dialog_request(&mut self, req: &Request) -> Response {
         let tag = Some(self.local_tag.as_str());
         match req.method() {
             Method::Bye => {
@@ -445,7 +445,7 @@ impl AgentLeg {
                 }
                 resp
             }
-            Method::Invite => self.on_reinvite(now, req),
+            Method::Invite => self.on_reinvite(req),
             Method::Options | Method::Info => message::response(req, 200, None, tag),
             _ => message::response(req, 501, None, tag),
         }
@@ -454,7 +454,7 @@ impl AgentLeg {
     /// A re-INVITE from the phone: its hold button, or a new address. The
     /// agent's hold is the CTI's; here we only follow the media address and
     /// answer with our unchanged session.
-    fn on_reinvite(&mut self, _now: Instant, req: &Request) -> Response {
+    fn on_reinvite(&mut self, req: &Request) -> Response {
         let tag = Some(self.local_tag.as_str());
         let (Some(local), Some(seed)) = (self.local_rtp, self.seed) else {
             return message::response(req, 491, None, tag);

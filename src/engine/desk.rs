@@ -167,7 +167,7 @@ impl Engine {
             }
         }
         self.update_away(now, id);
-        self.hello(now, id);
+        self.hello(id);
         self.drain_acd(now);
     }
 
@@ -197,7 +197,7 @@ impl Engine {
         self.drain_acd(now);
     }
 
-    fn hello(&mut self, now: Instant, agent: AgentId) {
+    fn hello(&mut self, agent: AgentId) {
         let Some(desk) = self.desks.get(&agent) else {
             return;
         };
@@ -218,7 +218,6 @@ impl Engine {
             pop: None,
             not_ready_reasons: self.cfg.not_ready_reasons.clone(),
         };
-        let _ = now;
         self.cti(agent, event);
     }
 

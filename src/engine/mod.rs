@@ -634,7 +634,7 @@ impl Engine {
                 .filter(|k| self.legs.get(k).is_some_and(|l| l.matches(&req)))
         {
             if let Some(l) = self.legs.get_mut(&leg) {
-                let resp = l.on_in_dialog_request(now, &req);
+                let resp = l.on_in_dialog_request(&req);
                 if let Err(e) = self.tx.respond(now, &key, resp) {
                     debug!(error = %e, "could not answer the phone");
                 }
