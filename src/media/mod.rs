@@ -8,6 +8,8 @@
 //! - [`session`]: the per-call media state machine the call engine drives:
 //!   a paced outgoing RTP stream carrying prompts or silence, DTMF and
 //!   inactivity detection on the incoming side.
+//! - [`webrtc`]: an agent's browser as a media peer (ICE, DTLS-SRTP, G.711),
+//!   behind the one trait [`webrtc::BrowserPeer`].
 //!
 //! Invariants: nothing here reads a clock or touches I/O. Time arrives as an
 //! `Instant` argument, datagrams arrive as byte slices and leave as
@@ -19,6 +21,7 @@ pub mod g711;
 pub mod player;
 pub mod rtp;
 pub mod session;
+pub mod webrtc;
 
 pub use dtmf::{DtmfDigit, DtmfReceiver};
 pub use g711::Law;

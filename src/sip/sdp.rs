@@ -716,7 +716,10 @@ mod tests {
         assert_eq!(sdp.session_name.as_deref(), Some("-"));
         assert_eq!(sdp.media.len(), 1);
         let offer = audio_offer(&sdp).unwrap();
-        assert_eq!(offer.remote, "127.0.0.1:6000".parse().unwrap());
+        assert_eq!(
+            offer.remote,
+            "127.0.0.1:6000".parse::<std::net::SocketAddr>().unwrap()
+        );
         assert_eq!(offer.codecs, [(0, "PCMU".to_owned(), 8000)]);
         assert_eq!(offer.telephone_event, None);
         assert_eq!(offer.direction, Direction::SendRecv);
@@ -764,7 +767,12 @@ mod tests {
             (back.law_pt, back.law_name, back.telephone_event),
             (8, "PCMA", Some(101))
         );
-        assert_eq!(back.remote, "203.0.113.10:40000".parse().unwrap());
+        assert_eq!(
+            back.remote,
+            "203.0.113.10:40000"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+        );
     }
 
     #[test]
@@ -878,13 +886,20 @@ mod tests {
     fn ipv6_connection() {
         let text = simple("0 8", "").replace("IN IP4 192.0.2.5", "IN IP6 2001:db8::5");
         let neg = negotiated(&text).unwrap();
-        assert_eq!(neg.remote, "[2001:db8::5]:4000".parse().unwrap());
+        assert_eq!(
+            neg.remote,
+            "[2001:db8::5]:4000"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+        );
         let answer = answer(&neg, "2001:db8::1".parse().unwrap(), 5000, 9, 9);
         assert!(answer.contains("o=hotline 9 9 IN IP6 2001:db8::1\r\n"));
         assert!(answer.contains("c=IN IP6 2001:db8::1\r\n"));
         assert_eq!(
             negotiated(&answer).unwrap().remote,
-            "[2001:db8::1]:5000".parse().unwrap()
+            "[2001:db8::1]:5000"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
         );
         let held = simple("0", "").replace("IN IP4 192.0.2.5", "IN IP6 ::");
         assert_eq!(offer_of(&held).unwrap().direction, Direction::SendOnly);
@@ -895,7 +910,7 @@ mod tests {
         let text = simple("0", "c=IN IP4 192.0.2.77/127\r\n");
         assert_eq!(
             offer_of(&text).unwrap().remote,
-            "192.0.2.77:4000".parse().unwrap()
+            "192.0.2.77:4000".parse::<std::net::SocketAddr>().unwrap()
         );
         let no_c = SIPP_SDP.replace("c=IN IP4 127.0.0.1\r\n", "");
         assert!(matches!(offer_of(&no_c), Err(Error::Sdp(_))));
