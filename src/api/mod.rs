@@ -19,6 +19,7 @@ mod error;
 mod input;
 mod kb;
 mod outlets;
+mod pages;
 mod tickets;
 mod users;
 
@@ -322,6 +323,7 @@ pub fn app(state: ApiState) -> Router {
             state.clone(),
             auth::authorize,
         ))
+        .merge(pages::router())
         .with_state(state)
 }
 
@@ -376,6 +378,8 @@ async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>) {
 struct CallsQuery {
     /// 1-500, default 50.
     limit: Option<String>,
+    /// Only the calls this agent answered: a user id, or `me`.
+    agent: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -388,6 +392,7 @@ struct CallList {
     responses((status = 200, body = CallList), (status = 400, body = ErrorBody)))]
 async fn list_calls(
     State(state): State<ApiState>,
+    axum::Extension(caller): axum::Extension<Caller>,
     Query(query): Query<CallsQuery>,
 ) -> Result<Json<CallList>, AppError> {
     let mut errors = Vec::new();
@@ -398,8 +403,25 @@ async fn list_calls(
         DEFAULT_CALLS_LIMIT,
         1..=MAX_CALLS_LIMIT,
     );
+    let agent = match query.agent.as_deref() {
+        None => None,
+        Some("me") => Some(caller.0.id),
+        Some(id) => match id.parse::<i64>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                errors.push(crate::validate::FieldError::new(
+                    "agent",
+                    "must be a user id or `me`",
+                ));
+                None
+            }
+        },
+    };
     check(errors)?;
-    let calls = state.store.recent_calls(limit).await?;
+    let calls = match agent {
+        Some(id) => state.store.agent_calls(id, limit).await?,
+        None => state.store.recent_calls(limit).await?,
+    };
     Ok(Json(CallList { calls }))
 }
 

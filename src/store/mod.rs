@@ -530,6 +530,23 @@ impl Store {
         .map_err(StoreError::from_sqlx)
     }
 
+    /// The latest calls `agent_id` answered, newest first.
+    pub async fn agent_calls(&self, agent_id: i64, limit: i64) -> Result<Vec<CallRow>, StoreError> {
+        if limit < 1 {
+            return Ok(Vec::new());
+        }
+        sqlx::query_as::<_, CallRow>(concat!(
+            "SELECT ",
+            call_columns!(),
+            " FROM calls WHERE agent_id = $1 ORDER BY arrived_at DESC, id DESC LIMIT $2"
+        ))
+        .bind(agent_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)
+    }
+
     /// One call with its events ordered by `seq` and its messages by time;
     /// `None` if unknown.
     pub async fn call(&self, id: &str) -> Result<Option<CallDetail>, StoreError> {
