@@ -284,6 +284,7 @@ fn engine_config() -> EngineConfig {
         not_ready_reasons: vec!["break".into()],
         sip_realm: "hotline".into(),
         rules: hotline::acd::Rules::default(),
+        webrtc: None,
     }
 }
 

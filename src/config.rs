@@ -55,6 +55,7 @@ pub struct Config {
     /// The ACD's queues (`[[queues]]`); by default the demo flow's four.
     pub queues: Vec<QueueSettings>,
     pub agents: AgentsConfig,
+    pub webrtc: WebRtcSettings,
 }
 
 impl Default for Config {
@@ -68,11 +69,34 @@ impl Default for Config {
             tickets: Default::default(),
             queues: default_queues(),
             agents: Default::default(),
+            webrtc: Default::default(),
         }
     }
 }
 
-/// One ACD queue as written in the configuration.
+/// Agents' browser softphones (WebRTC).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebRtcSettings {
+    /// Offer agents' pages their browser as a phone.
+    pub enabled: bool,
+    /// STUN and TURN servers the pages use to reach us from behind NAT.
+    pub ice_servers: Vec<crate::cti::IceServer>,
+    /// A call whose page audio went away (a reload, a network drop) waits
+    /// this long for it, the caller hearing music, before it counts as a
+    /// vanished phone (`agents.vanished_phone`).
+    pub reattach_secs: u64,
+}
+
+impl Default for WebRtcSettings {
+    fn default() -> Self {
+        WebRtcSettings {
+            enabled: true,
+            ice_servers: Vec::new(),
+            reattach_secs: 60,
+        }
+    }
+}
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueSettings {
@@ -736,6 +760,9 @@ pub struct Settings {
     /// The file and flags these settings came from, to read them again on
     /// SIGHUP (`None`: the built-in defaults, nothing to reload).
     pub reload_from: Option<(PathBuf, Overrides)>,
+    /// Browser softphones: their STUN/TURN servers and how long a call
+    /// waits for a page's audio; `None`: off.
+    pub webrtc: Option<(Vec<crate::cti::IceServer>, Duration)>,
 }
 
 /// Flags given on the command line; each one overrides the file.
@@ -1025,6 +1052,7 @@ impl Config {
                     }
                 },
             },
+            webrtc: self.webrtc.check()?,
             sip_realm: {
                 let r = &self.agents.sip_realm;
                 if r.is_empty()
@@ -1040,6 +1068,44 @@ impl Config {
                 r.clone()
             },
         })
+    }
+}
+
+impl WebRtcSettings {
+    fn check(&self) -> Result<Option<(Vec<crate::cti::IceServer>, Duration)>, ConfigError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        if !(5..=600).contains(&self.reattach_secs) {
+            return Err(invalid("webrtc.reattach_secs", "must be 5 to 600"));
+        }
+        for (i, server) in self.ice_servers.iter().enumerate() {
+            if server.urls.is_empty() {
+                return Err(invalid(
+                    format!("webrtc.ice_servers[{i}].urls"),
+                    "needs at least one stun: or turn: URL",
+                ));
+            }
+            for (j, url) in server.urls.iter().enumerate() {
+                let turn = url.starts_with("turn:") || url.starts_with("turns:");
+                if !(turn || url.starts_with("stun:") || url.starts_with("stuns:")) {
+                    return Err(invalid(
+                        format!("webrtc.ice_servers[{i}].urls[{j}]"),
+                        format!("`{url}` is not a stun:, stuns:, turn: or turns: URL"),
+                    ));
+                }
+                if turn && (server.username.is_empty() || server.credential.is_empty()) {
+                    return Err(invalid(
+                        format!("webrtc.ice_servers[{i}]"),
+                        "a TURN server needs a username and a credential",
+                    ));
+                }
+            }
+        }
+        Ok(Some((
+            self.ice_servers.clone(),
+            Duration::from_secs(self.reattach_secs),
+        )))
     }
 }
 
@@ -1088,6 +1154,41 @@ mod tests {
             err.contains("rtp_timeout_secs") || err.contains("line 2"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn webrtc_settings_are_checked() {
+        let s = Config::default().validate().unwrap();
+        assert_eq!(s.webrtc, Some((vec![], Duration::from_secs(60))));
+        let off = Config::from_toml("[webrtc]\nenabled = false\n").unwrap();
+        assert_eq!(off.validate().unwrap().webrtc, None);
+        let ok = Config::from_toml(
+            "[webrtc]\nice_servers = [{ urls = [\"stun:stun.example.com:3478\"] }, \
+             { urls = [\"turn:turn.example.com:3478?transport=udp\"], username = \"u\", credential = \"p\" }]\n",
+        )
+        .unwrap();
+        assert_eq!(ok.validate().unwrap().webrtc.unwrap().0.len(), 2);
+        for (text, key) in [
+            ("[webrtc]\nreattach_secs = 1", "webrtc.reattach_secs"),
+            (
+                "[webrtc]\nice_servers = [{ urls = [] }]",
+                "webrtc.ice_servers[0].urls",
+            ),
+            (
+                "[webrtc]\nice_servers = [{ urls = [\"http://x\"] }]",
+                "webrtc.ice_servers[0].urls[0]",
+            ),
+            (
+                "[webrtc]\nice_servers = [{ urls = [\"turn:x\"] }]",
+                "webrtc.ice_servers[0]",
+            ),
+        ] {
+            let err = Config::from_toml(text).unwrap().validate().unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("`{key}`")),
+                "{text}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -104,6 +104,26 @@ pub enum Command {
     ExtendWrapUp {
         seconds: u32,
     },
+    /// This connection's browser is the agent's phone (WebRTC audio) until
+    /// the connection closes: calls ring the page, not a SIP phone.
+    Softphone,
+    /// Answer the call ringing at the page; `answered` follows once its
+    /// audio is connected.
+    Answer {
+        call: String,
+    },
+    /// The page's WebRTC offer (SDP) for the call ringing at or connected
+    /// to it; answered with `media_answer`. A new offer replaces the last
+    /// (re-attaching the audio after a reload or a network drop).
+    MediaOffer {
+        call: String,
+        sdp: String,
+    },
+    /// An ICE candidate of the page's current offer (`candidate:...`).
+    IceCandidate {
+        call: String,
+        candidate: String,
+    },
 }
 
 /// An agent's state as the page shows it.
@@ -147,6 +167,8 @@ pub struct CallView {
 }
 
 /// What the server sends the agent's page.
+// Events travel boxed (`Output::Cti`); `hello`, the big one, once a connection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
@@ -162,6 +184,11 @@ pub enum Event {
         pop: Option<serde_json::Value>,
         /// The not-ready reason codes the server accepts.
         not_ready_reasons: Vec<String>,
+        /// Every configured queue (where calls may be transferred).
+        queues: Vec<String>,
+        /// How the page can be the agent's phone (`null`: this server
+        /// has no browser audio).
+        softphone: Option<SoftphoneView>,
     },
     /// The agent's state changed; `why` says what caused it.
     State {
@@ -208,6 +235,20 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         why: Option<String>,
     },
+    /// Our answer to the page's `media_offer`.
+    MediaAnswer {
+        call: String,
+        sdp: String,
+    },
+    /// How the page's audio for the call goes: `connected`, `lost` (talking,
+    /// the server stopped hearing the page: the caller hears music until a
+    /// new `media_offer` connects, for `reattach_secs` at most), `failed`
+    /// (the offer did not connect, or its connection ended).
+    Media {
+        call: String,
+        state: &'static str,
+        why: String,
+    },
     /// The command with this id was carried out.
     Ok {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -219,13 +260,34 @@ pub enum Event {
         id: Option<String>,
         /// Stable, for programs: bad_command, wrong_state, no_such_call,
         /// not_your_call, unknown_queue, unknown_agent, unknown_number,
-        /// unknown_reason, no_phone; and, without a command, replaced (another window
+        /// unknown_reason, no_phone, bad_media, no_softphone; and, without a command, replaced (another window
         /// took over) and session_ended (sign in again), each followed by
         /// the server closing the connection.
         code: &'static str,
         /// For people.
         message: String,
     },
+}
+
+/// What the page needs to be the agent's phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SoftphoneView {
+    /// For the page's `RTCPeerConnection` (STUN and TURN for agents
+    /// behind NAT); may be empty.
+    pub ice_servers: Vec<IceServer>,
+    /// How long a call whose page audio went away waits for it (s).
+    pub reattach_secs: u64,
+}
+
+/// A STUN or TURN server, as `RTCIceServer` takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub credential: String,
 }
 
 /// Who is signed in on the connection.

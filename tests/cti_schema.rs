@@ -26,7 +26,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
 
-use hotline::cti::{AgentView, CallView, Command, Event, PROTOCOL, Request, StateView};
+use hotline::cti::{
+    AgentView, CallView, Command, Event, IceServer, PROTOCOL, Request, SoftphoneView, StateView,
+};
 use hotline::store::{
     PopCall, PopCustomer, Product, ScreenPop, TicketKind, TicketStage, TicketSummary,
 };
@@ -66,6 +68,10 @@ const COMMAND_TYPES: &[&str] = &[
     "cancel_transfer",
     "end_wrap_up",
     "extend_wrap_up",
+    "softphone",
+    "answer",
+    "media_offer",
+    "ice_candidate",
 ];
 
 fn command_type(c: &Command) -> &'static str {
@@ -84,6 +90,10 @@ fn command_type(c: &Command) -> &'static str {
         Command::CancelTransfer { .. } => "cancel_transfer",
         Command::EndWrapUp { .. } => "end_wrap_up",
         Command::ExtendWrapUp { .. } => "extend_wrap_up",
+        Command::Softphone => "softphone",
+        Command::Answer { .. } => "answer",
+        Command::MediaOffer { .. } => "media_offer",
+        Command::IceCandidate { .. } => "ice_candidate",
     }
 }
 
@@ -100,6 +110,8 @@ const EVENT_TYPES: &[&str] = &[
     "consult",
     "ok",
     "error",
+    "media_answer",
+    "media",
 ];
 
 fn event_type(e: &Event) -> &'static str {
@@ -115,6 +127,8 @@ fn event_type(e: &Event) -> &'static str {
         Event::Consult { .. } => "consult",
         Event::Ok { .. } => "ok",
         Event::Error { .. } => "error",
+        Event::MediaAnswer { .. } => "media_answer",
+        Event::Media { .. } => "media",
     }
 }
 
@@ -141,6 +155,8 @@ const ERROR_CODES: &[&str] = &[
     "unknown_number",
     "unknown_reason",
     "no_phone",
+    "bad_media",
+    "no_softphone",
     "replaced",
     "session_ended",
 ];
@@ -194,6 +210,24 @@ fn bare_call_view() -> CallView {
         digits: String::new(),
         ivr_path: Vec::new(),
         language: "en".into(),
+    }
+}
+
+fn softphone() -> SoftphoneView {
+    SoftphoneView {
+        ice_servers: vec![
+            IceServer {
+                urls: vec!["stun:stun.example.com:3478".into()],
+                username: String::new(),
+                credential: String::new(),
+            },
+            IceServer {
+                urls: vec!["turn:turn.example.com:3478?transport=udp".into()],
+                username: "agents".into(),
+                credential: "s3cret".into(),
+            },
+        ],
+        reattach_secs: 60,
     }
 }
 
@@ -325,6 +359,8 @@ fn server_events() -> Vec<(String, Event)> {
         call,
         pop,
         not_ready_reasons: vec!["break".into(), "meal".into()],
+        queues: vec!["repair".into(), "general".into(), "complaint".into()],
+        softphone: Some(softphone()),
     };
     let mut events = vec![
         (
@@ -355,6 +391,8 @@ fn server_events() -> Vec<(String, Event)> {
                 call: None,
                 pop: None,
                 not_ready_reasons: Vec::new(),
+                queues: Vec::new(),
+                softphone: None,
             },
         ),
         (
@@ -388,7 +426,28 @@ fn server_events() -> Vec<(String, Event)> {
             },
         ),
         ("ok without id".into(), Event::Ok { id: None }),
+        (
+            "media_answer".into(),
+            Event::MediaAnswer {
+                call: CALL.into(),
+                sdp: "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\n".into(),
+            },
+        ),
     ];
+    for (state, why) in [
+        ("connected", "audio connected"),
+        ("lost", "no audio from the browser"),
+        ("failed", "no connection within 10 s"),
+    ] {
+        events.push((
+            format!("media {state}"),
+            Event::Media {
+                call: CALL.into(),
+                state,
+                why: why.into(),
+            },
+        ));
+    }
     for &name in STATE_NAMES {
         events.push((
             format!("state {name}"),
@@ -507,6 +566,8 @@ fn impossible_events() -> Vec<(String, Value)> {
             call: None,
             pop: None,
             not_ready_reasons: Vec::new(),
+            queues: Vec::new(),
+            softphone: None,
         })
         .unwrap();
         v.as_object_mut().unwrap().remove(field);
@@ -583,6 +644,8 @@ fn impossible_events() -> Vec<(String, Value)> {
                 call: None,
                 pop: None,
                 not_ready_reasons: Vec::new(),
+                queues: Vec::new(),
+                softphone: None,
             },
         ),
         (
@@ -694,7 +757,7 @@ fn parse_example(e: &Example) -> Value {
 const MALFORMED_COMMANDS: &[(&str, &str)] = &[
     (
         "unknown type",
-        r#"{"type": "answer", "call": "019b785fc1603fa2c1d7"}"#,
+        r#"{"type": "pick_up", "call": "019b785fc1603fa2c1d7"}"#,
     ),
     ("type in another case", r#"{"type": "Ready"}"#),
     ("no type", r#"{"id": "1"}"#),
@@ -748,6 +811,19 @@ const MALFORMED_COMMANDS: &[(&str, &str)] = &[
         r#"{"type": "cancel_transfer", "call": 42}"#,
     ),
     ("missing reason", r#"{"type": "not_ready"}"#),
+    (
+        "media_offer without sdp",
+        r#"{"type": "media_offer", "call": "019b785fc1603fa2c1d7"}"#,
+    ),
+    (
+        "media_offer sdp as an object",
+        r#"{"type": "media_offer", "call": "019b785fc1603fa2c1d7", "sdp": {"type": "offer"}}"#,
+    ),
+    (
+        "ice_candidate without candidate",
+        r#"{"type": "ice_candidate", "call": "019b785fc1603fa2c1d7"}"#,
+    ),
+    ("answer without call", r#"{"type": "answer"}"#),
     (
         "missing disposition",
         r#"{"type": "end_wrap_up", "notes": "x"}"#,

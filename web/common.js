@@ -1,1 +1,927 @@
+// hotline pages: what the agent page and the test-caller page share.
+// Plain browser JavaScript, no build step: everything hangs off one global, HL.
+//
+//   HL.t(key, params)      the UI text in the chosen language (I18N below)
+//   HL.api(method, path)   fetch + JSON + errors in plain words (HL.ApiError)
+//   HL.Socket              a websocket with commands/answers and reconnect backoff
+//   HL.Meter, HL.RingTone  WebAudio level meters and the incoming-call ring
+//   HL.getMic()            the microphone, with its errors in plain words
+//   HL.el, HL.fmt*, HL.toast  small DOM and formatting helpers
+'use strict';
 
+const HL = (window.HL = {});
+
+// ---------------------------------------------------------------------------
+// Text: one dictionary, HL.I18N.zh and HL.I18N.en, filled from TEXT.
+// ---------------------------------------------------------------------------
+
+// Every string a person sees, as [Chinese, English]. Server messages
+// (error.message, why, cause) are shown as they come, untranslated.
+const TEXT = {
+  'app.title': ['hotline 坐席', 'hotline agent'],
+  'app.sub': ['售后服务热线', 'After-sales hotline'],
+  'tc.title': ['hotline 测试来电', 'hotline test caller'],
+  'lang.other': ['EN', '中文'],
+  'lang.switch': ['Switch to English', '切换到中文'],
+  'loading': ['正在加载…', 'Loading…'],
+
+  'login.title': ['登录', 'Sign in'],
+  'login.user': ['用户名', 'Username'],
+  'login.pass': ['密码', 'Password'],
+  'login.submit': ['登录', 'Sign in'],
+  'login.busy': ['正在登录…', 'Signing in…'],
+  'login.missing': ['请输入用户名和密码。', 'Enter your username and password.'],
+  'login.wrong': ['用户名或密码不正确。', 'Wrong username or password.'],
+  'login.locked': ['密码错误次数过多，请 {s} 秒后再试。', 'Too many wrong passwords: try again in {s} s.'],
+  'login.not_agent': [
+    '此页面供坐席和班长使用。你以 {user}（{role}）登录，无法接听电话。',
+    'This page is for agents and supervisors. You are signed in as {user} ({role}), who takes no calls.',
+  ],
+  'login.not_admin': [
+    '测试来电仅供管理员使用。你以 {user}（{role}）登录。',
+    'The test caller is for administrators. You are signed in as {user} ({role}).',
+  ],
+  'signout': ['退出登录', 'Sign out'],
+  'signout.on_call': [
+    '你正在通话中。退出登录后页面不再控制这通电话，确定退出吗？',
+    'You are on a call. After signing out this page no longer controls it. Sign out anyway?',
+  ],
+
+  'state.logged_out': ['未签入', 'Logged out'],
+  'state.ready': ['就绪', 'Ready'],
+  'state.not_ready': ['未就绪', 'Not ready'],
+  'state.ringing': ['振铃中', 'Ringing'],
+  'state.on_call': ['通话中', 'On call'],
+  'state.on_hold': ['保持中', 'On hold'],
+  'state.consulted': ['被咨询', 'Consulted'],
+  'state.wrap_up': ['话后处理', 'Wrap-up'],
+  'state.none': ['—', '—'],
+
+  'reason.break': ['休息', 'Break'],
+  'reason.meal': ['用餐', 'Meal'],
+  'reason.training': ['培训', 'Training'],
+  'reason.meeting': ['会议', 'Meeting'],
+  'reason.callback': ['回访', 'Callbacks'],
+  'reason.login': ['刚登录', 'Just signed in'],
+  'reason.disconnected': ['页面已关闭', 'Screen closed'],
+  'reason.no_phone': ['未注册话机', 'No phone registered'],
+  'reason.missed': ['多次未接', 'Missed calls'],
+
+  'btn.ready': ['就绪', 'Ready'],
+  'btn.not_ready': ['未就绪', 'Not ready'],
+  'btn.logout_queues': ['签出队列', 'Log out of queues'],
+  'reason.pick': ['原因', 'Reason'],
+
+  'conn.open': ['已连接', 'Connected'],
+  'conn.connecting': ['正在连接…', 'Connecting…'],
+  'conn.waiting': ['连接中断', 'Disconnected'],
+  'conn.stopped': ['未连接', 'Not connected'],
+  'banner.lost': ['连接已断开 — {s} 秒后重新连接', 'Connection lost — reconnecting in {s} s'],
+  'banner.connecting': ['连接已断开 — 正在重新连接…', 'Connection lost — reconnecting…'],
+  'banner.reconnect_now': ['立即重连', 'Reconnect now'],
+  'banner.replaced': ['此坐席已在另一个窗口中打开，本窗口已停止工作。', 'This desk was opened in another window. This window has stopped.'],
+  'banner.replaced_action': ['在此窗口继续', 'Use this window instead'],
+  'banner.protocol': [
+    '服务器使用的协议版本 {v} 与本页面不符，请刷新页面。',
+    'The server speaks protocol version {v}, which this page does not know. Reload the page.',
+  ],
+  'banner.no_engine': ['服务器当前没有运行呼叫引擎，无法接听电话。', 'The server runs no call engine right now: no calls can be taken.'],
+  'banner.forbidden': ['你的账号没有坐席档案，无法接听电话。', 'Your account has no agent profile: it cannot take calls.'],
+
+  'mic.blocked': [
+    '麦克风被阻止：请在浏览器的网站设置中允许使用麦克风，或使用桌面话机。',
+    "Microphone blocked: allow it in the browser's site settings, or use a desk phone.",
+  ],
+  'mic.missing': ['找不到麦克风：请连接耳麦，或使用桌面话机。', 'No microphone found: plug in a headset, or use a desk phone.'],
+  'mic.busy': [
+    '麦克风被其他程序占用：请关闭该程序，或使用桌面话机。',
+    'The microphone is in use by another program: close it, or use a desk phone.',
+  ],
+  'mic.insecure': [
+    '浏览器只在 HTTPS 或本机地址上允许使用麦克风：请通过 https:// 打开本页面，或使用桌面话机。',
+    'Browsers allow the microphone only over HTTPS or on this machine: open this page with https://, or use a desk phone.',
+  ],
+  'mic.other': ['无法使用麦克风（{name}）：请使用桌面话机。', 'The microphone cannot be used ({name}): use a desk phone.'],
+  'mic.retry': ['重试麦克风', 'Try the microphone again'],
+
+  'phone.browser': ['浏览器话机', 'Browser phone'],
+  'phone.desk': ['桌面话机', 'Desk phone'],
+  'phone.browser_hint': ['来电在本页面振铃，用耳麦通话。', 'Calls ring in this page; talk through your headset.'],
+  'phone.desk_hint': [
+    '来电在你的 SIP 桌面话机上振铃，本页面显示来电信息。',
+    'Calls ring on your SIP desk phone; this page shows who is calling.',
+  ],
+  'phone.refused': [
+    '服务器尚不支持浏览器话机，请使用桌面话机接听。',
+    'The server does not offer the browser phone yet: answer on your desk phone.',
+  ],
+
+  'media.label': ['通话音频', 'Call audio'],
+  'media.none': ['无', 'none'],
+  'media.connecting': ['连接中', 'connecting'],
+  'media.connected': ['已连通', 'connected'],
+  'media.lost': ['中断，正在恢复', 'lost, recovering'],
+  'media.failed': ['失败', 'failed'],
+  'media.bad': ['浏览器音频无法建立：{msg}', 'The browser audio could not be set up: {msg}'],
+  'meter.mic': ['麦克风', 'Mic'],
+  'meter.remote': ['客户', 'Caller'],
+
+  'idle.ready': ['等待来电', 'Waiting for calls'],
+  'idle.ready_hint': ['有来电时会响铃，并在中间显示客户资料。', "A call rings here, with the caller's history in the middle."],
+  'idle.not_ready': ['未就绪', 'Not ready'],
+  'idle.not_ready_hint': ['点击“就绪”（Alt+R）开始接听电话。', 'Press Ready (Alt+R) to take calls.'],
+  'idle.logged_out': ['未签入队列', 'Logged out of the queues'],
+  'idle.logged_out_hint': ['点击“就绪”签入队列并开始接听。', 'Press Ready to log in to your queues and take calls.'],
+  'idle.connecting': ['正在连接服务器…', 'Connecting to the server…'],
+  'idle.since': ['已持续 {t}', 'for {t}'],
+
+  'incoming.title': ['来电', 'Incoming call'],
+  'incoming.ring_left': ['还将振铃 {s} 秒', 'rings {s} s more'],
+  'incoming.queue': ['队列', 'Queue'],
+  'incoming.waited': ['已等待', 'Waited'],
+  'incoming.digits': ['IVR 按键', 'IVR keys'],
+  'incoming.path': ['IVR 路径', 'IVR path'],
+  'incoming.language': ['语言', 'Language'],
+  'incoming.unknown': ['未知来电', 'Unknown caller'],
+  'btn.answer': ['接听', 'Answer'],
+  'btn.reject': ['拒接', 'Reject'],
+  'answer.desk': ['请拿起桌面话机听筒接听。', 'Lift the handset of your desk phone to answer.'],
+  'answer.sound': ['如果听不到铃声，请点击页面任意位置启用声音。', 'No ring? Click anywhere in the page to enable sound.'],
+
+  'call.on_call': ['通话中', 'On call'],
+  'call.on_hold': ['保持中', 'On hold'],
+  'call.hold_for': ['已保持 {t}', 'on hold for {t}'],
+  'btn.mute': ['静音', 'Mute'],
+  'btn.unmute': ['取消静音', 'Unmute'],
+  'btn.hold': ['保持', 'Hold'],
+  'btn.resume': ['恢复通话', 'Resume'],
+  'btn.transfer': ['转接', 'Transfer'],
+  'btn.hangup': ['挂断', 'Hang up'],
+  'mute.desk': ['桌面话机请在话机上静音。', 'Mute a desk phone on the phone itself.'],
+  'keypad.title': ['按键（发给客户）', 'Keys (sent to the caller)'],
+
+  'transfer.title': ['转接', 'Transfer'],
+  'transfer.queue': ['转到队列', 'To a queue'],
+  'transfer.agent': ['转给坐席', 'To an agent'],
+  'transfer.number': ['转到外部号码', 'To an outside number'],
+  'transfer.go': ['转接', 'Transfer'],
+  'transfer.consult': ['先咨询', 'Consult'],
+  'transfer.number_ph': ['例如 057187654321', 'e.g. 057187654321'],
+  'transfer.no_agents': ['没有其他坐席。', 'No other agents.'],
+  'transfer.agents_loading': ['正在读取坐席…', 'Loading agents…'],
+  'transfer.refresh': ['刷新', 'Refresh'],
+  'transfer.offline': ['离线', 'offline'],
+  'transfer.close': ['关闭', 'Close'],
+  'transfer.need_number': ['请输入号码。', 'Enter a number.'],
+  'consult.with': ['咨询 {name}', 'Consulting {name}'],
+  'consult.ringing': ['对方振铃中…', 'Their phone is ringing…'],
+  'consult.talking': ['正在与同事通话，客户在听等待音乐。', 'Talking to your colleague; the caller hears music.'],
+  'consult.ended': ['咨询已结束：{why}', 'The consultation ended: {why}'],
+  'consult.complete': ['完成转接', 'Complete transfer'],
+  'consult.cancel': ['取消，回到客户', 'Cancel, back to the caller'],
+  'consulted.title': ['同事咨询', 'A colleague consults you'],
+  'consulted.hint': [
+    '一位同事想与你讨论这通来电。接听后你们可以通话，客户在听等待音乐；由同事决定是否把客户转给你。',
+    'A colleague wants to talk about this call. Once you answer, you two talk while the caller hears music; they decide whether to hand the caller to you.',
+  ],
+  'consulted.talking': ['正在与同事通话。', 'Talking to your colleague.'],
+
+  'wrap.title': ['话后处理', 'Wrap-up'],
+  'wrap.left': ['剩余 {t}', '{t} left'],
+  'wrap.ended': ['通话已结束：{cause}', 'The call ended: {cause}'],
+  'wrap.disposition': ['处理结果', 'Disposition'],
+  'wrap.pick': ['请选择…', 'Choose…'],
+  'wrap.notes': ['备注', 'Notes'],
+  'wrap.notes_ph': ['客户的问题、已做的处理、后续事项…', 'What the caller needed, what you did, what comes next…'],
+  'wrap.done': ['完成', 'Done'],
+  'wrap.extend': ['+60 秒', '+60 s'],
+  'wrap.need_disposition': ['请选择处理结果。', 'Choose how the call ended.'],
+  'disp.resolved': ['已解决', 'Resolved'],
+  'disp.ticket_opened': ['已建工单', 'Ticket opened'],
+  'disp.callback_needed': ['需要回电', 'Callback needed'],
+  'disp.transferred': ['已转接', 'Transferred'],
+  'disp.no_fault': ['无故障', 'No fault'],
+  'disp.wrong_number': ['打错电话', 'Wrong number'],
+  'disp.other': ['其他', 'Other'],
+
+  'pop.empty': ['当前没有来电。', 'No call right now.'],
+  'pop.empty_hint': [
+    '来电振铃时，这里显示客户资料、产品、未结工单和来电记录。',
+    "When a call rings, the caller's details, products, open tickets and past calls show here.",
+  ],
+  'pop.unknown': ['未知来电：此号码不属于任何客户。', 'Unknown caller: this number belongs to no customer.'],
+  'pop.unavailable': ['暂时无法读取客户资料。', "The caller's history could not be read just now."],
+  'pop.region': ['地区', 'Region'],
+  'pop.address': ['地址', 'Address'],
+  'pop.phones': ['电话', 'Phones'],
+  'pop.call': ['本次来电', 'This call'],
+  'pop.products': ['产品', 'Products'],
+  'pop.no_products': ['没有登记的产品。', 'No products registered.'],
+  'pop.model': ['型号', 'Model'],
+  'pop.serial': ['序列号', 'Serial'],
+  'pop.bought': ['购买日期', 'Bought'],
+  'pop.warranty': ['保修', 'Warranty'],
+  'pop.in_warranty': ['保修期内（至 {d}）', 'In warranty (to {d})'],
+  'pop.out_warranty': ['已过保（{d} 到期）', 'Out of warranty (ended {d})'],
+  'pop.warranty_unknown': ['未知', 'Unknown'],
+  'pop.tickets': ['未结工单', 'Open tickets'],
+  'pop.no_tickets': ['没有未结工单。', 'No open tickets.'],
+  'pop.ticket_no': ['单号', 'Number'],
+  'pop.kind': ['类型', 'Kind'],
+  'pop.stage': ['阶段', 'Stage'],
+  'pop.outlet': ['网点', 'Outlet'],
+  'pop.due': ['时限', 'Due'],
+  'pop.overdue': ['已超时', 'Overdue'],
+  'pop.calls': ['最近来电', 'Recent calls'],
+  'pop.no_calls': ['没有来电记录。', 'No earlier calls.'],
+  'pop.time': ['时间', 'Time'],
+  'pop.result': ['结果', 'Result'],
+  'pop.answered': ['已接通 {d}', 'Answered {d}'],
+  'pop.missed': ['未接通', 'Not answered'],
+  'pop.disposition': ['处理结果', 'Disposition'],
+
+  'kind.repair': ['维修', 'Repair'],
+  'kind.installation': ['安装', 'Installation'],
+  'kind.consultation': ['咨询', 'Consultation'],
+  'kind.complaint': ['投诉', 'Complaint'],
+  'stage.accepted': ['已受理', 'Accepted'],
+  'stage.dispatched': ['已派单', 'Dispatched'],
+  'stage.in_service': ['服务中', 'In service'],
+  'stage.completed': ['已完工', 'Completed'],
+  'stage.followed_up': ['已回访', 'Followed up'],
+  'stage.closed': ['已关闭', 'Closed'],
+  'stage.reopened': ['已重开', 'Reopened'],
+  'queue.repair': ['维修', 'Repair'],
+  'queue.installation': ['安装', 'Installation'],
+  'queue.complaint': ['投诉', 'Complaint'],
+  'queue.general': ['综合', 'General'],
+  'lang.zh': ['中文', 'Mandarin'],
+  'lang.en': ['英语', 'English'],
+
+  'ticket.title': ['工单', 'Ticket'],
+  'ticket.new': ['新建工单', 'New ticket'],
+  'ticket.update': ['更新已有工单', 'Update a ticket'],
+  'ticket.pick': ['工单', 'Ticket'],
+  'ticket.kind': ['类型', 'Kind'],
+  'ticket.category': ['故障类别', 'Fault'],
+  'ticket.category_complaint': ['投诉主题', 'Complaint subject'],
+  'ticket.category_ph': ['例如 不加热、漏水、上门安装', 'e.g. not heating, leaking, installation'],
+  'ticket.product': ['产品', 'Product'],
+  'ticket.no_product': ['不指定产品', 'No particular product'],
+  'ticket.description': ['问题描述', 'Description'],
+  'ticket.description_ph': [
+    '客户描述的问题、故障现象、方便上门的时间…',
+    'What the caller describes, the symptoms, when a visit suits them…',
+  ],
+  'ticket.create': ['创建工单', 'Open ticket'],
+  'ticket.save': ['保存修改', 'Save changes'],
+  'ticket.created': ['工单 {n} 已创建。', 'Ticket {n} opened.'],
+  'ticket.saved': ['工单 {n} 已保存。', 'Ticket {n} saved.'],
+  'ticket.conflict': [
+    '在你编辑期间，别人修改了工单 {n}。已重新读取最新内容，请核对后再保存。',
+    'Someone else changed ticket {n} while you were editing. It has been reloaded: check it and save again.',
+  ],
+  'ticket.loading': ['正在读取工单…', 'Loading the ticket…'],
+  'ticket.fix': ['请修改标出的内容。', 'Correct the marked fields.'],
+  'form.required': ['必填', 'Required'],
+  'ticket.no_call': ['接通来电后可在这里建单。', 'Tickets are opened here during a call.'],
+  'customer.new_title': ['未知来电：先建立客户档案，再建工单。', 'Unknown caller: create the customer first, then the ticket.'],
+  'customer.name': ['客户姓名', 'Name'],
+  'customer.phone': ['电话', 'Phone'],
+  'customer.region': ['地区', 'Region'],
+  'customer.region_ph': ['例如 浙江省杭州市西湖区', 'e.g. 浙江省杭州市西湖区'],
+  'customer.address': ['地址', 'Address'],
+  'customer.create': ['建立客户档案', 'Create customer'],
+  'customer.created': ['客户 {name} 已建立。', 'Customer {name} created.'],
+
+  'kb.title': ['知识库', 'Knowledge base'],
+  'kb.placeholder': ['搜索知识库，例如 漏水、E4', 'Search articles, e.g. leak, E4, 漏水'],
+  'kb.none': ['没有找到相关文章。', 'No articles found.'],
+  'kb.searching': ['正在搜索…', 'Searching…'],
+  'kb.back': ['← 返回结果', '← Back to results'],
+  'kb.tags': ['标签', 'Tags'],
+  'kb.models': ['适用型号', 'Models'],
+
+  'recent.title': ['我最近的通话', 'My recent calls'],
+  'recent.refresh': ['刷新', 'Refresh'],
+  'recent.none': ['还没有接听过电话。', 'You have answered no calls yet.'],
+  'recent.talk': ['通话 {d}', 'talked {d}'],
+
+  'err.network': ['无法连接服务器，请检查网络。', 'The server cannot be reached: check the network.'],
+  'err.http': ['服务器返回错误（{status}）。', 'The server answered with an error ({status}).'],
+  'err.session': ['登录已过期，请重新登录。', 'Your session has ended: sign in again.'],
+  'err.cmd': ['操作未完成：{msg}', 'Not done: {msg}'],
+  'err.not_connected': ['尚未连接服务器，请稍候再试。', 'Not connected to the server yet: try again in a moment.'],
+
+  'tc.caller': ['主叫号码', 'Caller number'],
+  'tc.call': ['呼叫热线', 'Call the hotline'],
+  'tc.hangup': ['挂断', 'Hang up'],
+  'tc.remote': ['热线声音', 'Hotline'],
+  'tc.keypad': ['按键', 'Keypad'],
+  'tc.hint': [
+    '以客户身份通过浏览器拨打热线，进入 IVR 菜单；用按键选择，按 0 转人工。',
+    'Call the hotline from this browser as a customer: you reach the IVR menus; use the keypad to choose, 0 for an agent.',
+  ],
+  'tc.state.idle': ['空闲', 'Idle'],
+  'tc.state.starting': ['正在准备…', 'Preparing…'],
+  'tc.state.connecting': ['正在接通…', 'Connecting…'],
+  'tc.state.ringing': ['振铃中…', 'Ringing…'],
+  'tc.state.answered': ['通话中', 'In call'],
+  'tc.state.ended': ['已结束', 'Ended'],
+  'tc.state.failed': ['失败', 'Failed'],
+  'tc.ended_cause': ['已结束：{cause}', 'Ended: {cause}'],
+  'tc.need_caller': ['请输入主叫号码。', 'Enter the caller number.'],
+};
+
+HL.I18N = { zh: {}, en: {} };
+for (const [key, [zh, en]] of Object.entries(TEXT)) {
+  HL.I18N.zh[key] = zh;
+  HL.I18N.en[key] = en;
+}
+
+const LANG_KEY = 'hotline.lang';
+
+function initialLang() {
+  const saved = localStorage.getItem(LANG_KEY);
+  if (saved === 'zh' || saved === 'en') return saved;
+  return /^zh\b/i.test(navigator.language || '') ? 'zh' : 'en';
+}
+
+HL.lang = initialLang();
+HL.langListeners = [];
+
+/** The text for `key` in the current language, with `{name}` filled from params. */
+HL.t = function (key, params) {
+  const dict = HL.I18N[HL.lang] || HL.I18N.en;
+  let text = dict[key];
+  if (text === undefined) text = HL.I18N.en[key];
+  if (text === undefined) return key;
+  if (params) text = text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+  return text;
+};
+
+/** A translated label for a server code (state, reason, kind...), or the code itself. */
+HL.label = function (prefix, code) {
+  if (code === null || code === undefined || code === '') return '';
+  const key = prefix + '.' + code;
+  const dict = HL.I18N[HL.lang];
+  return dict && key in dict ? dict[key] : String(code);
+};
+
+/** Fills every [data-i18n], [data-i18n-placeholder], [data-i18n-title] under root. */
+HL.applyI18n = function (root) {
+  root = root || document;
+  root.querySelectorAll('[data-i18n]').forEach((el) => (el.textContent = HL.t(el.dataset.i18n)));
+  root.querySelectorAll('[data-i18n-placeholder]').forEach((el) => (el.placeholder = HL.t(el.dataset.i18nPlaceholder)));
+  root.querySelectorAll('[data-i18n-title]').forEach((el) => (el.title = HL.t(el.dataset.i18nTitle)));
+  document.documentElement.lang = HL.lang === 'zh' ? 'zh-CN' : 'en';
+};
+
+HL.setLang = function (lang) {
+  HL.lang = lang === 'zh' ? 'zh' : 'en';
+  localStorage.setItem(LANG_KEY, HL.lang);
+  HL.applyI18n();
+  HL.langListeners.forEach((fn) => fn(HL.lang));
+};
+
+HL.toggleLang = function () {
+  HL.setLang(HL.lang === 'zh' ? 'en' : 'zh');
+};
+
+// ---------------------------------------------------------------------------
+// DOM and formatting helpers.
+// ---------------------------------------------------------------------------
+
+HL.$ = (id) => document.getElementById(id);
+
+/** HL.el('div', {class: 'x', onclick: fn}, 'text', child...): a new element. */
+HL.el = function (tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith('on') && typeof value === 'function') node.addEventListener(name.slice(2), value);
+    else if (name === 'class') node.className = value;
+    else if (name === 'dataset') Object.assign(node.dataset, value);
+    else if (name === 'text') node.textContent = value;
+    else if (value === true) node.setAttribute(name, '');
+    else node.setAttribute(name, value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+};
+
+/** Shows or hides an element; no-op when it already is. */
+HL.show = function (el, visible) {
+  if (typeof el === 'string') el = HL.$(el);
+  if (el && el.hidden === !!visible) el.hidden = !visible;
+};
+
+const pad2 = (n) => String(n).padStart(2, '0');
+
+/** 75000 -> "1:15", 3725000 -> "1:02:05". Negative counts as 0. */
+HL.fmtDuration = function (ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h ? `${h}:${pad2(m)}:${pad2(s % 60)}` : `${m}:${pad2(s % 60)}`;
+};
+
+/** Epoch ms -> "14:05" today, "11-25 14:05" this year, else "2025-11-25". */
+HL.fmtTime = function (ms) {
+  if (!ms) return '';
+  const d = new Date(ms);
+  const now = new Date();
+  const hm = `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+  if (d.toDateString() === now.toDateString()) return hm;
+  if (d.getFullYear() === now.getFullYear()) return `${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${hm}`;
+  return HL.isoDate(d);
+};
+
+/** A Date -> "YYYY-MM-DD" in local time. */
+HL.isoDate = (d) => `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`;
+
+// ---------------------------------------------------------------------------
+// Toasts: short messages in a corner (command errors, saved tickets).
+// ---------------------------------------------------------------------------
+
+HL.toast = function (message, kind) {
+  let box = HL.$('toasts');
+  if (!box) {
+    box = HL.el('div', { id: 'toasts', 'aria-live': 'polite' });
+    document.body.append(box);
+  }
+  const item = HL.el('div', { class: 'toast ' + (kind || 'error'), role: kind === 'ok' ? 'status' : 'alert' }, message);
+  const close = () => item.remove();
+  item.addEventListener('click', close);
+  box.append(item);
+  setTimeout(close, kind === 'ok' ? 4000 : 7000);
+  // Never let a burst of errors fill the screen.
+  while (box.children.length > 4) box.firstChild.remove();
+};
+
+// ---------------------------------------------------------------------------
+// REST: one fetch wrapper. Every failure becomes an HL.ApiError with a
+// message fit to show (the server's own `error`, or a plain sentence).
+// ---------------------------------------------------------------------------
+
+HL.ApiError = class ApiError extends Error {
+  constructor(status, message, body, retryAfter) {
+    super(message);
+    this.status = status;
+    this.body = body || null;
+    this.fields = (body && body.fields) || [];
+    this.retryAfter = retryAfter || null;
+  }
+};
+
+/** Called with the error when any request but sign-in gets a 401. */
+HL.onUnauthorized = null;
+
+HL.api = async function (method, path, body) {
+  const init = { method, credentials: 'same-origin', headers: { accept: 'application/json' } };
+  if (body !== undefined) {
+    init.headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    throw new HL.ApiError(0, HL.t('err.network'));
+  }
+  const text = await res.text().catch(() => '');
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch (e) {
+      data = null;
+    }
+  }
+  if (!res.ok) {
+    const message = (data && data.error) || HL.t('err.http', { status: res.status });
+    const err = new HL.ApiError(res.status, message, data, Number(res.headers.get('retry-after')) || null);
+    if (res.status === 401 && path !== '/api/login' && HL.onUnauthorized) HL.onUnauthorized(err);
+    throw err;
+  }
+  return data;
+};
+
+/** GET /api/me: the user, or null when not signed in (other errors throw). */
+HL.currentUser = async function () {
+  try {
+    return await HL.api('GET', '/api/me');
+  } catch (e) {
+    if (e.status === 401) return null;
+    throw e;
+  }
+};
+
+/**
+ * Wires a sign-in form (#login-form, #login-user, #login-pass, #login-submit,
+ * #login-error) to POST /api/login; onSignedIn(user) once it succeeds.
+ */
+HL.setupLogin = function (onSignedIn) {
+  const form = HL.$('login-form');
+  const error = HL.$('login-error');
+  const submit = HL.$('login-submit');
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const username = HL.$('login-user').value.trim();
+    const password = HL.$('login-pass').value;
+    error.textContent = '';
+    if (!username || !password) {
+      error.textContent = HL.t('login.missing');
+      return;
+    }
+    submit.disabled = true;
+    submit.textContent = HL.t('login.busy');
+    try {
+      const res = await HL.api('POST', '/api/login', { username, password });
+      HL.$('login-pass').value = '';
+      onSignedIn(res.user);
+    } catch (e) {
+      if (e.status === 401) error.textContent = HL.t('login.wrong');
+      else if (e.status === 429) error.textContent = HL.t('login.locked', { s: e.retryAfter || 900 });
+      else error.textContent = e.message;
+    } finally {
+      submit.disabled = false;
+      submit.textContent = HL.t('login.submit');
+    }
+  });
+};
+
+HL.signOut = async function () {
+  try {
+    await HL.api('POST', '/api/logout');
+  } catch (e) {
+    // Already signed out, or the server is gone: either way we show sign-in.
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Websocket: commands with ids answered by ok/error, events to a handler,
+// and reconnection with exponential backoff (1, 2, 4, 8, 15, 15... s).
+// ---------------------------------------------------------------------------
+
+HL.Socket = class Socket {
+  /**
+   * opts.url          ws:// or wss:// address
+   * opts.onEvent(ev)  every message that is not the answer of a command
+   * opts.onStatus(s)  {state: 'connecting'|'open'|'waiting'|'stopped', retryAt?}
+   * opts.beforeReconnect()  async; false stops reconnecting (e.g. signed out)
+   */
+  constructor(opts) {
+    this.opts = opts;
+    this.ws = null;
+    this.attempt = 0;
+    this.timer = null;
+    this.stopped = true;
+    this.nextId = 1;
+    this.pending = new Map();
+    this.status = { state: 'stopped' };
+  }
+
+  start() {
+    this.stopped = false;
+    this.attempt = 0;
+    this.open();
+  }
+
+  /** Stop for good (sign-out, `replaced`): no reconnect. */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      ws.onclose = ws.onerror = ws.onmessage = null;
+      try {
+        ws.close(1000);
+      } catch (e) {
+        /* already closed */
+      }
+    }
+    this.failPending();
+    this.setStatus({ state: 'stopped' });
+  }
+
+  /** A connection works again (hello came): the next drop waits 1 s again. */
+  resetBackoff() {
+    this.attempt = 0;
+  }
+
+  reconnectNow() {
+    if (this.stopped || this.status.state !== 'waiting') return;
+    clearTimeout(this.timer);
+    this.retry();
+  }
+
+  setStatus(status) {
+    this.status = status;
+    if (this.opts.onStatus) this.opts.onStatus(status);
+  }
+
+  open() {
+    this.setStatus({ state: 'connecting' });
+    let ws;
+    try {
+      ws = new WebSocket(this.opts.url);
+    } catch (e) {
+      this.scheduleRetry();
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => this.setStatus({ state: 'open' });
+    ws.onmessage = (m) => this.receive(m.data);
+    ws.onerror = () => {
+      /* onclose follows and does the work */
+    };
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.failPending();
+      if (!this.stopped) this.scheduleRetry();
+    };
+  }
+
+  scheduleRetry() {
+    const delay = Math.min(15, 2 ** this.attempt) * 1000;
+    this.attempt++;
+    this.setStatus({ state: 'waiting', retryAt: Date.now() + delay });
+    this.timer = setTimeout(() => this.retry(), delay);
+  }
+
+  async retry() {
+    if (this.stopped) return;
+    this.setStatus({ state: 'connecting' });
+    let go = true;
+    if (this.opts.beforeReconnect) {
+      try {
+        go = await this.opts.beforeReconnect();
+      } catch (e) {
+        go = null; // the server is unreachable: wait and try again
+      }
+    }
+    if (this.stopped) return;
+    if (go === false) return this.stop();
+    if (go === null) return this.scheduleRetry();
+    this.open();
+  }
+
+  receive(data) {
+    let ev;
+    try {
+      ev = JSON.parse(data);
+    } catch (e) {
+      return; // not ours to understand
+    }
+    if (!ev || typeof ev !== 'object') return;
+    this.opts.onEvent(ev);
+    // Answers come after the events the command caused, so the page has
+    // already shown those when the command's promise settles.
+    if ((ev.type === 'ok' || ev.type === 'error') && typeof ev.id === 'string' && this.pending.has(ev.id)) {
+      const p = this.pending.get(ev.id);
+      this.pending.delete(ev.id);
+      if (ev.type === 'ok') p.resolve(ev);
+      else p.reject(Object.assign(new Error(ev.message || ev.code), { code: ev.code }));
+    }
+  }
+
+  get isOpen() {
+    return !!this.ws && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Sends a command; resolves on its `ok`, rejects with {code, message} on its `error`. */
+  command(type, fields) {
+    if (!this.isOpen) {
+      return Promise.reject(Object.assign(new Error(HL.t('err.not_connected')), { code: 'not_connected' }));
+    }
+    const id = 'c' + this.nextId++;
+    const msg = Object.assign({ type, id }, fields || {});
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.ws.send(JSON.stringify(msg));
+    });
+  }
+
+  failPending() {
+    for (const p of this.pending.values()) {
+      p.reject(Object.assign(new Error(HL.t('err.not_connected')), { code: 'not_connected' }));
+    }
+    this.pending.clear();
+  }
+};
+
+/** ws(s)://this-host/path */
+HL.wsUrl = (path) => (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + path;
+
+// ---------------------------------------------------------------------------
+// Audio: one AudioContext for meters and the ring tone.
+// ---------------------------------------------------------------------------
+
+let audioCtx = null;
+
+HL.audio = function () {
+  if (!audioCtx) audioCtx = new (window.AudioContext || window.webkitAudioContext)();
+  if (audioCtx.state === 'suspended') audioCtx.resume().catch(() => {});
+  return audioCtx;
+};
+
+/** False while the browser holds audio back until the user clicks (autoplay rules). */
+HL.audioAllowed = () => !audioCtx || audioCtx.state === 'running';
+
+// Browsers start audio only after a gesture: resume on the first one.
+['pointerdown', 'keydown'].forEach((type) =>
+  window.addEventListener(type, () => audioCtx && audioCtx.state === 'suspended' && audioCtx.resume().catch(() => {}), true),
+);
+
+/**
+ * A level meter on a MediaStream: an AnalyserNode (fftSize 8192) that also
+ * answers the strongest frequency (for tests and diagnostics). Draws into
+ * a `.meter` element's inner <i> as a width.
+ */
+HL.Meter = class Meter {
+  constructor(barEl) {
+    this.bar = barEl ? barEl.querySelector('i') || barEl : null;
+    this.analyser = null;
+    this.source = null;
+    this.stream = null;
+    HL.Meter.all.add(this);
+  }
+
+  attach(stream) {
+    if (stream === this.stream) return;
+    this.detach();
+    if (!stream || !stream.getAudioTracks().length) return;
+    const ctx = HL.audio();
+    this.stream = stream;
+    this.source = ctx.createMediaStreamSource(stream);
+    this.analyser = ctx.createAnalyser();
+    this.analyser.fftSize = 8192;
+    this.analyser.smoothingTimeConstant = 0.2;
+    this.source.connect(this.analyser);
+    this.samples = new Float32Array(this.analyser.fftSize);
+    this.bins = new Float32Array(this.analyser.frequencyBinCount);
+  }
+
+  detach() {
+    if (this.source) this.source.disconnect();
+    this.source = this.analyser = this.stream = null;
+    if (this.bar) this.bar.style.width = '0%';
+  }
+
+  /** 0..1, the RMS level mapped from -60..0 dBFS. */
+  level() {
+    if (!this.analyser) return 0;
+    this.analyser.getFloatTimeDomainData(this.samples);
+    let sum = 0;
+    for (let i = 0; i < this.samples.length; i++) sum += this.samples[i] * this.samples[i];
+    const rms = Math.sqrt(sum / this.samples.length);
+    const db = 20 * Math.log10(rms || 1e-9);
+    return Math.min(1, Math.max(0, (db + 60) / 60));
+  }
+
+  /** The strongest frequency in Hz right now, or null (no audio, or silence). */
+  peakHz() {
+    if (!this.analyser) return null;
+    this.analyser.getFloatFrequencyData(this.bins);
+    let best = -Infinity;
+    let at = -1;
+    for (let i = 1; i < this.bins.length; i++) {
+      if (this.bins[i] > best) {
+        best = this.bins[i];
+        at = i;
+      }
+    }
+    if (at < 0 || !isFinite(best) || best < -100) return null;
+    return (at * this.analyser.context.sampleRate) / this.analyser.fftSize;
+  }
+
+  draw() {
+    if (this.bar) this.bar.style.width = Math.round(this.level() * 100) + '%';
+  }
+};
+HL.Meter.all = new Set();
+
+// One animation loop draws every meter (cheap; paused by the browser when hidden).
+(function drawMeters() {
+  HL.Meter.all.forEach((m) => m.analyser && m.draw());
+  requestAnimationFrame(drawMeters);
+})();
+
+/**
+ * The incoming-call ring: 440 + 480 Hz (the North American ring tone's
+ * pair) in a double-ring cadence, 0.4 s on, 0.2 s off, 0.4 s on, 2 s off.
+ */
+HL.RingTone = class RingTone {
+  constructor() {
+    this.nodes = null;
+    this.timer = null;
+  }
+
+  get playing() {
+    return !!this.nodes;
+  }
+
+  start() {
+    if (this.nodes) return;
+    const ctx = HL.audio();
+    const gain = ctx.createGain();
+    gain.gain.value = 0;
+    gain.connect(ctx.destination);
+    const oscs = [440, 480].map((hz) => {
+      const o = ctx.createOscillator();
+      o.frequency.value = hz;
+      o.connect(gain);
+      o.start();
+      return o;
+    });
+    this.nodes = { gain, oscs };
+    const cycle = () => {
+      const g = gain.gain;
+      const t = ctx.currentTime + 0.02;
+      const level = 0.08;
+      // Short ramps, not steps, so the ring does not click.
+      g.setValueAtTime(0, t);
+      g.linearRampToValueAtTime(level, t + 0.01);
+      g.setValueAtTime(level, t + 0.4);
+      g.linearRampToValueAtTime(0, t + 0.41);
+      g.setValueAtTime(0, t + 0.6);
+      g.linearRampToValueAtTime(level, t + 0.61);
+      g.setValueAtTime(level, t + 1.0);
+      g.linearRampToValueAtTime(0, t + 1.01);
+    };
+    cycle();
+    this.timer = setInterval(cycle, 3000);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.timer = null;
+    if (!this.nodes) return;
+    const { gain, oscs } = this.nodes;
+    this.nodes = null;
+    gain.gain.cancelScheduledValues(0);
+    gain.gain.value = 0;
+    oscs.forEach((o) => {
+      try {
+        o.stop();
+      } catch (e) {
+        /* already stopped */
+      }
+      o.disconnect();
+    });
+    gain.disconnect();
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Microphone: one getUserMedia, errors in plain words.
+// ---------------------------------------------------------------------------
+
+/** A microphone failure: `key` and `params` say it in either language. */
+HL.MicError = class MicError extends Error {
+  constructor(key, params) {
+    super(HL.t(key, params));
+    this.key = key;
+    this.params = params;
+  }
+};
+
+/** The microphone stream; throws HL.MicError with a sentence for people. */
+HL.getMic = async function () {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    throw new HL.MicError(window.isSecureContext ? 'mic.missing' : 'mic.insecure');
+  }
+  try {
+    return await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: true },
+      video: false,
+    });
+  } catch (e) {
+    const name = (e && e.name) || 'Error';
+    if (name === 'NotAllowedError' || name === 'SecurityError') throw new HL.MicError('mic.blocked');
+    if (name === 'NotFoundError' || name === 'OverconstrainedError') throw new HL.MicError('mic.missing');
+    if (name === 'NotReadableError' || name === 'AbortError') throw new HL.MicError('mic.busy');
+    throw new HL.MicError('mic.other', { name });
+  }
+};
+
+/** Resolves when ICE gathering is complete, or after `ms` at most. */
+HL.iceGathered = function (pc, ms) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener('icegatheringstatechange', check);
+      resolve();
+    };
+    const check = () => pc.iceGatheringState === 'complete' && done();
+    const timer = setTimeout(done, ms);
+    pc.addEventListener('icegatheringstatechange', check);
+  });
+};

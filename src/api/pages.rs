@@ -53,7 +53,10 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/", get(|| async { Redirect::to("/agent") }))
         .route("/agent", get(|| async { file("agent.html") }))
         .route("/test-caller", get(|| async { file("test-caller.html") }))
-        .route("/web/{name}", get(|Path(name): Path<String>| async move { file(&name) }))
+        .route(
+            "/web/{name}",
+            get(|Path(name): Path<String>| async move { file(&name) }),
+        )
 }
 
 fn file(name: &str) -> Response {

@@ -45,6 +45,32 @@ pub(super) enum LegEvent {
     Ended { cause: &'static str, by_agent: bool },
     /// The agent's voice, decoded: for the caller.
     Audio(Vec<i16>),
+    /// The agent keyed a digit on their phone or page: for the caller.
+    Dtmf(char),
+    /// How a browser leg's audio goes (never sent for SIP phones).
+    Media { state: MediaState, why: String },
+}
+
+/// A browser leg's audio, as the agent's page hears of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MediaState {
+    /// The page's audio is connected.
+    Connected,
+    /// Talking, the page's audio went away: the caller hears music until
+    /// the page offers media again.
+    Lost,
+    /// The page's offer did not connect, or its connection ended.
+    Failed,
+}
+
+impl MediaState {
+    pub fn name(self) -> &'static str {
+        match self {
+            MediaState::Connected => "connected",
+            MediaState::Lost => "lost",
+            MediaState::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -533,6 +559,9 @@ impl AgentLeg {
                     // reach it, but the dialog is ended on our side.
                     self.send_bye();
                     self.end("agent-vanished", true);
+                }
+                MediaOutput::Dtmf(d) if self.phase == Phase::Up => {
+                    self.events.push_back(LegEvent::Dtmf(d.digit));
                 }
                 MediaOutput::Inactive
                 | MediaOutput::Dtmf(_)

@@ -12,8 +12,7 @@
 
 use std::time::Instant;
 
-use super::agent_leg::{AgentLeg, LegEvent, NewLeg};
-use super::call::sip_host;
+use super::agent_leg::LegEvent;
 use super::{CallKey, Engine, Output};
 use crate::acd::{AgentId, AgentState};
 use crate::cti::Event;
@@ -58,28 +57,13 @@ impl Engine {
         if talking {
             self.hold(now, agent, call, true)?;
         }
-        let Some(c) = self.calls.get(&key) else {
+        let Some(view) = self.calls.get(&key).map(super::call::Call::view) else {
             return Err(("no_such_call", "the call is over".into()));
         };
-        let view = c.view();
-        let leg_key = self.new_call_key();
-        let leg = AgentLeg::new(NewLeg {
-            key: leg_key,
-            agent: to,
-            call: key,
-            target,
-            sip_host: sip_host(self.cfg.advertised_ip, self.cfg.sip_port),
-            codecs: self.cfg.codecs.clone(),
-            telephone_event_pt: self.cfg.telephone_event_pt,
-            rtp_timeout: self.cfg.rtp_timeout,
-            caller: view.caller.clone(),
-            // No ACD offer times this ring out: the leg does, after the
-            // queue's ring timeout.
-            ring_timeout: Some(self.ring_timeout_of(key)),
-            rng: self.rng.fork(),
-        });
-        self.by_call_id.insert(leg.sip_call_id.clone(), leg_key);
-        self.legs.insert(leg_key, leg);
+        // No ACD offer times this ring out: the leg does, after the
+        // queue's ring timeout.
+        let ring_timeout = Some(self.ring_timeout_of(key));
+        let leg_key = self.ring(to, key, target, &view.caller, ring_timeout);
         if let Some(c) = self.calls.get_mut(&key) {
             if let Some(p) = c.acd.as_mut() {
                 p.consult = Some((to, leg_key, false));
@@ -336,6 +320,9 @@ impl Engine {
                 self.end_consult(now, call, &format!("not answered ({code})"));
             }
             LegEvent::Ended { cause, .. } => self.end_consult(now, call, cause),
+            // Keys from the consulted agent reach no one; their page hears
+            // of its audio in `on_leg_event`.
+            LegEvent::Dtmf(_) | LegEvent::Media { .. } => {}
         }
         true
     }

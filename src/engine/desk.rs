@@ -19,8 +19,10 @@ use std::time::Instant;
 
 use tracing::{debug, info};
 
-use super::agent_leg::{AgentLeg, LegEvent, NewLeg, Target};
+use super::agent_leg::{AgentLeg, LegEvent, MediaState, NewLeg, Target};
+use super::browser_leg::BrowserLeg;
 use super::call::{AcdPart, sip_host};
+use super::legs::Leg;
 use super::{CallKey, Engine, Output};
 use crate::acd::{AcdError, AgentId, AgentState, CallEnd, Effect, Overflow};
 use crate::cti::{AgentView, Command, Event, PROTOCOL, Request, StateView};
@@ -84,6 +86,16 @@ pub(super) struct Desk {
     state_since_ms: i64,
     /// A CTI connection is open.
     online: bool,
+    /// That connection's browser is the agent's phone.
+    softphone: bool,
+}
+
+/// What rings when a call is offered to an agent.
+pub(super) enum Phone {
+    /// Their registered SIP phone.
+    Sip(Target),
+    /// Their softphone page (WebRTC).
+    Browser,
 }
 
 impl Engine {
@@ -150,6 +162,7 @@ impl Engine {
             wrap: None,
             state_since_ms: wall,
             online: true,
+            softphone: false,
         });
         desk.online = true;
         desk.profile = profile.clone();
@@ -178,7 +191,7 @@ impl Engine {
         let online = self.desks.get(&agent).is_some_and(|d| d.online);
         let away = if !online {
             Some(("disconnected", "screen closed"))
-        } else if self.registrar.contacts(agent, wall).is_empty() {
+        } else if self.phone_of(agent, now).is_none() {
             Some(("no_phone", "no phone registered"))
         } else {
             None
@@ -192,6 +205,9 @@ impl Engine {
     pub fn agent_disconnected(&mut self, now: Instant, agent: AgentId) {
         if let Some(d) = self.desks.get_mut(&agent) {
             d.online = false;
+            // The page was the phone; a call it carries waits for the page
+            // to come back (see BrowserLeg).
+            d.softphone = false;
         }
         self.update_away(now, agent);
         self.drain_acd(now);
@@ -217,6 +233,11 @@ impl Engine {
             call,
             pop: None,
             not_ready_reasons: self.cfg.not_ready_reasons.clone(),
+            queues: self.cfg.queues.iter().map(|q| q.name.clone()).collect(),
+            softphone: self.cfg.webrtc.as_ref().map(|w| crate::cti::SoftphoneView {
+                ice_servers: w.ice_servers.clone(),
+                reattach_secs: w.reattach.as_secs(),
+            }),
         };
         self.cti(agent, event);
     }
@@ -490,6 +511,76 @@ impl Engine {
                 // Without a phone (or screen) the ACD pauses them instead.
                 self.acd.set_ready(agent, wall).map_err(acd_error)
             }
+            Command::Softphone => {
+                if self.browser.is_none() {
+                    return Err((
+                        "no_softphone",
+                        "this server has no browser audio: use a SIP phone".into(),
+                    ));
+                }
+                if let Some(d) = self.desks.get_mut(&agent) {
+                    d.softphone = true;
+                }
+                self.update_away(now, agent);
+                Ok(())
+            }
+            Command::Answer { call } => {
+                let key = self.own_call(agent, &call)?;
+                let ringing = match self.acd.agent_state(agent) {
+                    Some(AgentState::Ringing { .. }) => true,
+                    // A consultation rings the consulted agent's page too.
+                    Some(AgentState::Consulted { .. }) => self
+                        .consult_of(key)
+                        .is_some_and(|(to, _, answered)| to == agent && !answered),
+                    _ => false,
+                };
+                if !ringing {
+                    return Err(("wrong_state", "the call is not ringing".into()));
+                }
+                let leg = self.desks.get(&agent).and_then(|d| d.leg);
+                let Some(l) = leg
+                    .and_then(|l| self.legs.get_mut(&l))
+                    .and_then(Leg::browser)
+                else {
+                    return Err((
+                        "wrong_state",
+                        "the call rings your SIP phone: lift its handset".into(),
+                    ));
+                };
+                l.answer(now);
+                if let Some(l) = leg {
+                    self.drive_leg(now, l);
+                }
+                Ok(())
+            }
+            Command::MediaOffer { call, sdp } => {
+                let leg = self.browser_leg_of(agent, &call)?;
+                let answer = self
+                    .legs
+                    .get_mut(&leg)
+                    .and_then(Leg::browser)
+                    .map(|l| l.media_offer(now, &sdp))
+                    .transpose()
+                    .map_err(|e| ("bad_media", e.to_string()))?;
+                if let Some(sdp) = answer {
+                    self.cti(agent, Event::MediaAnswer { call, sdp });
+                }
+                self.drive_leg(now, leg);
+                Ok(())
+            }
+            Command::IceCandidate { call, candidate } => {
+                let leg = self.browser_leg_of(agent, &call)?;
+                let added = self
+                    .legs
+                    .get_mut(&leg)
+                    .and_then(Leg::browser)
+                    .map(|l| l.add_candidate(now, &candidate));
+                self.drive_leg(now, leg);
+                match added {
+                    Some(Err(e)) => Err(("bad_media", e.to_string())),
+                    _ => Ok(()),
+                }
+            }
             Command::ExtendWrapUp { seconds } => {
                 if !(1..=MAX_EXTEND_S).contains(&seconds) {
                     return Err((
@@ -521,6 +612,23 @@ impl Engine {
         }
     }
 
+    /// The browser leg of `call`, ringing at or connected to `agent`.
+    fn browser_leg_of(
+        &self,
+        agent: AgentId,
+        call: &str,
+    ) -> Result<CallKey, (&'static str, String)> {
+        self.own_call(agent, call)?;
+        let leg = self.desks.get(&agent).and_then(|d| d.leg);
+        match leg.filter(|l| self.legs.get(l).is_some_and(Leg::is_browser)) {
+            Some(l) => Ok(l),
+            _ => Err((
+                "wrong_state",
+                "the call rings a SIP phone, not this page (send softphone before the call is offered)".into(),
+            )),
+        }
+    }
+
     pub(super) fn hold(
         &mut self,
         now: Instant,
@@ -535,8 +643,12 @@ impl Engine {
         }
         self.acd.hold(agent, on, wall).map_err(acd_error)?;
         let leg = self.desks.get(&agent).and_then(|d| d.leg);
+        // A page whose audio is gone leaves the caller with music.
+        let lost = leg
+            .and_then(|l| self.legs.get(&l))
+            .is_some_and(Leg::audio_lost);
         if let Some(c) = self.calls.get_mut(&key) {
-            c.set_music(now, on);
+            c.set_music(now, on || lost);
             c.event(now, if on { "agent-hold" } else { "agent-resume" }, "");
             // The clock runs for talk or for hold, never both.
             if let Some(part) = c.acd.as_mut() {
@@ -965,7 +1077,7 @@ impl Engine {
     /// Rings the agent's phone with the caller.
     fn offer(&mut self, now: Instant, call: CallKey, agent: AgentId) {
         let wall = self.wall_ms(now);
-        let Some(target) = self.phone_of(agent, now) else {
+        let Some(phone) = self.phone_of(agent, now) else {
             // No phone to ring (its registration ran out just now): this
             // agent takes no calls until one registers, and the offer goes
             // to the next agent.
@@ -973,27 +1085,10 @@ impl Engine {
             let _ = self.acd.reject(agent, call, wall);
             return;
         };
-        let Some(c) = self.calls.get(&call) else {
+        let Some(view) = self.calls.get(&call).map(super::call::Call::view) else {
             return;
         };
-        let view = c.view();
-        let caller = view.caller.clone();
-        let key = self.new_call_key();
-        let leg = AgentLeg::new(NewLeg {
-            key,
-            agent,
-            call,
-            target,
-            sip_host: sip_host(self.cfg.advertised_ip, self.cfg.sip_port),
-            codecs: self.cfg.codecs.clone(),
-            telephone_event_pt: self.cfg.telephone_event_pt,
-            rtp_timeout: self.cfg.rtp_timeout,
-            caller,
-            ring_timeout: None,
-            rng: self.rng.fork(),
-        });
-        self.by_call_id.insert(leg.sip_call_id.clone(), key);
-        self.legs.insert(key, leg);
+        let key = self.ring(agent, call, phone, &view.caller, None);
         if let Some(c) = self.calls.get_mut(&call) {
             if let Some(p) = c.acd.as_mut() {
                 p.leg = Some(key);
@@ -1049,7 +1144,7 @@ impl Engine {
         while let Some(e) = leg.poll_event() {
             events.push(e);
         }
-        let (agent, call) = (leg.agent, leg.call);
+        let (agent, call) = (leg.agent(), leg.call());
         self.run_actions(now, key, actions, true);
         for e in events {
             self.on_leg_event(now, key, agent, call, e);
@@ -1058,16 +1153,18 @@ impl Engine {
             return;
         };
         if leg.is_finished() {
-            if let Some(leg) = self.legs.remove(&key) {
-                self.by_call_id.remove(&leg.sip_call_id);
-                for k in &leg.requests {
-                    self.tx_owner.remove(k);
+            if let Some(mut leg) = self.legs.remove(&key) {
+                if let Some(id) = leg.sip_call_id() {
+                    self.by_call_id.remove(id);
+                }
+                for k in leg.requests().map(std::mem::take).unwrap_or_default() {
+                    self.tx_owner.remove(&k);
                 }
             }
         } else {
             let deadline = leg.poll_timeout();
-            if deadline != leg.scheduled {
-                leg.scheduled = deadline;
+            if deadline != leg.scheduled_at() {
+                *leg.scheduled() = deadline;
                 if let Some(at) = deadline {
                     self.timers.push(std::cmp::Reverse((at, key)));
                 }
@@ -1084,6 +1181,19 @@ impl Engine {
         call: CallKey,
         e: LegEvent,
     ) {
+        if let LegEvent::Media { state, why } = &e {
+            let call_id = self.calls.get(&call).map(|c| c.id.clone());
+            if let Some(call_id) = call_id {
+                self.cti(
+                    agent,
+                    Event::Media {
+                        call: call_id,
+                        state: state.name(),
+                        why: why.clone(),
+                    },
+                );
+            }
+        }
         if self.on_consult_leg(now, key, call, &e) {
             return;
         }
@@ -1097,6 +1207,46 @@ impl Engine {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.push_audio(&samples);
                 }
+            }
+            LegEvent::Dtmf(digit) => {
+                // The talking agent's keys go to the caller (RFC 4733).
+                let talking = self.acd.agent_state(agent) == Some(&AgentState::OnCall { call });
+                if talking && let Some(c) = self.calls.get_mut(&call) {
+                    let _ = c.send_keys(now, &digit.to_string());
+                    self.drive_call(now, call);
+                }
+            }
+            LegEvent::Media { state, why } => {
+                let connected = self
+                    .calls
+                    .get(&call)
+                    .and_then(|c| c.acd.as_ref())
+                    .is_some_and(|p| p.leg == Some(key) && p.agent == Some(agent));
+                if !connected {
+                    return;
+                }
+                let talking = self.acd.agent_state(agent) == Some(&AgentState::OnCall { call })
+                    && self.consult_of(call).is_none();
+                if let Some(c) = self.calls.get_mut(&call) {
+                    match state {
+                        MediaState::Lost => {
+                            // Music rather than silence while the page
+                            // comes back (on hold it plays already).
+                            if talking {
+                                c.set_music(now, true);
+                            }
+                            c.event(now, "agent-audio-lost", &why);
+                        }
+                        MediaState::Connected => {
+                            if talking {
+                                c.set_music(now, false);
+                            }
+                            c.event(now, "agent-audio", &why);
+                        }
+                        MediaState::Failed => {}
+                    }
+                }
+                self.drive_call(now, call);
             }
             LegEvent::Answered => {
                 let taken = current && self.acd.answer(agent, call, wall).is_ok();
@@ -1159,8 +1309,64 @@ impl Engine {
 
     // ----- phones ----------------------------------------------------------
 
-    /// Where to ring `agent` now: their registered phone.
-    pub(super) fn phone_of(&self, agent: AgentId, now: Instant) -> Option<Target> {
+    /// What rings when `agent` is offered a call now: their page, if it is
+    /// their phone, else their registered SIP phone.
+    pub(super) fn phone_of(&self, agent: AgentId, now: Instant) -> Option<Phone> {
+        if self
+            .desks
+            .get(&agent)
+            .is_some_and(|d| d.softphone && d.online)
+        {
+            return Some(Phone::Browser);
+        }
+        self.sip_phone_of(agent, now).map(Phone::Sip)
+    }
+
+    /// Rings `agent`'s phone with `call` (a leg of the phone's kind);
+    /// `ring_timeout` for a ring no ACD offer times. Returns the leg's key.
+    pub(super) fn ring(
+        &mut self,
+        agent: AgentId,
+        call: CallKey,
+        phone: Phone,
+        caller: &str,
+        ring_timeout: Option<std::time::Duration>,
+    ) -> CallKey {
+        let key = self.new_call_key();
+        let leg = match (phone, self.browser.clone()) {
+            (Phone::Browser, Some(settings)) => Leg::Browser(Box::new(BrowserLeg::new(
+                key,
+                agent,
+                call,
+                settings,
+                ring_timeout,
+            ))),
+            (Phone::Sip(target), _) => {
+                let leg = AgentLeg::new(NewLeg {
+                    key,
+                    agent,
+                    call,
+                    target,
+                    sip_host: sip_host(self.cfg.advertised_ip, self.cfg.sip_port),
+                    codecs: self.cfg.codecs.clone(),
+                    telephone_event_pt: self.cfg.telephone_event_pt,
+                    rtp_timeout: self.cfg.rtp_timeout,
+                    caller: caller.to_owned(),
+                    ring_timeout,
+                    rng: self.rng.fork(),
+                });
+                self.by_call_id.insert(leg.sip_call_id.clone(), key);
+                Leg::Phone(Box::new(leg))
+            }
+            // A softphone is only declared where browser audio exists.
+            (Phone::Browser, None) => unreachable!("softphone without WebRTC"),
+        };
+        self.legs.insert(key, leg);
+        key
+    }
+
+    /// The agent's registered SIP phone, where to send its INVITE.
+    fn sip_phone_of(&self, agent: AgentId, now: Instant) -> Option<Target> {
         let wall = self.wall_ms(now);
         let b = self.registrar.contacts(agent, wall).into_iter().next()?;
         // Send to the Contact's address when it is on the host the REGISTER

@@ -25,9 +25,11 @@
 //!   where one is due and are dropped otherwise.
 
 mod agent_leg;
+mod browser_leg;
 mod call;
 mod consult;
 mod desk;
+mod legs;
 pub mod prompts;
 
 use std::cmp::Reverse;
@@ -136,6 +138,20 @@ pub struct EngineConfig {
     /// The digest realm of agents' phones.
     pub sip_realm: String,
     pub rules: crate::acd::Rules,
+    /// Browser softphones; `None`: agents need SIP phones.
+    pub webrtc: Option<WebRtcConfig>,
+}
+
+/// What agents' browser softphones need from the server.
+#[derive(Debug, Clone)]
+pub struct WebRtcConfig {
+    /// The DTLS certificate every browser leg presents (the runtime makes
+    /// it at start).
+    pub identity: crate::media::webrtc::Identity,
+    /// STUN and TURN servers for the pages.
+    pub ice_servers: Vec<crate::cti::IceServer>,
+    /// How long a call whose page audio went away waits for it.
+    pub reattach: Duration,
 }
 
 impl EngineConfig {
@@ -157,6 +173,7 @@ impl EngineConfig {
             not_ready_reasons: s.not_ready_reasons.clone(),
             sip_realm: s.sip_realm.clone(),
             rules: s.acd_rules,
+            webrtc: None,
         }
     }
 
@@ -222,11 +239,13 @@ pub struct Engine {
     desks: HashMap<crate::acd::AgentId, Desk>,
     /// Calls to agents' phones, keyed like calls (one key space: media
     /// sockets and timers are keyed by it).
-    legs: HashMap<CallKey, agent_leg::AgentLeg>,
+    legs: HashMap<CallKey, legs::Leg>,
     /// Agents' phones and where they are.
     registrar: crate::sip::registrar::Registrar,
     /// REGISTERs waiting for their user's credentials.
     registering: HashMap<u64, (TxKey, Request, Peer)>,
+    /// What browser legs share (from `cfg.webrtc`).
+    browser: Option<Arc<browser_leg::BrowserSettings>>,
     /// Recent wrong passwords per SIP username (wall ms), for the lockout.
     register_failures: HashMap<String, Vec<i64>>,
     next_token: u64,
@@ -253,7 +272,26 @@ impl Engine {
         let registrar = crate::sip::registrar::Registrar::new(
             crate::sip::registrar::RegistrarConfig::new(cfg.sip_realm.clone(), secret),
         );
+        let browser = cfg.webrtc.as_ref().map(|w| {
+            Arc::new(browser_leg::BrowserSettings {
+                identity: w.identity.clone(),
+                laws: cfg
+                    .codecs
+                    .iter()
+                    .map(|c| {
+                        if c.eq_ignore_ascii_case("PCMA") {
+                            crate::media::Law::Pcma
+                        } else {
+                            crate::media::Law::Pcmu
+                        }
+                    })
+                    .collect(),
+                reattach: w.reattach,
+                advertised_ip: cfg.advertised_ip,
+            })
+        });
         Engine {
+            browser,
             tx: TransactionLayer::new(cfg.timers),
             cfg,
             catalog,
@@ -363,7 +401,7 @@ impl Engine {
     pub fn handle_rtp(&mut self, now: Instant, call: CallKey, source: SocketAddr, bytes: &[u8]) {
         if let Some(leg) = self.legs.get_mut(&call) {
             if matches!(
-                leg.handle_rtp(now, source, bytes),
+                leg.handle_datagram(now, source, bytes),
                 Err(e) if !matches!(e, crate::media::Error::NotRtp(_))
             ) {
                 self.stats.rtp_malformed += 1;
@@ -434,7 +472,7 @@ impl Engine {
                 self.desk_scheduled = None;
                 self.desk_timeout(now);
             } else if let Some(leg) = self.legs.get_mut(&key) {
-                leg.scheduled = None;
+                *leg.scheduled() = None;
                 leg.handle_timeout(now);
                 self.drive_leg(now, key);
             } else {
@@ -504,7 +542,7 @@ impl Engine {
             return self.desk_scheduled == Some(at);
         }
         if let Some(leg) = self.legs.get(&key) {
-            return leg.scheduled == Some(at);
+            return leg.scheduled_at() == Some(at);
         }
         self.calls
             .get(&key)
@@ -829,8 +867,8 @@ impl Engine {
                 Action::Request(req, dest) => match self.tx.send_request(now, req, dest) {
                     Ok(k) => {
                         if leg {
-                            if let Some(l) = self.legs.get_mut(&key) {
-                                l.requests.push(k.clone());
+                            if let Some(r) = self.legs.get_mut(&key).and_then(|l| l.requests()) {
+                                r.push(k.clone());
                             }
                         } else if let Some(c) = self.calls.get_mut(&key) {
                             c.requests.push(k.clone());

@@ -178,6 +178,7 @@ fn config() -> TestConfig {
         not_ready_reasons: vec!["break".into()],
         sip_realm: "hotline".into(),
         rules: crate::acd::Rules::default(),
+        webrtc: None,
     };
     TestConfig {
         engine,
@@ -547,6 +548,11 @@ struct Sim {
     credentials: Vec<(u64, String)>,
     /// Standing lookups asked for: (call, caller).
     standings: Vec<(CallKey, String)>,
+    /// Agents' browsers, by the key of their leg: what the engine sends
+    /// from the leg's socket reaches them, what they send reaches it.
+    browsers: HashMap<CallKey, crate::media::webrtc::test_browser::TestBrowser>,
+    /// Legs whose browser went away: what is sent to them is lost.
+    gone_browsers: Vec<CallKey>,
 }
 
 impl Sim {
@@ -576,6 +582,8 @@ impl Sim {
             offers: Vec::new(),
             credentials: Vec::new(),
             standings: Vec::new(),
+            browsers: HashMap::new(),
+            gone_browsers: Vec::new(),
         }
     }
 
@@ -624,6 +632,13 @@ impl Sim {
                             self.deferred.push(call);
                         }
                     }
+                    Output::Rtp { call, .. } if self.gone_browsers.contains(&call) => {}
+                    Output::Rtp { call, dest, bytes } if self.browsers.contains_key(&call) => {
+                        let from = local_rtp(call);
+                        let b = self.browsers.get_mut(&call).expect("checked");
+                        assert_eq!(dest, b.addr, "sent to the browser's address");
+                        b.receive(self.now, from, &bytes);
+                    }
                     Output::Rtp { call, dest, bytes } => {
                         let packet = rtp::parse(&bytes).expect("hotline sent valid RTP");
                         self.rtp.push(RtpOut {
@@ -658,7 +673,19 @@ impl Sim {
                     Output::Standing { call, caller } => self.standings.push((call, caller)),
                 }
             }
-            if to_open.is_empty() {
+            // What the browsers send, to their legs' sockets.
+            let mut from_browsers = Vec::new();
+            for (leg, b) in &mut self.browsers {
+                while let Some((dest, bytes)) = b.poll_transmit() {
+                    assert_eq!(dest, local_rtp(*leg), "sent to the leg's candidate");
+                    from_browsers.push((*leg, b.addr, bytes));
+                }
+            }
+            let moved = !from_browsers.is_empty();
+            for (leg, from, bytes) in from_browsers {
+                self.engine.handle_rtp(self.now, leg, from, &bytes);
+            }
+            if to_open.is_empty() && !moved {
                 return;
             }
             for call in to_open {
@@ -666,6 +693,13 @@ impl Sim {
                 self.engine.media_opened(self.now, call, local_rtp(call));
             }
         }
+    }
+
+    /// The browser of leg `leg` goes away without a word (a page reload, a
+    /// network drop).
+    fn browser_gone(&mut self, leg: CallKey) {
+        self.browsers.remove(&leg);
+        self.gone_browsers.push(leg);
     }
 
     /// Answers a held-back OpenMedia: bound (`true`) or no port (`false`).
@@ -687,7 +721,17 @@ impl Sim {
         loop {
             // A deadline may lie a little in the past (a stream resumed
             // from hold restarts at the slot due last): it means "now".
-            let engine_due = self.engine.poll_timeout().map(|t| t.max(self.now));
+            let browser_due = self
+                .browsers
+                .values_mut()
+                .filter_map(|b| b.poll_timeout())
+                .min()
+                .map(|t| t.max(self.now));
+            let engine_due = [self.engine.poll_timeout(), browser_due]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|t| t.max(self.now));
             let feed_due = self.feeds.iter().map(|f| f.next).min();
             let next = match (engine_due, feed_due) {
                 (Some(a), Some(b)) => a.min(b),
@@ -714,6 +758,11 @@ impl Sim {
                 self.send_feeds();
             }
             if engine_due == Some(next) {
+                for b in self.browsers.values_mut() {
+                    if b.poll_timeout().is_some_and(|t| t <= next) {
+                        b.handle_timeout(next);
+                    }
+                }
                 self.engine.handle_timeout(next);
                 self.drain();
             }
@@ -2783,3 +2832,4 @@ fn a_hold_that_never_ends_is_hung_up_after_ten_minutes() {
 }
 
 mod acd;
+mod softphone;

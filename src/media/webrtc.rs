@@ -595,4 +595,6 @@ impl BrowserPeer for RtcPeer {
 }
 
 #[cfg(test)]
+pub(crate) mod test_browser;
+#[cfg(test)]
 mod tests;

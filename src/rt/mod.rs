@@ -281,6 +281,20 @@ pub async fn serve_until(
 
     let mut cfg = EngineConfig::from_settings(&settings);
     cfg.sip_port = sip_addr.port();
+    if let Some((ice_servers, reattach)) = settings.webrtc.clone() {
+        // One certificate for every browser leg of this run; browsers pin
+        // it per call by the fingerprint in our SDP answer.
+        match crate::media::webrtc::Identity::generate() {
+            Ok(identity) => {
+                cfg.webrtc = Some(crate::engine::WebRtcConfig {
+                    identity,
+                    ice_servers,
+                    reattach,
+                });
+            }
+            Err(e) => warn!(error = %e, "no browser softphones: agents need SIP phones"),
+        }
+    }
     let ivr_summary = format!(
         "{} flows, {} nodes, {} prompts ({}, starting in {})",
         catalog.flows.flows.len(),

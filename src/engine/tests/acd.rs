@@ -32,7 +32,7 @@ prompt = "goodbye"
 
 const PASSWORD: &str = "desk-phone-pw";
 
-fn acd_sim(strategy: Strategy) -> Sim {
+pub(super) fn acd_sim(strategy: Strategy) -> Sim {
     queue_sim(QueueConfig {
         strategy,
         ..QueueConfig::new("general")
@@ -40,7 +40,7 @@ fn acd_sim(strategy: Strategy) -> Sim {
 }
 
 /// 10 s rings, 5 s wrap-up.
-fn queue_sim(queue: QueueConfig) -> Sim {
+pub(super) fn queue_sim(queue: QueueConfig) -> Sim {
     let mut cfg = config();
     cfg.queues = vec![QueueConfig {
         ring_timeout_ms: 10_000,
@@ -51,7 +51,7 @@ fn queue_sim(queue: QueueConfig) -> Sim {
 }
 
 /// A desk phone on 127.0.0.1:`port`.
-struct DeskPhone {
+pub(super) struct DeskPhone {
     agent: AgentId,
     peer: Peer,
     /// Where it receives RTP (its SDP).
@@ -61,7 +61,7 @@ struct DeskPhone {
 impl DeskPhone {
     /// Registers the agent's phone: challenged, then accepted with the
     /// digest computed as a phone does.
-    fn register(sim: &mut Sim, agent: AgentId, user: &str, port: u16) -> DeskPhone {
+    pub(super) fn register(sim: &mut Sim, agent: AgentId, user: &str, port: u16) -> DeskPhone {
         let code = DeskPhone::try_register(sim, agent, user, port, PASSWORD, 2);
         assert_eq!(code, 200);
         DeskPhone {
@@ -187,7 +187,7 @@ impl DeskPhone {
     }
 }
 
-fn profile(agent: AgentId, user: &str) -> AgentProfile {
+pub(super) fn profile(agent: AgentId, user: &str) -> AgentProfile {
     AgentProfile {
         id: agent,
         username: user.into(),
@@ -198,7 +198,7 @@ fn profile(agent: AgentId, user: &str) -> AgentProfile {
 }
 
 /// The agent opens their screen and, with a phone, goes ready.
-fn sign_on(sim: &mut Sim, agent: AgentId, user: &str) {
+pub(super) fn sign_on(sim: &mut Sim, agent: AgentId, user: &str) {
     let before = events_of(sim, agent).len();
     sim.engine.agent_connected(sim.now, profile(agent, user));
     sim.drain();
@@ -207,7 +207,7 @@ fn sign_on(sim: &mut Sim, agent: AgentId, user: &str) {
 }
 
 /// Sends a command from the agent's screen and returns its answer.
-fn command(sim: &mut Sim, agent: AgentId, json: serde_json::Value) -> Event {
+pub(super) fn command(sim: &mut Sim, agent: AgentId, json: serde_json::Value) -> Event {
     let req: Request = serde_json::from_value(json).expect("a command");
     sim.engine.agent_command(sim.now, agent, req);
     sim.drain();
@@ -219,14 +219,14 @@ fn command(sim: &mut Sim, agent: AgentId, json: serde_json::Value) -> Event {
     answer
 }
 
-fn error_code(e: &Event) -> &'static str {
+pub(super) fn error_code(e: &Event) -> &'static str {
     match e {
         Event::Error { code, .. } => code,
         other => panic!("not an error: {other:?}"),
     }
 }
 
-fn events_of(sim: &Sim, agent: AgentId) -> Vec<Event> {
+pub(super) fn events_of(sim: &Sim, agent: AgentId) -> Vec<Event> {
     sim.cti
         .iter()
         .filter(|(a, _)| *a == agent)
@@ -235,7 +235,7 @@ fn events_of(sim: &Sim, agent: AgentId) -> Vec<Event> {
 }
 
 /// The state names the agent's screen was told, in order.
-fn states_of(sim: &Sim, agent: AgentId) -> Vec<&'static str> {
+pub(super) fn states_of(sim: &Sim, agent: AgentId) -> Vec<&'static str> {
     sim.cti
         .iter()
         .filter(|(a, _)| *a == agent)
@@ -247,12 +247,12 @@ fn states_of(sim: &Sim, agent: AgentId) -> Vec<&'static str> {
 }
 
 /// The key of the latest agent leg (its media socket).
-fn leg_key(sim: &Sim) -> CallKey {
+pub(super) fn leg_key(sim: &Sim) -> CallKey {
     *sim.open_requests.last().expect("OpenMedia for the leg")
 }
 
 /// One PCMU RTP packet carrying 20 ms of `hz`.
-fn tone_packet(seq: u16, hz: f64) -> Vec<u8> {
+pub(super) fn tone_packet(seq: u16, hz: f64) -> Vec<u8> {
     let payload: Vec<u8> = (0..160)
         .map(|n| {
             let t = f64::from(u32::from(seq) * 160 + n) / 8000.0;
@@ -272,7 +272,7 @@ fn tone_packet(seq: u16, hz: f64) -> Vec<u8> {
 }
 
 /// Zero crossings per 20 ms packet → frequency.
-fn frequency(payload: &[u8]) -> f64 {
+pub(super) fn frequency(payload: &[u8]) -> f64 {
     let mut samples = Vec::new();
     g711::decode_into(g711::Law::Pcmu, payload, &mut samples);
     let crossings = samples
@@ -284,7 +284,7 @@ fn frequency(payload: &[u8]) -> f64 {
 
 /// A caller calls in (answered, ACKed, RTP flowing) and joins the queue;
 /// returns the call's key. The INVITEs to ringing phones stay unread.
-fn queued_caller(sim: &mut Sim, caller: &mut Caller) -> CallKey {
+pub(super) fn queued_caller(sim: &mut Sim, caller: &mut Caller) -> CallKey {
     let branch = caller.branch();
     sim.send(
         &caller.invite(&branch, Some(&pcmu_offer()), ""),
