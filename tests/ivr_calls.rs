@@ -661,3 +661,25 @@ fn a_message_left_after_hours_is_kept() {
         quitter.join().expect("the caller who hung up");
     });
 }
+
+// ----- a server bound to every interface -------------------------------------
+
+/// Bound to 0.0.0.0 (the default), the server must still tell callers a
+/// real address for its RTP (the advertised one), not 0.0.0.0, which
+/// phones read as "hold"; and the audio must flow to and from it.
+#[test]
+fn a_server_bound_to_every_interface_answers_with_its_advertised_address() {
+    let server = Server::start(&["--sip", "0.0.0.0:0"]);
+    let target = std::net::SocketAddr::from(([127, 0, 0, 1], server.sip.port()));
+    let phone = Phone::call(target, UNKNOWN);
+    assert_eq!(
+        phone.server_rtp.ip(),
+        std::net::IpAddr::from([127, 0, 0, 1]),
+        "the SDP answer's address"
+    );
+    let welcome = prompt_start(phone.law, "zh", "welcome", SIG);
+    assert!(
+        phone.wait_to_hear(&welcome, Duration::from_secs(10)).is_some(),
+        "the welcome prompt arrives"
+    );
+}

@@ -335,6 +335,7 @@ pub async fn serve_until(
         media: HashMap::new(),
         ports: PortPool::new(settings.rtp_ports),
         rtp_bind_ip: settings.sip_addr.ip(),
+        advertised_ip: settings.advertised_ip,
         messages: MessageWriter::spawn(settings.data_dir.clone(), sink.clone()),
         sink,
         store: store.clone(),
@@ -448,6 +449,9 @@ struct Driver {
     media: HashMap<CallKey, MediaSocket>,
     ports: PortPool,
     rtp_bind_ip: std::net::IpAddr,
+    /// What peers are told our media address is (an RTP socket bound to
+    /// every interface has no address of its own to tell).
+    advertised_ip: std::net::IpAddr,
     sink: RecordSink,
     messages: MessageWriter,
     store: Store,
@@ -800,7 +804,10 @@ impl Driver {
                     continue;
                 }
             };
-            let local = socket.local_addr().ok()?;
+            let mut local = socket.local_addr().ok()?;
+            if local.ip().is_unspecified() {
+                local.set_ip(self.advertised_ip);
+            }
             let reader = tokio::spawn(read_rtp(
                 socket,
                 call,
