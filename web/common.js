@@ -375,6 +375,8 @@ HL.applyI18n = function (root) {
   root.querySelectorAll('[data-i18n-placeholder]').forEach((el) => (el.placeholder = HL.t(el.dataset.i18nPlaceholder)));
   root.querySelectorAll('[data-i18n-title]').forEach((el) => (el.title = HL.t(el.dataset.i18nTitle)));
   document.documentElement.lang = HL.lang === 'zh' ? 'zh-CN' : 'en';
+  const title = document.documentElement.dataset.title;
+  if (title) document.title = HL.t(title);
 };
 
 HL.setLang = function (lang) {
