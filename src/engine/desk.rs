@@ -376,6 +376,16 @@ impl Engine {
                     Some(AgentState::Ringing { .. }) => {
                         return self.acd.reject(agent, key, wall).map_err(acd_error);
                     }
+                    // A consulted agent on the page has no handset to put
+                    // down: this ends the consultation as hanging up would.
+                    Some(AgentState::Consulted { .. })
+                        if self.consult_of(key).is_some_and(|(to, l, _)| {
+                            to == agent && self.legs.get(&l).is_some_and(Leg::is_browser)
+                        }) =>
+                    {
+                        self.end_consult(now, key, "agent-bye");
+                        return Ok(());
+                    }
                     _ => return Err(("wrong_state", "no call is connected".into())),
                 }
                 self.end_agent_call(now, key, "agent-hangup");

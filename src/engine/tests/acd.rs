@@ -153,7 +153,7 @@ impl DeskPhone {
     }
 
     /// Lifts the handset: 200 with our SDP.
-    fn answer(&self, sim: &mut Sim) {
+    pub(super) fn answer(&self, sim: &mut Sim) {
         let invite = self.invite(sim);
         let rsip::SipMessage::Request(req) = &invite.msg else {
             unreachable!()
@@ -175,7 +175,7 @@ impl DeskPhone {
     }
 
     /// RTP from the phone to its leg.
-    fn talk(&self, sim: &mut Sim, leg: CallKey, packet: &[u8]) {
+    pub(super) fn talk(&self, sim: &mut Sim, leg: CallKey, packet: &[u8]) {
         sim.engine.handle_rtp(sim.now, leg, self.rtp, packet);
         sim.drain();
     }

@@ -399,3 +399,63 @@ fn a_ring_withdrawn_closes_the_pages_media() {
     assert_eq!(states_of(&sim, 1).last(), Some(&"ringing"));
     assert_ne!(leg_key(&sim), leg);
 }
+
+#[test]
+fn a_consulted_page_answers_talks_and_hangs_up_the_consultation() {
+    let mut sim = softphone_sim();
+    // Ann on a desk phone takes the call; Bob works on the page.
+    let ann = DeskPhone::register(&mut sim, 1, "ann", 6001);
+    sign_on(&mut sim, 1, "ann");
+    command(&mut sim, 1, serde_json::json!({"type": "ready"}));
+    let mut caller = Caller::new(Transport::Udp, "consult");
+    let call = queued_caller(&mut sim, &mut caller);
+    sim.advance(ms(100));
+    ann.answer(&mut sim);
+    sign_on(&mut sim, 2, "bob");
+    command(&mut sim, 2, serde_json::json!({"type": "softphone"}));
+    command(&mut sim, 2, serde_json::json!({"type": "ready"}));
+    let id = sim.engine.calls[&call].id.clone();
+    let ok = command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "consult", "call": id, "agent": 2}),
+    );
+    assert!(matches!(ok, Event::Ok { .. }), "{ok:?}");
+    let leg = leg_key(&sim);
+    let browser = offer_media(&mut sim, 2, &id);
+    sim.browsers.insert(leg, browser);
+    sim.advance(ms(500));
+    let ok = command(
+        &mut sim,
+        2,
+        serde_json::json!({"type": "answer", "call": id}),
+    );
+    assert!(matches!(ok, Event::Ok { .. }), "{ok:?}");
+    assert!(
+        events_of(&sim, 1)
+            .iter()
+            .any(|e| matches!(e, Event::Consult { stage, .. } if *stage == "talking"))
+    );
+    // Ann's voice reaches Bob's page.
+    let before = sim.browsers[&leg].received.len();
+    let ann_leg = sim.engine.calls[&call].acd.as_ref().unwrap().leg.unwrap();
+    for seq in 0..25 {
+        ann.talk(&mut sim, ann_leg, &tone_packet(seq, 700.0));
+        sim.advance(ms(20));
+    }
+    assert!(page_heard(&sim, leg, before, 700.0) >= 15);
+    // Bob hangs up on the page: the consultation ends, Ann keeps the caller.
+    let ok = command(
+        &mut sim,
+        2,
+        serde_json::json!({"type": "hang_up", "call": id}),
+    );
+    assert!(matches!(ok, Event::Ok { .. }), "{ok:?}");
+    assert!(events_of(&sim, 1).iter().any(|e| matches!(
+        e,
+        Event::Consult { stage, why: Some(why), .. } if *stage == "ended" && why == "agent-bye"
+    )));
+    assert_eq!(states_of(&sim, 2).last(), Some(&"ready"));
+    assert_eq!(states_of(&sim, 1).last(), Some(&"on_hold"));
+    assert!(!sim.engine.legs.contains_key(&leg));
+}
