@@ -285,6 +285,7 @@ fn engine_config() -> EngineConfig {
         sip_realm: "hotline".into(),
         rules: hotline::acd::Rules::default(),
         webrtc: None,
+        self_sip: None,
     }
 }
 

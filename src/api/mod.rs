@@ -20,6 +20,7 @@ mod input;
 mod kb;
 mod outlets;
 mod pages;
+pub mod test_calls;
 mod tickets;
 mod users;
 
@@ -64,6 +65,8 @@ pub struct ApiState {
     /// Agents' CTI websockets; `None` where no call engine runs (tests of
     /// the plain API).
     pub cti: Option<Arc<cti::CtiHub>>,
+    /// The browser test caller's way to the engine; `None` likewise.
+    pub test_calls: Option<test_calls::TestCallHub>,
     /// The configured ACD queues a user's `queues` may name; `None`: not
     /// known here, only the names' form is checked.
     pub queues: Option<Arc<[String]>>,
@@ -88,6 +91,7 @@ impl ApiState {
             login_guard: Arc::default(),
             sip_realm: Arc::from(sip_realm),
             cti: None,
+            test_calls: None,
             queues: None,
         }
     }
@@ -194,6 +198,9 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("DELETE", "/api/kb/{id}", Roles(LEADS)),
     ("GET", "/api/agent/ws", Roles(AGENTS)),
     ("GET", "/api/agents", Roles(STAFF)),
+    ("POST", "/api/test-calls", Roles(ADMIN)),
+    ("GET", "/api/test-calls/{id}", Roles(ADMIN)),
+    ("DELETE", "/api/test-calls/{id}", Roles(ADMIN)),
 ];
 
 /// The access rule of a routed path.
@@ -268,6 +275,8 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(kb::detail, kb::update, kb::delete))
         .routes(routes!(cti::agent_ws))
         .routes(routes!(cti::list_agents))
+        .routes(routes!(test_calls::start))
+        .routes(routes!(test_calls::status, test_calls::hang_up))
         .split_for_parts();
     // Publish each operation's access rule.
     for (path, item) in doc.paths.paths.iter_mut() {

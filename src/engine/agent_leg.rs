@@ -533,6 +533,13 @@ impl AgentLeg {
         }
     }
 
+    /// Key presses to the phone's side (RFC 4733), for a leg that is up.
+    pub fn send_keys(&mut self, keys: &str) {
+        if let Some(m) = self.media.as_mut() {
+            let _ = m.send_keys(keys);
+        }
+    }
+
     /// The caller is on hold (the agent hears silence) or back.
     pub fn set_muted(&mut self, muted: bool) {
         if let Some(m) = self.media.as_mut() {

@@ -236,6 +236,12 @@ impl BrowserLeg {
         r
     }
 
+    /// Answered as soon as the media connects, without a click (a test
+    /// caller's page).
+    pub fn answer_on_connect(&mut self) {
+        self.clicked = true;
+    }
+
     /// The agent clicked answer: the leg is answered once the media is
     /// connected (at once when it already is).
     pub fn answer(&mut self, now: Instant) {

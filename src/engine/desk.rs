@@ -1164,11 +1164,12 @@ impl Engine {
         };
         if leg.is_finished() {
             if let Some(mut leg) = self.legs.remove(&key) {
+                self.forget_test_leg(key);
                 if let Some(id) = leg.sip_call_id() {
-                    self.by_call_id.remove(id);
+                    self.leg_by_call_id.remove(id);
                 }
                 for k in leg.requests().map(std::mem::take).unwrap_or_default() {
-                    self.tx_owner.remove(&k);
+                    self.client_owner.remove(&k);
                 }
             }
         } else {
@@ -1191,6 +1192,10 @@ impl Engine {
         call: CallKey,
         e: LegEvent,
     ) {
+        if let Some(id) = self.test_call_of(key) {
+            self.on_test_leg_event(now, &id, key, e);
+            return;
+        }
         if let LegEvent::Media { state, why } = &e {
             let call_id = self.calls.get(&call).map(|c| c.id.clone());
             if let Some(call_id) = call_id {
@@ -1365,7 +1370,7 @@ impl Engine {
                     ring_timeout,
                     rng: self.rng.fork(),
                 });
-                self.by_call_id.insert(leg.sip_call_id.clone(), key);
+                self.leg_by_call_id.insert(leg.sip_call_id.clone(), key);
                 Leg::Phone(Box::new(leg))
             }
             // A softphone is only declared where browser audio exists.

@@ -31,6 +31,7 @@ mod consult;
 mod desk;
 mod legs;
 pub mod prompts;
+mod test_call;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -52,6 +53,7 @@ use call::{Action, Call};
 pub use desk::AgentProfile;
 use desk::{DESK_TIMER, Desk};
 pub use prompts::{IvrCatalog, PromptSet};
+pub use test_call::{MAX_TEST_CALLS, TestCallError, TestCallStatus};
 
 /// A handle the runtime uses to refer to one call (and its media socket).
 pub type CallKey = u64;
@@ -140,6 +142,9 @@ pub struct EngineConfig {
     pub rules: crate::acd::Rules,
     /// Browser softphones; `None`: agents need SIP phones.
     pub webrtc: Option<WebRtcConfig>,
+    /// Our own SIP socket, as we can send to it: where the browser test
+    /// caller's line calls (`None`: no test calls).
+    pub self_sip: Option<SocketAddr>,
 }
 
 /// What agents' browser softphones need from the server.
@@ -174,6 +179,7 @@ impl EngineConfig {
             sip_realm: s.sip_realm.clone(),
             rules: s.acd_rules,
             webrtc: None,
+            self_sip: None,
         }
     }
 
@@ -215,8 +221,16 @@ pub struct Engine {
     calls: HashMap<CallKey, Call>,
     /// SIP Call-ID → call, for in-dialog requests and ACKs.
     by_call_id: HashMap<String, CallKey>,
-    /// Transactions a call is waiting on (its INVITE, its BYE).
-    tx_owner: HashMap<TxKey, CallKey>,
+    /// SIP Call-ID → our leg to a phone. Apart from the calls' map: the
+    /// test caller's leg calls our own number, so the leg and the call it
+    /// makes share one Call-ID (their dialogs' tags tell them apart).
+    leg_by_call_id: HashMap<String, CallKey>,
+    /// Our requests (client transactions) by who sent them: a call (its
+    /// BYE, REFER) or a leg (its INVITE, CANCEL, BYE).
+    client_owner: HashMap<TxKey, CallKey>,
+    /// The INVITE server transaction of each call. Apart from ours: the
+    /// test caller's INVITE to our own number is both, under one key.
+    server_owner: HashMap<TxKey, CallKey>,
     /// Call deadlines; an entry is stale when it differs from the call's
     /// `scheduled` field (lazy deletion keeps rescheduling O(log n)).
     timers: BinaryHeap<Reverse<(Instant, CallKey)>>,
@@ -246,6 +260,8 @@ pub struct Engine {
     registering: HashMap<u64, (TxKey, Request, Peer)>,
     /// What browser legs share (from `cfg.webrtc`).
     browser: Option<Arc<browser_leg::BrowserSettings>>,
+    /// Browser test callers.
+    test_calls: test_call::TestCalls,
     /// Recent wrong passwords per SIP username (wall ms), for the lockout.
     register_failures: HashMap<String, Vec<i64>>,
     next_token: u64,
@@ -292,12 +308,15 @@ impl Engine {
         });
         Engine {
             browser,
+            test_calls: test_call::TestCalls::default(),
             tx: TransactionLayer::new(cfg.timers),
             cfg,
             catalog,
             calls: HashMap::new(),
             by_call_id: HashMap::new(),
-            tx_owner: HashMap::new(),
+            leg_by_call_id: HashMap::new(),
+            client_owner: HashMap::new(),
+            server_owner: HashMap::new(),
             timers: BinaryHeap::new(),
             outputs: VecDeque::new(),
             rng,
@@ -583,7 +602,7 @@ impl Engine {
                 self.drive_call(now, call);
             }
             TxEvent::Cancelled { invite } => {
-                if let Some(call) = self.tx_owner.remove(&invite) {
+                if let Some(call) = self.server_owner.remove(&invite) {
                     if let Some(c) = self.calls.get_mut(&call) {
                         c.on_cancel(now);
                     }
@@ -591,7 +610,7 @@ impl Engine {
                 }
             }
             TxEvent::Response { key, response } => {
-                if let Some(&call) = self.tx_owner.get(&key) {
+                if let Some(&call) = self.client_owner.get(&key) {
                     let code = response.status_code().code();
                     let method = key.method();
                     // A leg's INVITE keeps its owner after a 2xx: the 2xx
@@ -600,7 +619,7 @@ impl Engine {
                     let leg_answer =
                         method == Method::Invite && code < 300 && self.legs.contains_key(&call);
                     if code >= 200 && !leg_answer {
-                        self.tx_owner.remove(&key);
+                        self.client_owner.remove(&key);
                     }
                     if let Some(leg) = self.legs.get_mut(&call) {
                         leg.on_response(now, &method, Some(&response), code);
@@ -614,7 +633,7 @@ impl Engine {
                 }
             }
             TxEvent::Timeout { key } => {
-                if let Some(call) = self.tx_owner.remove(&key) {
+                if let Some(call) = self.client_owner.remove(&key) {
                     if let Some(leg) = self.legs.get_mut(&call) {
                         leg.on_response(now, &key.method(), None, 408);
                         self.drive_leg(now, call);
@@ -627,7 +646,7 @@ impl Engine {
                 }
             }
             TxEvent::AckTimeout { key } => {
-                if let Some(call) = self.tx_owner.get(&key).copied() {
+                if let Some(call) = self.server_owner.get(&key).copied() {
                     if let Some(c) = self.calls.get_mut(&call) {
                         c.on_ack_timeout(now);
                     }
@@ -668,7 +687,7 @@ impl Engine {
             && let Some(leg) = req
                 .call_id()
                 .ok()
-                .and_then(|id| self.by_call_id.get(&id).copied())
+                .and_then(|id| self.leg_by_call_id.get(&id).copied())
                 .filter(|k| self.legs.get(k).is_some_and(|l| l.matches(&req)))
         {
             if let Some(l) = self.legs.get_mut(&leg) {
@@ -682,7 +701,7 @@ impl Engine {
         }
         // Only the carrier may talk to us otherwise (RFC 3261 §26: no open
         // relay, no toll fraud through a 400 number).
-        if !self.cfg.source_allowed(source.addr) {
+        if !self.cfg.source_allowed(source.addr) && !self.is_test_line(&req, source) {
             info!(%source, method = %req.method(), "request from a source outside the trunk list: 403");
             self.stats.calls_rejected += 1;
             self.reject(now, &key, &req, 403, vec![]);
@@ -847,7 +866,7 @@ impl Engine {
         });
         self.active += 1;
         self.by_call_id.insert(sip_call_id, call_key);
-        self.tx_owner.insert(key, call_key);
+        self.server_owner.insert(key, call_key);
         self.calls.insert(call_key, c);
         self.drive_call(now, call_key);
     }
@@ -873,7 +892,7 @@ impl Engine {
                         } else if let Some(c) = self.calls.get_mut(&key) {
                             c.requests.push(k.clone());
                         }
-                        self.tx_owner.insert(k, key);
+                        self.client_owner.insert(k, key);
                     }
                     Err(e) => warn!(call = key, error = %e, "request not sent"),
                 },
@@ -938,9 +957,9 @@ impl Engine {
         if finished {
             if let Some(c) = self.calls.remove(&key) {
                 self.by_call_id.remove(&c.sip_call_id);
-                self.tx_owner.remove(&c.tx_key);
+                self.server_owner.remove(&c.tx_key);
                 for k in &c.requests {
-                    self.tx_owner.remove(k);
+                    self.client_owner.remove(k);
                 }
             }
         } else if deadline != c.scheduled {

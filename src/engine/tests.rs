@@ -69,6 +69,11 @@ fn caller_rtp() -> SocketAddr {
     CALLER_RTP.parse().expect("valid address")
 }
 
+/// Our own SIP socket, where the test caller's line sends its INVITE.
+fn self_sip() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5060))
+}
+
 /// The local RTP address the fake runtime "binds" for a call.
 fn local_rtp(call: CallKey) -> SocketAddr {
     let port = 20_000 + 2 * u16::try_from(call % 10_000).expect("small key");
@@ -179,6 +184,7 @@ fn config() -> TestConfig {
         sip_realm: "hotline".into(),
         rules: crate::acd::Rules::default(),
         webrtc: None,
+        self_sip: Some(self_sip()),
     };
     TestConfig {
         engine,
@@ -553,6 +559,9 @@ struct Sim {
     browsers: HashMap<CallKey, crate::media::webrtc::test_browser::TestBrowser>,
     /// Legs whose browser went away: what is sent to them is lost.
     gone_browsers: Vec<CallKey>,
+    /// Deliver what the engine sends to its own SIP socket and RTP
+    /// sockets back to it (the test caller's line calls us).
+    loopback: bool,
 }
 
 impl Sim {
@@ -584,6 +593,7 @@ impl Sim {
             standings: Vec::new(),
             browsers: HashMap::new(),
             gone_browsers: Vec::new(),
+            loopback: false,
         }
     }
 
@@ -609,9 +619,23 @@ impl Sim {
     fn drain(&mut self) {
         loop {
             let mut to_open = Vec::new();
+            let mut looped: Vec<(Option<CallKey>, SocketAddr, Vec<u8>)> = Vec::new();
             while let Some(out) = self.engine.poll_output() {
                 let at = self.elapsed();
                 match out {
+                    Output::Transmit { dest, bytes }
+                        if self.loopback && dest.addr == self_sip() =>
+                    {
+                        if let Ok(msg) = message::parse(&bytes) {
+                            self.sip.push(Sent { at, dest, msg });
+                        }
+                        looped.push((None, dest.addr, bytes));
+                    }
+                    Output::Rtp { call, dest, bytes }
+                        if self.loopback && self.socket_at(dest).is_some() =>
+                    {
+                        looped.push((Some(call), dest, bytes));
+                    }
                     Output::Transmit { dest, bytes } => match message::parse(&bytes) {
                         Ok(msg) => self.sip.push(Sent { at, dest, msg }),
                         // Only answers that copy what we cannot parse either
@@ -681,9 +705,25 @@ impl Sim {
                     from_browsers.push((*leg, b.addr, bytes));
                 }
             }
-            let moved = !from_browsers.is_empty();
+            let moved = !from_browsers.is_empty() || !looped.is_empty();
             for (leg, from, bytes) in from_browsers {
                 self.engine.handle_rtp(self.now, leg, from, &bytes);
+            }
+            for (from, dest, bytes) in looped {
+                match (from, self.socket_at(dest)) {
+                    (Some(from), Some(to)) => {
+                        self.engine
+                            .handle_rtp(self.now, to, local_rtp(from), &bytes);
+                    }
+                    _ => self.engine.handle_sip(
+                        self.now,
+                        &bytes,
+                        Peer {
+                            addr: dest,
+                            transport: Transport::Udp,
+                        },
+                    ),
+                }
             }
             if to_open.is_empty() && !moved {
                 return;
@@ -693,6 +733,15 @@ impl Sim {
                 self.engine.media_opened(self.now, call, local_rtp(call));
             }
         }
+    }
+
+    /// The open socket (call or leg key) at `addr`, if any.
+    fn socket_at(&self, addr: SocketAddr) -> Option<CallKey> {
+        self.open_answers
+            .iter()
+            .filter(|(_, ok)| **ok)
+            .map(|(k, _)| *k)
+            .find(|k| local_rtp(*k) == addr && !self.closes.iter().any(|(_, c)| c == k))
     }
 
     /// The browser of leg `leg` goes away without a word (a page reload, a

@@ -39,6 +39,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::api::cti::{CtiHub, CtiInput};
+use crate::api::test_calls::TestCallRequest;
 use crate::api::{self, ApiState, Live};
 use crate::config::Settings;
 use crate::engine::{CallKey, Engine, EngineConfig, IvrCatalog, Output};
@@ -235,6 +236,7 @@ pub async fn serve_until(
     let live = Arc::new(Live::new(wall_ms(), sink.pending_counter()));
     let (stop_http_tx, mut stop_http_rx) = watch::channel(false);
     let (agents_tx, agents_rx) = mpsc::channel::<CtiInput>(4096);
+    let (test_calls_tx, test_calls_rx) = mpsc::channel::<TestCallRequest>(64);
     let hub = Arc::new(CtiHub::new(agents_tx));
     let mut api_state = ApiState::configured(
         store.clone(),
@@ -244,6 +246,7 @@ pub async fn serve_until(
     )
     .with_queues(settings.queues.iter().map(|q| q.name.clone()));
     api_state.cti = Some(hub.clone());
+    api_state.test_calls = Some(test_calls_tx);
     let app = api::app(api_state);
     let https_task = https.map(|(listener, cert, bound)| {
         let task = tokio::spawn(tls::serve(
@@ -281,6 +284,17 @@ pub async fn serve_until(
 
     let mut cfg = EngineConfig::from_settings(&settings);
     cfg.sip_port = sip_addr.port();
+    // Where the test caller's line reaches our own SIP socket.
+    cfg.self_sip = Some(if sip_addr.ip().is_unspecified() {
+        let loopback = if sip_addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+        SocketAddr::new(loopback, sip_addr.port())
+    } else {
+        sip_addr
+    });
     if let Some((ice_servers, reattach)) = settings.webrtc.clone() {
         // One certificate for every browser leg of this run; browsers pin
         // it per call by the fingerprint in our SDP answer.
@@ -351,6 +365,7 @@ pub async fn serve_until(
                 inputs: input_rx,
                 urgent: urgent_rx,
                 agents: agents_rx,
+                test_calls: test_calls_rx,
                 reloads: reload_rx,
                 configs: config_rx,
             },
@@ -479,6 +494,8 @@ struct Channels {
     /// Key presses and lookup answers (see where the channel is made).
     urgent: mpsc::Receiver<Input>,
     agents: mpsc::Receiver<CtiInput>,
+    /// The browser test caller's requests.
+    test_calls: mpsc::Receiver<TestCallRequest>,
     reloads: mpsc::Receiver<Arc<IvrCatalog>>,
     configs: mpsc::Receiver<Settings>,
 }
@@ -494,6 +511,7 @@ impl Driver {
             mut inputs,
             mut urgent,
             mut agents,
+            mut test_calls,
             mut reloads,
             mut configs,
         } = channels;
@@ -561,6 +579,7 @@ impl Driver {
                 Some(input) = inputs.recv() => self.on_input(input),
                 Some(input) = urgent.recv() => self.on_input(input),
                 Some(input) = agents.recv() => self.on_agent(input),
+                Some(request) = test_calls.recv() => self.on_test_call(request).await,
                 Some(settings) = configs.recv() => self.reconfigure(settings),
                 Some(catalog) = reloads.recv() => {
                     info!(version = catalog.version, "IVR version live for new calls");
@@ -663,6 +682,31 @@ impl Driver {
             CtiInput::Connected(profile) => self.engine.agent_connected(now(), profile),
             CtiInput::Disconnected(agent) => self.engine.agent_disconnected(now(), agent),
             CtiInput::Command(agent, req) => self.engine.agent_command(now(), agent, req),
+        }
+    }
+
+    async fn on_test_call(&mut self, request: TestCallRequest) {
+        match request {
+            TestCallRequest::Start { caller, sdp, reply } => {
+                let started = self.engine.start_test_call(now(), &caller);
+                // The page's socket is bound here, before its offer is
+                // answered with the socket's address.
+                self.flush().await;
+                let answer = match started {
+                    Ok(id) => self
+                        .engine
+                        .test_call_offer(now(), &id, &sdp)
+                        .map(|sdp| (id, sdp)),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(answer);
+            }
+            TestCallRequest::Status { id, reply } => {
+                let _ = reply.send(self.engine.test_call_status(&id));
+            }
+            TestCallRequest::HangUp { id, reply } => {
+                let _ = reply.send(self.engine.hang_up_test_call(now(), &id));
+            }
         }
     }
 

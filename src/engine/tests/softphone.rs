@@ -5,6 +5,7 @@
 
 use super::acd::*;
 use super::*;
+use super::{CALLER_NUMBER, prompt_frequency};
 use crate::acd::{AgentId, Strategy};
 use crate::cti::Event;
 use crate::engine::WebRtcConfig;
@@ -458,4 +459,145 @@ fn a_consulted_page_answers_talks_and_hangs_up_the_consultation() {
     assert_eq!(states_of(&sim, 2).last(), Some(&"ready"));
     assert_eq!(states_of(&sim, 1).last(), Some(&"on_hold"));
     assert!(!sim.engine.legs.contains_key(&leg));
+}
+
+#[test]
+fn a_browser_test_caller_walks_in_through_the_trunk_and_talks_to_a_page_agent() {
+    let mut sim = softphone_sim();
+    sim.loopback = true;
+    page_agent(&mut sim);
+
+    // The caller's page: its leg opens a socket, its offer is answered.
+    let id = sim
+        .engine
+        .start_test_call(sim.now, CALLER_NUMBER)
+        .expect("a test call");
+    sim.drain();
+    let caller_leg = leg_key(&sim);
+    let mut page = TestBrowser::new(sim.now, "127.0.0.1:41000".parse().unwrap());
+    let offer = page.offer(sim.now);
+    let answer = sim
+        .engine
+        .test_call_offer(sim.now, &id, &offer)
+        .expect("an answer");
+    sim.drain();
+    page.accept(sim.now, &answer);
+    sim.browsers.insert(caller_leg, page);
+    assert_eq!(
+        sim.engine.test_call_status(&id).unwrap().state,
+        "connecting"
+    );
+
+    // Its audio connects: the line calls our number from our own socket,
+    // the IVR answers, the caller hears the welcome and waits in the queue.
+    sim.advance(ms(800));
+    let status = sim.engine.test_call_status(&id).unwrap();
+    assert_eq!(status.state, "answered", "{status:?}");
+    let call_id = status.call_id.expect("the call the line made");
+    let call = *sim
+        .engine
+        .calls
+        .iter()
+        .find(|(_, c)| c.id == call_id)
+        .map(|(k, _)| k)
+        .expect("the call is up");
+    assert_eq!(sim.engine.calls[&call].view().caller, CALLER_NUMBER);
+    let heard_welcome = sim.browsers[&caller_leg]
+        .received
+        .iter()
+        .filter(|(pt, p)| *pt == 0 && (frequency(p) - prompt_frequency(0)).abs() < 40.0)
+        .count();
+    assert!(heard_welcome >= 3, "the page hears the welcome prompt");
+
+    // Offered to the page agent, who answers on their page.
+    let (agent, view) = sim.offers.last().cloned().expect("an offer");
+    assert_eq!((agent, view.id.as_str()), (1, call_id.as_str()));
+    let agent_leg = leg_key(&sim);
+    let agent_page = offer_media(&mut sim, 1, &call_id);
+    sim.browsers.insert(agent_leg, agent_page);
+    sim.advance(ms(500));
+    command(
+        &mut sim,
+        1,
+        serde_json::json!({"type": "answer", "call": call_id}),
+    );
+    assert_eq!(states_of(&sim, 1).last(), Some(&"on_call"));
+
+    // Page to page through the trunk: 440 Hz one way, 1 kHz the other.
+    let (c0, a0) = (
+        sim.browsers[&caller_leg].received.len(),
+        sim.browsers[&agent_leg].received.len(),
+    );
+    for _ in 0..40 {
+        let now = sim.now;
+        sim.browsers
+            .get_mut(&caller_leg)
+            .unwrap()
+            .send_tone(now, 440.0);
+        sim.browsers
+            .get_mut(&agent_leg)
+            .unwrap()
+            .send_tone(now, 1000.0);
+        sim.advance(ms(20));
+    }
+    assert!(
+        page_heard(&sim, agent_leg, a0, 440.0) >= 25,
+        "the agent hears the caller"
+    );
+    assert!(
+        page_heard(&sim, caller_leg, c0, 1000.0) >= 25,
+        "the caller hears the agent"
+    );
+
+    // The caller's page hangs up: the agent's call ends, nothing is left.
+    sim.engine.hang_up_test_call(sim.now, &id).unwrap();
+    sim.drain();
+    sim.advance(secs(2));
+    assert_eq!(sim.engine.test_call_status(&id).unwrap().state, "ended");
+    assert!(
+        events_of(&sim, 1)
+            .iter()
+            .any(|e| matches!(e, Event::Ended { cause, .. } if cause == "caller-bye"))
+    );
+    assert!(sim.engine.calls.is_empty(), "the call is over");
+    assert!(sim.engine.legs.is_empty(), "every leg is gone");
+}
+
+#[test]
+fn test_calls_refuse_bad_callers_and_garbage_media() {
+    let mut sim = softphone_sim();
+    for bad in ["", "12", "abc", "+", "138001380001380013800138"] {
+        assert_eq!(
+            sim.engine.start_test_call(sim.now, bad),
+            Err(crate::engine::TestCallError::BadCaller),
+            "{bad:?}"
+        );
+    }
+    let id = sim.engine.start_test_call(sim.now, "13800138000").unwrap();
+    sim.drain();
+    let leg = leg_key(&sim);
+    let err = sim
+        .engine
+        .test_call_offer(sim.now, &id, "v=0 garbage")
+        .unwrap_err();
+    assert!(
+        matches!(err, crate::engine::TestCallError::BadMedia(_)),
+        "{err:?}"
+    );
+    sim.drain();
+    assert_eq!(sim.engine.test_call_status(&id).unwrap().state, "ended");
+    assert!(!sim.engine.legs.contains_key(&leg));
+    assert_eq!(
+        sim.engine.test_call_offer(sim.now, "tc-nope", "v=0"),
+        Err(crate::engine::TestCallError::NotFound)
+    );
+    // A source outside the trunk list is still refused for anything else.
+    let mut no_webrtc = acd_sim(Strategy::LongestIdle);
+    assert_eq!(
+        no_webrtc
+            .engine
+            .start_test_call(no_webrtc.now, "13800138000"),
+        Err(crate::engine::TestCallError::NoWebRtc)
+    );
+    no_webrtc.drain();
 }
