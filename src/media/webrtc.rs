@@ -595,6 +595,9 @@ impl BrowserPeer for RtcPeer {
 }
 
 #[cfg(test)]
+pub(crate) mod test_audio;
+#[cfg(test)]
+#[path = "../../tests/common/webrtc.rs"]
 pub(crate) mod test_browser;
 #[cfg(test)]
 mod tests;

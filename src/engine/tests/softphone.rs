@@ -11,6 +11,7 @@ use crate::cti::Event;
 use crate::engine::WebRtcConfig;
 use crate::media::dtmf::DtmfReceiver;
 use crate::media::webrtc::Identity;
+use crate::media::webrtc::test_audio::{send_key, send_tone};
 use crate::media::webrtc::test_browser::{TestBrowser, codec};
 
 const PAGE: &str = "127.0.0.1:40000";
@@ -79,7 +80,7 @@ fn media_states(sim: &Sim, agent: AgentId) -> Vec<&'static str> {
 fn talk(sim: &mut Sim, leg: CallKey, call: CallKey, hz: f64, caller_hz: f64, frames: u16) {
     for seq in 0..frames {
         if let Some(b) = sim.browsers.get_mut(&leg) {
-            b.send_tone(sim.now, hz);
+            send_tone(b, sim.now, hz);
         }
         sim.rtp_in(call, &tone_packet(seq, caller_hz));
         sim.advance(ms(20));
@@ -180,7 +181,7 @@ fn keys_on_the_pages_keypad_reach_the_caller_as_rfc_4733() {
     talk(&mut sim, leg, call, 440.0, 1000.0, 5);
     let start = sim.elapsed();
     for key in ['5', '#'] {
-        sim.browsers.get_mut(&leg).unwrap().send_key(sim.now, key);
+        send_key(sim.browsers.get_mut(&leg).unwrap(), sim.now, key);
         sim.drain();
         talk(&mut sim, leg, call, 440.0, 1000.0, 15);
     }
@@ -530,14 +531,8 @@ fn a_browser_test_caller_walks_in_through_the_trunk_and_talks_to_a_page_agent() 
     );
     for _ in 0..40 {
         let now = sim.now;
-        sim.browsers
-            .get_mut(&caller_leg)
-            .unwrap()
-            .send_tone(now, 440.0);
-        sim.browsers
-            .get_mut(&agent_leg)
-            .unwrap()
-            .send_tone(now, 1000.0);
+        send_tone(sim.browsers.get_mut(&caller_leg).unwrap(), now, 440.0);
+        send_tone(sim.browsers.get_mut(&agent_leg).unwrap(), now, 1000.0);
         sim.advance(ms(20));
     }
     assert!(

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::test_audio::send_tone;
 use super::test_browser::{TestBrowser, codec};
 use super::*;
 use crate::media::g711;
@@ -137,7 +138,7 @@ fn a_browser_connects_and_audio_flows_both_ways() {
 
     // 440 Hz from the browser's microphone reaches us as plain RTP.
     for _ in 0..10 {
-        browser.send_tone(now, 440.0);
+        send_tone(&mut browser, now, 440.0);
     }
     let now = run(
         now,

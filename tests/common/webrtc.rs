@@ -1,7 +1,11 @@
-//! A browser for tests: a second `rtc` peer connection that offers what
-//! Chrome offers (Opus, PCMU, PCMA, telephone-event at 48 and 8 kHz) and
-//! sends one microphone track. Tests pass its datagrams to and from the
-//! server side by hand, under simulated time.
+//! A browser for tests: an `rtc` peer connection that offers what Chrome
+//! offers (Opus, PCMU, PCMA, telephone-event at 48 and 8 kHz) and sends one
+//! microphone track. It does no I/O: the user passes its datagrams to and
+//! from the server, in memory under simulated time (the unit tests of
+//! `hotline::media::webrtc` and the engine include this file) or over real
+//! sockets (the soak test and the WebRTC benchmark). It uses nothing of
+//! hotline, so both sides can include it.
+#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -26,9 +30,6 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
-
-use crate::media::dtmf::encode_event;
-use crate::media::g711::{self, Law};
 
 /// The SSRC of the test browser's microphone.
 pub const BROWSER_SSRC: u32 = 0xB0B0;
@@ -66,7 +67,8 @@ pub struct TestBrowser {
     pub received: Vec<(u8, Vec<u8>)>,
     out: VecDeque<(SocketAddr, Vec<u8>)>,
     sequence: u16,
-    timestamp: u32,
+    /// The RTP timestamp of the next packet (8 kHz).
+    pub timestamp: u32,
 }
 
 impl TestBrowser {
@@ -174,35 +176,16 @@ impl TestBrowser {
         self.pump();
     }
 
-    /// 20 ms of a `freq` Hz tone from the microphone, as PCMU.
-    pub fn send_tone(&mut self, now: Instant, freq: f64) {
-        let samples: Vec<i16> = (0..160u32)
-            .map(|i| {
-                let t = f64::from(self.timestamp.wrapping_add(i)) / 8000.0;
-                (8000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16
-            })
-            .collect();
-        let mut payload = Vec::new();
-        g711::encode_into(Law::Pcmu, &samples, &mut payload);
-        self.send(now, 0, false, payload);
-        self.timestamp = self.timestamp.wrapping_add(160);
-    }
-
-    /// One RFC 4733 press of `key` (payload type 126): a start, then
-    /// three End packets.
-    pub fn send_key(&mut self, now: Instant, key: char) {
-        let ts = self.timestamp;
-        for (i, end) in [false, true, true, true].into_iter().enumerate() {
-            let payload = encode_event(key, end, 10, 800).unwrap();
-            let saved = self.timestamp;
-            self.timestamp = ts;
-            self.send(now, 126, i == 0, payload.to_vec());
-            self.timestamp = saved;
-        }
-        self.timestamp = self.timestamp.wrapping_add(800);
-    }
-
-    fn send(&mut self, now: Instant, payload_type: u8, marker: bool, payload: Vec<u8>) {
+    /// One RTP packet from the microphone, at the current timestamp,
+    /// which then moves on by `advance` samples.
+    pub fn send(
+        &mut self,
+        now: Instant,
+        payload_type: u8,
+        marker: bool,
+        payload: Vec<u8>,
+        advance: u32,
+    ) {
         let packet = rtc::rtp::Packet {
             header: rtc::rtp::Header {
                 version: 2,
@@ -216,6 +199,7 @@ impl TestBrowser {
             payload: payload.into(),
         };
         self.sequence = self.sequence.wrapping_add(1);
+        self.timestamp = self.timestamp.wrapping_add(advance);
         if let Some(mut s) = self.pc.rtp_sender(self.sender) {
             let _ = s.write_rtp(now, packet);
         }
