@@ -679,7 +679,9 @@ fn a_server_bound_to_every_interface_answers_with_its_advertised_address() {
     );
     let welcome = prompt_start(phone.law, "zh", "welcome", SIG);
     assert!(
-        phone.wait_to_hear(&welcome, Duration::from_secs(10)).is_some(),
+        phone
+            .wait_to_hear(&welcome, Duration::from_secs(10))
+            .is_some(),
         "the welcome prompt arrives"
     );
 }

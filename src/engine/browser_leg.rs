@@ -196,6 +196,9 @@ impl BrowserLeg {
         let peer = webrtc::answer(now, &cfg, sdp)?;
         let answer = peer.answer_sdp().to_owned();
         let n = peer.negotiated();
+        // Talking, a new offer means the page's audio is being made anew:
+        // the caller hears music until it connects.
+        self.lose(now, "the page is offering new media");
         self.close_peer();
         match self.media.as_mut() {
             Some(m) => m.set_codec(n.law, n.payload_type, n.dtmf_payload_type),
@@ -294,6 +297,14 @@ impl BrowserLeg {
         if let Some(m) = self.media.as_mut() {
             m.push_audio(samples);
         }
+    }
+
+    /// The page's websocket closed: a reload or a network drop, whose audio
+    /// is gone with it. The caller hears music at once rather than after
+    /// the silence is noticed; audio still arriving brings the agent back.
+    pub fn page_gone(&mut self, now: Instant) {
+        self.lose(now, "the page closed");
+        self.pump(now);
     }
 
     /// Talking, the page's audio is gone (the caller hears music).

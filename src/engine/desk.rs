@@ -203,11 +203,19 @@ impl Engine {
     /// not be offered calls, so they become not ready; a call in progress
     /// goes on (the phone carries it) and a reconnect gets it back.
     pub fn agent_disconnected(&mut self, now: Instant, agent: AgentId) {
+        let mut leg = None;
         if let Some(d) = self.desks.get_mut(&agent) {
             d.online = false;
             // The page was the phone; a call it carries waits for the page
             // to come back (see BrowserLeg).
             d.softphone = false;
+            leg = d.leg;
+        }
+        if let Some(l) = leg
+            && let Some(b) = self.legs.get_mut(&l).and_then(Leg::browser)
+        {
+            b.page_gone(now);
+            self.drive_leg(now, l);
         }
         self.update_away(now, agent);
         self.drain_acd(now);

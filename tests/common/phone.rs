@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use hotline::media::dtmf::encode_event;
+use hotline::media::dtmf::{DtmfReceiver, encode_event};
 use hotline::media::g711::Law;
 use hotline::media::rtp::{self, RtpHeader};
 
@@ -33,6 +33,10 @@ pub struct Heard {
     pub samples: Vec<i16>,
     /// Per packet: the index of its first sample in `samples`, and when it arrived.
     pub packets: Vec<(usize, Instant)>,
+    /// Key presses the server sent us as RFC 4733 telephone events (an
+    /// agent's keypad), each once, in order, with the index in `samples`
+    /// reached when its first End packet arrived.
+    pub keys: Vec<(char, usize)>,
 }
 
 impl Heard {
@@ -185,6 +189,31 @@ impl Phone {
         self.send_slots(slots.collect());
     }
 
+    /// Queues `samples` as our audio, like [`Phone::talk`], and returns at
+    /// once (the test does other things while the caller talks);
+    /// [`Phone::stop_talking`] drops what is not sent yet.
+    pub fn start_talking(&self, samples: &[i16]) {
+        let mut out = self.outbox.lock().unwrap();
+        for chunk in samples.chunks(FRAME) {
+            let mut payload: Vec<u8> = chunk.iter().map(|&s| self.law.encode(s)).collect();
+            payload.resize(FRAME, self.law.silence());
+            out.queued += 1;
+            out.slots.push_back(vec![Packet {
+                payload_type: self.law.payload_type(),
+                marker: false,
+                payload,
+            }]);
+        }
+    }
+
+    /// Drops the audio queued and not sent yet: silence from the next slot.
+    pub fn stop_talking(&self) {
+        let mut out = self.outbox.lock().unwrap();
+        let dropped = out.slots.len() as u64;
+        out.slots.clear();
+        out.queued -= dropped;
+    }
+
     fn send_slots(&self, slots: Vec<Vec<Packet>>) {
         let target = {
             let mut out = self.outbox.lock().unwrap();
@@ -228,6 +257,24 @@ impl Phone {
     /// Everything heard so far (locks the receiver for as long as it is held).
     pub fn heard(&self) -> MutexGuard<'_, Heard> {
         self.heard.lock().unwrap()
+    }
+
+    /// The keys received as RFC 4733 events so far, in order.
+    pub fn keys_heard(&self) -> String {
+        self.heard().keys.iter().map(|&(k, _)| k).collect()
+    }
+
+    /// Waits until the keys received as RFC 4733 events are `keys`;
+    /// returns what was received by then (compare it with `keys`).
+    pub fn wait_for_keys(&self, keys: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.keys_heard();
+            if got == keys || !keys.starts_with(&got) || Instant::now() > deadline {
+                return got;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Whether `needle` has been heard, as an exact contiguous run.
@@ -357,9 +404,11 @@ fn sip_loop(
     }
 }
 
-/// Decodes every audio packet from the server into `heard`.
+/// Decodes every audio packet from the server into `heard`, and the key
+/// presses of its telephone-event packets (our payload type).
 fn receive_loop(sock: &UdpSocket, heard: &Mutex<Heard>, stop: &AtomicBool) {
     let mut buf = [0u8; 2048];
+    let mut dtmf = DtmfReceiver::new();
     while !stop.load(Ordering::Relaxed) {
         let Ok(n) = sock.recv(&mut buf) else {
             continue;
@@ -368,6 +417,14 @@ fn receive_loop(sock: &UdpSocket, heard: &Mutex<Heard>, stop: &AtomicBool) {
         let Ok(p) = rtp::parse(&buf[..n]) else {
             continue;
         };
+        if p.header.payload_type == DTMF_PT {
+            if let Ok(Some(press)) = dtmf.handle(&p.header, p.payload) {
+                let mut heard = heard.lock().unwrap();
+                let at_sample = heard.samples.len();
+                heard.keys.push((press.digit, at_sample));
+            }
+            continue;
+        }
         let Some(law) = Law::from_payload_type(p.header.payload_type) else {
             continue;
         };
