@@ -11,8 +11,10 @@
 //!                    \-> Over                     (offer withdrawn)
 //! ```
 //!
-//! Up, the browser's audio may go away (a page reload, a network drop,
-//! the browser stops sending): the leg reports [`MediaState::Lost`] and
+//! Up, the browser's audio may go away (the page's websocket closes, the
+//! page offers new media, the browser stops sending for
+//! [`BROWSER_SILENCE`], its connection drops): the leg reports
+//! [`MediaState::Lost`] and
 //! the caller hears music while the page offers new media for the same
 //! call ([`BrowserLeg::media_offer`] again); that re-attaches the audio. If
 //! none connects within the configured time the leg ends as a vanished
@@ -89,7 +91,7 @@ pub(super) struct BrowserLeg {
     connected: bool,
     /// Give up on the current media offer then.
     connect_until: Option<Instant>,
-    /// Up, without the browser's audio: since when, and until when we wait.
+    /// Up, without the browser's audio: until when we wait for it.
     lost_until: Option<Instant>,
     media: Option<MediaSession>,
     /// The caller is on hold: the agent hears nothing.

@@ -94,8 +94,8 @@ pub(super) struct Desk {
 pub(super) enum Phone {
     /// Their registered SIP phone.
     Sip(Target),
-    /// Their softphone page (WebRTC).
-    Browser,
+    /// Their softphone page (WebRTC), with what browser legs share.
+    Browser(std::sync::Arc<super::browser_leg::BrowserSettings>),
 }
 
 impl Engine {
@@ -1335,12 +1335,13 @@ impl Engine {
     /// What rings when `agent` is offered a call now: their page, if it is
     /// their phone, else their registered SIP phone.
     pub(super) fn phone_of(&self, agent: AgentId, now: Instant) -> Option<Phone> {
-        if self
-            .desks
-            .get(&agent)
-            .is_some_and(|d| d.softphone && d.online)
+        if let Some(settings) = self.browser.clone()
+            && self
+                .desks
+                .get(&agent)
+                .is_some_and(|d| d.softphone && d.online)
         {
-            return Some(Phone::Browser);
+            return Some(Phone::Browser(settings));
         }
         self.sip_phone_of(agent, now).map(Phone::Sip)
     }
@@ -1356,15 +1357,15 @@ impl Engine {
         ring_timeout: Option<std::time::Duration>,
     ) -> CallKey {
         let key = self.new_call_key();
-        let leg = match (phone, self.browser.clone()) {
-            (Phone::Browser, Some(settings)) => Leg::Browser(Box::new(BrowserLeg::new(
+        let leg = match phone {
+            Phone::Browser(settings) => Leg::Browser(Box::new(BrowserLeg::new(
                 key,
                 agent,
                 call,
                 settings,
                 ring_timeout,
             ))),
-            (Phone::Sip(target), _) => {
+            Phone::Sip(target) => {
                 let leg = AgentLeg::new(NewLeg {
                     key,
                     agent,
@@ -1381,8 +1382,6 @@ impl Engine {
                 self.leg_by_call_id.insert(leg.sip_call_id.clone(), key);
                 Leg::Phone(Box::new(leg))
             }
-            // A softphone is only declared where browser audio exists.
-            (Phone::Browser, None) => unreachable!("softphone without WebRTC"),
         };
         self.legs.insert(key, leg);
         key
