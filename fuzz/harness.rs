@@ -199,6 +199,59 @@ pub fn sdp(data: &[u8]) {
     }
 }
 
+// ----- webrtc --------------------------------------------------------------
+
+/// A browser's media offer, as `media_offer` brings it: the input split at
+/// [`ENGINE_SEPARATOR`] into the SDP offer, then an ICE candidate, then
+/// datagrams on the leg's socket. `webrtc::answer` must refuse or answer
+/// without panicking; an answer offers exactly one G.711 law (the one
+/// negotiated) and no other audio codec; candidates and datagrams are
+/// refused or taken, never a panic; closing twice is fine.
+pub fn webrtc(data: &[u8]) {
+    use hotline::media::webrtc::{self, Identity, PeerConfig};
+    static IDENTITY: std::sync::OnceLock<Identity> = std::sync::OnceLock::new();
+    let identity = IDENTITY
+        .get_or_init(|| Identity::generate().expect("a DTLS certificate"))
+        .clone();
+    let mut parts = segments(data, ENGINE_SEPARATOR);
+    let offer = String::from_utf8_lossy(parts.next().unwrap_or_default());
+    let t0 = Instant::now();
+    let cfg = PeerConfig {
+        identity,
+        local: SocketAddr::from(([192, 0, 2, 1], 20_000)),
+        laws: vec![Law::Pcmu, Law::Pcma],
+        ssrc: mix(data),
+    };
+    let Ok(mut peer) = webrtc::answer(t0, &cfg, &offer) else {
+        return;
+    };
+    let n = peer.negotiated();
+    let m = peer
+        .answer_sdp()
+        .lines()
+        .find(|l| l.starts_with("m=audio"))
+        .unwrap_or_else(|| panic!("our answer has no audio section:\n{}", peer.answer_sdp()))
+        .to_owned();
+    let formats: Vec<&str> = m.split_whitespace().skip(3).collect();
+    let law = n.payload_type.to_string();
+    assert!(
+        formats.first() == Some(&law.as_str()) && formats.len() <= 2,
+        "{m} for {n:?}"
+    );
+    if let Some(candidate) = parts.next() {
+        let _ = peer.add_remote_candidate(&String::from_utf8_lossy(candidate));
+    }
+    let from = SocketAddr::from(([192, 0, 2, 10], 40_000));
+    for (i, datagram) in parts.take(16).enumerate() {
+        let now = t0 + Duration::from_millis(20 * i as u64);
+        peer.handle_datagram(now, from, datagram);
+        peer.handle_timeout(now);
+        while peer.poll_output().is_some() {}
+    }
+    peer.close();
+    peer.close();
+}
+
 // ----- rtp -----------------------------------------------------------------
 
 /// The input as records `[len: u8][len bytes]` (the last one may be short).

@@ -118,3 +118,15 @@ engine = [INVITE, ACK, audio,
           dtmf(11, True, 640, 5, 3000, True), BYE]
 write("engine", "invite_dtmf_bye", SEP.join(engine))
 write("engine", "options", OPTIONS)
+
+# webrtc: an offer Chromium 156 made (tests/data/webrtc/), then a candidate
+# and datagrams (a STUN header, a DTLS record, SRTP-looking bytes).
+CHROME = open(os.path.join(os.path.dirname(ROOT), "..", "tests", "data", "webrtc",
+                           "chrome-156-offer.sdp"), "rb").read()
+write("webrtc", "chrome-offer", CHROME)
+write("webrtc", "chrome-offer-candidate-stun", CHROME + SEP +
+      b"candidate:1 1 udp 2122260223 192.0.2.10 40000 typ host" + SEP +
+      bytes.fromhex("000100002112a442") + b"\x00" * 12)
+write("webrtc", "opus-only", CHROME.replace(b" 111 63 9 0 8 13 110 126", b" 111"))
+write("webrtc", "dtls-garbage", CHROME + SEP + b"" + SEP + bytes([0x16, 0xfe, 0xfd]) +
+      b"\x00" * 40 + SEP + rtp(0, 1, 160, b"\xff" * 160, ssrc=1))

@@ -62,6 +62,11 @@ fn sdp() {
 }
 
 #[test]
+fn webrtc() {
+    replay("webrtc", harness::webrtc);
+}
+
+#[test]
 fn rtp() {
     replay("rtp", harness::rtp);
 }

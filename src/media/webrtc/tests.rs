@@ -271,3 +271,34 @@ fn garbage_offers_candidates_and_datagrams_get_errors_not_panics() {
     server.close();
     assert!(server.poll_timeout().is_none());
 }
+
+/// The offer Chromium 156 made on this machine (`tests/data/webrtc/`):
+/// Opus, RED, G.722, PCMU, PCMA, CN and telephone-event at 48 and 8 kHz,
+/// TCP and IPv6 candidates among its host candidates.
+#[test]
+fn a_real_chrome_offer_is_answered_with_g711_and_8_khz_telephone_events() {
+    let t0 = Instant::now();
+    let offer = include_str!("../../../tests/data/webrtc/chrome-156-offer.sdp");
+    let mut server = answer(t0, &config(vec![Law::Pcma, Law::Pcmu]), offer).unwrap();
+    assert_eq!(
+        server.negotiated(),
+        Negotiated {
+            law: Law::Pcma,
+            payload_type: 8,
+            dtmf_payload_type: Some(126),
+        }
+    );
+    let sdp = server.answer_sdp();
+    let m = sdp.lines().find(|l| l.starts_with("m=audio")).unwrap();
+    assert!(m.ends_with(" 8 126"), "{m}");
+    assert!(
+        sdp.contains("a=setup:active") || sdp.contains("a=setup:passive"),
+        "{sdp}"
+    );
+    for candidate in offer.lines().filter_map(|l| l.strip_prefix("a=")) {
+        if candidate.starts_with("candidate:") {
+            let _ = server.add_remote_candidate(candidate);
+        }
+    }
+    server.close();
+}
