@@ -103,12 +103,23 @@ fn have_browser() -> bool {
     false
 }
 
-/// The fake microphone: 20 s of a 1 kHz sine, 48 kHz 16-bit mono, amplitude
-/// 0.3 (a whole number of periods, so Chromium's loop is seamless).
+/// The agent's fake microphone: 20 s of a 1 kHz sine, 48 kHz 16-bit mono,
+/// amplitude 0.3 (a whole number of periods, so Chromium's loop is
+/// seamless).
 fn mic_wav() -> &'static Path {
     static WAV: OnceLock<PathBuf> = OnceLock::new();
-    WAV.get_or_init(|| {
-        let path = temp_dir("mic").join("mic-1khz.wav");
+    WAV.get_or_init(|| sine_wav("mic-1khz.wav", MIC_HZ))
+}
+
+/// The test caller page's microphone: the caller's voice, 440 Hz.
+fn voice_wav() -> &'static Path {
+    static WAV: OnceLock<PathBuf> = OnceLock::new();
+    WAV.get_or_init(|| sine_wav("voice-440hz.wav", VOICE_HZ))
+}
+
+fn sine_wav(name: &str, hz: f64) -> PathBuf {
+    {
+        let path = temp_dir("mic").join(name);
         let spec = hound::WavSpec {
             channels: 1,
             sample_rate: 48_000,
@@ -118,12 +129,12 @@ fn mic_wav() -> &'static Path {
         let mut w = hound::WavWriter::create(&path, spec).unwrap();
         for i in 0..48_000 * 20 {
             let t = f64::from(i) / 48_000.0;
-            let s = 0.3 * (2.0 * std::f64::consts::PI * MIC_HZ * t).sin();
+            let s = 0.3 * (2.0 * std::f64::consts::PI * hz * t).sin();
             w.write_sample((s * f64::from(i16::MAX)) as i16).unwrap();
         }
         w.finalize().unwrap();
         path
-    })
+    }
 }
 
 /// A μ-law WAV (format 7, 8 kHz mono) of a 440 Hz tone for sipp's
@@ -208,12 +219,17 @@ impl Page {
     /// Starts Chromium on an empty profile, English unless `lang`, with
     /// screenshots into `shots` when given.
     fn open(server: &Server, lang: &str, shots: Option<&Path>) -> Page {
+        Page::open_with(server, lang, shots, mic_wav())
+    }
+
+    /// As [`Page::open`], with `wav` as the microphone.
+    fn open_with(server: &Server, lang: &str, shots: Option<&Path>, wav: &Path) -> Page {
         let slot = BrowserSlot::take();
         let mut cmd = Command::new("node");
         cmd.arg(repo().join("tests/browser/agent.mjs"))
             .args(["--base", &format!("http://{}", server.http)])
             .arg("--wav")
-            .arg(mic_wav())
+            .arg(wav)
             .args(["--lang", lang])
             .arg("--chromium")
             .arg(chromium())
@@ -1372,4 +1388,108 @@ fn a_signed_out_session_ends_the_agent_connection() {
         closed.is_err(),
         "still open after session_ended: {closed:?}"
     );
+}
+
+// ----- 6. the test caller page ------------------------------------------------------------
+
+/// An admin's test caller page calls in over WebRTC, keys its way through
+/// the IVR on its keypad (RFC 4733 from the browser), and talks to the
+/// agent's page: two browsers, no SIP phone, each hearing the other's tone.
+#[test]
+fn the_test_caller_page_calls_in_and_talks_to_the_agent_page() {
+    if !have_browser() {
+        return;
+    }
+    let server = Server::start(&[]);
+    make_agent(&server, "lin", "林芳");
+    let (mut agent, _) = ready_page(&server, "lin", None);
+
+    let mut caller = Page::open_with(&server, "en", None, voice_wav());
+    caller.goto("/test-caller");
+    caller.run(
+        json!({"cmd": "wait", "selector": "#login-form"}),
+        Duration::from_secs(10),
+    );
+    caller.run(
+        json!({"cmd": "fill", "selector": "#login-user", "value": common::TEST_USER}),
+        Duration::from_secs(5),
+    );
+    caller.run(
+        json!({"cmd": "fill", "selector": "#login-pass", "value": common::TEST_PASSWORD}),
+        Duration::from_secs(5),
+    );
+    caller.click("#login-submit");
+    caller.wait_visible("#tc-call", Duration::from_secs(10));
+    caller.run(
+        json!({"cmd": "fill", "selector": "#tc-caller", "value": CALLER}),
+        Duration::from_secs(5),
+    );
+    caller.click("#tc-call");
+    caller.wait_attr(
+        "#tc-status",
+        "data-state",
+        "answered",
+        Duration::from_secs(15),
+    );
+    let id = caller.run(
+        json!({"cmd": "eval", "expr": "window.testCaller.id"}),
+        Duration::from_secs(5),
+    );
+    let (status, body) = server.get(&format!("/api/test-calls/{}", id.as_str().unwrap()));
+    assert_eq!(status, 200, "{body}");
+    let status: Value = serde_json::from_str(&body).unwrap();
+    let call_id = status["call_id"]
+        .as_str()
+        .expect("the call it made")
+        .to_owned();
+
+    // Mandarin (1), not about the open ticket (2), an agent (0): keyed on
+    // the page, each once the call's timeline shows its menu playing (a key
+    // pressed while a prompt that takes none plays is not kept).
+    for (key, menu) in [
+        ("1", "prompt: zh: choose-language"),
+        ("2", "prompt: zh: ticket-offer"),
+        ("0", "prompt: zh: main-menu"),
+    ] {
+        wait_for_record(&server, &call_id, menu, |c| {
+            timeline(c).iter().any(|l| l == menu)
+        });
+        caller.click(&format!("#tc-keypad button[data-key=\"{key}\"]"));
+    }
+    let offered = rings_with_pop(&mut agent, &server);
+    assert_eq!(
+        offered, call_id,
+        "the agent is offered the test caller's call"
+    );
+    let record = call_record(&server, &call_id);
+    assert_eq!(record["digits"], "120", "{record:#}");
+
+    agent.click("#btn-answer");
+    agent.wait_state("on_call", Duration::from_secs(10));
+    agent.hears("remote", VOICE_HZ, Duration::from_secs(10));
+    let heard = caller.run(
+        json!({"cmd": "eval", "expr": "new Promise(async (ok) => { \
+            let run = 0; const seen = []; \
+            for (let i = 0; i < 100; i++) { \
+              const hz = window.testCaller.peakHz(); seen.push(hz); \
+              run = hz !== null && Math.abs(hz - 1000) <= 8 ? run + 1 : 0; \
+              if (run >= 3) return ok({ok: true, seen: seen.slice(-5)}); \
+              await new Promise((r) => setTimeout(r, 100)); } \
+            ok({ok: false, seen: seen.slice(-20)}); })"}),
+        Duration::from_secs(15),
+    );
+    assert_eq!(
+        heard["ok"], true,
+        "the caller's page hears the agent's 1 kHz: {heard}"
+    );
+
+    // The caller hangs up on the page: the agent's call ends.
+    caller.click("#tc-hangup");
+    caller.wait_attr("#tc-status", "data-state", "ended", Duration::from_secs(10));
+    agent.wait_state("wrap_up", Duration::from_secs(10));
+    let record = wait_for_record(&server, &call_id, "the end", |c| !c["ended_at"].is_null());
+    assert_eq!(record["hangup_cause"], "caller-bye", "{record:#}");
+    assert_eq!(record["from_number"], CALLER, "{record:#}");
+    agent.assert_no_errors();
+    caller.assert_no_errors();
 }
