@@ -8,99 +8,19 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::phone::{Phone, prompt_start, tone};
+use common::screen::Screen;
 use common::{Server, free_port, have_sipp, http_request};
 use serde_json::{Value, json};
-use tungstenite::{Message, WebSocket};
 
 /// The caller: a known customer with an open repair ticket.
 const CALLER: &str = "13912340001";
 const AGENT_PASSWORD: &str = "agent-password-1";
 const SIG: usize = 400;
-
-// ----- the agent's screen ------------------------------------------------------
-
-struct Screen {
-    ws: WebSocket<TcpStream>,
-    seen: Vec<Value>,
-}
-
-impl Screen {
-    fn open(server: &Server, token: &str) -> Screen {
-        let stream = TcpStream::connect(server.http).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let request = tungstenite::http::Request::builder()
-            .uri(format!("ws://{}/api/agent/ws", server.http))
-            .header("Host", server.http.to_string())
-            .header("Authorization", format!("Bearer {token}"))
-            .header("Connection", "Upgrade")
-            .header("Upgrade", "websocket")
-            .header("Sec-WebSocket-Version", "13")
-            .header(
-                "Sec-WebSocket-Key",
-                tungstenite::handshake::client::generate_key(),
-            )
-            .body(())
-            .unwrap();
-        let (ws, _) = tungstenite::client(request, stream).expect("websocket opens");
-        Screen {
-            ws,
-            seen: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, command: Value) {
-        self.ws
-            .send(Message::Text(command.to_string().into()))
-            .unwrap();
-    }
-
-    /// The next event of `kind` (others are kept in `seen`).
-    fn wait(&mut self, kind: &str, within: Duration) -> Value {
-        self.wait_for(within, |e| e["type"] == kind)
-            .unwrap_or_else(|| panic!("no {kind} event in {within:?}; saw {:#?}", self.seen))
-    }
-
-    fn wait_for(&mut self, within: Duration, want: impl Fn(&Value) -> bool) -> Option<Value> {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            match self.ws.read() {
-                Ok(Message::Text(t)) => {
-                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
-                    self.seen.push(v.clone());
-                    if want(&v) {
-                        return Some(v);
-                    }
-                }
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) => panic!("websocket: {e}"),
-            }
-        }
-        None
-    }
-
-    /// Sends a command and waits for its answer.
-    fn command(&mut self, id: &str, mut command: Value) -> Value {
-        command["id"] = json!(id);
-        self.send(command);
-        self.wait_for(Duration::from_secs(5), |e| {
-            e["id"] == id && (e["type"] == "ok" || e["type"] == "error")
-        })
-        .unwrap_or_else(|| panic!("no answer to {id}; saw {:#?}", self.seen))
-    }
-}
 
 // ----- the agent's phone -------------------------------------------------------
 

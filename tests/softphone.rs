@@ -23,7 +23,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -31,10 +30,10 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::phone::{Phone, find, prompt_start, tone};
+use common::screen::Screen;
 use common::{Server, free_port, have_sipp, http_request, temp_dir};
 use hotline::media::g711::Law;
 use serde_json::{Value, json};
-use tungstenite::{Message, WebSocket};
 
 /// A demo customer (src/store/demo.rs) with an open repair ticket, so the
 /// screen pop has a name and the IVR offers the ticket first.
@@ -1112,107 +1111,6 @@ fn a_sipp_caller_reaches_the_browser_and_the_page_hangs_up() {
 }
 
 // ----- 4. bad input from the page's side (a websocket client, no browser) --------------------
-
-struct Screen {
-    ws: WebSocket<TcpStream>,
-    seen: Vec<Value>,
-}
-
-impl Screen {
-    fn open(server: &Server, token: &str) -> Screen {
-        let stream = TcpStream::connect(server.http).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let request = tungstenite::http::Request::builder()
-            .uri(format!("ws://{}/api/agent/ws", server.http))
-            .header("Host", server.http.to_string())
-            .header("Authorization", format!("Bearer {token}"))
-            .header("Connection", "Upgrade")
-            .header("Upgrade", "websocket")
-            .header("Sec-WebSocket-Version", "13")
-            .header(
-                "Sec-WebSocket-Key",
-                tungstenite::handshake::client::generate_key(),
-            )
-            .body(())
-            .unwrap();
-        let (ws, _) = tungstenite::client(request, stream).expect("websocket opens");
-        Screen {
-            ws,
-            seen: Vec::new(),
-        }
-    }
-
-    fn send_text(&mut self, text: &str) {
-        self.ws.send(Message::Text(text.to_owned().into())).unwrap();
-    }
-
-    /// The next event for which `want` holds (every event is kept in
-    /// `seen`); `Err` with the reason the connection closed.
-    fn next(
-        &mut self,
-        within: Duration,
-        want: impl Fn(&Value) -> bool,
-    ) -> Result<Option<Value>, String> {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            match self.ws.read() {
-                Ok(Message::Text(t)) => {
-                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
-                    self.seen.push(v.clone());
-                    if want(&v) {
-                        return Ok(Some(v));
-                    }
-                }
-                Ok(Message::Close(frame)) => return Err(format!("closed: {frame:?}")),
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-        Ok(None)
-    }
-
-    fn wait(&mut self, kind: &str, within: Duration) -> Value {
-        match self.next(within, |e| e["type"] == kind) {
-            Ok(Some(v)) => v,
-            other => panic!(
-                "no {kind} event in {within:?} ({other:?}); saw {:#?}",
-                self.seen
-            ),
-        }
-    }
-
-    /// The first `kind` event at index `from` of `seen` or later, waiting
-    /// for it if it has not come yet (a command's events come before its
-    /// answer).
-    fn wait_from(&mut self, from: usize, kind: &str, within: Duration) -> Value {
-        if let Some(v) = self.seen[from.min(self.seen.len())..]
-            .iter()
-            .find(|e| e["type"] == kind)
-        {
-            return v.clone();
-        }
-        self.wait(kind, within)
-    }
-
-    /// Sends a command and waits for its answer (`ok` or `error`).
-    fn command(&mut self, id: &str, mut command: Value) -> Value {
-        command["id"] = json!(id);
-        self.send_text(&command.to_string());
-        match self.next(Duration::from_secs(10), |e| {
-            e["id"] == id && (e["type"] == "ok" || e["type"] == "error")
-        }) {
-            Ok(Some(v)) => v,
-            other => panic!("no answer to {id} ({other:?}); saw {:#?}", self.seen),
-        }
-    }
-}
 
 /// A browser's offer with Opus only (no PCMU, no PCMA).
 const OPUS_ONLY_SDP: &str = "v=0\r\n\

@@ -26,6 +26,7 @@ use super::legs::Leg;
 use super::{CallKey, Engine, Output};
 use crate::acd::{AcdError, AgentId, AgentState, CallEnd, Effect, Overflow};
 use crate::cti::{AgentView, Command, Event, PROTOCOL, Request, StateView};
+use crate::media::webrtc::NegotiationError;
 use crate::records::RecordOp;
 use crate::sip::registrar::{BindingChange, Step};
 
@@ -572,32 +573,12 @@ impl Engine {
                 Ok(())
             }
             Command::MediaOffer { call, sdp } => {
-                let leg = self.browser_leg_of(agent, &call)?;
-                let answer = self
-                    .legs
-                    .get_mut(&leg)
-                    .and_then(Leg::browser)
-                    .map(|l| l.media_offer(now, &sdp))
-                    .transpose()
-                    .map_err(|e| ("bad_media", e.to_string()))?;
-                if let Some(sdp) = answer {
-                    self.cti(agent, Event::MediaAnswer { call, sdp });
-                }
-                self.drive_leg(now, leg);
+                let answer = self.on_page_leg(now, agent, &call, |l| l.media_offer(now, &sdp))?;
+                self.cti(agent, Event::MediaAnswer { call, sdp: answer });
                 Ok(())
             }
             Command::IceCandidate { call, candidate } => {
-                let leg = self.browser_leg_of(agent, &call)?;
-                let added = self
-                    .legs
-                    .get_mut(&leg)
-                    .and_then(Leg::browser)
-                    .map(|l| l.add_candidate(now, &candidate));
-                self.drive_leg(now, leg);
-                match added {
-                    Some(Err(e)) => Err(("bad_media", e.to_string())),
-                    _ => Ok(()),
-                }
+                self.on_page_leg(now, agent, &call, |l| l.add_candidate(now, &candidate))
             }
             Command::ExtendWrapUp { seconds } => {
                 if !(1..=MAX_EXTEND_S).contains(&seconds) {
@@ -630,21 +611,30 @@ impl Engine {
         }
     }
 
-    /// The browser leg of `call`, ringing at or connected to `agent`.
-    fn browser_leg_of(
-        &self,
+    /// Does `what` to the browser leg of `call`, ringing at or connected
+    /// to `agent` (the page's media), then carries out what it asked for.
+    fn on_page_leg<T>(
+        &mut self,
+        now: Instant,
         agent: AgentId,
         call: &str,
-    ) -> Result<CallKey, (&'static str, String)> {
+        what: impl FnOnce(&mut BrowserLeg) -> Result<T, NegotiationError>,
+    ) -> Result<T, (&'static str, String)> {
         self.own_call(agent, call)?;
-        let leg = self.desks.get(&agent).and_then(|d| d.leg);
-        match leg.filter(|l| self.legs.get(l).is_some_and(Leg::is_browser)) {
-            Some(l) => Ok(l),
-            _ => Err((
+        let Some((key, leg)) = self
+            .desks
+            .get(&agent)
+            .and_then(|d| d.leg)
+            .and_then(|k| Some((k, self.legs.get_mut(&k)?.browser()?)))
+        else {
+            return Err((
                 "wrong_state",
                 "the call rings a SIP phone, not this page (send softphone before the call is offered)".into(),
-            )),
-        }
+            ));
+        };
+        let done = what(leg).map_err(|e| ("bad_media", e.to_string()));
+        self.drive_leg(now, key);
+        done
     }
 
     pub(super) fn hold(

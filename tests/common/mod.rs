@@ -5,6 +5,7 @@
 pub mod api;
 pub mod db;
 pub mod phone;
+pub mod screen;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;

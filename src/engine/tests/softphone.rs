@@ -64,6 +64,12 @@ fn offer_media(sim: &mut Sim, agent: AgentId, call: &str) -> TestBrowser {
     browser
 }
 
+/// The leg and every other are gone, the leg's socket closed once.
+fn assert_gone(sim: &Sim, leg: CallKey) {
+    assert!(sim.engine.legs.is_empty(), "legs left");
+    assert_eq!(sim.closes.iter().filter(|(_, k)| *k == leg).count(), 1);
+}
+
 /// The `media` states the agent's page was told, in order.
 fn media_states(sim: &Sim, agent: AgentId) -> Vec<&'static str> {
     events_of(sim, agent)
@@ -169,8 +175,7 @@ fn a_page_rings_is_answered_and_the_voices_cross() {
     );
     sim.only_bye();
     assert_eq!(states_of(&sim, 1).last(), Some(&"wrap_up"));
-    assert!(sim.engine.legs.is_empty());
-    assert_eq!(sim.closes.iter().filter(|(_, k)| *k == leg).count(), 1);
+    assert_gone(&sim, leg);
 }
 
 #[test]
@@ -296,8 +301,7 @@ fn a_page_that_never_comes_back_is_a_vanished_phone() {
             .as_ref()
             .is_some_and(|p| p.agent.is_none())
     );
-    assert!(sim.engine.legs.is_empty());
-    assert_eq!(sim.closes.iter().filter(|(_, k)| *k == leg).count(), 1);
+    assert_gone(&sim, leg);
 }
 
 #[test]
