@@ -47,8 +47,14 @@ pub(super) enum LegEvent {
     Audio(Vec<i16>),
     /// The agent keyed a digit on their phone or page: for the caller.
     Dtmf(char),
-    /// How a browser leg's audio goes (never sent for SIP phones).
-    Media { state: MediaState, why: String },
+    /// How a browser leg's audio goes (never sent for SIP phones); the
+    /// page hears of it unless it caused it itself (`quiet`: a new offer
+    /// of its own).
+    Media {
+        state: MediaState,
+        why: String,
+        quiet: bool,
+    },
 }
 
 /// A browser leg's audio, as the agent's page hears of it.

@@ -199,8 +199,8 @@ impl BrowserLeg {
         let answer = peer.answer_sdp().to_owned();
         let n = peer.negotiated();
         // Talking, a new offer means the page's audio is being made anew:
-        // the caller hears music until it connects.
-        self.lose(now, "the page is offering new media");
+        // the caller hears music until it connects (the page knows).
+        self.lose(now, "the page is offering new media", true);
         self.close_peer();
         match self.media.as_mut() {
             Some(m) => m.set_codec(n.law, n.payload_type, n.dtmf_payload_type),
@@ -275,7 +275,7 @@ impl BrowserLeg {
             if !self.connected {
                 self.close_peer();
                 self.media_event(MediaState::Failed, "no connection within 10 s");
-                self.lose(now, "no connection within 10 s");
+                self.lose(now, "no connection within 10 s", false);
             }
         }
         if self.lost_until.is_some_and(|t| t <= now) && self.phase == Phase::Up {
@@ -305,7 +305,7 @@ impl BrowserLeg {
     /// is gone with it. The caller hears music at once rather than after
     /// the silence is noticed; audio still arriving brings the agent back.
     pub fn page_gone(&mut self, now: Instant) {
-        self.lose(now, "the page closed");
+        self.lose(now, "the page closed", false);
         self.pump(now);
     }
 
@@ -391,15 +391,21 @@ impl BrowserLeg {
         self.events.push_back(LegEvent::Media {
             state,
             why: why.to_owned(),
+            quiet: false,
         });
     }
 
     /// Talking, the browser's audio went away: the engine plays music to
-    /// the caller until it is back or the wait is over.
-    fn lose(&mut self, now: Instant, why: &str) {
+    /// the caller until it is back or the wait is over; `quiet` when the
+    /// page itself made it so.
+    fn lose(&mut self, now: Instant, why: &str, quiet: bool) {
         if self.phase == Phase::Up && self.lost_until.is_none() {
             self.lost_until = Some(now + self.settings.reattach);
-            self.media_event(MediaState::Lost, why);
+            self.events.push_back(LegEvent::Media {
+                state: MediaState::Lost,
+                why: why.to_owned(),
+                quiet,
+            });
         }
     }
 
@@ -423,7 +429,7 @@ impl BrowserLeg {
                         self.events.push_back(LegEvent::Dtmf(d.digit));
                     }
                     MediaOutput::Inactive if self.connected => {
-                        self.lose(now, "no audio from the browser");
+                        self.lose(now, "no audio from the browser", false);
                     }
                     _ => {}
                 }
@@ -462,7 +468,7 @@ impl BrowserLeg {
                         self.media_event(MediaState::Connected, "audio connected");
                     }
                     PeerOutput::State(PeerState::Disconnected) => {
-                        self.lose(now, "the browser's connection dropped");
+                        self.lose(now, "the browser's connection dropped", false);
                     }
                     PeerOutput::State(PeerState::Failed) => {
                         self.connected = false;
@@ -470,7 +476,7 @@ impl BrowserLeg {
                         self.take_transmits(&mut *peer);
                         self.connect_until = None;
                         self.media_event(MediaState::Failed, "the browser's connection ended");
-                        self.lose(now, "the browser's connection ended");
+                        self.lose(now, "the browser's connection ended", false);
                         keep = false;
                         break;
                     }

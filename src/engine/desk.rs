@@ -632,7 +632,10 @@ impl Engine {
                 "the call rings a SIP phone, not this page (send softphone before the call is offered)".into(),
             ));
         };
-        let done = what(leg).map_err(|e| ("bad_media", e.to_string()));
+        let done = match what(leg) {
+            Ok(done) => Ok(done),
+            Err(e) => Err(("bad_media", e.to_string())),
+        };
         self.drive_leg(now, key);
         done
     }
@@ -1194,7 +1197,12 @@ impl Engine {
             self.on_test_leg_event(now, &id, key, e);
             return;
         }
-        if let LegEvent::Media { state, why } = &e {
+        if let LegEvent::Media {
+            state,
+            why,
+            quiet: false,
+        } = &e
+        {
             let call_id = self.calls.get(&call).map(|c| c.id.clone());
             if let Some(call_id) = call_id {
                 self.cti(
@@ -1229,7 +1237,7 @@ impl Engine {
                     self.drive_call(now, call);
                 }
             }
-            LegEvent::Media { state, why } => {
+            LegEvent::Media { state, why, .. } => {
                 let connected = self
                     .calls
                     .get(&call)
