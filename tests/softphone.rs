@@ -783,6 +783,42 @@ fn a_whole_call_in_the_browser() {
         "after resume the caller does not hear the page again"
     );
 
+    // Mute for 3 s: the microphone's track is disabled, the browser sends
+    // silence, and that is not a page gone (no music, no `media` lost).
+    let events_before = page.run(json!({"cmd": "event_count"}), Duration::from_secs(5));
+    page.click("#btn-mute");
+    std::thread::sleep(Duration::from_millis(500));
+    let muted_from = heard_len(&caller);
+    std::thread::sleep(Duration::from_secs(3));
+    let muted = samples(&caller, muted_from, heard_len(&caller));
+    assert!(
+        muted.len() >= 8 * 2500,
+        "the caller's line went on while muted"
+    );
+    let share = share_of(&muted, MIC_HZ);
+    assert!(
+        share < 0.1,
+        "muted, the caller still hears 1 kHz (share {share:.2})"
+    );
+    assert!(
+        hears_prompt_from(&caller, muted_from, "hold-music", Duration::from_millis(1)).is_none(),
+        "muted is not a lost page: no music"
+    );
+    let lost = page.run(
+        json!({"cmd": "eval", "expr": format!(
+            "window.hotline.events.slice({}).filter((e) => e.type === 'media' && e.state !== 'connected').length",
+            events_before
+        )}),
+        Duration::from_secs(5),
+    );
+    assert_eq!(lost, 0, "no media event while muted");
+    let unmuted_from = heard_len(&caller);
+    page.click("#btn-mute");
+    assert!(
+        caller_hears(&caller, unmuted_from, MIC_HZ, Duration::from_secs(10)).is_some(),
+        "unmuted, the caller hears the page again"
+    );
+
     // The page's keypad: the keys reach the caller as RFC 4733 events.
     page.run(
         json!({"cmd": "keys", "keys": "5#", "gap": 300}),
