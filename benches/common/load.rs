@@ -2,7 +2,8 @@
 //! (epoll, recvmsg with kernel receive timestamps, setsockopt), the
 //! server's CPU and socket figures from /proc, and SIP header reading.
 //! Included by `benches/rtp_load.rs` and `benches/acd_load.rs` with
-//! `#[path]`; each uses part of it.
+//! `#[path]`; each uses part of it. `benches/webrtc_load.rs` includes it
+//! too.
 #![allow(dead_code)]
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -106,6 +107,57 @@ pub mod sys {
             return Err(std::io::Error::last_os_error());
         }
         Ok((len as usize, kernel_timestamp(&control, msg.controllen)))
+    }
+
+    /// Like [`recv_ts`], with the datagram's source address (IPv4 or IPv6;
+    /// `None` for another family). Used where the sender matters, as for
+    /// a WebRTC peer, which checks where each datagram came from.
+    pub fn recv_from_ts(
+        fd: i32,
+        buf: &mut [u8],
+        flags: i32,
+    ) -> std::io::Result<(usize, Option<std::net::SocketAddr>, Option<i64>)> {
+        use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+        let mut control = [0u64; 16];
+        // Room for a sockaddr_in6 (28 bytes) and more.
+        let mut name = [0u8; 128];
+        let mut iov = IoVec {
+            base: buf.as_mut_ptr().cast(),
+            len: buf.len(),
+        };
+        let mut msg = MsgHdr {
+            name: name.as_mut_ptr().cast(),
+            namelen: name.len() as u32,
+            iov: &raw mut iov,
+            iovlen: 1,
+            control: control.as_mut_ptr().cast(),
+            controllen: size_of_val(&control),
+            flags: 0,
+        };
+        // SAFETY: msg points at live buffers of the lengths given.
+        let len = unsafe { recvmsg(fd, &raw mut msg, flags) };
+        if len < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let port = u16::from_be_bytes([name[2], name[3]]);
+        // sa_family is host-endian: AF_INET = 2, AF_INET6 = 10.
+        let from = match u16::from_ne_bytes([name[0], name[1]]) {
+            2 => Some(SocketAddr::from((
+                Ipv4Addr::new(name[4], name[5], name[6], name[7]),
+                port,
+            ))),
+            10 => {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(&name[8..24]);
+                Some(SocketAddr::from((Ipv6Addr::from(a), port)))
+            }
+            _ => None,
+        };
+        Ok((
+            len as usize,
+            from,
+            kernel_timestamp(&control, msg.controllen),
+        ))
     }
 
     /// The SCM_TIMESTAMPNS control message, as nanoseconds since the epoch.
