@@ -544,6 +544,16 @@ impl BrowserPeer for RtcPeer {
             tracing::debug!(%from, error = %e, "WebRTC datagram dropped");
         }
         self.drain();
+        if self.state != Some(PeerState::Connected) {
+            // Setting up, a datagram may make work due now that the
+            // library's `poll_timeout` does not report (the DTLS handshake
+            // starts once ICE picks its pair): without this it waited for
+            // the leg's next timer, some 20 ms.
+            if let Err(e) = self.pc.handle_timeout(now) {
+                tracing::debug!(error = %e, "WebRTC timeout handling failed");
+            }
+            self.drain();
+        }
     }
 
     fn send_rtp(&mut self, now: Instant, packet: &[u8]) {

@@ -265,6 +265,12 @@ pub async fn serve_until(
         let stop = async move {
             let _ = stop_http_rx.wait_for(|s| *s).await;
         };
+        // The CTI websocket's events are written when the engine has them,
+        // not in answer to the client: with Nagle each one waited for the
+        // client's delayed ACK, some 20 ms (docs/benchmarks.md).
+        let http = axum::serve::ListenerExt::tap_io(http, |tcp: &mut tokio::net::TcpStream| {
+            let _ = tcp.set_nodelay(true);
+        });
         if let Err(e) = axum::serve(http, app).with_graceful_shutdown(stop).await {
             warn!(error = %e, "HTTP server stopped with an error");
         }

@@ -147,6 +147,9 @@ pub async fn serve(
             },
             _ = stop.wait_for(|s| *s) => return,
         };
+        // Events a server sends of its own (the CTI websocket's) must not
+        // wait for the peer's delayed ACK (Nagle).
+        let _ = tcp.set_nodelay(true);
         let (acceptor, app) = (acceptor.clone(), app.clone());
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(HANDSHAKE_LIMIT, acceptor.accept(tcp)).await {
