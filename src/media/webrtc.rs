@@ -192,7 +192,16 @@ pub fn answer(
             offer.len()
         )));
     }
-    let offered = read_audio_offer(offer)?;
+    // One reading of the lines for us and the library alike: a line with
+    // stray blanks or carriage returns at either end (the fuzzer's find)
+    // was an m= line to one and not to the other.
+    let offer: String = offer
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .flat_map(|l| [l, "\r\n"])
+        .collect();
+    let offered = read_audio_offer(&offer)?;
     let law = cfg
         .laws
         .iter()
@@ -230,7 +239,7 @@ pub fn answer(
     // the payload types we take.
     let mut keep = vec![g711.payload_type];
     keep.extend(offered.telephone_event_pt);
-    let offer_sdp = RTCSessionDescription::offer(only_payload_types(offer, &keep)).map_err(bad)?;
+    let offer_sdp = RTCSessionDescription::offer(only_payload_types(&offer, &keep)).map_err(bad)?;
     pc.set_remote_description(now, offer_sdp).map_err(bad)?;
     let track = MediaStreamTrack::new(
         "hotline".to_owned(),
@@ -393,8 +402,9 @@ fn read_audio_offer(sdp: &str) -> Result<AudioOffer, NegotiationError> {
     Ok(offer)
 }
 
-/// `sdp` with its first audio section cut down to the payload types
-/// `keep` (the m= line's formats and their rtpmap, fmtp and rtcp-fb lines).
+/// `sdp` (trimmed lines, CRLF) with its first audio section cut down to
+/// the payload types `keep` (the m= line's formats and their rtpmap, fmtp
+/// and rtcp-fb lines).
 fn only_payload_types(sdp: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(sdp.len());
     let mut section = 0; // 0 before the audio section, 1 in it, 2 after
