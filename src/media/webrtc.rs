@@ -403,8 +403,8 @@ fn read_audio_offer(sdp: &str) -> Result<AudioOffer, NegotiationError> {
 }
 
 /// `sdp` (trimmed lines, CRLF) with its first audio section cut down to
-/// the payload types `keep` (the m= line's formats and their rtpmap, fmtp
-/// and rtcp-fb lines).
+/// the payload types `keep`, in that order (the m= line's formats and
+/// their rtpmap, fmtp and rtcp-fb lines).
 fn only_payload_types(sdp: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(sdp.len());
     let mut section = 0; // 0 before the audio section, 1 in it, 2 after
@@ -419,14 +419,14 @@ fn only_payload_types(sdp: &str, keep: &[u8]) -> String {
             if section == 1 {
                 let mut parts = m.split_whitespace();
                 let head: Vec<&str> = parts.by_ref().take(3).collect();
-                let formats: Vec<&str> = parts
-                    .filter(|f| f.parse::<u8>().is_ok_and(|pt| keep.contains(&pt)))
-                    .collect();
+                // In our order, the law first: the library keeps the
+                // offer's order, and the browser sends the first codec.
+                let offered: Vec<u8> = parts.filter_map(|f| f.parse().ok()).collect();
                 out.push_str("m=");
                 out.push_str(&head.join(" "));
-                for f in formats {
+                for pt in keep.iter().filter(|pt| offered.contains(pt)) {
                     out.push(' ');
-                    out.push_str(f);
+                    out.push_str(&pt.to_string());
                 }
                 out.push_str("\r\n");
                 continue;
