@@ -339,6 +339,7 @@ fn engine_config() -> EngineConfig {
         rules: hotline::acd::Rules::default(),
         webrtc: None,
         self_sip: None,
+        record: std::sync::Arc::new(hotline::config::RecordCalls::All),
     }
 }
 
@@ -471,6 +472,9 @@ fn drain_engine(engine: &mut Engine, now: Instant, seen: &mut Seen) {
             Output::MessageStart { .. }
             | Output::MessageAudio { .. }
             | Output::MessageEnd { .. }
+            | Output::RecordingStart { .. }
+            | Output::RecordingAudio { .. }
+            | Output::RecordingEnd { .. }
             | Output::Cti { .. }
             | Output::Offer { .. } => {}
         }

@@ -56,6 +56,7 @@ pub struct Config {
     pub queues: Vec<QueueSettings>,
     pub agents: AgentsConfig,
     pub webrtc: WebRtcSettings,
+    pub recording: RecordingSettings,
 }
 
 impl Default for Config {
@@ -70,6 +71,7 @@ impl Default for Config {
             queues: default_queues(),
             agents: Default::default(),
             webrtc: Default::default(),
+            recording: Default::default(),
         }
     }
 }
@@ -86,6 +88,113 @@ pub struct WebRtcSettings {
     /// this long for it, the caller hearing music, before it counts as a
     /// vanished phone (`agents.vanished_phone`).
     pub reattach_secs: u64,
+}
+
+/// Call recording (`[recording]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingSettings {
+    /// `all` (every answered call, from the answer), `none`, or `queues`:
+    /// only calls that reached one of `queues` are kept (each call is
+    /// recorded from the answer, as nobody knows yet where it will go;
+    /// the others' files are deleted when they end).
+    pub calls: String,
+    pub queues: Vec<String>,
+    /// Recordings older than this many days are deleted (not those on
+    /// legal hold); 0 keeps them for ever.
+    pub keep_days: u32,
+    /// Per queue, instead of `keep_days` (a call counts under the last
+    /// queue it joined; calls that reached none under `keep_days`).
+    pub keep_days_by_queue: std::collections::BTreeMap<String, u32>,
+    /// Agents may listen to their own calls' recordings.
+    pub agents_listen: bool,
+}
+
+impl Default for RecordingSettings {
+    fn default() -> Self {
+        RecordingSettings {
+            calls: "all".into(),
+            queues: Vec::new(),
+            keep_days: 365,
+            keep_days_by_queue: Default::default(),
+            agents_listen: true,
+        }
+    }
+}
+
+/// Which calls are recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordCalls {
+    All,
+    None,
+    /// Calls that reached one of these queues.
+    Queues(Vec<String>),
+}
+
+/// The recording settings, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingPolicy {
+    pub calls: RecordCalls,
+    pub keep_days: u32,
+    pub keep_days_by_queue: std::collections::BTreeMap<String, u32>,
+    pub agents_listen: bool,
+}
+
+impl Default for RecordingPolicy {
+    fn default() -> Self {
+        RecordingSettings::default()
+            .check(&[])
+            .expect("the default recording settings are valid")
+    }
+}
+
+impl RecordingSettings {
+    fn check(&self, queues: &[acd::QueueConfig]) -> Result<RecordingPolicy, ConfigError> {
+        let known = |key: String, name: &str| {
+            if queues.iter().any(|q| q.name == name) {
+                Ok(())
+            } else {
+                Err(invalid(key, format!("`{name}` is not a configured queue")))
+            }
+        };
+        let calls = match self.calls.as_str() {
+            "all" => RecordCalls::All,
+            "none" => RecordCalls::None,
+            "queues" if self.queues.is_empty() => {
+                return Err(invalid(
+                    "recording.queues",
+                    "calls = \"queues\" needs at least one queue",
+                ));
+            }
+            "queues" => {
+                for (i, q) in self.queues.iter().enumerate() {
+                    known(format!("recording.queues[{i}]"), q)?;
+                }
+                RecordCalls::Queues(self.queues.clone())
+            }
+            other => {
+                return Err(invalid(
+                    "recording.calls",
+                    format!("`{other}`: must be \"all\", \"none\" or \"queues\""),
+                ));
+            }
+        };
+        if !matches!(calls, RecordCalls::Queues(_)) && !self.queues.is_empty() {
+            return Err(invalid(
+                "recording.queues",
+                "only used with calls = \"queues\"",
+            ));
+        }
+        for name in self.keep_days_by_queue.keys() {
+            known(format!("recording.keep_days_by_queue.{name}"), name)?;
+        }
+        Ok(RecordingPolicy {
+            calls,
+            keep_days: self.keep_days,
+            keep_days_by_queue: self.keep_days_by_queue.clone(),
+            agents_listen: self.agents_listen,
+        })
+    }
 }
 
 impl Default for WebRtcSettings {
@@ -763,6 +872,8 @@ pub struct Settings {
     /// Browser softphones: their STUN/TURN servers and how long a call
     /// waits for a page's audio; `None`: off.
     pub webrtc: Option<(Vec<crate::cti::IceServer>, Duration)>,
+    /// Which calls are recorded, how long recordings are kept, who listens.
+    pub recording: RecordingPolicy,
 }
 
 /// Flags given on the command line; each one overrides the file.
@@ -1003,7 +1114,9 @@ impl Config {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
+        let queues = acd_queues(&self.queues)?;
         Ok(Settings {
+            recording: self.recording.check(&queues)?,
             sip_addr,
             http_addr,
             https_addr,
@@ -1029,7 +1142,7 @@ impl Config {
             reload_flows: ivr.reload,
             demo_data: self.server.demo_data.unwrap_or(false),
             desk: self.tickets.desk()?,
-            queues: acd_queues(&self.queues)?,
+            queues,
             not_ready_reasons: self.agents.reasons()?,
             reload_from: None,
             acd_rules: acd::Rules {
@@ -1181,6 +1294,44 @@ mod tests {
             (
                 "[webrtc]\nice_servers = [{ urls = [\"turn:x\"] }]",
                 "webrtc.ice_servers[0]",
+            ),
+        ] {
+            let err = Config::from_toml(text).unwrap().validate().unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("`{key}`")),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn recording_settings_are_checked() {
+        let s = Config::default().validate().unwrap();
+        assert_eq!(s.recording.calls, RecordCalls::All);
+        assert_eq!(s.recording.keep_days, 365);
+        let some = Config::from_toml(
+            "[recording]\ncalls = \"queues\"\nqueues = [\"complaint\"]\n\
+             [recording.keep_days_by_queue]\ncomplaint = 1095\n",
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(
+            some.recording.calls,
+            RecordCalls::Queues(vec!["complaint".into()])
+        );
+        assert_eq!(some.recording.keep_days_by_queue["complaint"], 1095);
+        for (text, key) in [
+            ("[recording]\ncalls = \"some\"", "recording.calls"),
+            ("[recording]\ncalls = \"queues\"", "recording.queues"),
+            (
+                "[recording]\ncalls = \"queues\"\nqueues = [\"nowhere\"]",
+                "recording.queues[0]",
+            ),
+            ("[recording]\nqueues = [\"complaint\"]", "recording.queues"),
+            (
+                "[recording.keep_days_by_queue]\nnowhere = 3",
+                "recording.keep_days_by_queue.nowhere",
             ),
         ] {
             let err = Config::from_toml(text).unwrap().validate().unwrap_err();

@@ -58,6 +58,14 @@ pub enum Command {
     Resume {
         call: String,
     },
+    /// Pause the call's recording (the caller reads out a card or ID
+    /// number): silence in the file until `resume_recording`.
+    PauseRecording {
+        call: String,
+    },
+    ResumeRecording {
+        call: String,
+    },
     /// Blind transfer to a queue (the caller waits there, at the front),
     /// to one agent (the caller waits for them, under the call's queue's
     /// rules) or to an outside number the flows allow (`transfer_allow`;
@@ -220,6 +228,13 @@ pub enum Event {
     Resumed {
         call: String,
     },
+    /// The call's recording was paused or resumed (by you or by a
+    /// supervisor: `by`).
+    Recording {
+        call: String,
+        paused: bool,
+        by: String,
+    },
     /// The call is over for the agent.
     Ended {
         call: String,
@@ -260,7 +275,8 @@ pub enum Event {
         id: Option<String>,
         /// Stable, for programs: bad_command, wrong_state, no_such_call,
         /// not_your_call, unknown_queue, unknown_agent, unknown_number,
-        /// unknown_reason, no_phone, bad_media, no_softphone; and, without a command, replaced (another window
+        /// unknown_reason, no_phone, bad_media, no_softphone,
+        /// not_recorded; and, without a command, replaced (another window
         /// took over) and session_ended (sign in again), each followed by
         /// the server closing the connection.
         code: &'static str,

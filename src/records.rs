@@ -27,6 +27,52 @@ impl HangupSide {
     }
 }
 
+/// Where a call's recording stands (`calls.recording_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingState {
+    /// Being written (or the server stopped while it was: see `CutOff`).
+    Recording,
+    /// Written from the answer to the hang-up.
+    Complete,
+    /// The server stopped in the middle; repaired at the next start, it
+    /// holds the audio up to the stop.
+    CutOff,
+    /// It could not be written (disk full, folder not writable); what was
+    /// written, if anything, is kept.
+    Failed,
+    /// Not kept: the call reached no queue the policy records.
+    Discarded,
+    /// Deleted when its retention ran out.
+    Deleted,
+}
+
+impl RecordingState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingState::Recording => "recording",
+            RecordingState::Complete => "complete",
+            RecordingState::CutOff => "cut_off",
+            RecordingState::Failed => "failed",
+            RecordingState::Discarded => "discarded",
+            RecordingState::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RecordingState> {
+        [
+            RecordingState::Recording,
+            RecordingState::Complete,
+            RecordingState::CutOff,
+            RecordingState::Failed,
+            RecordingState::Discarded,
+            RecordingState::Deleted,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
 /// One change to the stored record of a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordOp {
@@ -99,6 +145,26 @@ pub enum RecordOp {
         disposition: Option<String>,
         notes: String,
     },
+    /// The call's recording file is open and being written; its first
+    /// sample is `started_at`.
+    RecordingStarted {
+        call_id: String,
+        file: String,
+        started_at: i64,
+    },
+    /// The call's recording is over: how it ended and what the file holds
+    /// (`sha256` of the whole file; `None` when there is no file).
+    RecordingDone {
+        call_id: String,
+        state: RecordingState,
+        duration_ms: i64,
+        bytes: i64,
+        sha256: Option<String>,
+        /// Agents heard on the right channel, comma-separated ids.
+        agents: String,
+        /// Why, when it is not simply complete.
+        note: String,
+    },
     /// An agent changed state. `id` is unique per change (a retry writes
     /// nothing twice); the states are [`crate::acd::AgentState::name`]s.
     AgentState {
@@ -127,7 +193,9 @@ impl RecordOp {
             | RecordOp::Queued { call_id, .. }
             | RecordOp::AgentAnswered { call_id, .. }
             | RecordOp::Handled { call_id, .. }
-            | RecordOp::WrapUp { call_id, .. } => call_id,
+            | RecordOp::WrapUp { call_id, .. }
+            | RecordOp::RecordingStarted { call_id, .. }
+            | RecordOp::RecordingDone { call_id, .. } => call_id,
             RecordOp::AgentState { .. } => "",
         }
     }

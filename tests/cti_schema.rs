@@ -61,6 +61,8 @@ const COMMAND_TYPES: &[&str] = &[
     "hang_up",
     "hold",
     "resume",
+    "pause_recording",
+    "resume_recording",
     "transfer",
     "dtmf",
     "consult",
@@ -83,6 +85,8 @@ fn command_type(c: &Command) -> &'static str {
         Command::HangUp { .. } => "hang_up",
         Command::Hold { .. } => "hold",
         Command::Resume { .. } => "resume",
+        Command::PauseRecording { .. } => "pause_recording",
+        Command::ResumeRecording { .. } => "resume_recording",
         Command::Transfer { .. } => "transfer",
         Command::Dtmf { .. } => "dtmf",
         Command::Consult { .. } => "consult",
@@ -106,6 +110,7 @@ const EVENT_TYPES: &[&str] = &[
     "answered",
     "held",
     "resumed",
+    "recording",
     "ended",
     "consult",
     "ok",
@@ -123,6 +128,7 @@ fn event_type(e: &Event) -> &'static str {
         Event::Answered { .. } => "answered",
         Event::Held { .. } => "held",
         Event::Resumed { .. } => "resumed",
+        Event::Recording { .. } => "recording",
         Event::Ended { .. } => "ended",
         Event::Consult { .. } => "consult",
         Event::Ok { .. } => "ok",
@@ -157,6 +163,7 @@ const ERROR_CODES: &[&str] = &[
     "no_phone",
     "bad_media",
     "no_softphone",
+    "not_recorded",
     "replaced",
     "session_ended",
 ];
@@ -419,6 +426,14 @@ fn server_events() -> Vec<(String, Event)> {
         ("answered".into(), Event::Answered { call: CALL.into() }),
         ("held".into(), Event::Held { call: CALL.into() }),
         ("resumed".into(), Event::Resumed { call: CALL.into() }),
+        (
+            "recording".into(),
+            Event::Recording {
+                call: CALL.into(),
+                paused: true,
+                by: "agent 12".into(),
+            },
+        ),
         (
             "ok with id".into(),
             Event::Ok {

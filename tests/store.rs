@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use hotline::records::{HangupSide, RecordOp};
+use hotline::config::{RecordCalls, RecordingPolicy};
+use hotline::records::{HangupSide, RecordOp, RecordingState};
 use hotline::rt::record_writer;
 use hotline::store::{
     Backend, CallDetail, CallEventRow, CallMessageRow, CallRow, CustomerSummary,
@@ -51,6 +52,7 @@ on_both_backends!(
     screen_pop_of_unknown_number,
     screen_pop_in_any_form_lists_open_tickets_only,
     screen_pop_merges_many_phones,
+    recording_states_holds_and_retention,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -158,6 +160,7 @@ fn expected_call(id: &str, t: i64) -> CallDetail {
             wrap_up_ms: None,
             disposition: None,
             notes: None,
+            recording: None,
         },
         events: vec![
             ev(1, t, "arrived", "from 13800138000"),
@@ -758,6 +761,201 @@ async fn message_ops_are_idempotent(db: &TestDb) {
         Err(StoreError::MissingCall { .. })
     ));
     assert_eq!(count(store, "SELECT COUNT(*) FROM call_messages").await, 3);
+}
+
+fn recording_started(id: &str, at: i64) -> RecordOp {
+    RecordOp::RecordingStarted {
+        call_id: id.to_owned(),
+        file: format!("recordings/2024/05/01/{id}.wav"),
+        started_at: at,
+    }
+}
+
+fn recording_done(id: &str, state: RecordingState) -> RecordOp {
+    RecordOp::RecordingDone {
+        call_id: id.to_owned(),
+        state,
+        duration_ms: 61_000,
+        bytes: 44 + 61 * 32_000,
+        sha256: Some("ab".repeat(32)),
+        agents: "3,5".to_owned(),
+        note: String::new(),
+    }
+}
+
+fn queued(id: &str, queue: &str) -> RecordOp {
+    RecordOp::Queued {
+        call_id: id.to_owned(),
+        queue: queue.to_owned(),
+        at: T0,
+    }
+}
+
+/// A recording's life in the store: started (found unfinished after a
+/// crash), done (its facts on the call), retried ops that change nothing,
+/// legal holds, retention per queue, and the access log.
+async fn recording_states_holds_and_retention(db: &TestDb) {
+    const DAY: i64 = 86_400_000;
+    let store = &db.store;
+    apply_all(
+        store,
+        &[
+            arrived("old", T0),
+            queued("old", "general"),
+            recording_started("old", T0),
+            arrived("held", T0),
+            queued("held", "general"),
+            recording_started("held", T0),
+            arrived("complaint", T0),
+            queued("complaint", "complaint"),
+            recording_started("complaint", T0),
+            arrived("live", T0 + 10 * DAY),
+            recording_started("live", T0 + 10 * DAY),
+            arrived("never", T0),
+        ],
+    )
+    .await;
+    let unfinished = store.unfinished_recordings().await.expect("unfinished");
+    assert_eq!(unfinished.len(), 4);
+    assert_eq!(
+        unfinished[0].1.split('/').next_back(),
+        Some("old.wav"),
+        "{unfinished:?}"
+    );
+    for id in ["old", "held", "complaint"] {
+        store
+            .apply(&recording_done(id, RecordingState::Complete))
+            .await
+            .expect("done");
+    }
+    // A retried start after the end changes nothing.
+    store
+        .apply(&recording_started("old", T0))
+        .await
+        .expect("retry");
+    let rec = store
+        .call("old")
+        .await
+        .unwrap()
+        .unwrap()
+        .call
+        .recording
+        .expect("recorded");
+    assert_eq!(rec.state, RecordingState::Complete);
+    assert_eq!(rec.started_at, Some(T0));
+    assert_eq!(rec.duration_ms, Some(61_000));
+    assert_eq!(rec.agents, [3, 5]);
+    assert!(!rec.legal_hold);
+    assert_eq!(
+        store.call("never").await.unwrap().unwrap().call.recording,
+        None
+    );
+    assert_eq!(
+        store.unfinished_recordings().await.unwrap(),
+        [(
+            "live".to_owned(),
+            "recordings/2024/05/01/live.wav".to_owned()
+        )]
+    );
+
+    // Playback: the file and everyone who may hear it.
+    let file = store.recording_file("old").await.unwrap().expect("a file");
+    assert_eq!(file.file, "recordings/2024/05/01/old.wav");
+    assert_eq!(file.agents, [3, 5]);
+    assert_eq!(store.recording_file("never").await.unwrap(), None);
+
+    // Legal hold; retention of 30 days, complaints 365.
+    assert!(store.set_legal_hold("held", true).await.unwrap());
+    assert!(
+        !store.set_legal_hold("never", true).await.unwrap(),
+        "no recording to hold"
+    );
+    let policy = RecordingPolicy {
+        calls: RecordCalls::All,
+        keep_days: 30,
+        keep_days_by_queue: [("complaint".to_owned(), 365)].into(),
+        agents_listen: true,
+    };
+    assert!(
+        store
+            .expired_recordings(&policy, T0 + 29 * DAY, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = store
+        .expired_recordings(&policy, T0 + 31 * DAY, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+        ["old"],
+        "not the hold, not the complaint, not the one still recording"
+    );
+    let due = store
+        .expired_recordings(&policy, T0 + 366 * DAY, 10)
+        .await
+        .unwrap();
+    let mut ids: Vec<&str> = due.iter().map(|(id, _)| id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["complaint", "old"]);
+    assert!(
+        store
+            .mark_recording_deleted("old", T0 + 366 * DAY)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .mark_recording_deleted("old", T0 + 366 * DAY)
+            .await
+            .unwrap(),
+        "once"
+    );
+    assert!(
+        !store
+            .mark_recording_deleted("held", T0 + 366 * DAY)
+            .await
+            .unwrap(),
+        "held"
+    );
+    let rec = store
+        .call("old")
+        .await
+        .unwrap()
+        .unwrap()
+        .call
+        .recording
+        .unwrap();
+    assert_eq!(rec.state, RecordingState::Deleted);
+    assert_eq!(rec.sha256, Some("ab".repeat(32)), "its facts stay");
+    let rec = store
+        .call("held")
+        .await
+        .unwrap()
+        .unwrap()
+        .call
+        .recording
+        .unwrap();
+    assert!(rec.legal_hold);
+    assert_eq!(rec.state, RecordingState::Complete);
+
+    // Who listened.
+    store
+        .log_recording_access("held", 7, "listen", T0 + 1)
+        .await
+        .unwrap();
+    store
+        .log_recording_access("held", 8, "download", T0 + 2)
+        .await
+        .unwrap();
+    let log = store.recording_access("held").await.unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|a| (a.user_id, a.action.as_str(), a.at))
+            .collect::<Vec<_>>(),
+        [(7, "listen", T0 + 1), (8, "download", T0 + 2)]
+    );
 }
 
 async fn seed_demo_inserts_once(db: &TestDb) {

@@ -567,6 +567,8 @@ impl AgentLeg {
                     }
                 }
                 MediaOutput::Audio(samples) => self.events.push_back(LegEvent::Audio(samples)),
+                // The call's recording is made on the caller's leg.
+                MediaOutput::Recorded(_) => {}
                 MediaOutput::Inactive if self.phase == Phase::Up => {
                     // The phone vanished (no BYE, no RTP): our BYE may not
                     // reach it, but the dialog is ended on our side.

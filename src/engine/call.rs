@@ -6,7 +6,7 @@
 //! Invariants: `Ended` is recorded exactly once (guarded by `ended`); the
 //! media socket is closed exactly once (guarded by `media_open`); a message
 //! being recorded is closed exactly once, also when the caller hangs up in
-//! the middle of it (guarded by `recording`); once a call is `Phase::Over`
+//! the middle of it (guarded by `leaving_message`); once a call is `Phase::Over`
 //! it produces nothing but the answer to a late in-dialog request.
 
 use std::net::{IpAddr, SocketAddr};
@@ -18,6 +18,7 @@ use rsip::{Method, Request, Response};
 use tracing::{debug, info};
 
 use super::{ALLOW, CallKey, EngineConfig, IvrCatalog, Output};
+use crate::config::RecordCalls;
 use crate::ivr::{Clock, Effect, Ivr, LookupAnswer, Start};
 use crate::media::g711::Law;
 use crate::media::session::{MediaConfig, MediaOutput, MediaSession};
@@ -121,6 +122,21 @@ struct CallSettings {
     rtp_timeout: Duration,
     telephone_event_pt: u8,
     codecs: Vec<String>,
+    record: Arc<RecordCalls>,
+}
+
+/// The call's recording, from the answer to the hang-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Recording {
+    /// Agents heard on the right channel, in the order they answered.
+    agents: Vec<crate::acd::AgentId>,
+}
+
+/// Why a recording could not be paused or resumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingError {
+    /// The call is not being recorded (policy, or not answered yet).
+    NotRecorded,
 }
 
 /// Everything needed to start a call.
@@ -196,12 +212,14 @@ pub(super) struct Call {
     /// A prompt list that had nothing to play; reported done in
     /// `poll_actions`.
     played_nothing: Option<u32>,
+    /// The call is being recorded (from its answer).
+    recording: Option<Recording>,
     /// A message is being recorded.
-    recording: bool,
+    leaving_message: bool,
     /// The message was stopped; audio sent before the stop may still be on
     /// its way (key presses overtake audio in the runtime), so capture
     /// goes on until then.
-    recording_tail: Option<Instant>,
+    message_tail: Option<Instant>,
     /// While the caller holds us (re-INVITE), playback and the RTP timer
     /// pause; the call is ended if the hold lasts this long.
     held_until: Option<Instant>,
@@ -253,6 +271,7 @@ impl Call {
             rtp_timeout: n.cfg.rtp_timeout,
             telephone_event_pt: n.cfg.telephone_event_pt,
             codecs: n.cfg.codecs.clone(),
+            record: n.cfg.record.clone(),
         };
         let ivr = Ivr::new(Start {
             flows: n.catalog.flows.clone(),
@@ -293,8 +312,9 @@ impl Call {
             queued_digits: Vec::new(),
             playing: None,
             played_nothing: None,
-            recording: false,
-            recording_tail: None,
+            recording: None,
+            leaving_message: false,
+            message_tail: None,
             held_until: None,
             dtmf_events: 0,
             messages: 0,
@@ -366,6 +386,12 @@ impl Call {
     }
 
     pub(super) fn record(&mut self, op: RecordOp) {
+        // Whoever answers for us is heard on the recording's right channel.
+        if let (RecordOp::AgentAnswered { agent_id, .. }, Some(r)) = (&op, self.recording.as_mut())
+            && !r.agents.contains(agent_id)
+        {
+            r.agents.push(*agent_id);
+        }
         self.pending.push(Action::Output(Output::Record(op)));
     }
 
@@ -390,8 +416,65 @@ impl Call {
         }
     }
 
+    /// Ends the call's recording at `now`: its last audio, then its end.
+    fn finish_recording(&mut self, now: Instant) {
+        let Some(recording) = self.recording.take() else {
+            return;
+        };
+        if let Some(m) = self.media.as_mut() {
+            m.finish_recording(now);
+            // The call is ending: of the media's last outputs only the
+            // recording's matter.
+            while let Some(o) = m.poll_output() {
+                if let MediaOutput::Recorded(chunk) = o {
+                    self.pending.push(Action::Output(Output::RecordingAudio {
+                        call: self.key,
+                        chunk,
+                    }));
+                }
+            }
+        }
+        let keep = match &*self.settings.record {
+            RecordCalls::Queues(queues) => {
+                self.acd.as_ref().is_some_and(|a| queues.contains(&a.queue))
+            }
+            RecordCalls::All | RecordCalls::None => true,
+        };
+        self.pending.push(Action::Output(Output::RecordingEnd {
+            call: self.key,
+            keep,
+            agents: recording.agents,
+        }));
+    }
+
+    /// Pauses or resumes the call's recording (a card number being read
+    /// out): silence in the file meanwhile, and an event saying who.
+    /// Asking for the state it is already in changes nothing.
+    pub fn pause_recording(
+        &mut self,
+        now: Instant,
+        paused: bool,
+        by: &str,
+    ) -> Result<(), RecordingError> {
+        let Some(media) = self.media.as_mut().filter(|_| self.recording.is_some()) else {
+            return Err(RecordingError::NotRecorded);
+        };
+        if media.recording_paused() == Some(paused) {
+            return Ok(());
+        }
+        media.set_recording_paused(now, paused);
+        let kind = if paused {
+            "recording-paused"
+        } else {
+            "recording-resumed"
+        };
+        self.event(now, kind, by);
+        Ok(())
+    }
+
     /// Records the end of the call (once) and releases its media.
     fn finish(&mut self, now: Instant, cause: &str, side: HangupSide) {
+        self.finish_recording(now);
         if let Some(m) = &self.media {
             let st = m.stats();
             let codec = self.negotiated.as_ref().map_or("-", |n| n.law_name);
@@ -401,8 +484,8 @@ impl Call {
             );
             self.event(now, "media", &detail);
         }
-        if std::mem::take(&mut self.recording) {
-            self.recording_tail = None;
+        if std::mem::take(&mut self.leaving_message) {
+            self.message_tail = None;
             self.pending
                 .push(Action::Output(Output::MessageEnd { call: self.key }));
             let why = match side {
@@ -605,6 +688,17 @@ impl Call {
             media.set_held(now, true);
             self.held_until = Some(now + MAX_HOLD);
         }
+        if *self.settings.record != RecordCalls::None {
+            media.start_recording(now);
+            let started_at = self.wall(now);
+            self.recording = Some(Recording { agents: Vec::new() });
+            self.pending.push(Action::Output(Output::RecordingStart {
+                call: self.key,
+                call_id: self.id.clone(),
+                file: format!("recordings/{}/{}.wav", date_path(started_at), self.id),
+                started_at,
+            }));
+        }
         self.rtp_dest = Some(neg.remote);
         self.media = Some(media);
     }
@@ -800,7 +894,7 @@ impl Call {
             let clock = self.clock(now);
             self.ivr.handle_timeout(clock);
         }
-        if self.recording_tail.is_some_and(|t| t <= now) {
+        if self.message_tail.is_some_and(|t| t <= now) {
             self.end_message();
         }
         if self.held_until.is_some_and(|t| t <= now) {
@@ -825,7 +919,7 @@ impl Call {
         [
             media,
             ivr,
-            self.recording_tail,
+            self.message_tail,
             self.held_until,
             self.agent_transfer_until,
         ]
@@ -919,12 +1013,18 @@ impl Call {
                 self.pending.push(Action::Audio(samples));
             }
             MediaOutput::Audio(samples) => {
-                if self.recording {
+                if self.leaving_message {
                     self.pending.push(Action::Output(Output::MessageAudio {
                         call: self.key,
                         samples,
                     }));
                 }
+            }
+            MediaOutput::Recorded(chunk) => {
+                self.pending.push(Action::Output(Output::RecordingAudio {
+                    call: self.key,
+                    chunk,
+                }));
             }
             MediaOutput::Inactive => self.hangup(now, "rtp-timeout"),
         }
@@ -954,16 +1054,12 @@ impl Call {
             }
             Effect::StartRecording => {
                 self.messages += 1;
-                // Folders by UTC date, as recordings will have.
-                let date = jiff::Timestamp::from_millisecond(self.wall(now))
-                    .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
-                    .unwrap_or_default()
-                    .replace('-', "/");
+                let date = date_path(self.wall(now));
                 let file = format!("messages/{date}/{}-{}.wav", self.id, self.messages);
                 if let Some(media) = self.media.as_mut() {
                     media.set_capture(true);
                 }
-                self.recording = true;
+                self.leaving_message = true;
                 self.pending.push(Action::Output(Output::MessageStart {
                     call: self.key,
                     call_id: self.id.clone(),
@@ -971,8 +1067,8 @@ impl Call {
                 }));
             }
             Effect::StopRecording => {
-                if self.recording && self.recording_tail.is_none() {
-                    self.recording_tail = Some(now + MESSAGE_TAIL);
+                if self.leaving_message && self.message_tail.is_none() {
+                    self.message_tail = Some(now + MESSAGE_TAIL);
                 }
             }
             // The ACD takes the caller; the IVR plays the queue's hold
@@ -1025,8 +1121,8 @@ impl Call {
 
     /// Closes the message being recorded (after its tail).
     fn end_message(&mut self) {
-        self.recording_tail = None;
-        if std::mem::take(&mut self.recording) {
+        self.message_tail = None;
+        if std::mem::take(&mut self.leaving_message) {
             if let Some(media) = self.media.as_mut() {
                 media.set_capture(false);
             }
@@ -1328,6 +1424,15 @@ const MESSAGE_TAIL: Duration = Duration::from_millis(200);
 /// and the RTP inactivity timer pause while held, so nothing else would
 /// end such a call).
 const MAX_HOLD: Duration = Duration::from_secs(600);
+
+/// `YYYY/MM/DD` of a wall time, in UTC: the folders messages and
+/// recordings are kept in.
+fn date_path(wall_ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(wall_ms)
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
+        .unwrap_or_default()
+        .replace('-', "/")
+}
 
 pub(super) fn law_of(neg: &Negotiated) -> Law {
     if neg.law_name == "PCMA" {

@@ -406,6 +406,8 @@ impl Engine {
             }
             Command::Hold { call } => self.hold(now, agent, &call, true),
             Command::Resume { call } => self.hold(now, agent, &call, false),
+            Command::PauseRecording { call } => self.pause_recording(now, agent, &call, true),
+            Command::ResumeRecording { call } => self.pause_recording(now, agent, &call, false),
             Command::Transfer {
                 call,
                 queue,
@@ -638,6 +640,56 @@ impl Engine {
         };
         self.drive_leg(now, key);
         done
+    }
+
+    /// An agent pauses or resumes their call's recording.
+    fn pause_recording(
+        &mut self,
+        now: Instant,
+        agent: AgentId,
+        call: &str,
+        paused: bool,
+    ) -> Result<(), (&'static str, String)> {
+        let key = self.own_call(agent, call)?;
+        if !matches!(
+            self.acd.agent_state(agent),
+            Some(AgentState::OnCall { .. } | AgentState::OnHold { .. })
+        ) {
+            return Err(("wrong_state", "no call is connected".into()));
+        }
+        match self.set_recording_paused(now, key, paused, &format!("agent {agent}")) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(("not_recorded", format!("call {call} is not being recorded"))),
+        }
+    }
+
+    /// Pauses or resumes a call's recording; the agent on the call hears
+    /// of it (`by` says who: it may be a supervisor).
+    pub(super) fn set_recording_paused(
+        &mut self,
+        now: Instant,
+        key: CallKey,
+        paused: bool,
+        by: &str,
+    ) -> Result<(), super::call::RecordingError> {
+        let c = self
+            .calls
+            .get_mut(&key)
+            .ok_or(super::call::RecordingError::NotRecorded)?;
+        c.pause_recording(now, paused, by)?;
+        let (id, agent) = (c.id.clone(), c.acd.as_ref().and_then(|a| a.agent));
+        if let Some(agent) = agent {
+            self.cti(
+                agent,
+                Event::Recording {
+                    call: id,
+                    paused,
+                    by: by.to_owned(),
+                },
+            );
+        }
+        self.drive_call(now, key);
+        Ok(())
     }
 
     pub(super) fn hold(

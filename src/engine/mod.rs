@@ -101,6 +101,28 @@ pub enum Output {
     MessageAudio { call: CallKey, samples: Vec<i16> },
     /// The message is complete: close the file and record it with the call.
     MessageEnd { call: CallKey },
+    /// The call's recording starts (at the answer): create `file`
+    /// (relative to the data directory) for 8 kHz stereo audio, its first
+    /// sample at `started_at` (wall ms).
+    RecordingStart {
+        call: CallKey,
+        call_id: String,
+        file: String,
+        started_at: i64,
+    },
+    /// The next piece of the call's recording.
+    RecordingAudio {
+        call: CallKey,
+        chunk: crate::media::recording::Chunk,
+    },
+    /// The recording is over: finish the file and record it with the call
+    /// (or delete it, `keep: false`, a call the policy does not keep).
+    /// `agents`: who was heard on the right channel besides the IVR.
+    RecordingEnd {
+        call: CallKey,
+        keep: bool,
+        agents: Vec<crate::acd::AgentId>,
+    },
     /// Send this to the agent's CTI websocket.
     Cti {
         agent: crate::acd::AgentId,
@@ -145,6 +167,8 @@ pub struct EngineConfig {
     /// Our own SIP socket, as we can send to it: where the browser test
     /// caller's line calls (`None`: no test calls).
     pub self_sip: Option<SocketAddr>,
+    /// Which calls are recorded.
+    pub record: Arc<crate::config::RecordCalls>,
 }
 
 /// What agents' browser softphones need from the server.
@@ -180,6 +204,7 @@ impl EngineConfig {
             rules: s.acd_rules,
             webrtc: None,
             self_sip: None,
+            record: Arc::new(s.recording.calls.clone()),
         }
     }
 

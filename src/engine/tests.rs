@@ -39,6 +39,7 @@ use crate::ivr::{LookupAnswer, LookupKind};
 use crate::media::dtmf::encode_event;
 use crate::media::g711;
 use crate::media::player::Prompt;
+use crate::media::recording::Chunk;
 use crate::media::rtp::{self, RtpHeader};
 use crate::records::{HangupSide, RecordOp};
 use crate::sip::message::{self, HeadersExt};
@@ -185,6 +186,7 @@ fn config() -> TestConfig {
         rules: crate::acd::Rules::default(),
         webrtc: None,
         self_sip: Some(self_sip()),
+        record: Arc::new(crate::config::RecordCalls::All),
     };
     TestConfig {
         engine,
@@ -547,6 +549,8 @@ struct Sim {
     lookups: Vec<(CallKey, u32, LookupKind, String)>,
     /// Message outputs: (call, "start FILE" | "audio N" | "end").
     messages: Vec<(CallKey, String)>,
+    /// Call recordings, by call.
+    recordings: HashMap<CallKey, Recorded>,
     /// Events for agents' screens, and the calls offered to them.
     cti: Vec<(crate::acd::AgentId, crate::cti::Event)>,
     offers: Vec<(crate::acd::AgentId, crate::cti::CallView)>,
@@ -562,6 +566,16 @@ struct Sim {
     /// Deliver what the engine sends to its own SIP socket and RTP
     /// sockets back to it (the test caller's line calls us).
     loopback: bool,
+}
+
+/// What the engine recorded of one call.
+struct Recorded {
+    file: String,
+    started_at: i64,
+    /// (left: the caller, right: what the caller heard).
+    pairs: Vec<(i16, i16)>,
+    /// (keep, agents) once ended.
+    end: Option<(bool, Vec<crate::acd::AgentId>)>,
 }
 
 impl Sim {
@@ -587,6 +601,7 @@ impl Sim {
             feeds: Vec::new(),
             lookups: Vec::new(),
             messages: Vec::new(),
+            recordings: HashMap::new(),
             cti: Vec::new(),
             offers: Vec::new(),
             credentials: Vec::new(),
@@ -689,6 +704,36 @@ impl Sim {
                             .push((call, format!("audio {}", samples.len())));
                     }
                     Output::MessageEnd { call } => self.messages.push((call, "end".into())),
+                    Output::RecordingStart {
+                        call,
+                        file,
+                        started_at,
+                        ..
+                    } => {
+                        let old = self.recordings.insert(
+                            call,
+                            Recorded {
+                                file,
+                                started_at,
+                                pairs: Vec::new(),
+                                end: None,
+                            },
+                        );
+                        assert!(old.is_none(), "a second recording of call {call}");
+                    }
+                    Output::RecordingAudio { call, chunk } => {
+                        let r = self.recordings.get_mut(&call).expect("started");
+                        assert!(r.end.is_none(), "audio after the end");
+                        match chunk {
+                            Chunk::Audio(s) => r.pairs.extend(s.chunks(2).map(|p| (p[0], p[1]))),
+                            Chunk::Silence(n) => r.pairs.extend((0..n).map(|_| (0, 0))),
+                        }
+                    }
+                    Output::RecordingEnd { call, keep, agents } => {
+                        let r = self.recordings.get_mut(&call).expect("started");
+                        assert!(r.end.is_none(), "a second end");
+                        r.end = Some((keep, agents));
+                    }
                     Output::Cti { agent, event } => self.cti.push((agent, *event)),
                     Output::Offer { agent, call } => self.offers.push((agent, call)),
                     Output::Credentials { token, username } => {
@@ -2881,4 +2926,5 @@ fn a_hold_that_never_ends_is_hung_up_after_ten_minutes() {
 }
 
 mod acd;
+mod recording;
 mod softphone;

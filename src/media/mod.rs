@@ -19,6 +19,7 @@
 pub mod dtmf;
 pub mod g711;
 pub mod player;
+pub mod recording;
 pub mod rtp;
 pub mod session;
 pub mod webrtc;

@@ -41,6 +41,12 @@
 //! one doubled. The feed holds at most [`MAX_BRIDGE_BACKLOG`]; older
 //! samples are dropped, so a faster sender cannot build up delay. Prompts
 //! queued meanwhile wait (music on hold resumes where it stopped).
+//!
+//! Recorded ([`MediaSession::start_recording`]), every audio packet
+//! received and every slot sent (silence for a key press or a slot with
+//! nothing to play) also goes to a [`Recorder`], whose chunks come out as
+//! [`MediaOutput::Recorded`]; its clock keeps running while held, so the
+//! recording stays as long as the call.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -49,6 +55,7 @@ use super::Error;
 use super::dtmf::{DtmfDigit, DtmfReceiver};
 use super::g711::{self, Law};
 use super::player::{FRAME_DURATION, FrameInfo, Player, Prompt, PromptId, SAMPLES_PER_FRAME};
+use super::recording::{Chunk, Recorder};
 use super::rtp::{self, RtpHeader};
 
 /// How late the driver may be before we skip ahead instead of catching up.
@@ -137,6 +144,8 @@ pub enum MediaOutput {
     /// The caller's audio, decoded, while capture is on (a message being
     /// left): one packet's samples, in arrival order.
     Audio(Vec<i16>),
+    /// The next piece of the call's recording, while recording.
+    Recorded(Chunk),
 }
 
 /// One call leg's media state machine.
@@ -173,6 +182,7 @@ pub struct MediaSession {
     /// SSRC of the telephone-event stream and when its last press ended.
     dtmf_ssrc: Option<u32>,
     last_dtmf: Option<Instant>,
+    recorder: Option<Recorder>,
     stats: MediaStats,
 }
 
@@ -210,6 +220,7 @@ impl MediaSession {
             key_sending: None,
             dtmf_ssrc: None,
             last_dtmf: None,
+            recorder: None,
             stats: MediaStats::default(),
         }
     }
@@ -261,10 +272,17 @@ impl MediaSession {
                 }
             }
         }
-        if self.capture && packet.header.payload_type == self.config.payload_type {
+        if (self.capture || self.recorder.is_some())
+            && packet.header.payload_type == self.config.payload_type
+        {
             let mut samples = Vec::with_capacity(packet.payload.len());
             g711::decode_into(self.config.law, packet.payload, &mut samples);
-            self.outputs.push_back(MediaOutput::Audio(samples));
+            if let Some(r) = self.recorder.as_mut() {
+                r.caller(&samples);
+            }
+            if self.capture {
+                self.outputs.push_back(MediaOutput::Audio(samples));
+            }
         }
         self.stats.packets_received += 1;
         self.stats.bytes_received += packet.payload.len() as u64;
@@ -304,6 +322,45 @@ impl MediaSession {
     /// jitter buffer: a message is kept as it was heard).
     pub fn set_capture(&mut self, on: bool) {
         self.capture = on;
+    }
+
+    /// Starts recording the call from `now`: both directions, on one clock.
+    pub fn start_recording(&mut self, now: Instant) {
+        self.recorder = Some(Recorder::new(now));
+    }
+
+    /// Pauses or resumes the recording; `false` when there is none.
+    pub fn set_recording_paused(&mut self, now: Instant, paused: bool) -> bool {
+        let Some(r) = self.recorder.as_mut() else {
+            return false;
+        };
+        r.set_paused(now, paused);
+        self.drain_recording();
+        true
+    }
+
+    /// Whether the recording is paused; `None` when not recording.
+    #[must_use]
+    pub fn recording_paused(&self) -> Option<bool> {
+        self.recorder.as_ref().map(Recorder::is_paused)
+    }
+
+    /// Ends the recording at `now`: its last chunks come out now, and
+    /// nothing more after them.
+    pub fn finish_recording(&mut self, now: Instant) {
+        if let Some(r) = self.recorder.as_mut() {
+            r.finish(now);
+            self.drain_recording();
+            self.recorder = None;
+        }
+    }
+
+    fn drain_recording(&mut self) {
+        if let Some(r) = self.recorder.as_mut() {
+            while let Some(c) = r.poll_chunk() {
+                self.outputs.push_back(MediaOutput::Recorded(c));
+            }
+        }
     }
 
     /// Queues key presses to send to the peer as RFC 4733 events, each in
@@ -412,6 +469,10 @@ impl MediaSession {
     /// Sends every packet due at or before `now` and checks inactivity.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.send_due(now, true);
+        if let Some(r) = self.recorder.as_mut() {
+            r.advance(now);
+            self.drain_recording();
+        }
         if !self.inactive_reported && self.inactivity_deadline().is_some_and(|d| d <= now) {
             self.inactive_reported = true;
             self.outputs.push_back(MediaOutput::Inactive);
@@ -425,19 +486,21 @@ impl MediaSession {
     }
 
     /// When to call [`MediaSession::handle_timeout`] next: the earlier of the
-    /// next packet and the inactivity deadline; `None` while held.
+    /// next packet and the inactivity deadline; while held only the
+    /// recording's next frame, if recording.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let recording = self.recorder.as_ref().map(Recorder::next_due);
         if self.held {
-            return None;
+            return recording;
         }
         let inactivity = self
             .inactivity_deadline()
             .filter(|_| !self.inactive_reported);
-        match (self.due(self.next_slot), inactivity) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.due(self.next_slot), inactivity, recording]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Counters so far.
@@ -510,6 +573,9 @@ impl MediaSession {
             self.stats.packets_sent += 1;
             self.stats.bytes_sent += payload.len() as u64;
             self.outputs.push_back(MediaOutput::Transmit(packet));
+            if let Some(r) = self.recorder.as_mut() {
+                r.heard(&[0; SAMPLES_PER_FRAME]);
+            }
             self.drain_finished();
             return;
         }
@@ -528,6 +594,13 @@ impl MediaSession {
 
         let mut packet = Vec::with_capacity(rtp::HEADER_LEN + SAMPLES_PER_FRAME);
         rtp::write_header(&header, &mut packet);
+        if let Some(r) = self.recorder.as_mut() {
+            r.heard(if audible {
+                &samples
+            } else {
+                &[0; SAMPLES_PER_FRAME]
+            });
+        }
         if audible {
             g711::encode_into(self.config.law, &samples, &mut packet);
         } else {

@@ -22,6 +22,7 @@ mod lookups;
 pub mod media_ports;
 mod messages;
 pub mod record_writer;
+pub mod recordings;
 mod sla;
 mod tcp;
 mod tls;
@@ -50,6 +51,7 @@ use ivr::IvrFiles;
 use media_ports::PortPool;
 use messages::MessageWriter;
 use record_writer::RecordSink;
+use recordings::RecordingWriter;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, Error)]
@@ -192,6 +194,8 @@ pub async fn serve_until(
         );
     }
     let (sink, writer) = record_writer::spawn(store.clone());
+    // Before any call: recordings a crash cut off are made whole.
+    recordings::repair_unfinished(&store, &settings.data_dir, &sink).await;
 
     let (udp, tcp) = bind_sip(settings.sip_addr).await?;
     let sip_addr = udp.local_addr().map_err(|source| RtError::Bind {
@@ -261,6 +265,12 @@ pub async fn serve_until(
         .as_ref()
         .map_or_else(String::new, |(_, bound)| format!(", https https://{bound}"));
     let sla_task = tokio::spawn(sla::watch_breaches(store.clone(), stop_http_tx.subscribe()));
+    let retention_task = tokio::spawn(recordings::retention(
+        store.clone(),
+        settings.data_dir.clone(),
+        settings.recording.clone(),
+        stop_http_tx.subscribe(),
+    ));
     let http_task = tokio::spawn(async move {
         let stop = async move {
             let _ = stop_http_rx.wait_for(|s| *s).await;
@@ -357,6 +367,7 @@ pub async fn serve_until(
         rtp_bind_ip: settings.sip_addr.ip(),
         advertised_ip: settings.advertised_ip,
         messages: MessageWriter::spawn(settings.data_dir.clone(), sink.clone()),
+        recordings: RecordingWriter::spawn(settings.data_dir.clone(), sink.clone()),
         sink,
         store: store.clone(),
         live: live.clone(),
@@ -416,6 +427,7 @@ pub async fn serve_until(
         let _ = task.await;
     }
     let _ = sla_task.await;
+    let _ = retention_task.await;
     store.close().await;
     info!("hotline stopped");
     Ok(())
@@ -475,6 +487,7 @@ struct Driver {
     advertised_ip: std::net::IpAddr,
     sink: RecordSink,
     messages: MessageWriter,
+    recordings: RecordingWriter,
     store: Store,
     live: Arc<Live>,
     overloaded: bool,
@@ -766,6 +779,16 @@ impl Driver {
                 } => self.messages.start(call, call_id, file),
                 Output::MessageAudio { call, samples } => self.messages.audio(call, samples),
                 Output::MessageEnd { call } => self.messages.end(call),
+                Output::RecordingStart {
+                    call,
+                    call_id,
+                    file,
+                    started_at,
+                } => self.recordings.start(call, call_id, file, started_at),
+                Output::RecordingAudio { call, chunk } => self.recordings.audio(call, chunk),
+                Output::RecordingEnd { call, keep, agents } => {
+                    self.recordings.end(call, keep, agents);
+                }
                 Output::Cti { agent, event } => {
                     let _ = self.agents.send(cti::CtiOut::Event(agent, event));
                 }

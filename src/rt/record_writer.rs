@@ -73,6 +73,14 @@ impl RecordSink {
         }
     }
 
+    /// A sink whose ops go to the returned receiver instead of a store.
+    #[cfg(test)]
+    pub(crate) fn for_test() -> (RecordSink, mpsc::UnboundedReceiver<RecordOp>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let pending = Arc::new(AtomicUsize::new(0));
+        (RecordSink { tx, pending }, rx)
+    }
+
     /// Ops sent but not yet written (or dropped).
     pub fn pending(&self) -> usize {
         self.pending.load(Ordering::SeqCst)

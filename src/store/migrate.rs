@@ -59,6 +59,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "acd",
         sql: include_str!("../../migrations/sqlite/0006_acd.sql"),
     },
+    Migration {
+        version: 7,
+        name: "recordings",
+        sql: include_str!("../../migrations/sqlite/0007_recordings.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -92,6 +97,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 6,
         name: "acd",
         sql: include_str!("../../migrations/postgres/0006_acd.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "recordings",
+        sql: include_str!("../../migrations/postgres/0007_recordings.sql"),
     },
 ];
 

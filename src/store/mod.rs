@@ -60,6 +60,7 @@ mod kb;
 mod lookups;
 mod migrate;
 mod outlets;
+pub mod recordings;
 mod screen_pop;
 mod table;
 mod tickets;
@@ -305,6 +306,8 @@ pub struct CallRow {
     pub disposition: Option<String>,
     /// The agent's wrap-up notes; `None` until wrapped up.
     pub notes: Option<String>,
+    /// The call's recording; `None` if it was never recorded.
+    pub recording: Option<recordings::RecordingInfo>,
 }
 
 impl FromRow<'_, AnyRow> for CallRow {
@@ -332,6 +335,7 @@ impl FromRow<'_, AnyRow> for CallRow {
             wrap_up_ms: row.try_get("wrap_up_ms")?,
             disposition: row.try_get("disposition")?,
             notes: row.try_get("wrap_up_notes")?,
+            recording: recordings::RecordingInfo::from_call_row(row)?,
         })
     }
 }
@@ -401,7 +405,9 @@ macro_rules! call_columns {
         "id, sip_call_id, from_number, to_number, service_number, \
          arrived_at, answered_at, ended_at, digits, hangup_cause, hangup_side, \
          queue, queued_at, agent_id, agent_answered_at, wait_ms, talk_ms, hold_ms, \
-         transfers, wrap_up_ms, disposition, wrap_up_notes"
+         transfers, wrap_up_ms, disposition, wrap_up_notes, \
+         recording_state, recording_started_at, recording_ms, recording_bytes, \
+         recording_sha256, recording_agents, recording_note, legal_hold"
     };
 }
 
@@ -762,6 +768,44 @@ async fn apply_on(conn: &mut AnyConnection, op: &RecordOp) -> Result<(), StoreEr
         .bind(*wrap_up_ms)
         .bind(disposition.as_deref())
         .bind(notes)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::from_sqlx)?,
+        RecordOp::RecordingStarted {
+            call_id,
+            file,
+            started_at,
+        } => sqlx::query(
+            // A retry arriving after the end must not make it "recording"
+            // again: the state is set only if there is none.
+            "UPDATE calls SET recording_state = COALESCE(recording_state, 'recording'), \
+             recording_file = $2, recording_started_at = $3 WHERE id = $1",
+        )
+        .bind(call_id)
+        .bind(file)
+        .bind(*started_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::from_sqlx)?,
+        RecordOp::RecordingDone {
+            call_id,
+            state,
+            duration_ms,
+            bytes,
+            sha256,
+            agents,
+            note,
+        } => sqlx::query(
+            "UPDATE calls SET recording_state = $2, recording_ms = $3, recording_bytes = $4, \
+             recording_sha256 = $5, recording_agents = $6, recording_note = $7 WHERE id = $1",
+        )
+        .bind(call_id)
+        .bind(state.as_str())
+        .bind(*duration_ms)
+        .bind(*bytes)
+        .bind(sha256.as_deref())
+        .bind(agents)
+        .bind(note)
         .execute(&mut *conn)
         .await
         .map_err(StoreError::from_sqlx)?,
