@@ -2,7 +2,7 @@
 # Runs the whole test suite: unit, property, integration (with sipp as the
 # caller), the agent's page in a real browser, and store tests on both
 # SQLite and PostgreSQL.
-# Installs what the tests need if missing: sipp (Debian's sip-tester),
+# Installs what the tests need if missing: sipp (Debian's sip-tester), sox,
 # Chromium with a CJK font and Node.js (Debian's chromium,
 # fonts-wqy-microhei, nodejs, npm), playwright-core (npm, from
 # tests/browser/package-lock.json; it downloads no browser) and
@@ -19,6 +19,11 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
     echo "installing chromium and a CJK font for the browser tests"
     APT+=(chromium fonts-wqy-microhei)
+fi
+# A second reader of the recordings' WAV files (tests/recordings.rs).
+if ! command -v soxi >/dev/null 2>&1; then
+    echo "installing sox for the recording tests"
+    APT+=(sox)
 fi
 if ! command -v npm >/dev/null 2>&1; then
     echo "installing Node.js and npm for the browser tests"

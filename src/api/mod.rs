@@ -20,6 +20,7 @@ mod input;
 mod kb;
 mod outlets;
 mod pages;
+pub mod recordings;
 pub mod test_calls;
 mod tickets;
 mod users;
@@ -70,6 +71,9 @@ pub struct ApiState {
     /// The configured ACD queues a user's `queues` may name; `None`: not
     /// known here, only the names' form is checked.
     pub queues: Option<Arc<[String]>>,
+    /// Where recordings are and who may hear them; `None`: no recordings
+    /// are served.
+    pub recordings: Option<Arc<recordings::RecordingAccessConfig>>,
 }
 
 impl ApiState {
@@ -93,6 +97,7 @@ impl ApiState {
             cti: None,
             test_calls: None,
             queues: None,
+            recordings: None,
         }
     }
 
@@ -174,6 +179,9 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("PATCH", "/api/users/{id}", Roles(ADMIN)),
     ("GET", "/api/calls", Roles(STAFF)),
     ("GET", "/api/calls/{id}", Roles(STAFF)),
+    ("GET", "/api/calls/{id}/recording", Roles(STAFF)),
+    ("GET", "/api/calls/{id}/recording/access", Roles(LEADS)),
+    ("PUT", "/api/calls/{id}/legal-hold", Roles(LEADS)),
     ("GET", "/api/tickets", Roles(STAFF_AND_OUTLETS)),
     ("POST", "/api/tickets", Roles(DESK)),
     ("GET", "/api/tickets/{number}", Roles(STAFF_AND_OUTLETS)),
@@ -259,6 +267,9 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(users::update))
         .routes(routes!(list_calls))
         .routes(routes!(call_detail))
+        .routes(routes!(recordings::play))
+        .routes(routes!(recordings::access_log))
+        .routes(routes!(recordings::legal_hold))
         .routes(routes!(tickets::list, tickets::create))
         .routes(routes!(tickets::detail, tickets::edit))
         .routes(routes!(tickets::transition))

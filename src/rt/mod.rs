@@ -251,6 +251,10 @@ pub async fn serve_until(
     .with_queues(settings.queues.iter().map(|q| q.name.clone()));
     api_state.cti = Some(hub.clone());
     api_state.test_calls = Some(test_calls_tx);
+    api_state.recordings = Some(api::recordings::RecordingAccessConfig::new(
+        settings.data_dir.clone(),
+        settings.recording.agents_listen,
+    ));
     let app = api::app(api_state);
     let https_task = https.map(|(listener, cert, bound)| {
         let task = tokio::spawn(tls::serve(
