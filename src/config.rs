@@ -57,6 +57,7 @@ pub struct Config {
     pub agents: AgentsConfig,
     pub webrtc: WebRtcSettings,
     pub recording: RecordingSettings,
+    pub qa: QaSettings,
 }
 
 impl Default for Config {
@@ -72,6 +73,7 @@ impl Default for Config {
             agents: Default::default(),
             webrtc: Default::default(),
             recording: Default::default(),
+            qa: Default::default(),
         }
     }
 }
@@ -118,6 +120,25 @@ impl Default for RecordingSettings {
             keep_days: 365,
             keep_days_by_queue: Default::default(),
             agents_listen: true,
+        }
+    }
+}
+
+/// Quality assurance (`[qa]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QaSettings {
+    /// The scorecards' folder: one `*.toml` per scorecard (see `crate::qa`).
+    pub scorecards_dir: PathBuf,
+    /// Calls per agent offered for review each day.
+    pub sample_per_agent: u32,
+}
+
+impl Default for QaSettings {
+    fn default() -> Self {
+        QaSettings {
+            scorecards_dir: PathBuf::from("scorecards"),
+            sample_per_agent: 2,
         }
     }
 }
@@ -874,6 +895,8 @@ pub struct Settings {
     pub webrtc: Option<(Vec<crate::cti::IceServer>, Duration)>,
     /// Which calls are recorded, how long recordings are kept, who listens.
     pub recording: RecordingPolicy,
+    /// The scorecards' folder and the daily sample's size.
+    pub qa: QaSettings,
 }
 
 /// Flags given on the command line; each one overrides the file.
@@ -1117,6 +1140,11 @@ impl Config {
         let queues = acd_queues(&self.queues)?;
         Ok(Settings {
             recording: self.recording.check(&queues)?,
+            qa: if (1..=50).contains(&self.qa.sample_per_agent) {
+                self.qa.clone()
+            } else {
+                return Err(invalid("qa.sample_per_agent", "must be 1 to 50"));
+            },
             sip_addr,
             http_addr,
             https_addr,

@@ -16,6 +16,8 @@
 //! - [`ivr`]: flows as data — loading and checking flow files, and the
 //!   per-call interpreter; pure like the leaves.
 //! - [`phone`]: a leaf; caller numbers in one canonical form for lookups.
+//! - [`qa`]: scorecards, the score of a review and the daily sample of
+//!   calls to review; pure.
 //! - [`ticket`]: service tickets' stages, their legal moves and SLA due
 //!   times; pure like the leaves.
 //! - [`rt`]: the only tokio code. It owns the engine, the sockets, the clock,
@@ -40,6 +42,7 @@ pub mod import;
 pub mod ivr;
 pub mod media;
 pub mod phone;
+pub mod qa;
 pub mod records;
 pub mod rt;
 pub mod sip;

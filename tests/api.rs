@@ -174,6 +174,8 @@ async fn list_calls_newest_first_with_limit(db: &TestDb) {
             "queue": null, "queued_at": null, "agent_id": null, "agent_answered_at": null,
             "wait_ms": null, "talk_ms": null, "hold_ms": null, "transfers": 0,
             "wrap_up_ms": null, "disposition": null, "notes": null,
+            // Never answered: never recorded.
+            "recording": null,
         })
     );
 
@@ -212,8 +214,8 @@ async fn call_detail_with_events(db: &TestDb) {
     assert_eq!(
         body["events"],
         json!([
-            { "call_id": "c1", "seq": 1, "at": T0, "kind": "arrived", "detail": "" },
-            { "call_id": "c1", "seq": 2, "at": T0 + 3_000, "kind": "digit", "detail": "2" },
+            { "call_id": "c1", "seq": 1, "at": T0, "kind": "arrived", "detail": "", "offset_ms": null },
+            { "call_id": "c1", "seq": 2, "at": T0 + 3_000, "kind": "digit", "detail": "2", "offset_ms": null },
         ])
     );
     assert_eq!(body["messages"], json!([]));

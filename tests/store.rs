@@ -135,6 +135,7 @@ fn expected_call(id: &str, t: i64) -> CallDetail {
         at,
         kind: kind.to_owned(),
         detail: detail.to_owned(),
+        offset_ms: None,
     };
     CallDetail {
         call: CallRow {

@@ -20,6 +20,7 @@ mod input;
 mod kb;
 mod outlets;
 mod pages;
+pub mod qa;
 pub mod recordings;
 pub mod test_calls;
 mod tickets;
@@ -74,6 +75,8 @@ pub struct ApiState {
     /// Where recordings are and who may hear them; `None`: no recordings
     /// are served.
     pub recordings: Option<Arc<recordings::RecordingAccessConfig>>,
+    /// Scorecards and the daily sample's size; `None`: no scorecards.
+    pub qa: Option<Arc<qa::QaConfig>>,
 }
 
 impl ApiState {
@@ -98,6 +101,7 @@ impl ApiState {
             test_calls: None,
             queues: None,
             recordings: None,
+            qa: None,
         }
     }
 
@@ -159,6 +163,8 @@ const DESK: &[Role] = &[Admin, Supervisor, Agent];
 /// Who runs the floor.
 const LEADS: &[Role] = &[Admin, Supervisor];
 const ADMIN: &[Role] = &[Admin];
+/// Who reviews recorded calls.
+const REVIEWERS: &[Role] = &[Admin, Supervisor, Qa];
 /// Who takes calls.
 const AGENTS: &[Role] = &[Supervisor, Agent];
 /// Staff and outlet users (who see their own outlet's tickets only).
@@ -182,6 +188,16 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/api/calls/{id}/recording", Roles(STAFF)),
     ("GET", "/api/calls/{id}/recording/access", Roles(LEADS)),
     ("PUT", "/api/calls/{id}/legal-hold", Roles(LEADS)),
+    ("GET", "/api/calls/{id}/qa", Roles(STAFF)),
+    (
+        "PUT",
+        "/api/calls/{id}/scores/{scorecard}",
+        Roles(REVIEWERS),
+    ),
+    ("POST", "/api/calls/{id}/comments", Roles(REVIEWERS)),
+    ("GET", "/api/recordings", Roles(STAFF)),
+    ("GET", "/api/qa/scorecards", Roles(STAFF)),
+    ("GET", "/api/qa/sample", Roles(REVIEWERS)),
     ("GET", "/api/tickets", Roles(STAFF_AND_OUTLETS)),
     ("POST", "/api/tickets", Roles(DESK)),
     ("GET", "/api/tickets/{number}", Roles(STAFF_AND_OUTLETS)),
@@ -270,6 +286,12 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(recordings::play))
         .routes(routes!(recordings::access_log))
         .routes(routes!(recordings::legal_hold))
+        .routes(routes!(qa::reviews))
+        .routes(routes!(qa::score))
+        .routes(routes!(qa::comment))
+        .routes(routes!(qa::search))
+        .routes(routes!(qa::list_scorecards))
+        .routes(routes!(qa::sample))
         .routes(routes!(tickets::list, tickets::create))
         .routes(routes!(tickets::detail, tickets::edit))
         .routes(routes!(tickets::transition))

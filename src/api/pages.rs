@@ -1,5 +1,6 @@
 //! The browser pages hotline serves itself: the agent's softphone
-//! (`/agent`) and the test caller (`/test-caller`), with their scripts and
+//! (`/agent`), the test caller (`/test-caller`) and the QA page (`/qa`:
+//! recordings reviewed, scored and commented), with their scripts and
 //! styles under `/web/`. They are built into the binary, so a newcomer's
 //! `cargo run` needs nothing else; with `HOTLINE_WEB_DIR` set they are read
 //! from that folder on every request instead (for work on the pages).
@@ -36,6 +37,21 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../web/common.js"),
     ),
     (
+        "qa.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../../web/qa.html"),
+    ),
+    (
+        "qa.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../web/qa.css"),
+    ),
+    (
+        "qa.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/qa.js"),
+    ),
+    (
         "test-caller.html",
         "text/html; charset=utf-8",
         include_bytes!("../../web/test-caller.html"),
@@ -53,6 +69,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/", get(|| async { Redirect::to("/agent") }))
         .route("/agent", get(|| async { file("agent.html") }))
         .route("/test-caller", get(|| async { file("test-caller.html") }))
+        .route("/qa", get(|| async { file("qa.html") }))
         .route(
             "/web/{name}",
             get(|Path(name): Path<String>| async move { file(&name) }),

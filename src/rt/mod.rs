@@ -82,6 +82,10 @@ pub enum RtError {
     /// 16-bit mono; the message names each file (and line).
     #[error("IVR flows refused:\n{0}")]
     Ivr(String),
+    /// A scorecard file is invalid or unreadable; the message names the
+    /// file and key.
+    #[error("{0}")]
+    Scorecards(String),
 }
 
 /// How long shutdown waits for the record writer to drain its queue.
@@ -251,6 +255,10 @@ pub async fn serve_until(
     .with_queues(settings.queues.iter().map(|q| q.name.clone()));
     api_state.cti = Some(hub.clone());
     api_state.test_calls = Some(test_calls_tx);
+    api_state.qa = Some(api::qa::config(
+        load_scorecards(&settings.qa.scorecards_dir)?,
+        settings.qa.sample_per_agent,
+    ));
     api_state.recordings = Some(api::recordings::RecordingAccessConfig::new(
         settings.data_dir.clone(),
         settings.recording.agents_listen,
@@ -435,6 +443,42 @@ pub async fn serve_until(
     store.close().await;
     info!("hotline stopped");
     Ok(())
+}
+
+/// Reads and checks every scorecard (`*.toml`) in `dir`; a missing folder
+/// means no scorecards.
+fn load_scorecards(dir: &std::path::Path) -> Result<Vec<crate::qa::Scorecard>, RtError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            warn!(dir = %dir.display(), "no scorecards folder: QA reviews cannot be scored");
+            return Ok(Vec::new());
+        }
+        Err(e) => {
+            return Err(RtError::Scorecards(format!(
+                "cannot read the scorecards folder {}: {e}",
+                dir.display()
+            )));
+        }
+    };
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            RtError::Scorecards(format!("cannot read scorecard {}: {e}", path.display()))
+        })?;
+        files.push((path.display().to_string(), text));
+    }
+    let cards =
+        crate::qa::load_scorecards(&files).map_err(|e| RtError::Scorecards(e.to_string()))?;
+    info!(
+        scorecards = %cards.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+        "QA scorecards loaded"
+    );
+    Ok(cards)
 }
 
 /// Binds SIP UDP and TCP on the same port. With port 0 the system picks the

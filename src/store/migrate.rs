@@ -64,6 +64,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "recordings",
         sql: include_str!("../../migrations/sqlite/0007_recordings.sql"),
     },
+    Migration {
+        version: 8,
+        name: "qa",
+        sql: include_str!("../../migrations/sqlite/0008_qa.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -102,6 +107,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 7,
         name: "recordings",
         sql: include_str!("../../migrations/postgres/0007_recordings.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "qa",
+        sql: include_str!("../../migrations/postgres/0008_qa.sql"),
     },
 ];
 

@@ -60,6 +60,7 @@ mod kb;
 mod lookups;
 mod migrate;
 mod outlets;
+pub mod qa;
 pub mod recordings;
 mod screen_pop;
 mod table;
@@ -350,6 +351,9 @@ pub struct CallEventRow {
     pub at: i64,
     pub kind: String,
     pub detail: String,
+    /// Where it happened in the call's recording, ms from its start
+    /// (`None`: not recorded, or before the answer).
+    pub offset_ms: Option<i64>,
 }
 
 impl FromRow<'_, AnyRow> for CallEventRow {
@@ -360,6 +364,7 @@ impl FromRow<'_, AnyRow> for CallEventRow {
             at: row.try_get("at")?,
             kind: row.try_get("kind")?,
             detail: row.try_get("detail")?,
+            offset_ms: None,
         })
     }
 }
@@ -568,7 +573,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let events = sqlx::query_as::<_, CallEventRow>(
+        let mut events = sqlx::query_as::<_, CallEventRow>(
             "SELECT call_id, seq, at, kind, detail FROM call_events \
              WHERE call_id = $1 ORDER BY seq",
         )
@@ -576,6 +581,11 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
+        if let Some(start) = call.recording.as_ref().and_then(|r| r.started_at) {
+            for e in &mut events {
+                e.offset_ms = (e.at >= start).then(|| e.at - start);
+            }
+        }
         let messages = sqlx::query_as::<_, CallMessageRow>(
             "SELECT call_id, file, duration_ms, at FROM call_messages \
              WHERE call_id = $1 ORDER BY at, file",
