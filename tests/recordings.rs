@@ -286,6 +286,43 @@ fn the_caller_is_left_the_agent_right_a_pause_is_silent_and_only_the_right_peopl
     std::thread::sleep(Duration::from_millis(1500));
     screen.command("q", json!({ "type": "resume_recording", "call": id }));
     std::thread::sleep(Duration::from_millis(1500));
+    // A supervisor pauses it through the API; the agent's page hears who.
+    let pause = format!("/api/calls/{id}/recording/pause");
+    let before = screen.seen.len();
+    let (status, body) = http_request(
+        server.http,
+        "POST",
+        &pause,
+        Some(&server.token),
+        Some(r#"{"paused": true}"#),
+    );
+    assert_eq!(status, 204, "{body}");
+    let note = screen.wait_from(before, "recording", Duration::from_secs(2));
+    assert_eq!(note["by"], "admin tester", "{note}");
+    let (status, _) = http_request(
+        server.http,
+        "POST",
+        &pause,
+        Some(&bob_token),
+        Some(r#"{"paused": false}"#),
+    );
+    assert_eq!(status, 403, "not Bob's call");
+    let (status, _) = http_request(
+        server.http,
+        "POST",
+        "/api/calls/nope/recording/pause",
+        Some(&server.token),
+        Some(r#"{"paused": false}"#),
+    );
+    assert_eq!(status, 404);
+    let (status, _) = http_request(
+        server.http,
+        "POST",
+        &pause,
+        Some(&server.token),
+        Some(r#"{"paused": false}"#),
+    );
+    assert_eq!(status, 204);
     caller.hang_up();
     screen.wait("ended", Duration::from_secs(5));
     let _ = phone.wait();

@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod cti;
 mod customers;
+pub mod engine;
 mod error;
 mod input;
 mod kb;
@@ -67,8 +68,9 @@ pub struct ApiState {
     /// Agents' CTI websockets; `None` where no call engine runs (tests of
     /// the plain API).
     pub cti: Option<Arc<cti::CtiHub>>,
-    /// The browser test caller's way to the engine; `None` likewise.
-    pub test_calls: Option<test_calls::TestCallHub>,
+    /// The way to the call engine (test calls, recording pauses); `None`
+    /// likewise.
+    pub engine: Option<engine::EngineHub>,
     /// The configured ACD queues a user's `queues` may name; `None`: not
     /// known here, only the names' form is checked.
     pub queues: Option<Arc<[String]>>,
@@ -98,7 +100,7 @@ impl ApiState {
             login_guard: Arc::default(),
             sip_realm: Arc::from(sip_realm),
             cti: None,
-            test_calls: None,
+            engine: None,
             queues: None,
             recordings: None,
             qa: None,
@@ -187,6 +189,7 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/api/calls/{id}", Roles(STAFF)),
     ("GET", "/api/calls/{id}/recording", Roles(STAFF)),
     ("GET", "/api/calls/{id}/recording/access", Roles(LEADS)),
+    ("POST", "/api/calls/{id}/recording/pause", Roles(DESK)),
     ("PUT", "/api/calls/{id}/legal-hold", Roles(LEADS)),
     ("GET", "/api/calls/{id}/qa", Roles(STAFF)),
     (
@@ -286,6 +289,7 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(recordings::play))
         .routes(routes!(recordings::access_log))
         .routes(routes!(recordings::legal_hold))
+        .routes(routes!(recordings::pause))
         .routes(routes!(qa::reviews))
         .routes(routes!(qa::score))
         .routes(routes!(qa::comment))

@@ -340,6 +340,52 @@ pub async fn access_log(
     }))
 }
 
+/// `POST /api/calls/{id}/recording/pause` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PauseInput {
+    /// `true`: silence in the recording from now; `false`: record again.
+    paused: bool,
+}
+
+/// Pauses or resumes a live call's recording (a card or ID number being
+/// read out). Supervisors and admins on any call, an agent on their own;
+/// the agent's page hears of it, the timeline says who.
+#[utoipa::path(post, path = "/api/calls/{id}/recording/pause", tag = "recordings",
+    params(("id" = String, Path, description = "hotline's call id")),
+    request_body = PauseInput,
+    responses((status = 204), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no such call in progress"),
+        (status = 409, body = ErrorBody, description = "the call is not being recorded")))]
+pub async fn pause(
+    State(state): State<ApiState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(id): Path<String>,
+    super::input::Input(body): super::input::Input<PauseInput>,
+) -> Result<StatusCode, AppError> {
+    let user = &caller.0;
+    let (by, agent) = match user.role {
+        Role::Agent => (format!("agent {}", user.id), Some(user.id)),
+        role => (format!("{} {}", role.as_str(), user.username), None),
+    };
+    let done = super::engine::ask(&state, |reply| {
+        super::engine::EngineRequest::PauseRecording {
+            call_id: id,
+            paused: body.paused,
+            by,
+            agent,
+            reply,
+        }
+    })
+    .await?;
+    match done {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(crate::engine::PauseError::NoSuchCall) => Err(AppError::NotFound("call in progress")),
+        Err(crate::engine::PauseError::NotYourCall) => Err(AppError::Forbidden),
+        Err(e @ crate::engine::PauseError::NotRecorded) => Err(AppError::Conflict(e.to_string())),
+    }
+}
+
 /// `PUT /api/calls/{id}/legal-hold` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,41 +1,20 @@
 //! `/api/test-calls`: the browser test caller's signalling (admins only).
 //! The page posts its WebRTC offer and gets our answer; the call then runs
 //! in the engine (see `engine::test_call`) and the page polls its status.
-//! The requests reach the runtime's driver over [`TestCallHub`]'s channel
-//! and come back on a oneshot.
+//! The requests reach the runtime's driver over the engine's channel
+//! ([`super::engine`]) and come back on a oneshot.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
 use utoipa::ToSchema;
 
+use super::engine::{EngineRequest, ask};
 use super::input::Input;
 use super::{ApiState, AppError, ErrorBody};
-use crate::engine::{TestCallError, TestCallStatus};
+use crate::engine::TestCallError;
 use crate::media::webrtc::MAX_SDP;
-
-/// What the API asks of the runtime.
-#[derive(Debug)]
-pub enum TestCallRequest {
-    Start {
-        caller: String,
-        sdp: String,
-        reply: oneshot::Sender<Result<(String, String), TestCallError>>,
-    },
-    Status {
-        id: String,
-        reply: oneshot::Sender<Option<TestCallStatus>>,
-    },
-    HangUp {
-        id: String,
-        reply: oneshot::Sender<Result<(), TestCallError>>,
-    },
-}
-
-/// The API's end of the runtime's test-call channel.
-pub type TestCallHub = mpsc::Sender<TestCallRequest>;
 
 /// `POST /api/test-calls` body.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -63,26 +42,6 @@ pub struct TestCallView {
     /// Why it ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
-}
-
-fn hub(state: &ApiState) -> Result<&TestCallHub, AppError> {
-    state.test_calls.as_ref().ok_or(AppError::Exhausted(
-        "this server process runs no call engine",
-    ))
-}
-
-/// Sends `request` to the runtime and waits for its answer.
-async fn ask<T>(
-    state: &ApiState,
-    request: impl FnOnce(oneshot::Sender<T>) -> TestCallRequest,
-) -> Result<T, AppError> {
-    let (tx, rx) = oneshot::channel();
-    hub(state)?
-        .send(request(tx))
-        .await
-        .map_err(|_| AppError::Exhausted("the call engine is shutting down"))?;
-    rx.await
-        .map_err(|_| AppError::Exhausted("the call engine is shutting down"))
 }
 
 fn refused(e: TestCallError) -> AppError {
@@ -117,7 +76,7 @@ pub async fn start(
             format!("the browser's SDP offer, 1 to {MAX_SDP} bytes"),
         ));
     }
-    let (id, sdp) = ask(&state, |reply| TestCallRequest::Start {
+    let (id, sdp) = ask(&state, |reply| EngineRequest::Start {
         caller: req.caller,
         sdp: req.sdp,
         reply,
@@ -144,7 +103,7 @@ pub async fn status(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<TestCallView>, AppError> {
-    let s = ask(&state, |reply| TestCallRequest::Status {
+    let s = ask(&state, |reply| EngineRequest::Status {
         id: id.clone(),
         reply,
     })
@@ -168,7 +127,7 @@ pub async fn hang_up(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    ask(&state, |reply| TestCallRequest::HangUp { id, reply })
+    ask(&state, |reply| EngineRequest::HangUp { id, reply })
         .await?
         .map_err(refused)?;
     Ok(StatusCode::NO_CONTENT)

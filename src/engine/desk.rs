@@ -61,6 +61,17 @@ enum Requeue {
     Agent(AgentId),
 }
 
+/// Why the API could not pause or resume a call's recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PauseError {
+    #[error("no call with this id is in progress")]
+    NoSuchCall,
+    #[error("the call is not yours")]
+    NotYourCall,
+    #[error("the call is not being recorded")]
+    NotRecorded,
+}
+
 /// Who an agent is, from the store, as the CTI connection brings it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentProfile {
@@ -640,6 +651,29 @@ impl Engine {
         };
         self.drive_leg(now, key);
         done
+    }
+
+    /// The API pauses or resumes a live call's recording for `by` (a
+    /// supervisor, or with `agent` set only that agent's own call).
+    pub fn pause_recording_for(
+        &mut self,
+        now: Instant,
+        call_id: &str,
+        paused: bool,
+        by: &str,
+        agent: Option<AgentId>,
+    ) -> Result<(), PauseError> {
+        let (key, on_call) = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.id == call_id && !c.is_over())
+            .map(|(k, c)| (*k, c.acd.as_ref().and_then(|a| a.agent)))
+            .ok_or(PauseError::NoSuchCall)?;
+        if agent.is_some_and(|a| on_call != Some(a)) {
+            return Err(PauseError::NotYourCall);
+        }
+        self.set_recording_paused(now, key, paused, by)
+            .map_err(|_| PauseError::NotRecorded)
     }
 
     /// An agent pauses or resumes their call's recording.

@@ -50,7 +50,7 @@ use crate::sip::message::{self, HeadersExt};
 use crate::sip::transaction::{TimerConfig, TransactionLayer, TxEvent, TxKey, TxOutput};
 use crate::sip::{Peer, dialog};
 use call::{Action, Call};
-pub use desk::AgentProfile;
+pub use desk::{AgentProfile, PauseError};
 use desk::{DESK_TIMER, Desk};
 pub use prompts::{IvrCatalog, PromptSet};
 pub use test_call::{MAX_TEST_CALLS, TestCallError, TestCallStatus};

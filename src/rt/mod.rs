@@ -40,7 +40,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::api::cti::{CtiHub, CtiInput};
-use crate::api::test_calls::TestCallRequest;
+use crate::api::engine::EngineRequest;
 use crate::api::{self, ApiState, Live};
 use crate::config::Settings;
 use crate::engine::{CallKey, Engine, EngineConfig, IvrCatalog, Output};
@@ -244,7 +244,7 @@ pub async fn serve_until(
     let live = Arc::new(Live::new(wall_ms(), sink.pending_counter()));
     let (stop_http_tx, mut stop_http_rx) = watch::channel(false);
     let (agents_tx, agents_rx) = mpsc::channel::<CtiInput>(4096);
-    let (test_calls_tx, test_calls_rx) = mpsc::channel::<TestCallRequest>(64);
+    let (engine_tx, engine_rx) = mpsc::channel::<EngineRequest>(64);
     let hub = Arc::new(CtiHub::new(agents_tx));
     let mut api_state = ApiState::configured(
         store.clone(),
@@ -254,7 +254,7 @@ pub async fn serve_until(
     )
     .with_queues(settings.queues.iter().map(|q| q.name.clone()));
     api_state.cti = Some(hub.clone());
-    api_state.test_calls = Some(test_calls_tx);
+    api_state.engine = Some(engine_tx);
     api_state.qa = Some(api::qa::config(
         load_scorecards(&settings.qa.scorecards_dir)?,
         settings.qa.sample_per_agent,
@@ -394,7 +394,7 @@ pub async fn serve_until(
                 inputs: input_rx,
                 urgent: urgent_rx,
                 agents: agents_rx,
-                test_calls: test_calls_rx,
+                requests: engine_rx,
                 reloads: reload_rx,
                 configs: config_rx,
             },
@@ -561,8 +561,8 @@ struct Channels {
     /// Key presses and lookup answers (see where the channel is made).
     urgent: mpsc::Receiver<Input>,
     agents: mpsc::Receiver<CtiInput>,
-    /// The browser test caller's requests.
-    test_calls: mpsc::Receiver<TestCallRequest>,
+    /// What the API asks of the engine (test calls, recording pauses).
+    requests: mpsc::Receiver<EngineRequest>,
     reloads: mpsc::Receiver<Arc<IvrCatalog>>,
     configs: mpsc::Receiver<Settings>,
 }
@@ -578,7 +578,7 @@ impl Driver {
             mut inputs,
             mut urgent,
             mut agents,
-            mut test_calls,
+            mut requests,
             mut reloads,
             mut configs,
         } = channels;
@@ -646,7 +646,7 @@ impl Driver {
                 Some(input) = inputs.recv() => self.on_input(input),
                 Some(input) = urgent.recv() => self.on_input(input),
                 Some(input) = agents.recv() => self.on_agent(input),
-                Some(request) = test_calls.recv() => self.on_test_call(request).await,
+                Some(request) = requests.recv() => self.on_request(request).await,
                 Some(settings) = configs.recv() => self.reconfigure(settings),
                 Some(catalog) = reloads.recv() => {
                     info!(version = catalog.version, "IVR version live for new calls");
@@ -752,9 +752,9 @@ impl Driver {
         }
     }
 
-    async fn on_test_call(&mut self, request: TestCallRequest) {
+    async fn on_request(&mut self, request: EngineRequest) {
         match request {
-            TestCallRequest::Start { caller, sdp, reply } => {
+            EngineRequest::Start { caller, sdp, reply } => {
                 let started = self.engine.start_test_call(now(), &caller);
                 // The page's socket is bound here, before its offer is
                 // answered with the socket's address.
@@ -768,11 +768,23 @@ impl Driver {
                 };
                 let _ = reply.send(answer);
             }
-            TestCallRequest::Status { id, reply } => {
+            EngineRequest::Status { id, reply } => {
                 let _ = reply.send(self.engine.test_call_status(&id));
             }
-            TestCallRequest::HangUp { id, reply } => {
+            EngineRequest::HangUp { id, reply } => {
                 let _ = reply.send(self.engine.hang_up_test_call(now(), &id));
+            }
+            EngineRequest::PauseRecording {
+                call_id,
+                paused,
+                by,
+                agent,
+                reply,
+            } => {
+                let done = self
+                    .engine
+                    .pause_recording_for(now(), &call_id, paused, &by, agent);
+                let _ = reply.send(done);
             }
         }
     }

@@ -1,0 +1,55 @@
+//! The API's way to the call engine: requests that act on live calls (a
+//! browser test call, pausing a call's recording) go to the runtime's
+//! driver over one channel and come back on a oneshot.
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{ApiState, AppError};
+use crate::engine::{PauseError, TestCallError, TestCallStatus};
+
+/// What the API asks of the runtime.
+#[derive(Debug)]
+pub enum EngineRequest {
+    /// A browser test call: the page's offer in, (id, our answer) out.
+    Start {
+        caller: String,
+        sdp: String,
+        reply: oneshot::Sender<Result<(String, String), TestCallError>>,
+    },
+    Status {
+        id: String,
+        reply: oneshot::Sender<Option<TestCallStatus>>,
+    },
+    HangUp {
+        id: String,
+        reply: oneshot::Sender<Result<(), TestCallError>>,
+    },
+    /// Pause or resume a live call's recording; `agent`: only if it is
+    /// this agent's call.
+    PauseRecording {
+        call_id: String,
+        paused: bool,
+        by: String,
+        agent: Option<i64>,
+        reply: oneshot::Sender<Result<(), PauseError>>,
+    },
+}
+
+/// The API's end of the runtime's engine channel.
+pub type EngineHub = mpsc::Sender<EngineRequest>;
+
+/// Sends `request` to the runtime and waits for its answer.
+pub(super) async fn ask<T>(
+    state: &ApiState,
+    request: impl FnOnce(oneshot::Sender<T>) -> EngineRequest,
+) -> Result<T, AppError> {
+    let hub = state.engine.as_ref().ok_or(AppError::Exhausted(
+        "this server process runs no call engine",
+    ))?;
+    let (tx, rx) = oneshot::channel();
+    hub.send(request(tx))
+        .await
+        .map_err(|_| AppError::Exhausted("the call engine is shutting down"))?;
+    rx.await
+        .map_err(|_| AppError::Exhausted("the call engine is shutting down"))
+}
