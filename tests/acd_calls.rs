@@ -8,80 +8,19 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::phone::{Phone, prompt_start, tone};
+use common::desk::DeskPhone;
+use common::phone::{Phone, prompt_start, share_of, tone};
 use common::screen::Screen;
-use common::{Server, free_port, have_sipp, http_request};
+use common::{Server, have_sipp, http_request};
 use serde_json::{Value, json};
 
 /// The caller: a known customer with an open repair ticket.
 const CALLER: &str = "13912340001";
 const AGENT_PASSWORD: &str = "agent-password-1";
 const SIG: usize = 400;
-
-// ----- the agent's phone -------------------------------------------------------
-
-/// A sipp desk phone: one process waiting for a call on `port`, one that
-/// registered it.
-struct DeskPhone {
-    answer: Child,
-}
-
-impl DeskPhone {
-    fn register(server: &Server, user: &str, scenario: &str, echo: bool) -> DeskPhone {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let port = free_port();
-        let mut answer = Command::new("timeout");
-        answer
-            .arg("120")
-            .arg("sipp")
-            .arg("-sf")
-            .arg(root.join("tests/sipp").join(scenario))
-            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin", "-m", "1"])
-            .args(["-p", &port.to_string(), "-mp", &free_port().to_string()])
-            .current_dir(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if echo {
-            answer.arg("-rtp_echo");
-        }
-        let answer = answer.spawn().expect("sipp runs");
-        let (ok, out) = common::sipp(
-            "agent_register.xml",
-            server.sip,
-            &[
-                "-m",
-                "1",
-                "-au",
-                user,
-                "-ap",
-                AGENT_PASSWORD,
-                "-s",
-                user,
-                "-key",
-                "contact_port",
-                &port.to_string(),
-            ],
-        );
-        assert!(ok, "{user}'s phone registers:\n{out}\n{}", server.log());
-        DeskPhone { answer }
-    }
-
-    fn finished(mut self, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.answer.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.answer.kill();
-        false
-    }
-}
 
 // ----- setup ---------------------------------------------------------------------
 
@@ -139,25 +78,6 @@ fn call_to_queue(server: &Server) -> Phone {
     phone
 }
 
-/// Energy of `hz` in `samples` relative to their total energy (Goertzel).
-fn share_of(samples: &[i16], hz: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    let mut total = 0.0;
-    for &x in samples {
-        let x = f64::from(x);
-        total += x * x;
-        let s0 = x + 2.0 * w.cos() * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    let power = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
-    if total == 0.0 {
-        return 0.0;
-    }
-    2.0 * power / (samples.len() as f64 * total)
-}
-
 /// Waits until some 200 ms the caller heard after sample `since` are
 /// mostly `hz`.
 fn hears_tone(phone: &Phone, since: usize, hz: f64, within: Duration) -> bool {
@@ -208,7 +128,13 @@ fn a_caller_reaches_a_registered_agent_who_sees_their_history_and_they_talk() {
     assert_eq!(hello["state"]["name"], "not_ready");
     let refused = ann_screen.command("r0", json!({ "type": "ready" }));
     assert_eq!(refused["code"], "no_phone", "{refused}");
-    let ann_phone = DeskPhone::register(&server, "ann", "agent_phone_tone.xml", false);
+    let ann_phone = DeskPhone::register(
+        &server,
+        "ann",
+        AGENT_PASSWORD,
+        "agent_phone_tone.xml",
+        false,
+    );
     assert_eq!(
         ann_screen.command("r1", json!({ "type": "ready" }))["type"],
         "ok"
@@ -328,7 +254,8 @@ fn a_caller_reaches_a_registered_agent_who_sees_their_history_and_they_talk() {
     // Bob, whose phone echoes: the caller's 440 Hz comes back through him.
     let mut bob_screen = Screen::open(&server, &bob_token);
     bob_screen.wait("hello", Duration::from_secs(5));
-    let bob_phone = DeskPhone::register(&server, "bob", "agent_phone_echo.xml", true);
+    let bob_phone =
+        DeskPhone::register(&server, "bob", AGENT_PASSWORD, "agent_phone_echo.xml", true);
     assert_eq!(
         bob_screen.command("r1", json!({ "type": "ready" }))["type"],
         "ok"

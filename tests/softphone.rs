@@ -29,7 +29,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::phone::{Phone, find, prompt_start, tone};
+use common::phone::{Phone, find, prompt_start, share_of, tone};
 use common::screen::Screen;
 use common::{Server, free_port, have_sipp, http_request, temp_dir};
 use hotline::media::g711::Law;
@@ -562,25 +562,6 @@ fn call_to_queue(server: &Server) -> Phone {
     phone.press("0");
     hear("queue-agent");
     phone
-}
-
-/// Energy at `hz` relative to all the energy of `samples` (Goertzel, 8 kHz).
-fn share_of(samples: &[i16], hz: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    let mut total = 0.0;
-    for &x in samples {
-        let x = f64::from(x);
-        total += x * x;
-        let s0 = x + 2.0 * w.cos() * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    if total == 0.0 {
-        return 0.0;
-    }
-    let power = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
-    2.0 * power / (samples.len() as f64 * total)
 }
 
 /// The strongest frequency of `samples` from 100 Hz to 3 kHz, in 10 Hz steps.

@@ -219,15 +219,11 @@ impl Open {
             if let Err(e) = std::fs::remove_file(&self.path) {
                 warn!(call_id = self.call_id, file = self.file, error = %e, "cannot delete a recording the policy does not keep");
             }
-            sink.send(RecordOp::RecordingDone {
-                call_id: self.call_id,
-                state: RecordingState::Discarded,
-                duration_ms: 0,
-                bytes: 0,
-                sha256: None,
-                agents,
-                note: "the call reached no recorded queue".into(),
-            });
+            sink.send(without_file(
+                self.call_id,
+                RecordingState::Discarded,
+                "the call reached no recorded queue".into(),
+            ));
             return;
         }
         let (state, note) = match (cut_off, self.trouble.take()) {
@@ -263,6 +259,19 @@ impl Open {
             agents,
             note,
         });
+    }
+}
+
+/// The end of a recording that left no file to play.
+fn without_file(call_id: String, state: RecordingState, note: String) -> RecordOp {
+    RecordOp::RecordingDone {
+        call_id,
+        state,
+        duration_ms: 0,
+        bytes: 0,
+        sha256: None,
+        agents: String::new(),
+        note,
     }
 }
 
@@ -318,15 +327,11 @@ fn run(data_dir: &Path, sink: &RecordSink, rx: &mpsc::Receiver<Command>) {
                     Err(e) => {
                         error!(call_id, path = %path.display(), error = %e,
                             "cannot create the call's recording (disk full? folder not writable?); the call goes on unrecorded");
-                        sink.send(RecordOp::RecordingDone {
+                        sink.send(without_file(
                             call_id,
-                            state: RecordingState::Failed,
-                            duration_ms: 0,
-                            bytes: 0,
-                            sha256: None,
-                            agents: String::new(),
-                            note: format!("cannot create the file: {e}"),
-                        });
+                            RecordingState::Failed,
+                            format!("cannot create the file: {e}"),
+                        ));
                     }
                 }
             }
@@ -474,15 +479,11 @@ pub async fn repair_unfinished(store: &Store, data_dir: &Path, sink: &RecordSink
             }
             Ok(Err(e)) => {
                 error!(call_id, file, error = %e, "a recording cut off by the last stop cannot be repaired");
-                RecordOp::RecordingDone {
+                without_file(
                     call_id,
-                    state: RecordingState::Failed,
-                    duration_ms: 0,
-                    bytes: 0,
-                    sha256: None,
-                    agents: String::new(),
-                    note: format!("cut off by a stop, and cannot be repaired: {e}"),
-                }
+                    RecordingState::Failed,
+                    format!("cut off by a stop, and cannot be repaired: {e}"),
+                )
             }
             Err(e) => {
                 error!(error = %e, "repairing a recording panicked");

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod db;
+pub mod desk;
 pub mod phone;
 pub mod screen;
 
@@ -312,8 +313,19 @@ fn dechunk(mut body: &str) -> String {
 
 /// Is sipp installed? Under CI=true its absence fails the test.
 pub fn have_sipp() -> bool {
-    let found = Command::new("sipp")
-        .arg("-v")
+    have_tool("sipp", "-v", "sip-tester")
+}
+
+/// Is sox installed (`soxi`)? Under CI=true its absence fails the test.
+pub fn have_sox() -> bool {
+    have_tool("soxi", "-V0", "sox")
+}
+
+/// Whether `command arg` runs; under CI=true its absence fails the test,
+/// otherwise the test says it skips.
+fn have_tool(command: &str, arg: &str, package: &str) -> bool {
+    let found = Command::new(command)
+        .arg(arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -321,9 +333,9 @@ pub fn have_sipp() -> bool {
     if !found {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "sipp (Debian package sip-tester) is required under CI"
+            "{command} (Debian package {package}) is required under CI"
         );
-        eprintln!("SKIPPED: sipp is not installed (apt-get install sip-tester)");
+        eprintln!("SKIPPED: {command} is not installed (apt-get install {package})");
     }
     found
 }

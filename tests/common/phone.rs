@@ -510,6 +510,26 @@ pub fn prompt_start(law: Law, language: &str, name: &str, n: usize) -> Vec<i16> 
         .collect()
 }
 
+/// Energy at `hz` relative to all the energy of `samples` (Goertzel, 8 kHz):
+/// near 1 for a pure tone at `hz`, near 0 without it.
+pub fn share_of(samples: &[i16], hz: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    let mut total = 0.0;
+    for &x in samples {
+        let x = f64::from(x);
+        total += x * x;
+        let s0 = x + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    if total == 0.0 {
+        return 0.0;
+    }
+    let power = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
+    2.0 * power / (samples.len() as f64 * total)
+}
+
 /// A sine tone at `hz`, `ms` long, 8 kHz.
 pub fn tone(hz: f64, ms: u32) -> Vec<i16> {
     (0..ms * 8)

@@ -17,7 +17,7 @@ use crate::sip::digest;
 
 /// Callers go straight to the queue `general`: the welcome, then the beep
 /// on hold until an agent answers.
-const FLOW: &str = r#"start = "q"
+pub(super) const FLOW: &str = r#"start = "q"
 [node.q]
 kind = "queue"
 queue = "general"

@@ -4,7 +4,7 @@
 //! policy decides which files are kept.
 
 use super::acd::{
-    DeskPhone, acd_sim, command, events_of, leg_key, queued_caller, sign_on, tone_packet,
+    DeskPhone, FLOW, acd_sim, command, events_of, leg_key, queued_caller, sign_on, tone_packet,
 };
 use super::*;
 use crate::acd::{QueueConfig, Strategy};
@@ -168,19 +168,7 @@ fn only_calls_that_reach_a_recorded_queue_are_kept() {
     let mut cfg = config();
     cfg.queues = vec![QueueConfig::new("general"), QueueConfig::new("complaint")];
     cfg.record = Arc::new(RecordCalls::Queues(vec!["complaint".into()]));
-    let flow = r#"start = "q"
-[node.q]
-kind = "queue"
-queue = "general"
-prompt = "welcome"
-hold = ["beep"]
-max_wait = "300s"
-after_wait = "bye"
-[node.bye]
-kind = "hangup"
-prompt = "goodbye"
-"#;
-    let mut sim = Sim::with_flow(cfg, flow, &[]);
+    let mut sim = Sim::with_flow(cfg, FLOW, &[]);
     let mut caller = Caller::new(Transport::Udp, "general");
     let call = queued_caller(&mut sim, &mut caller);
     sim.advance(secs(1));
@@ -200,19 +188,7 @@ fn pausing_a_call_that_is_not_recorded_is_refused() {
         wrap_up_ms: 5_000,
         ..QueueConfig::new("general")
     }];
-    let flow = r#"start = "q"
-[node.q]
-kind = "queue"
-queue = "general"
-prompt = "welcome"
-hold = ["beep"]
-max_wait = "300s"
-after_wait = "bye"
-[node.bye]
-kind = "hangup"
-prompt = "goodbye"
-"#;
-    let mut sim = Sim::with_flow(cfg, flow, &[]);
+    let mut sim = Sim::with_flow(cfg, FLOW, &[]);
     let phone = DeskPhone::register(&mut sim, 1, "ann", 6001);
     sign_on(&mut sim, 1, "ann");
     command(&mut sim, 1, serde_json::json!({"type": "ready"}));
