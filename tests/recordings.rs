@@ -110,28 +110,6 @@ fn wait_for_recording(server: &Server, id: &str, state: &str) -> Value {
     }
 }
 
-/// The caller (no open ticket) walks the demo IVR to the agent queue:
-/// Mandarin (1), then 0 in the main menu.
-fn call_to_queue(server: &Server) -> Phone {
-    let phone = Phone::call(server.sip, CALLER);
-    let hear = |prompt: &str| {
-        let needle = prompt_start(phone.law, "zh", prompt, SIG);
-        assert!(
-            phone
-                .wait_to_hear(&needle, Duration::from_secs(20))
-                .is_some(),
-            "{prompt} not heard\n{}",
-            server.log()
-        );
-    };
-    hear("welcome");
-    phone.press("1");
-    hear("main-menu");
-    phone.press("0");
-    hear("queue-agent");
-    phone
-}
-
 /// The left and right channels of a stereo WAV.
 fn channels(wav: &[u8]) -> (hound::WavSpec, Vec<i16>, Vec<i16>) {
     let mut reader = hound::WavReader::new(std::io::Cursor::new(wav)).expect("a WAV file");
@@ -193,7 +171,7 @@ fn the_caller_is_left_the_agent_right_a_pause_is_silent_and_only_the_right_peopl
         "ok"
     );
 
-    let mut caller = call_to_queue(&server);
+    let mut caller = common::call_to_agent_queue(&server, CALLER);
     let offered = screen.wait("offered", Duration::from_secs(10));
     let id = offered["call"]["id"].as_str().unwrap().to_owned();
     screen.wait("answered", Duration::from_secs(10));

@@ -311,6 +311,29 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
+/// A caller with no open ticket walks the demo IVR to the agent queue:
+/// Mandarin (1) in the welcome, then 0 in the main menu; returns once they
+/// hear the queue's first prompt.
+pub fn call_to_agent_queue(server: &Server, caller: &str) -> phone::Phone {
+    let phone = phone::Phone::call(server.sip, caller);
+    let hear = |prompt: &str| {
+        let needle = phone::prompt_start(phone.law, "zh", prompt, 400);
+        assert!(
+            phone
+                .wait_to_hear(&needle, Duration::from_secs(20))
+                .is_some(),
+            "{prompt} not heard\n{}",
+            server.log()
+        );
+    };
+    hear("welcome");
+    phone.press("1");
+    hear("main-menu");
+    phone.press("0");
+    hear("queue-agent");
+    phone
+}
+
 /// Is sipp installed? Under CI=true its absence fails the test.
 pub fn have_sipp() -> bool {
     have_tool("sipp", "-v", "sip-tester")

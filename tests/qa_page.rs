@@ -1,0 +1,803 @@
+//! The QA page (/qa) end to end in a real browser: a call is recorded
+//! through the real server (our test phone calls in and walks the demo
+//! IVR, a sipp desk phone answers as agent ann, her screen pauses and
+//! resumes the recording), then a QA user finds it on the page, listens
+//! (the waveform of both channels, the timeline against the audio, play,
+//! seek by clicking the waveform), scores it, pins a comment to a moment,
+//! and finds both again after a reload and through the API; ann sees them
+//! read-only; an outlet user is turned away.
+//!
+//! Debian's Chromium is driven by playwright-core through
+//! tests/browser/qa.mjs (the same line protocol as agent.mjs). Needs
+//! chromium, node, `npm ci --prefix tests/browser` and sipp: without them
+//! the test prints `SKIPPED`, and fails under CI=true.
+//!
+//! Screenshots for the docs are written only with
+//! `HOTLINE_SCREENSHOTS=DIR` (for example `docs/screenshots`): qa-search
+//! and qa-call at 1366x768 in English, and each with `-zh` in Chinese
+//! where a CJK font is installed.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::desk::DeskPhone;
+use common::phone::tone;
+use common::screen::Screen;
+use common::{Server, have_sipp, http_request};
+use serde_json::{Value, json};
+
+/// The caller: no customer, no open ticket.
+const CALLER: &str = "13912340001";
+const PASSWORD: &str = "qa-page-password-1";
+/// The hotline's time zone (`tickets.time_zone`'s default): the browser
+/// runs in it, so the page's "today" is the server's.
+const TIME_ZONE: &str = "Asia/Shanghai";
+
+// ----- what the test needs ------------------------------------------------------
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("HOTLINE_CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+fn under_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// Are Chromium, node and playwright-core there? Under CI=true their
+/// absence fails the test; otherwise it is skipped, loudly.
+fn have_browser() -> bool {
+    let mut missing = Vec::new();
+    if !chromium().is_file() {
+        missing.push(format!(
+            "{} (Debian package chromium)",
+            chromium().display()
+        ));
+    }
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !node {
+        missing.push("node (Debian package nodejs)".to_owned());
+    }
+    if !repo()
+        .join("tests/browser/node_modules/playwright-core/package.json")
+        .is_file()
+    {
+        missing.push("tests/browser/node_modules (npm ci --prefix tests/browser)".to_owned());
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let what = missing.join(", ");
+    assert!(
+        !under_ci(),
+        "the QA page test needs {what}: scripts/test.sh installs them"
+    );
+    eprintln!("SKIPPED: the QA page test needs {what} (scripts/test.sh installs them)");
+    false
+}
+
+fn screenshots_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("HOTLINE_SCREENSHOTS")?);
+    let dir = if dir.is_absolute() {
+        dir
+    } else {
+        repo().join(dir)
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    Some(dir)
+}
+
+/// The last `n` lines of the server's log, without the database's
+/// statements.
+fn log_tail(server_log: &Path, n: usize) -> String {
+    let log = std::fs::read_to_string(server_log).unwrap_or_default();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| !l.contains(" sqlx::query: "))
+        .collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+// ----- the QA page ----------------------------------------------------------------
+
+/// The QA page in Chromium, through tests/browser/qa.mjs.
+struct Page {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    answers: Receiver<Value>,
+    stderr: Arc<Mutex<String>>,
+    next: u64,
+    server_log: PathBuf,
+}
+
+impl Page {
+    fn open(server: &Server, shots: Option<&Path>) -> Page {
+        let mut cmd = Command::new("node");
+        cmd.arg(repo().join("tests/browser/qa.mjs"))
+            .args(["--base", &format!("http://{}", server.http)])
+            .args(["--lang", "en", "--tz", TIME_ZONE])
+            .arg("--chromium")
+            .arg(chromium())
+            .current_dir(repo())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(dir) = shots {
+            cmd.arg("--shots").arg(dir);
+        }
+        let mut child = cmd.spawn().expect("node runs tests/browser/qa.mjs");
+        let (tx, answers) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) if v.get("id").is_some() => {
+                        if tx.send(v).is_err() {
+                            break;
+                        }
+                    }
+                    _ => eprintln!("qa.mjs: {line}"),
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let err = child.stderr.take().unwrap();
+        let keep = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut k = keep.lock().unwrap_or_else(|e| e.into_inner());
+                k.push_str(&line);
+                k.push('\n');
+            }
+        });
+        let mut page = Page {
+            child,
+            stdin: None,
+            answers,
+            stderr,
+            next: 1,
+            server_log: server.data.join("server.log"),
+        };
+        page.stdin = page.child.stdin.take();
+        match page.answers.recv_timeout(Duration::from_secs(60)) {
+            Ok(v) if v["ok"] == true => {}
+            other => page.fail("launching Chromium", &format!("{other:?}"), &Value::Null),
+        }
+        page
+    }
+
+    fn fail(&self, what: &str, error: &str, state: &Value) -> ! {
+        let stderr = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+        panic!(
+            "page: {what} failed: {error}\n--- what the page knew:\n{state:#}\n\
+             --- qa.mjs stderr:\n{stderr}\n--- server log (last 80 lines, no SQL):\n{}",
+            log_tail(&self.server_log, 80)
+        );
+    }
+
+    /// Sends `cmd` with its own `timeout` and waits a little longer for the
+    /// answer; fails the test, with what the page knew, on an error.
+    fn run(&mut self, mut cmd: Value, timeout: Duration) -> Value {
+        let id = self.next;
+        self.next += 1;
+        cmd["id"] = json!(id);
+        cmd["timeout"] = json!(u64::try_from(timeout.as_millis()).unwrap());
+        let text = cmd.to_string();
+        let sent = self
+            .stdin
+            .as_mut()
+            .map(|s| writeln!(s, "{text}").and_then(|()| s.flush()));
+        if !matches!(sent, Some(Ok(()))) {
+            self.fail(&text, "qa.mjs is gone", &Value::Null);
+        }
+        let deadline = Instant::now() + timeout + Duration::from_secs(15);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.answers.recv_timeout(left) {
+                Ok(a) if a["id"] == id => {
+                    if a["ok"] == true {
+                        return a["value"].clone();
+                    }
+                    self.fail(&text, a["error"].as_str().unwrap_or("?"), &a["page"]);
+                }
+                Ok(_) => {}
+                Err(e) => self.fail(&text, &format!("no answer ({e})"), &Value::Null),
+            }
+        }
+    }
+
+    fn goto(&mut self, path: &str) {
+        self.run(
+            json!({"cmd": "goto", "path": path}),
+            Duration::from_secs(20),
+        );
+    }
+
+    /// Signs in with the form; `expect` is `app` or `denied`. Returns
+    /// `window.qa.state()`.
+    fn login(&mut self, user: &str, expect: &str) -> Value {
+        self.run(
+            json!({"cmd": "login", "user": user, "pass": PASSWORD, "expect": expect}),
+            Duration::from_secs(15),
+        )
+    }
+
+    fn state(&mut self) -> Value {
+        self.run(json!({"cmd": "state"}), Duration::from_secs(5))
+    }
+
+    /// Polls the page-side expression `expr` until it is truthy; its value.
+    fn wait_fn(&mut self, expr: &str, within: Duration) -> Value {
+        self.run(json!({"cmd": "wait_fn", "expr": expr}), within)
+    }
+
+    fn eval(&mut self, expr: &str) -> Value {
+        self.run(json!({"cmd": "eval", "expr": expr}), Duration::from_secs(5))
+    }
+
+    fn click(&mut self, selector: &str) {
+        self.run(
+            json!({"cmd": "click", "selector": selector}),
+            Duration::from_secs(10),
+        );
+    }
+
+    /// Clicks `selector` at fraction `fx` of its width, in the middle.
+    fn click_at(&mut self, selector: &str, fx: f64) {
+        self.run(
+            json!({"cmd": "click_at", "selector": selector, "fx": fx}),
+            Duration::from_secs(10),
+        );
+    }
+
+    fn hover(&mut self, selector: &str) {
+        self.run(
+            json!({"cmd": "hover", "selector": selector}),
+            Duration::from_secs(10),
+        );
+    }
+
+    fn fill(&mut self, selector: &str, value: &str) {
+        self.run(
+            json!({"cmd": "fill", "selector": selector, "value": value}),
+            Duration::from_secs(10),
+        );
+    }
+
+    fn check(&mut self, selector: &str) {
+        self.run(
+            json!({"cmd": "check", "selector": selector}),
+            Duration::from_secs(10),
+        );
+    }
+
+    fn press(&mut self, key: &str) {
+        self.run(json!({"cmd": "press", "key": key}), Duration::from_secs(5));
+    }
+
+    fn text(&mut self, selector: &str) -> String {
+        self.run(
+            json!({"cmd": "text", "selector": selector}),
+            Duration::from_secs(5),
+        )
+        .as_str()
+        .unwrap()
+        .to_owned()
+    }
+
+    fn visible(&mut self, selector: &str) -> bool {
+        self.run(
+            json!({"cmd": "visible", "selector": selector}),
+            Duration::from_secs(5),
+        ) == true
+    }
+
+    fn reload(&mut self) {
+        self.run(json!({"cmd": "reload"}), Duration::from_secs(20));
+    }
+
+    /// Screenshots `name`.png (and `name`-zh.png) when asked for.
+    fn shot(&mut self, name: &str) {
+        let written = self.run(
+            json!({"cmd": "shot", "name": name}),
+            Duration::from_secs(20),
+        );
+        if written.as_array().is_some_and(|w| !w.is_empty()) {
+            eprintln!("screenshots: {written}");
+        }
+    }
+
+    /// Fails on any console error or page error so far.
+    fn assert_no_errors(&mut self) {
+        let errors = self.run(json!({"cmd": "errors"}), Duration::from_secs(5));
+        if errors.as_array().is_some_and(|e| !e.is_empty()) {
+            self.fail("the console", &format!("{errors:#}"), &Value::Null);
+        }
+    }
+}
+
+impl Drop for Page {
+    fn drop(&mut self) {
+        // Closing stdin makes the script close Chromium and exit.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ----- setup through the API -----------------------------------------------------------
+
+fn post(server: &Server, path: &str, body: &Value) -> Value {
+    let (status, text) = http_request(
+        server.http,
+        "POST",
+        path,
+        Some(&server.token),
+        Some(&body.to_string()),
+    );
+    assert!((200..300).contains(&status), "{path}: {status} {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A new user of `role`; their id and an API session (bearer token).
+fn user(server: &Server, name: &str, role: &str) -> (i64, String) {
+    let mut body = json!({ "username": name, "display_name": name, "role": role,
+                           "password": PASSWORD });
+    if role == "outlet" {
+        let outlet = post(
+            server,
+            "/api/outlets",
+            &json!({ "code": "HZ-01", "name": "杭州一号网点", "tier": "city",
+                     "phone": "057100000001", "areas": ["浙江省杭州市"] }),
+        );
+        body["outlet_id"] = outlet["id"].clone();
+    }
+    let id = post(server, "/api/users", &body)["id"].as_i64().unwrap();
+    let login = json!({ "username": name, "password": PASSWORD }).to_string();
+    let (status, text) = http_request(server.http, "POST", "/api/login", None, Some(&login));
+    assert_eq!(status, 200, "{text}");
+    let token = serde_json::from_str::<Value>(&text).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (id, token)
+}
+
+fn get_json(server: &Server, path: &str) -> Value {
+    let (status, body) = server.get(path);
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// One recorded call: ann answers on her desk phone, the caller talks
+/// (440 Hz) for about 3 s with a 1 s pause of the recording in the middle.
+/// Returns the call's record once its recording is complete.
+fn record_a_call(server: &Server, ann_token: &str) -> Value {
+    let mut screen = Screen::open(server, ann_token);
+    screen.wait("hello", Duration::from_secs(5));
+    let phone = DeskPhone::register(server, "ann", PASSWORD, "agent_phone_tone.xml", false);
+    assert_eq!(
+        screen.command("r", json!({ "type": "ready" }))["type"],
+        "ok"
+    );
+    let mut caller = common::call_to_agent_queue(server, CALLER);
+    let offered = screen.wait("offered", Duration::from_secs(10));
+    let id = offered["call"]["id"].as_str().unwrap().to_owned();
+    screen.wait("answered", Duration::from_secs(10));
+    caller.start_talking(&tone(440.0, 8000));
+    std::thread::sleep(Duration::from_millis(1500));
+    let paused = screen.command("p", json!({ "type": "pause_recording", "call": id }));
+    assert_eq!(paused["type"], "ok", "{paused}");
+    std::thread::sleep(Duration::from_millis(1000));
+    let resumed = screen.command("q", json!({ "type": "resume_recording", "call": id }));
+    assert_eq!(resumed["type"], "ok", "{resumed}");
+    std::thread::sleep(Duration::from_millis(1500));
+    caller.hang_up();
+    screen.wait("ended", Duration::from_secs(5));
+    assert!(
+        phone.finished(Duration::from_secs(10)),
+        "ann's phone saw the BYE"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let call = get_json(server, &format!("/api/calls/{id}"));
+        if call["recording"]["state"] == "complete" {
+            return call;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the recording of {id} is not complete: {call:#}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Where the event `kind` is in the recording, ms: its `offset_ms`, or
+/// its time after the recording's start.
+fn offset_of(call: &Value, kind: &str) -> i64 {
+    let event = call["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} event in {call:#}"));
+    event["offset_ms"].as_i64().unwrap_or_else(|| {
+        event["at"].as_i64().unwrap() - call["recording"]["started_at"].as_i64().unwrap()
+    })
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+// ----- the test ----------------------------------------------------------------------------
+
+#[test]
+fn qa_finds_listens_to_scores_and_comments_a_recorded_call() {
+    if !have_browser() || !have_sipp() {
+        return;
+    }
+    let started = Instant::now();
+    let server = Server::start(&[]);
+    let (ann, ann_token) = user(&server, "ann", "agent");
+    let (quinn, _) = user(&server, "quinn", "qa");
+    user(&server, "tech", "outlet");
+
+    let call = record_a_call(&server, &ann_token);
+    let id = call["id"].as_str().unwrap().to_owned();
+    let rec = &call["recording"];
+    let duration_ms = rec["duration_ms"].as_i64().unwrap();
+    let paused_at = offset_of(&call, "recording-paused");
+    let resumed_at = offset_of(&call, "recording-resumed");
+    let answered_at = offset_of(&call, "agent-answered");
+    eprintln!(
+        "recorded {id}: {duration_ms} ms, answered at {answered_at}, paused {paused_at}..{resumed_at} ({:?})",
+        started.elapsed()
+    );
+
+    // ----- QA signs in and finds the call: today, by the caller's phone.
+    let shots = screenshots_dir();
+    let mut page = Page::open(&server, shots.as_deref());
+    page.goto("/qa");
+    let me = page.login("quinn", "app");
+    assert_eq!(me["user"]["id"], quinn, "{me}");
+    assert_eq!(me["reviewer"], true, "{me}");
+    // The first search (the last seven days) already has it.
+    let first = page.wait_fn(
+        "window.qa.state().results.loaded && window.qa.state().results",
+        Duration::from_secs(10),
+    );
+    assert_eq!(first["ids"], json!([id]), "{first}");
+    let today = page.eval("HL.isoDate(new Date())");
+    let today = today.as_str().unwrap().to_owned();
+    page.fill("#f-from", &today);
+    page.fill("#f-to", &today);
+    page.fill("#f-phone", CALLER);
+    page.click("#btn-search");
+    let found = page.wait_fn(
+        "(() => { const s = window.qa.state(); \
+           return !document.querySelector('#results-count').textContent.includes('…') \
+             && s.results.loaded && s.results; })()",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        (found["total"].as_i64(), &found["ids"]),
+        (Some(1), &json!([id])),
+        "{found}"
+    );
+    let row = page.text(&format!("tr.call-row[data-id='{id}']"));
+    assert!(row.contains(CALLER) && row.contains("ann"), "{row}");
+    assert!(row.contains("Not reviewed"), "{row}");
+
+    // ----- Open it: the waveform of both channels and the timeline.
+    page.click(&format!("tr.call-row[data-id='{id}']"));
+    let wave = page.wait_fn(
+        "window.qa.state().wave.drawn && window.qa.state().qaLoaded && window.qa.state().wave",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        (wave["channels"].as_i64(), wave["rate"].as_i64()),
+        (Some(2), Some(8000)),
+        "{wave}"
+    );
+    assert!(
+        (f(&wave["durationMs"]) - duration_ms as f64).abs() < 50.0,
+        "the file is {} ms, the record says {duration_ms} ms",
+        wave["durationMs"]
+    );
+    let state = page.state();
+    let kinds: Vec<&str> = state["markers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "prompt",
+        "dtmf",
+        "agent-answered",
+        "recording-paused",
+        "recording-resumed",
+        "hangup",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} marker: {kinds:?}");
+    }
+    assert_eq!(
+        state["markerCount"].as_u64(),
+        Some(kinds.len() as u64),
+        "{state:#}"
+    );
+    assert_eq!(
+        state["pausedSpans"],
+        json!([{ "from": paused_at, "to": resumed_at }]),
+        "{state:#}"
+    );
+    // What the page read from the WAV: the caller's tone on the left while
+    // talking, silence on both channels while paused.
+    let talking = page.eval(&format!(
+        "window.qa.level({}, {})",
+        answered_at + 600,
+        paused_at - 100
+    ));
+    assert!(f(&talking["left"]) > 0.1, "the caller talks: {talking}");
+    let silent = page.eval(&format!(
+        "window.qa.level({}, {})",
+        paused_at + 20,
+        resumed_at - 20
+    ));
+    assert_eq!(
+        (f(&silent["left"]), f(&silent["right"])),
+        (0.0, 0.0),
+        "paused: {silent}"
+    );
+    assert!(page.visible("#legend"));
+    page.hover("#markers .marker[data-kind='recording-paused']");
+    let tip = page.text("#wave-tip");
+    assert!(tip.contains("recording-paused"), "{tip}");
+
+    // ----- Play: the clock moves.
+    let before = f(&page.state()["audio"]["currentTime"]);
+    page.eval("document.activeElement && document.activeElement.blur()");
+    page.press("Space");
+    let playing = page.wait_fn(
+        &format!(
+            "(() => {{ const a = window.qa.state().audio; \
+               return !a.paused && a.currentTime > {before} + 0.5 && a; }})()"
+        ),
+        Duration::from_secs(10),
+    );
+    assert!(
+        f(&playing["seekableEnd"]) * 1000.0 > duration_ms as f64 - 100.0,
+        "{playing}"
+    );
+    page.press("Space");
+    page.wait_fn("window.qa.state().audio.paused", Duration::from_secs(5));
+
+    // ----- Seek: a click at 60 % of the waveform.
+    page.click_at("#wave", 0.6);
+    let target = 0.6 * duration_ms as f64 / 1000.0;
+    let sought = page.wait_fn(
+        &format!(
+            "(() => {{ const a = window.qa.state().audio; \
+               return Math.abs(a.currentTime - {target}) < 0.25 && a.readyState >= 2 && a; }})()"
+        ),
+        Duration::from_secs(10),
+    );
+    let at_s = f(&sought["currentTime"]);
+    // The server answered the player's Range requests with 206.
+    let requests = page.run(json!({"cmd": "recording_requests"}), Duration::from_secs(5));
+    let ranged = requests
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == "media" && r["status"] == 206 && r["range"].is_string())
+        .count();
+    assert!(
+        ranged >= 1,
+        "no 206 answer to a Range request: {requests:#}"
+    );
+    eprintln!("seek to {at_s:.3} s (target {target:.3} s); recording requests: {requests}");
+
+    // ----- Score: every criterion met but one that does not fail the call.
+    let cards = get_json(&server, "/api/qa/scorecards");
+    let card = &cards["scorecards"][0];
+    let card_name = card["name"].as_str().unwrap().to_owned();
+    let criteria = card["criteria"].as_array().unwrap();
+    let missed = criteria
+        .iter()
+        .find(|c| c["fatal"] == false)
+        .expect("a criterion that does not fail the call");
+    let missed_key = missed["key"].as_str().unwrap().to_owned();
+    let weights: i64 = criteria.iter().map(|c| c["weight"].as_i64().unwrap()).sum();
+    let expected = weights - missed["weight"].as_i64().unwrap();
+    for c in criteria {
+        let key = c["key"].as_str().unwrap();
+        if key != missed_key {
+            page.check(&format!("#criteria input[data-key='{key}']"));
+        }
+    }
+    let preview = page.text("#score-preview");
+    assert_eq!(preview, expected.to_string(), "the total before saving");
+    page.fill("#score-note", "Clear and polite; the closing was rushed.");
+    page.click("#btn-score-save");
+    let saved = page.wait_fn("window.qa.state().lastScore", Duration::from_secs(10));
+    assert_eq!(
+        (saved["total"].as_i64(), saved["failed"].as_bool()),
+        (Some(expected), Some(false)),
+        "{saved}"
+    );
+    assert_eq!(saved["items"][&missed_key], false, "{saved}");
+    assert_eq!(page.text("#score-total"), saved["total"].to_string());
+
+    // ----- A comment at the current moment.
+    page.fill("#comment-text", "Restates the fault clearly here.");
+    page.click("#btn-comment");
+    let comments = page.wait_fn(
+        "window.qa.state().comments.length === 1 && window.qa.state().comments",
+        Duration::from_secs(10),
+    );
+    let offset = comments[0]["offset_ms"].as_i64().unwrap();
+    assert!(
+        (offset as f64 - at_s * 1000.0).abs() < 300.0,
+        "the comment is at {offset} ms, the player was at {at_s} s"
+    );
+    page.shot("qa-call");
+
+    // ----- Back to the list: the search runs again and shows the score.
+    page.click("#btn-back");
+    let row_selector = format!("tr.call-row[data-id='{id}']");
+    page.wait_fn(
+        &format!(
+            "(() => {{ const r = document.querySelector(\"{row_selector}\"); \
+               return r && r.offsetParent && !r.textContent.includes('Not reviewed'); }})()"
+        ),
+        Duration::from_secs(10),
+    );
+    let row = page.text(&row_selector);
+    assert!(row.contains(&expected.to_string()), "{row}");
+    page.shot("qa-search");
+    page.click(&row_selector);
+    page.wait_fn(
+        "window.qa.state().wave.drawn && window.qa.state().qaLoaded",
+        Duration::from_secs(10),
+    );
+
+    // ----- Reloaded: the same call, its score and its comment.
+    page.reload();
+    let again = page.wait_fn(
+        "(() => { const s = window.qa.state(); return s.callLoaded && s.qaLoaded && s.wave.drawn && s; })()",
+        Duration::from_secs(15),
+    );
+    assert_eq!(again["callId"], id.as_str(), "{again:#}");
+    assert_eq!(
+        again["scores"][0]["total"].as_i64(),
+        Some(expected),
+        "{again:#}"
+    );
+    assert_eq!(
+        again["comments"][0]["offset_ms"].as_i64(),
+        Some(offset),
+        "{again:#}"
+    );
+    let listed = page.text(&format!("#comments .comment[data-offset='{offset}']"));
+    let mm_ss = format!("{}:{:02}", offset / 60_000, offset / 1000 % 60);
+    assert!(
+        listed.contains(&mm_ss) && listed.contains("Restates the fault"),
+        "{listed} (at {mm_ss})"
+    );
+    let scores_text = page.text("#scores");
+    assert!(scores_text.contains(&expected.to_string()), "{scores_text}");
+    page.assert_no_errors();
+
+    // The API has them too.
+    let qa = get_json(&server, &format!("/api/calls/{id}/qa"));
+    assert_eq!(qa["scores"].as_array().map(Vec::len), Some(1), "{qa:#}");
+    let score = &qa["scores"][0];
+    assert_eq!(
+        (
+            score["scorecard"].as_str(),
+            score["total"].as_i64(),
+            score["reviewer_id"].as_i64(),
+            score["agent_id"].as_i64()
+        ),
+        (
+            Some(card_name.as_str()),
+            Some(expected),
+            Some(quinn),
+            Some(ann)
+        ),
+        "{qa:#}"
+    );
+    assert_eq!(
+        (
+            qa["comments"][0]["offset_ms"].as_i64(),
+            qa["comments"][0]["text"].as_str()
+        ),
+        (Some(offset), Some("Restates the fault clearly here.")),
+        "{qa:#}"
+    );
+    // The search shows it reviewed now.
+    let listed = get_json(&server, &format!("/api/recordings?phone={CALLER}"));
+    assert_eq!(
+        listed["calls"][0]["score"]["total"].as_i64(),
+        Some(expected),
+        "{listed:#}"
+    );
+
+    // ----- Ann, the agent: her call, its score and comment, read-only.
+    page.click("#btn-signout");
+    let ann_view = page.login("ann", "app");
+    assert_eq!(ann_view["reviewer"], false, "{ann_view}");
+    assert!(!page.visible("#tab-sample"), "agents get no daily sample");
+    assert!(page.visible("#own-only"));
+    let hers = page.wait_fn(
+        "window.qa.state().results.loaded && window.qa.state().results",
+        Duration::from_secs(10),
+    );
+    assert_eq!(hers["ids"], json!([id]), "{hers}");
+    page.click(&format!("tr.call-row[data-id='{id}']"));
+    let seen = page.wait_fn(
+        "(() => { const s = window.qa.state(); return s.callLoaded && s.qaLoaded && s.wave.drawn && s; })()",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        seen["scores"][0]["total"].as_i64(),
+        Some(expected),
+        "{seen:#}"
+    );
+    assert_eq!(
+        seen["comments"][0]["offset_ms"].as_i64(),
+        Some(offset),
+        "{seen:#}"
+    );
+    assert!(!page.visible("#score-form"), "no scoring for an agent");
+    assert!(!page.visible("#comment-form"), "no comments from an agent");
+    assert!(page.visible("#score-readonly"));
+    assert!(page.text("#scores").contains(&expected.to_string()));
+    assert!(page.text("#comments").contains("Restates the fault"));
+
+    // ----- An outlet user is told the page is not for them.
+    page.click("#btn-signout");
+    page.login("tech", "denied");
+    let denied = page.text("#denied-text");
+    assert!(
+        denied.contains("tech") && denied.contains("outlet"),
+        "{denied}"
+    );
+    page.assert_no_errors();
+    eprintln!("done in {:?}", started.elapsed());
+}
