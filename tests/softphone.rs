@@ -820,6 +820,32 @@ fn a_whole_call_in_the_browser() {
         "{lines:#?}"
     );
 
+    // The recording paused while a card number is read out, and resumed:
+    // the page says so, the timeline says who.
+    page.click("#btn-rec");
+    let record = wait_for_record(&server, &call_id, "recording-paused", |c| {
+        timeline(c)
+            .iter()
+            .any(|l| l.starts_with("recording-paused: "))
+    });
+    let agent_line = format!("recording-paused: agent {}", record["agent_id"]);
+    assert!(
+        timeline(&record).contains(&agent_line),
+        "{:#?}",
+        timeline(&record)
+    );
+    page.run(
+        json!({"cmd": "wait_for", "selector": "#call-rec",
+               "value": format!("Recording paused (agent {})", record["agent_id"])}),
+        Duration::from_secs(5),
+    );
+    page.click("#btn-rec");
+    wait_for_record(&server, &call_id, "recording-resumed", |c| {
+        timeline(c)
+            .iter()
+            .any(|l| l.starts_with("recording-resumed: "))
+    });
+
     page.shot("agent-in-call");
     caller.stop_talking();
 

@@ -62,6 +62,8 @@
     transferOpen: false,
     ticketOpened: null, // the number of a ticket opened on this call
     keysSent: '',
+    recPaused: false, // the call's recording is paused (the `recording` event)
+    recBy: '', // who paused it
   };
 
   /** The browser phone. */
@@ -294,6 +296,7 @@
     answered: onAnswered,
     held: () => {},
     resumed: () => {},
+    recording: onRecording,
     ended: onEnded,
     consult: onConsult,
     ok: () => {},
@@ -431,6 +434,14 @@
     HL.toast(ev.why, 'info');
   }
 
+  /** The call's recording was paused or resumed (by us or a supervisor). */
+  function onRecording(ev) {
+    if (ev.call !== S.callId) return;
+    S.recPaused = !!ev.paused;
+    S.recBy = ev.by || '';
+    render();
+  }
+
   function onAnswered(ev) {
     if (ev.call !== S.callId) return;
     ring.stop();
@@ -503,6 +514,8 @@
       transferOpen: false,
       ticketOpened: null,
       keysSent: '',
+      recPaused: false,
+      recBy: '',
     });
     setMuted(false);
     resetTicketPanel();
@@ -797,6 +810,10 @@
     on('btn-consulted-mute', 'click', toggleMute);
     on('btn-hold', 'click', (e) => {
       const type = S.state.name === 'on_hold' ? 'resume' : 'hold';
+      buttonCmd(e.currentTarget, type, { call: S.callId });
+    });
+    on('btn-rec', 'click', (e) => {
+      const type = S.recPaused ? 'resume_recording' : 'pause_recording';
       buttonCmd(e.currentTarget, type, { call: S.callId });
     });
     on('btn-hangup', 'click', hangUp);
@@ -1477,6 +1494,10 @@
     $('call-name').textContent = who;
     $('btn-hold').textContent = t(onHold ? 'btn.resume' : 'btn.hold');
     $('btn-hold').classList.toggle('active', onHold);
+    $('btn-rec').textContent = t(S.recPaused ? 'btn.rec_resume' : 'btn.rec_pause');
+    $('btn-rec').classList.toggle('active', S.recPaused);
+    $('btn-rec').setAttribute('aria-pressed', String(S.recPaused));
+    $('call-rec').textContent = S.recPaused ? t('call.rec_paused', { by: S.recBy }) : '';
     renderMute($('btn-mute'));
 
     const consulting = S.consult && S.consult.stage !== 'ended';
