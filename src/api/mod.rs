@@ -131,6 +131,9 @@ pub struct Live {
     /// Records queued but not yet written: the record writer's counter
     /// ([`crate::rt::record_writer::RecordSink::pending_counter`]).
     pub pending_records: Arc<AtomicUsize>,
+    /// Recordings that could not be written (in whole or in part) since
+    /// start: a full disk or a folder not writable.
+    pub recording_failures: Arc<AtomicU64>,
 }
 
 impl Live {
@@ -143,6 +146,7 @@ impl Live {
             draining: AtomicBool::new(false),
             started_at_ms,
             pending_records,
+            recording_failures: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -383,6 +387,9 @@ struct Health {
     active_calls: usize,
     calls_total: u64,
     pending_records: usize,
+    /// Recordings that failed since start (disk full, folder not
+    /// writable): anything but 0 wants a look at the recordings' disk.
+    recording_failures: u64,
     uptime_s: i64,
 }
 
@@ -408,6 +415,7 @@ async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>) {
         active_calls: live.active_calls.load(Ordering::Relaxed),
         calls_total: live.calls_total.load(Ordering::Relaxed),
         pending_records: live.pending_records.load(Ordering::Relaxed),
+        recording_failures: live.recording_failures.load(Ordering::Relaxed),
         uptime_s: (now_ms() - live.started_at_ms).max(0) / 1_000,
     };
     let status = if db_ok {

@@ -379,7 +379,11 @@ pub async fn serve_until(
         rtp_bind_ip: settings.sip_addr.ip(),
         advertised_ip: settings.advertised_ip,
         messages: MessageWriter::spawn(settings.data_dir.clone(), sink.clone()),
-        recordings: RecordingWriter::spawn(settings.data_dir.clone(), sink.clone()),
+        recordings: RecordingWriter::spawn(
+            settings.data_dir.clone(),
+            sink.clone(),
+            live.recording_failures.clone(),
+        ),
         sink,
         store: store.clone(),
         live: live.clone(),

@@ -23,7 +23,8 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -85,11 +86,13 @@ pub struct RecordingWriter {
 }
 
 impl RecordingWriter {
-    pub fn spawn(data_dir: PathBuf, sink: RecordSink) -> RecordingWriter {
+    /// `failures` counts the recordings that could not be written, for
+    /// `/api/health`.
+    pub fn spawn(data_dir: PathBuf, sink: RecordSink, failures: Arc<AtomicU64>) -> RecordingWriter {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("hotline-recordings".into())
-            .spawn(move || run(&data_dir, &sink, &rx))
+            .spawn(move || run(&data_dir, &sink, &rx, &failures))
             .expect("spawning a thread");
         RecordingWriter {
             tx: Some(tx),
@@ -202,8 +205,14 @@ impl Open {
         self.trouble.get_or_insert(why);
     }
 
-    /// Closes the file and says how the recording ended.
-    fn finish(mut self, sink: &RecordSink, keep: bool, agents: &[i64], cut_off: Option<&str>) {
+    /// Closes the file and says how the recording ended; returns that.
+    fn finish(
+        mut self,
+        sink: &RecordSink,
+        keep: bool,
+        agents: &[i64],
+        cut_off: Option<&str>,
+    ) -> RecordingState {
         let agents = agents
             .iter()
             .map(ToString::to_string)
@@ -224,7 +233,7 @@ impl Open {
                 RecordingState::Discarded,
                 "the call reached no recorded queue".into(),
             ));
-            return;
+            return RecordingState::Discarded;
         }
         let (state, note) = match (cut_off, self.trouble.take()) {
             (_, Some(trouble)) => (RecordingState::Failed, trouble),
@@ -259,6 +268,7 @@ impl Open {
             agents,
             note,
         });
+        state
     }
 }
 
@@ -287,7 +297,7 @@ fn write_samples(
     w.flush()
 }
 
-fn run(data_dir: &Path, sink: &RecordSink, rx: &mpsc::Receiver<Command>) {
+fn run(data_dir: &Path, sink: &RecordSink, rx: &mpsc::Receiver<Command>, failures: &AtomicU64) {
     let mut open: HashMap<CallKey, Open> = HashMap::new();
     for command in rx {
         match command {
@@ -325,6 +335,7 @@ fn run(data_dir: &Path, sink: &RecordSink, rx: &mpsc::Receiver<Command>) {
                         );
                     }
                     Err(e) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
                         error!(call_id, path = %path.display(), error = %e,
                             "cannot create the call's recording (disk full? folder not writable?); the call goes on unrecorded");
                         sink.send(without_file(
@@ -341,14 +352,19 @@ fn run(data_dir: &Path, sink: &RecordSink, rx: &mpsc::Receiver<Command>) {
                 }
             }
             Command::End { call, keep, agents } => {
-                if let Some(o) = open.remove(&call) {
-                    o.finish(sink, keep, &agents, None);
+                if let Some(o) = open.remove(&call)
+                    && o.finish(sink, keep, &agents, None) == RecordingState::Failed
+                {
+                    failures.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
     }
     for (_, o) in open.drain() {
-        o.finish(sink, true, &[], Some("the server stopped during the call"));
+        let cut_off = Some("the server stopped during the call");
+        if o.finish(sink, true, &[], cut_off) == RecordingState::Failed {
+            failures.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 

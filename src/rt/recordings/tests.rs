@@ -64,7 +64,7 @@ fn done(ops: &[RecordOp]) -> (RecordingState, i64, i64, Option<String>, String, 
 fn a_call_is_written_as_it_goes_into_one_stereo_wav_with_its_hash() {
     let dir = temp_dir("ok");
     let (sink, mut rx) = RecordSink::for_test();
-    let writer = RecordingWriter::spawn(dir.clone(), sink);
+    let writer = RecordingWriter::spawn(dir.clone(), sink, Arc::default());
     let file = "recordings/2026/12/06/c1.wav";
     writer.start(1, "c1".into(), file.into(), 1_000);
     for k in 0..50 {
@@ -107,7 +107,7 @@ fn a_call_is_written_as_it_goes_into_one_stereo_wav_with_its_hash() {
 fn a_call_the_policy_does_not_keep_leaves_no_file() {
     let dir = temp_dir("discard");
     let (sink, mut rx) = RecordSink::for_test();
-    let writer = RecordingWriter::spawn(dir.clone(), sink);
+    let writer = RecordingWriter::spawn(dir.clone(), sink, Arc::default());
     writer.start(1, "c2".into(), "recordings/c2.wav".into(), 0);
     writer.audio(1, Chunk::Audio(tones(0, 800)));
     writer.end(1, false, vec![]);
@@ -126,7 +126,8 @@ fn an_unwritable_folder_or_a_full_disk_fails_that_recording_and_no_other() {
     std::fs::create_dir_all(dir.join("full")).unwrap();
     std::os::unix::fs::symlink("/dev/full", dir.join("full/c4.wav")).unwrap();
     let (sink, mut rx) = RecordSink::for_test();
-    let writer = RecordingWriter::spawn(dir.clone(), sink);
+    let failures = Arc::new(AtomicU64::new(0));
+    let writer = RecordingWriter::spawn(dir.clone(), sink, failures.clone());
     writer.start(1, "c3".into(), "recordings/c3.wav".into(), 0);
     writer.start(2, "c4".into(), "full/c4.wav".into(), 0);
     writer.start(3, "c5".into(), "ok/c5.wav".into(), 0);
@@ -160,6 +161,11 @@ fn an_unwritable_folder_or_a_full_disk_fails_that_recording_and_no_other() {
         (RecordingState::Complete, 500),
         "the others go on"
     );
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        2,
+        "counted for /api/health"
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -167,7 +173,7 @@ fn an_unwritable_folder_or_a_full_disk_fails_that_recording_and_no_other() {
 fn a_writer_stopped_mid_call_marks_its_recordings_cut_off() {
     let dir = temp_dir("stop");
     let (sink, mut rx) = RecordSink::for_test();
-    let writer = RecordingWriter::spawn(dir.clone(), sink);
+    let writer = RecordingWriter::spawn(dir.clone(), sink, Arc::default());
     writer.start(1, "c6".into(), "c6.wav".into(), 0);
     writer.audio(1, Chunk::Audio(tones(0, 1600)));
     drop(writer);
