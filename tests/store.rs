@@ -53,6 +53,7 @@ on_both_backends!(
     screen_pop_in_any_form_lists_open_tickets_only,
     screen_pop_merges_many_phones,
     recording_states_holds_and_retention,
+    retention_deletes_old_files_and_keeps_held_ones,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -957,6 +958,61 @@ async fn recording_states_holds_and_retention(db: &TestDb) {
             .collect::<Vec<_>>(),
         [(7, "listen", T0 + 1), (8, "download", T0 + 2)]
     );
+}
+
+/// The retention's round against real files: the expired file goes and
+/// its record says deleted; a held one and a younger one stay.
+async fn retention_deletes_old_files_and_keeps_held_ones(db: &TestDb) {
+    let store = &db.store;
+    let data = common::temp_dir("retention");
+    let mut ops = Vec::new();
+    for (id, queue) in [
+        ("old", "general"),
+        ("held", "general"),
+        ("complaint", "complaint"),
+    ] {
+        ops.extend([
+            arrived(id, T0),
+            queued(id, queue),
+            recording_started(id, T0),
+            recording_done(id, RecordingState::Complete),
+        ]);
+        let file = data.join(format!("recordings/2024/05/01/{id}.wav"));
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, b"RIFF").unwrap();
+    }
+    apply_all(store, &ops).await;
+    assert!(store.set_legal_hold("held", true).await.unwrap());
+    let policy = RecordingPolicy {
+        calls: RecordCalls::All,
+        keep_days: 30,
+        keep_days_by_queue: [("complaint".to_owned(), 36_500)].into(),
+        agents_listen: true,
+    };
+    let deleted = hotline::rt::recordings::delete_expired(store, &data, &policy).await;
+    assert_eq!(deleted, 1);
+    let gone = |id: &str| {
+        !data
+            .join(format!("recordings/2024/05/01/{id}.wav"))
+            .exists()
+    };
+    assert!(gone("old"));
+    assert!(!gone("held") && !gone("complaint"));
+    let state = |c: CallDetail| c.call.recording.unwrap().state;
+    assert_eq!(
+        state(store.call("old").await.unwrap().unwrap()),
+        RecordingState::Deleted
+    );
+    assert_eq!(
+        state(store.call("held").await.unwrap().unwrap()),
+        RecordingState::Complete
+    );
+    assert_eq!(
+        hotline::rt::recordings::delete_expired(store, &data, &policy).await,
+        0,
+        "once"
+    );
+    std::fs::remove_dir_all(data).ok();
 }
 
 async fn seed_demo_inserts_once(db: &TestDb) {
