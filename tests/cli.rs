@@ -146,6 +146,42 @@ fn serve_refuses_an_invalid_flow_and_a_missing_prompt_file() {
     );
 }
 
+#[test]
+fn serve_refuses_a_scorecard_whose_weights_do_not_add_up() {
+    let dir = common::temp_dir("scorecards");
+    let card = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scorecards/standard.toml"),
+    )
+    .unwrap()
+    .replace("weight = 5", "weight = 6");
+    std::fs::write(dir.join("standard.toml"), card).unwrap();
+    let config = dir.join("hotline.toml");
+    std::fs::write(
+        &config,
+        format!("[qa]\nscorecards_dir = {:?}\n", dir.to_str().unwrap()),
+    )
+    .unwrap();
+    let data = common::temp_dir("data");
+    let (code, text) = hotline(&[
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--sip",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--https",
+        "",
+    ]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("standard.toml: `criteria`: the weights add up to 101, not 100"),
+        "{text}"
+    );
+}
+
 /// `hotline` with the password on standard input.
 fn hotline_stdin(args: &[&str], input: &str) -> (i32, String) {
     use std::io::Write;
