@@ -92,8 +92,20 @@ fn sigterm_drains_hangs_up_and_keeps_the_record() {
     let resp = options(server.sip);
     assert!(resp.starts_with("SIP/2.0 503"), "{resp}");
 
+    let stopping = Instant::now();
     let status = server.terminate();
     assert!(status.success(), "{status:?}\n{}", server.log());
+    // The grace second, the BYE, the records and the call's recording
+    // written: nothing waits on a writer that cannot end.
+    assert!(
+        stopping.elapsed() < Duration::from_secs(8),
+        "stopped in {:?}\n{}",
+        stopping.elapsed(),
+        server.log()
+    );
+    let log = server.log();
+    assert!(!log.contains(" ERROR "), "{log}");
+    assert!(log.contains("recording saved"), "{log}");
     let _ = sipp.kill();
     let _ = sipp.wait();
 

@@ -416,10 +416,13 @@ pub async fn serve_until(
         sink,
         media,
         messages,
+        recordings,
         ..
     } = driver;
-    // Finishes the messages still open and queues their records.
+    // Finishes the messages and recordings still open and queues their
+    // records; each holds a sink, which must be gone for the writer to end.
     drop(messages);
+    drop(recordings);
     for (_, m) in media {
         m.reader.abort();
     }
