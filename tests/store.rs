@@ -224,7 +224,9 @@ async fn migrations_are_idempotent(db: &TestDb) {
             "service_desk",
             "knowledge_base",
             "sip_credentials",
-            "acd"
+            "acd",
+            "recordings",
+            "qa"
         ]
     );
 
@@ -610,7 +612,9 @@ async fn migrates_from_0001_keeping_data(db: &TestDb) {
             "service_desk",
             "knowledge_base",
             "sip_credentials",
-            "acd"
+            "acd",
+            "recordings",
+            "qa"
         ]
     );
     let old = store
