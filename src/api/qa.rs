@@ -335,12 +335,13 @@ pub async fn score(
         .find(|c| c.name == name)
         .ok_or(AppError::NotFound("scorecard"))?;
     let rec = reviewable(&state, &caller, &id).await?;
-    let mut errors: Vec<FieldError> = match card.score(&body.items) {
-        Ok(_) => Vec::new(),
-        Err(problems) => problems
-            .into_iter()
-            .map(|(f, m)| FieldError::new(f, m))
-            .collect(),
+    let mut errors = Vec::new();
+    let result = match card.score(&body.items) {
+        Ok(result) => Some(result),
+        Err(problems) => {
+            errors.extend(problems.into_iter().map(|(f, m)| FieldError::new(f, m)));
+            None
+        }
     };
     if body.note.chars().count() > MAX_NOTE {
         errors.push(FieldError::new(
@@ -349,9 +350,8 @@ pub async fn score(
         ));
     }
     check(errors)?;
-    let result = card
-        .score(&body.items)
-        .map_err(|_| AppError::BadRequest("bad items".into()))?;
+    // A refused score left its errors: `check` answered 400 above.
+    let result = result.ok_or(AppError::BadRequest("bad items".into()))?;
     let items = serde_json::to_value(&body.items).unwrap_or_default();
     let saved = state
         .store
