@@ -16,6 +16,8 @@
 //! - [`ivr`]: flows as data — loading and checking flow files, and the
 //!   per-call interpreter; pure like the leaves.
 //! - [`phone`]: a leaf; caller numbers in one canonical form for lookups.
+//! - [`campaign`]: outbound campaigns' dialling rules: calling windows,
+//!   retries per outcome, caps, do-not-call, which contacts to dial; pure.
 //! - [`qa`]: scorecards, the score of a review and the daily sample of
 //!   calls to review; pure.
 //! - [`ticket`]: service tickets' stages, their legal moves and SLA due
@@ -35,6 +37,7 @@
 
 pub mod acd;
 pub mod api;
+pub mod campaign;
 pub mod config;
 pub mod cti;
 pub mod engine;

@@ -1,5 +1,6 @@
 //! The architecture rule of design.md §2, enforced by reading the sources:
-//! the pure cores (sip, media, engine, ivr, records, phone, ticket) never touch a socket, a
+//! the pure cores (sip, media, engine, ivr, records, phone, ticket, qa,
+//! campaign) never touch a socket, a
 //! file, the database, a runtime or a clock — only `rt` (and `api`, `store`,
 //! `main`) may.
 
@@ -16,6 +17,9 @@ const PURE: &[&str] = &[
     "src/phone.rs",
     "src/ticket",
     "src/validate.rs",
+    "src/qa.rs",
+    "src/campaign.rs",
+    "src/campaign",
 ];
 
 const FORBIDDEN: &[&str] = &[
