@@ -226,7 +226,8 @@ async fn migrations_are_idempotent(db: &TestDb) {
             "sip_credentials",
             "acd",
             "recordings",
-            "qa"
+            "qa",
+            "campaigns"
         ]
     );
 
@@ -614,7 +615,8 @@ async fn migrates_from_0001_keeping_data(db: &TestDb) {
             "sip_credentials",
             "acd",
             "recordings",
-            "qa"
+            "qa",
+            "campaigns"
         ]
     );
     let old = store

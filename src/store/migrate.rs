@@ -69,6 +69,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "qa",
         sql: include_str!("../../migrations/sqlite/0008_qa.sql"),
     },
+    Migration {
+        version: 9,
+        name: "campaigns",
+        sql: include_str!("../../migrations/sqlite/0009_campaigns.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -112,6 +117,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 8,
         name: "qa",
         sql: include_str!("../../migrations/postgres/0008_qa.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "campaigns",
+        sql: include_str!("../../migrations/postgres/0009_campaigns.sql"),
     },
 ];
 
