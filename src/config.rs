@@ -14,7 +14,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::acd;
-use crate::ivr::calendar::{BusinessHours, Calendar};
+use crate::ivr::calendar::{BusinessHours, Calendar, WeekHours};
 use crate::ivr::pattern::DigitPattern;
 use crate::ticket::{KindTargets, ServiceDesk, SlaPolicy, SlaTarget, TicketKind};
 
@@ -58,6 +58,9 @@ pub struct Config {
     pub webrtc: WebRtcSettings,
     pub recording: RecordingSettings,
     pub qa: QaSettings,
+    pub outbound: OutboundSettings,
+    /// Outbound campaigns (`[[campaigns]]`); none by default.
+    pub campaigns: Vec<CampaignSettings>,
 }
 
 impl Default for Config {
@@ -74,6 +77,8 @@ impl Default for Config {
             webrtc: Default::default(),
             recording: Default::default(),
             qa: Default::default(),
+            outbound: Default::default(),
+            campaigns: Vec::new(),
         }
     }
 }
@@ -122,6 +127,239 @@ impl Default for RecordingSettings {
             agents_listen: true,
         }
     }
+}
+
+/// What every outbound call must respect (`[outbound]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundSettings {
+    /// Outbound calls the trunk carries at once, all campaigns together.
+    pub lines: u32,
+    /// No campaign calls outside these local hours, whatever its own say.
+    pub legal_hours: String,
+    /// Attempts one number may get in a day, across all campaigns.
+    pub daily_cap: u32,
+}
+
+impl Default for OutboundSettings {
+    fn default() -> Self {
+        OutboundSettings {
+            lines: 30,
+            legal_hours: "08:00-21:00".into(),
+            daily_cap: 3,
+        }
+    }
+}
+
+/// One outbound campaign (`[[campaigns]]`), as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSettings {
+    pub name: String,
+    /// `survey`, `preview`, `progressive` or `callbacks`.
+    pub kind: String,
+    /// survey: the flow the answered call runs.
+    #[serde(default)]
+    pub flow: String,
+    /// preview, progressive, callbacks: the queue whose agents call.
+    #[serde(default)]
+    pub queue: String,
+    #[serde(default)]
+    pub caller_id: String,
+    #[serde(default = "default_campaign_zone")]
+    pub time_zone: String,
+    /// Weekly calling hours, e.g. `{ mon-fri = "09:00-20:00" }`.
+    pub hours: std::collections::BTreeMap<String, String>,
+    /// A holiday calendar file (the IVR's format); none by default.
+    #[serde(default)]
+    pub holidays: PathBuf,
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    #[serde(default)]
+    pub retry_secs: RetrySecs,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// Keypad patterns of the numbers it may dial.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+fn default_campaign_zone() -> String {
+    "Asia/Shanghai".into()
+}
+fn default_attempts() -> u32 {
+    3
+}
+fn default_concurrency() -> u32 {
+    5
+}
+
+/// Seconds before the next attempt, per outcome.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrySecs {
+    pub busy: u64,
+    pub no_answer: u64,
+    pub rejected: u64,
+    pub failed: u64,
+    pub network_error: u64,
+}
+
+impl Default for RetrySecs {
+    fn default() -> Self {
+        RetrySecs {
+            busy: 600,
+            no_answer: 3600,
+            rejected: 86_400,
+            failed: 7200,
+            network_error: 300,
+        }
+    }
+}
+
+impl CampaignSettings {
+    /// The campaign's rules, or the key that is wrong and why.
+    fn check(
+        &self,
+        i: usize,
+        limits: &crate::campaign::Limits,
+        queues: &[acd::QueueConfig],
+    ) -> Result<crate::campaign::Rules, ConfigError> {
+        use crate::campaign::{CampaignSpec, Mode, RetryDelays};
+        let at = |key: &str| format!("campaigns[{i}].{key}");
+        let needs = |field: &str, value: &str| {
+            if value.is_empty() {
+                Err(invalid(
+                    at(field),
+                    format!("a {} campaign needs one", self.kind),
+                ))
+            } else {
+                Ok(value.to_owned())
+            }
+        };
+        let queue = || {
+            let q = needs("queue", &self.queue)?;
+            if queues.iter().any(|c| c.name == q) {
+                Ok(q)
+            } else {
+                Err(invalid(
+                    at("queue"),
+                    format!("`{q}` is not a configured queue"),
+                ))
+            }
+        };
+        let mode = match self.kind.as_str() {
+            "survey" => Mode::Survey {
+                flow: needs("flow", &self.flow)?,
+            },
+            "preview" => Mode::Preview { queue: queue()? },
+            "progressive" => Mode::Progressive { queue: queue()? },
+            "callbacks" => Mode::Callbacks { queue: queue()? },
+            other => {
+                return Err(invalid(
+                    at("kind"),
+                    format!("`{other}`: must be survey, preview, progressive or callbacks"),
+                ));
+            }
+        };
+        let holidays = if self.holidays.as_os_str().is_empty() {
+            None
+        } else {
+            let path = &self.holidays;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                invalid(
+                    at("holidays"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            Some(
+                Calendar::parse(&path.display().to_string(), &text)
+                    .map_err(|e| invalid(at("holidays"), e.to_string()))?,
+            )
+        };
+        let hours: Vec<(&str, &str)> = self
+            .hours
+            .iter()
+            .map(|(d, h)| (d.as_str(), h.as_str()))
+            .collect();
+        let allow: Vec<&str> = self.allow.iter().map(String::as_str).collect();
+        let secs = Duration::from_secs;
+        let r = &self.retry_secs;
+        CampaignSpec {
+            name: &self.name,
+            mode,
+            caller_id: &self.caller_id,
+            time_zone: &self.time_zone,
+            hours: &hours,
+            holidays,
+            max_attempts: self.max_attempts,
+            retry: RetryDelays {
+                busy: secs(r.busy),
+                no_answer: secs(r.no_answer),
+                rejected: secs(r.rejected),
+                failed: secs(r.failed),
+                network_error: secs(r.network_error),
+            },
+            concurrency: self.concurrency,
+            allow: &allow,
+        }
+        .check(limits)
+        .map_err(|e| {
+            let key = if e.key.starts_with("retry.") {
+                e.key.replacen("retry.", "retry_secs.", 1)
+            } else {
+                e.key.clone()
+            };
+            invalid(at(&key), e.problem)
+        })
+    }
+}
+
+/// The outbound limits and every campaign, checked; names unique.
+fn campaigns(
+    outbound: &OutboundSettings,
+    list: &[CampaignSettings],
+    queues: &[acd::QueueConfig],
+) -> Result<(crate::campaign::Limits, Vec<crate::campaign::Rules>), ConfigError> {
+    let span = WeekHours::new(&[("mon", outbound.legal_hours.as_str())])
+        .ok()
+        .and_then(|w| {
+            let spans = w.spans(jiff::civil::Weekday::Monday);
+            (spans.len() == 1).then(|| spans[0])
+        })
+        .ok_or_else(|| invalid("outbound.legal_hours", "one span such as 08:00-21:00"))?;
+    if outbound.lines == 0 {
+        return Err(invalid("outbound.lines", "must be at least 1"));
+    }
+    if !(1..=20).contains(&outbound.daily_cap) {
+        return Err(invalid("outbound.daily_cap", "must be 1 to 20"));
+    }
+    let limits = crate::campaign::Limits {
+        legal_hours: span,
+        trunk_lines: outbound.lines,
+    };
+    let mut rules = Vec::new();
+    for (i, c) in list.iter().enumerate() {
+        let name_ok = !c.name.is_empty()
+            && c.name.len() <= 40
+            && c.name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !name_ok {
+            return Err(invalid(
+                format!("campaigns[{i}].name"),
+                "a-z, 0-9, - and _, 1 to 40",
+            ));
+        }
+        if list[..i].iter().any(|o| o.name == c.name) {
+            return Err(invalid(
+                format!("campaigns[{i}].name"),
+                format!("`{}` is used twice", c.name),
+            ));
+        }
+        rules.push(c.check(i, &limits, queues)?);
+    }
+    Ok((limits, rules))
 }
 
 /// Quality assurance (`[qa]`).
@@ -897,6 +1135,9 @@ pub struct Settings {
     pub recording: RecordingPolicy,
     /// The scorecards' folder and the daily sample's size.
     pub qa: QaSettings,
+    /// What every outbound call respects, and each campaign's rules.
+    pub outbound: (crate::campaign::Limits, u32),
+    pub campaigns: Vec<crate::campaign::Rules>,
 }
 
 /// Flags given on the command line; each one overrides the file.
@@ -1138,7 +1379,10 @@ impl Config {
             .collect::<Result<Vec<_>, _>>()?;
 
         let queues = acd_queues(&self.queues)?;
+        let (limits, campaigns) = campaigns(&self.outbound, &self.campaigns, &queues)?;
         Ok(Settings {
+            outbound: (limits, self.outbound.daily_cap),
+            campaigns,
             recording: self.recording.check(&queues)?,
             qa: if (1..=50).contains(&self.qa.sample_per_agent) {
                 self.qa.clone()
@@ -1368,6 +1612,82 @@ mod tests {
                 "{text}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn campaigns_are_checked_against_the_outbound_limits() {
+        let ok = "[[campaigns]]\nname = \"follow-up\"\nkind = \"survey\"\nflow = \"survey\"\n\
+                  caller_id = \"4008001234\"\nhours = { mon-fri = \"09:00-20:00\" }\n\
+                  allow = [\"_1[3-9]XXXXXXXXX\"]\n";
+        let s = Config::from_toml(ok).unwrap().validate().unwrap();
+        assert_eq!(s.campaigns.len(), 1);
+        assert_eq!(s.campaigns[0].name, "follow-up");
+        assert_eq!(s.outbound.1, 3, "the daily cap");
+        assert!(Config::default().validate().unwrap().campaigns.is_empty());
+        for (edit, key, says) in [
+            (
+                ("09:00-20:00", "07:30-20:00"),
+                "campaigns[0].hours",
+                "08:00-21:00",
+            ),
+            (
+                ("caller_id = \"4008001234\"", "caller_id = \"\""),
+                "campaigns[0].caller_id",
+                "required",
+            ),
+            (
+                ("kind = \"survey\"", "kind = \"robocall\""),
+                "campaigns[0].kind",
+                "robocall",
+            ),
+            (
+                (
+                    "kind = \"survey\"",
+                    "kind = \"progressive\"\nqueue = \"nowhere\"",
+                ),
+                "campaigns[0].queue",
+                "nowhere",
+            ),
+            (
+                ("flow = \"survey\"", "concurrency = 31\nflow = \"survey\""),
+                "campaigns[0].concurrency",
+                "30 outbound lines",
+            ),
+            (
+                (
+                    "flow = \"survey\"",
+                    "flow = \"survey\"\nretry_secs = { busy = 5 }",
+                ),
+                "campaigns[0].retry_secs.busy",
+                "60 s",
+            ),
+            (
+                ("allow = [\"_1[3-9]XXXXXXXXX\"]", "allow = []"),
+                "campaigns[0].allow",
+                "pattern",
+            ),
+            (
+                ("name = \"follow-up\"", "name = \"Follow Up\""),
+                "campaigns[0].name",
+                "a-z",
+            ),
+        ] {
+            let text = ok.replace(edit.0, edit.1);
+            let err = Config::from_toml(&text).unwrap().validate().unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("`{key}`")),
+                "{text}: {err}"
+            );
+            assert!(err.to_string().contains(says), "{text}: {err}");
+        }
+        let twice = format!("{ok}{ok}");
+        let err = Config::from_toml(&twice).unwrap().validate().unwrap_err();
+        assert!(err.to_string().contains("`campaigns[1].name`"), "{err}");
+        let err = Config::from_toml("[outbound]\nlegal_hours = \"all day\"")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("`outbound.legal_hours`"), "{err}");
     }
 
     #[test]
