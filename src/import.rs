@@ -139,6 +139,92 @@ pub fn products(reader: impl Read) -> Parsed<ProductRow> {
     })
 }
 
+/// A campaign contact row: the number (normalised) and what the call is
+/// about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactRow {
+    pub number: String,
+    pub customer_id: Option<i64>,
+    pub ticket: Option<String>,
+}
+
+const CONTACT_COLUMNS: &[&str] = &["phone", "customer_id", "ticket"];
+const CONTACT_REQUIRED: &[&str] = &["phone"];
+
+/// The contacts of a CSV file for a campaign (header
+/// `phone,customer_id,ticket`; `phone` required): a number that is not
+/// one, one outside the campaign's dial rules, or a row naming the same
+/// contact as an earlier one (the same ticket, or the same number without
+/// a ticket) is reported by its line, and the good rows come back.
+pub fn contacts(reader: impl Read, rules: &crate::campaign::Rules) -> Parsed<ContactRow> {
+    let mut parsed = parse(reader, CONTACT_COLUMNS, CONTACT_REQUIRED, |row| {
+        let raw = row.get("phone").trim();
+        let mut errors = Vec::new();
+        let number = phone::normalise(raw);
+        match &number {
+            None if raw.is_empty() => errors.push(FieldError::new("phone", "is required")),
+            None => errors.push(FieldError::new(
+                "phone",
+                format!("`{raw}` is not a phone number"),
+            )),
+            Some(n) if !rules.number_allowed(n) => errors.push(FieldError::new(
+                "phone",
+                format!("`{raw}` is outside the campaign's dial rules"),
+            )),
+            Some(_) => {}
+        }
+        let customer = row.get("customer_id").trim();
+        let customer_id = if customer.is_empty() {
+            None
+        } else {
+            match customer.parse::<i64>() {
+                Ok(id) if id > 0 => Some(id),
+                _ => {
+                    errors.push(FieldError::new(
+                        "customer_id",
+                        format!("`{customer}` is not a customer id"),
+                    ));
+                    None
+                }
+            }
+        };
+        let ticket = Some(row.get("ticket").trim().to_owned()).filter(|t| !t.is_empty());
+        match number {
+            Some(number) if errors.is_empty() => Ok(ContactRow {
+                number,
+                customer_id,
+                ticket,
+            }),
+            _ => Err(errors),
+        }
+    });
+    // The same contact twice: the first row stands.
+    let mut first: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut rows = Vec::new();
+    for row in parsed.rows {
+        let key = row.value.ticket.as_ref().map_or_else(
+            || format!("number {}", row.value.number),
+            |t| format!("ticket {t}"),
+        );
+        match first.get(&key) {
+            Some(line) => {
+                parsed.errors.push(RowError {
+                    line: row.line,
+                    message: format!("the same {key} as line {line}"),
+                });
+                parsed.skipped += 1;
+            }
+            None => {
+                first.insert(key, row.line);
+                rows.push(row);
+            }
+        }
+    }
+    parsed.rows = rows;
+    parsed.errors.sort_by_key(|e| e.line);
+    parsed
+}
+
 /// One data row's fields by column name.
 struct Fields<'a> {
     columns: &'a [Option<&'static str>],

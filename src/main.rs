@@ -24,6 +24,8 @@ USAGE:
                                      the first line of standard input
     hotline import customers FILE [OPTIONS]  add customers from a CSV file
     hotline import products FILE [OPTIONS]   add products from a CSV file
+    hotline import contacts CAMPAIGN FILE --config FILE
+                                     enrol contacts in a configured campaign
     hotline help
 
 OPTIONS (override the config file):
@@ -52,6 +54,10 @@ IMPORT (CSV UTF-8 as Excel saves it; a BOM and CRLF are fine):
     products:  header phone,model,serial,purchase_date,warranty_end (phone
         and model required). The phone finds the customer; dates
         YYYY-MM-DD (or YYYY/M/D), empty when not known.
+    contacts:  header phone,customer_id,ticket (phone required). A number
+        that is not one or is outside the campaign's dial rules, and a row
+        naming the same contact as an earlier one, are listed; so is a
+        contact the campaign has already.
     Every row is checked and written on its own: good rows are imported,
     bad ones listed with their line and why. A customer row with a number
     that already belongs to a customer is skipped (`phone X already
@@ -80,10 +86,12 @@ struct Args {
     import: Option<(ImportKind, PathBuf)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum ImportKind {
     Customers,
     Products,
+    /// Contacts for the named campaign.
+    Contacts(String),
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -92,9 +100,14 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         let kind = match args.next().as_deref() {
             Some("customers") => ImportKind::Customers,
             Some("products") => ImportKind::Products,
+            Some("contacts") => ImportKind::Contacts(
+                args.next()
+                    .filter(|c| !c.starts_with("--"))
+                    .ok_or("import contacts needs the campaign's name, then the file")?,
+            ),
             Some(other) => {
                 return Err(format!(
-                    "import what? `customers` or `products`, not `{other}`"
+                    "import what? `customers`, `products` or `contacts`, not `{other}`"
                 ));
             }
             None => return Err("import needs `customers FILE` or `products FILE`".to_owned()),
@@ -254,7 +267,7 @@ fn main() -> ExitCode {
             "user" => add_user(&settings, &args).await,
             "demo" => seed_demo(&settings).await,
             "import" => match &args.import {
-                Some((kind, file)) => import(&settings, *kind, file).await,
+                Some((kind, file)) => import(&settings, kind, file).await,
                 None => Err("import needs `customers FILE` or `products FILE`".to_owned()),
             },
             other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
@@ -445,11 +458,54 @@ fn wall_ms() -> i64 {
 /// row (src/import.rs), writes the good ones each on its own (the store),
 /// prints each bad row's line and why, then `imported N, skipped M`. An
 /// empty `Err` means "rows were skipped, already said".
+/// Enrols the good rows of a contacts file, due at once; a contact the
+/// campaign has already is reported by its line.
+async fn enroll_contacts(
+    store: &Store,
+    campaign: &str,
+    rows: &[hotline::import::Line<hotline::import::ContactRow>],
+    now_ms: i64,
+) -> Result<hotline::store::ImportReport, hotline::store::StoreError> {
+    let mut report = hotline::store::ImportReport::default();
+    for row in rows {
+        let c = &row.value;
+        let contact = hotline::store::campaigns::NewContact {
+            campaign,
+            number: &c.number,
+            customer_id: c.customer_id,
+            ticket: c.ticket.as_deref(),
+            since_at: now_ms,
+            due_at: now_ms,
+        };
+        if store.enroll(&contact, now_ms).await? {
+            report.imported += 1;
+        } else {
+            report.errors.push(hotline::import::RowError {
+                line: row.line,
+                message: "already in the campaign".into(),
+            });
+        }
+    }
+    Ok(report)
+}
+
 async fn import(
     settings: &Settings,
-    kind: ImportKind,
+    kind: &ImportKind,
     file: &std::path::Path,
 ) -> Result<(), String> {
+    // A campaign's contacts are checked against its rules before the
+    // database is opened.
+    let campaign = match kind {
+        ImportKind::Contacts(name) => Some(
+            settings
+                .campaigns
+                .iter()
+                .find(|c| &c.name == name)
+                .ok_or_else(|| format!("no campaign `{name}` is configured"))?,
+        ),
+        _ => None,
+    };
     let reader = std::fs::File::open(file)
         .map(std::io::BufReader::new)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
@@ -466,6 +522,12 @@ async fn import(
         ImportKind::Products => {
             let parsed = hotline::import::products(reader);
             let report = store.import_products(&parsed.rows).await;
+            (report, parsed.errors, parsed.skipped)
+        }
+        ImportKind::Contacts(_) => {
+            let rules = campaign.expect("looked up above");
+            let parsed = hotline::import::contacts(reader, rules);
+            let report = enroll_contacts(&store, &rules.name, &parsed.rows, now_ms).await;
             (report, parsed.errors, parsed.skipped)
         }
     };

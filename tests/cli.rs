@@ -182,6 +182,71 @@ fn serve_refuses_a_scorecard_whose_weights_do_not_add_up() {
     );
 }
 
+#[test]
+fn import_contacts_reports_bad_rows_by_line_and_enrols_the_rest_once() {
+    let dir = common::temp_dir("contacts");
+    let config = dir.join("hotline.toml");
+    std::fs::write(
+        &config,
+        "[[campaigns]]\nname = \"follow-up\"\nkind = \"survey\"\nflow = \"survey\"\n\
+         caller_id = \"4008001234\"\nhours = { mon-fri = \"09:00-20:00\" }\n\
+         allow = [\"_1[3-9]XXXXXXXXX\"]\n",
+    )
+    .unwrap();
+    let csv = dir.join("contacts.csv");
+    std::fs::write(
+        &csv,
+        "phone,customer_id,ticket\n\
+         +86 139-0000-0001,7,2612010001\n\
+         not-a-number,,\n\
+         010-12345678,,\n\
+         13900000002,,2612010001\n\
+         13900000003,x,\n\
+         13900000004,,\n",
+    )
+    .unwrap();
+    let data = common::temp_dir("data");
+    let args = [
+        "import",
+        "contacts",
+        "follow-up",
+        csv.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ];
+    let (code, text) = hotline(&args);
+    assert_eq!(code, 1, "{text}");
+    for line in [
+        "line 3: phone: `not-a-number` is not a phone number",
+        "line 4: phone: `010-12345678` is outside the campaign's dial rules",
+        "line 5: the same ticket 2612010001 as line 2",
+        "line 6: customer_id: `x` is not a customer id",
+        "imported 2, skipped 4",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    // Again: nothing new, each good row already there.
+    let (code, text) = hotline(&args);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("line 2: already in the campaign"), "{text}");
+    assert!(text.contains("imported 0, skipped 6"), "{text}");
+    let (code, text) = hotline(&[
+        "import",
+        "contacts",
+        "nobody",
+        csv.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("no campaign `nobody` is configured"),
+        "{text}"
+    );
+}
+
 /// `hotline` with the password on standard input.
 fn hotline_stdin(args: &[&str], input: &str) -> (i32, String) {
     use std::io::Write;
