@@ -565,7 +565,10 @@ fn import_customers_reports_bad_rows_by_line() {
 
     let (code, text) = hotline(&["import", "tickets", file]);
     assert_eq!(code, 2, "{text}");
-    assert!(text.contains("`customers` or `products`"), "{text}");
+    assert!(
+        text.contains("`customers`, `products` or `contacts`"),
+        "{text}"
+    );
     let (code, text) = hotline(&["import", "customers"]);
     assert_eq!(code, 2, "{text}");
     let (code, text) = hotline(&["help"]);
