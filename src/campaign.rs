@@ -146,6 +146,9 @@ pub struct Rules {
     /// Calls of this campaign up at once, at most.
     pub concurrency: u32,
     allow: Vec<DigitPattern>,
+    /// A survey campaign that follows up completed tickets: each one is
+    /// enrolled, due this long after its completion.
+    pub enroll_completed_after: Option<Duration>,
 }
 
 /// What follows an attempt.
@@ -317,6 +320,9 @@ pub struct CampaignSpec<'a> {
     pub retry: RetryDelays,
     pub concurrency: u32,
     pub allow: &'a [&'a str],
+    /// Survey campaigns only: follow up every completed ticket, due this
+    /// long after its completion.
+    pub enroll_completed_after: Option<Duration>,
 }
 
 /// Why a campaign was refused: the key and the reason.
@@ -400,6 +406,12 @@ impl CampaignSpec<'_> {
                 "needs at least one pattern of numbers it may dial".into(),
             ));
         }
+        if self.enroll_completed_after.is_some() && !matches!(self.mode, Mode::Survey { .. }) {
+            return Err(refuse(
+                "enroll_completed_after",
+                "only a survey campaign follows up completed tickets".into(),
+            ));
+        }
         let allow = self
             .allow
             .iter()
@@ -418,6 +430,7 @@ impl CampaignSpec<'_> {
             retry: self.retry,
             concurrency: self.concurrency,
             allow,
+            enroll_completed_after: self.enroll_completed_after,
         })
     }
 }

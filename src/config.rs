@@ -182,6 +182,10 @@ pub struct CampaignSettings {
     /// Keypad patterns of the numbers it may dial.
     #[serde(default)]
     pub allow: Vec<String>,
+    /// Survey campaigns: follow up every completed ticket, due this many
+    /// hours after its completion.
+    #[serde(default)]
+    pub enroll_completed_after_hours: Option<u64>,
 }
 
 fn default_campaign_zone() -> String {
@@ -302,11 +306,16 @@ impl CampaignSettings {
             },
             concurrency: self.concurrency,
             allow: &allow,
+            enroll_completed_after: self
+                .enroll_completed_after_hours
+                .map(|h| Duration::from_secs(h * 3600)),
         }
         .check(limits)
         .map_err(|e| {
             let key = if e.key.starts_with("retry.") {
                 e.key.replacen("retry.", "retry_secs.", 1)
+            } else if e.key == "enroll_completed_after" {
+                "enroll_completed_after_hours".to_owned()
             } else {
                 e.key.clone()
             };
@@ -1680,6 +1689,25 @@ mod tests {
             );
             assert!(err.to_string().contains(says), "{text}: {err}");
         }
+        let follow = ok.replace(
+            "flow = \"survey\"",
+            "flow = \"survey\"\nenroll_completed_after_hours = 24",
+        );
+        let s = Config::from_toml(&follow).unwrap().validate().unwrap();
+        assert_eq!(
+            s.campaigns[0].enroll_completed_after,
+            Some(Duration::from_secs(24 * 3600))
+        );
+        let wrong = follow.replace(
+            "kind = \"survey\"",
+            "kind = \"callbacks\"\nqueue = \"general\"",
+        );
+        let err = Config::from_toml(&wrong).unwrap().validate().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`campaigns[0].enroll_completed_after_hours`"),
+            "{err}"
+        );
         let twice = format!("{ok}{ok}");
         let err = Config::from_toml(&twice).unwrap().validate().unwrap_err();
         assert!(err.to_string().contains("`campaigns[1].name`"), "{err}");

@@ -243,7 +243,48 @@ async fn two_instances_dial_every_contact_exactly_once(db: &TestDb) {
     other.close().await;
 }
 
+/// Every completed ticket is enrolled in the follow-up campaign, due a
+/// set time after its completion, once per completion.
+async fn completed_tickets_are_enrolled_once(db: &TestDb) {
+    let store = &db.store;
+    store.seed_demo(T0).await.unwrap();
+    let completed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tickets t WHERE t.stage = 'completed' \
+         AND EXISTS (SELECT 1 FROM customer_phones p WHERE p.customer_id = t.customer_id)",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert!(completed > 0, "the demo has completed tickets");
+    let delay = 24 * 3_600_000;
+    let n = store
+        .enroll_completed_tickets("follow-up", delay, T0)
+        .await
+        .unwrap();
+    assert_eq!(n as i64, completed);
+    assert_eq!(
+        store
+            .enroll_completed_tickets("follow-up", delay, T0)
+            .await
+            .unwrap(),
+        0,
+        "once"
+    );
+    // Due a day after each completion stamp.
+    let wrong: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM campaign_contacts c JOIN tickets t ON t.number = c.ticket \
+         JOIN ticket_stamps s ON s.ticket_id = t.id AND s.stage = 'completed' \
+         WHERE c.due_at <> s.at + $1",
+    )
+    .bind(delay)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(wrong, 0);
+}
+
 on_both_backends!(
     enrolment_order_claims_and_leases,
     two_instances_dial_every_contact_exactly_once,
+    completed_tickets_are_enrolled_once,
 );

@@ -70,6 +70,7 @@ fn spec(mode: Mode) -> CampaignSpec<'static> {
         concurrency: 3,
         // Domestic mobiles, and Hangzhou landlines.
         allow: &["_1[3-9]XXXXXXXXX", "_0571XXXXXXXX"],
+        enroll_completed_after: None,
     }
 }
 

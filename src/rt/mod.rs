@@ -15,6 +15,7 @@
 //! - Records go to the [`record_writer`] in the order the engine emits them;
 //!   shutdown waits for the writer to drain them.
 
+mod campaigns;
 mod cti;
 pub mod demo;
 pub mod ivr;
@@ -277,6 +278,11 @@ pub async fn serve_until(
         .as_ref()
         .map_or_else(String::new, |(_, bound)| format!(", https https://{bound}"));
     let sla_task = tokio::spawn(sla::watch_breaches(store.clone(), stop_http_tx.subscribe()));
+    let follow_up_task = tokio::spawn(campaigns::enroll_completed(
+        store.clone(),
+        settings.campaigns.clone(),
+        stop_http_tx.subscribe(),
+    ));
     let retention_task = tokio::spawn(recordings::retention(
         store.clone(),
         settings.data_dir.clone(),
@@ -447,6 +453,7 @@ pub async fn serve_until(
     }
     let _ = sla_task.await;
     let _ = retention_task.await;
+    let _ = follow_up_task.await;
     store.close().await;
     info!("hotline stopped");
     Ok(())

@@ -245,6 +245,39 @@ impl Store {
         .map_err(StoreError::from_sqlx)
     }
 
+    /// Enrols in `campaign` every ticket in the completed stage not yet
+    /// enrolled for this completion, due `delay_ms` after it was completed
+    /// (a ticket reopened and completed again is followed up again); the
+    /// customer's lowest-sorting number is called. Idempotent; returns how
+    /// many were enrolled.
+    pub async fn enroll_completed_tickets(
+        &self,
+        campaign: &str,
+        delay_ms: i64,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO campaign_contacts \
+             (campaign, number, customer_id, ticket, dedupe, since_at, due_at, created_at, updated_at) \
+             SELECT $1, (SELECT MIN(p.phone) FROM customer_phones p WHERE p.customer_id = t.customer_id), \
+             t.customer_id, t.number, 'ticket:' || t.number || ':' || CAST(s.seq AS TEXT), \
+             s.at, s.at + $2, $3, $3 \
+             FROM tickets t JOIN ticket_stamps s ON s.ticket_id = t.id \
+             WHERE t.stage = 'completed' AND s.stage = 'completed' \
+             AND s.seq = (SELECT MAX(s2.seq) FROM ticket_stamps s2 \
+                          WHERE s2.ticket_id = t.id AND s2.stage = 'completed') \
+             AND EXISTS (SELECT 1 FROM customer_phones p WHERE p.customer_id = t.customer_id) \
+             ON CONFLICT (campaign, dedupe) DO NOTHING",
+        )
+        .bind(campaign)
+        .bind(delay_ms)
+        .bind(now)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(done.rows_affected())
+    }
+
     /// Puts a number on the do-not-call list (again: keeps the first).
     pub async fn add_do_not_call(
         &self,
