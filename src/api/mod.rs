@@ -13,6 +13,7 @@
 //! and published in the document as each operation's `x-roles`.
 
 pub mod auth;
+pub mod campaigns;
 pub mod cti;
 mod customers;
 pub mod engine;
@@ -79,6 +80,8 @@ pub struct ApiState {
     pub recordings: Option<Arc<recordings::RecordingAccessConfig>>,
     /// Scorecards and the daily sample's size; `None`: no scorecards.
     pub qa: Option<Arc<qa::QaConfig>>,
+    /// The configured outbound campaigns; `None`: none.
+    pub campaigns: Option<Arc<[crate::campaign::Rules]>>,
 }
 
 impl ApiState {
@@ -104,6 +107,7 @@ impl ApiState {
             queues: None,
             recordings: None,
             qa: None,
+            campaigns: None,
         }
     }
 
@@ -205,6 +209,9 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/api/recordings", Roles(STAFF)),
     ("GET", "/api/qa/scorecards", Roles(STAFF)),
     ("GET", "/api/qa/sample", Roles(REVIEWERS)),
+    ("GET", "/api/campaigns", Roles(LEADS)),
+    ("POST", "/api/campaigns/{name}/contacts", Roles(LEADS)),
+    ("POST", "/api/do-not-call", Roles(DESK)),
     ("GET", "/api/tickets", Roles(STAFF_AND_OUTLETS)),
     ("POST", "/api/tickets", Roles(DESK)),
     ("GET", "/api/tickets/{number}", Roles(STAFF_AND_OUTLETS)),
@@ -300,6 +307,9 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(qa::search))
         .routes(routes!(qa::list_scorecards))
         .routes(routes!(qa::sample))
+        .routes(routes!(campaigns::list))
+        .routes(routes!(campaigns::add_contact))
+        .routes(routes!(campaigns::do_not_call))
         .routes(routes!(tickets::list, tickets::create))
         .routes(routes!(tickets::detail, tickets::edit))
         .routes(routes!(tickets::transition))

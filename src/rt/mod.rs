@@ -260,6 +260,7 @@ pub async fn serve_until(
         load_scorecards(&settings.qa.scorecards_dir)?,
         settings.qa.sample_per_agent,
     ));
+    api_state.campaigns = Some(api::campaigns::config(settings.campaigns.clone()));
     api_state.recordings = Some(api::recordings::RecordingAccessConfig::new(
         settings.data_dir.clone(),
         settings.recording.agents_listen,

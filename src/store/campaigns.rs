@@ -278,6 +278,18 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// How many contacts `campaign` has in each state.
+    pub async fn contact_counts(&self, campaign: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        sqlx::query_as::<_, (String, i64)>(
+            "SELECT state, COUNT(*) FROM campaign_contacts WHERE campaign = $1 \
+             GROUP BY state ORDER BY state",
+        )
+        .bind(campaign)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::from_sqlx)
+    }
+
     /// Puts a number on the do-not-call list (again: keeps the first).
     pub async fn add_do_not_call(
         &self,
