@@ -19,13 +19,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+use std::ffi::OsString;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::browser::{Driver, chromium, have_browser, screenshots_dir};
 use common::desk::DeskPhone;
 use common::phone::tone;
 use common::screen::Screen;
@@ -41,184 +39,39 @@ const TIME_ZONE: &str = "Asia/Shanghai";
 
 // ----- what the test needs ------------------------------------------------------
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn chromium() -> PathBuf {
-    std::env::var_os("HOTLINE_CHROMIUM")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
-}
-
-fn under_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Are Chromium, node and playwright-core there? Under CI=true their
-/// absence fails the test; otherwise it is skipped, loudly.
-fn have_browser() -> bool {
-    let mut missing = Vec::new();
-    if !chromium().is_file() {
-        missing.push(format!(
-            "{} (Debian package chromium)",
-            chromium().display()
-        ));
-    }
-    let node = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !node {
-        missing.push("node (Debian package nodejs)".to_owned());
-    }
-    if !repo()
-        .join("tests/browser/node_modules/playwright-core/package.json")
-        .is_file()
-    {
-        missing.push("tests/browser/node_modules (npm ci --prefix tests/browser)".to_owned());
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let what = missing.join(", ");
-    assert!(
-        !under_ci(),
-        "the QA page test needs {what}: scripts/test.sh installs them"
-    );
-    eprintln!("SKIPPED: the QA page test needs {what} (scripts/test.sh installs them)");
-    false
-}
-
-fn screenshots_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var_os("HOTLINE_SCREENSHOTS")?);
-    let dir = if dir.is_absolute() {
-        dir
-    } else {
-        repo().join(dir)
-    };
-    std::fs::create_dir_all(&dir).unwrap();
-    Some(dir)
-}
-
-/// The last `n` lines of the server's log, without the database's
-/// statements.
-fn log_tail(server_log: &Path, n: usize) -> String {
-    let log = std::fs::read_to_string(server_log).unwrap_or_default();
-    let lines: Vec<&str> = log
-        .lines()
-        .filter(|l| !l.contains(" sqlx::query: "))
-        .collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 // ----- the QA page ----------------------------------------------------------------
 
 /// The QA page in Chromium, through tests/browser/qa.mjs.
-struct Page {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    answers: Receiver<Value>,
-    stderr: Arc<Mutex<String>>,
-    next: u64,
-    server_log: PathBuf,
-}
+struct Page(Driver);
 
 impl Page {
     fn open(server: &Server, shots: Option<&Path>) -> Page {
-        let mut cmd = Command::new("node");
-        cmd.arg(repo().join("tests/browser/qa.mjs"))
-            .args(["--base", &format!("http://{}", server.http)])
-            .args(["--lang", "en", "--tz", TIME_ZONE])
-            .arg("--chromium")
-            .arg(chromium())
-            .current_dir(repo())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut args: Vec<OsString> = vec![
+            "--base".into(),
+            format!("http://{}", server.http).into(),
+            "--lang".into(),
+            "en".into(),
+            "--tz".into(),
+            TIME_ZONE.into(),
+            "--chromium".into(),
+            chromium().into(),
+        ];
         if let Some(dir) = shots {
-            cmd.arg("--shots").arg(dir);
+            args.extend(["--shots".into(), dir.into()]);
         }
-        let mut child = cmd.spawn().expect("node runs tests/browser/qa.mjs");
-        let (tx, answers) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                match serde_json::from_str::<Value>(&line) {
-                    Ok(v) if v.get("id").is_some() => {
-                        if tx.send(v).is_err() {
-                            break;
-                        }
-                    }
-                    _ => eprintln!("qa.mjs: {line}"),
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let err = child.stderr.take().unwrap();
-        let keep = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut k = keep.lock().unwrap_or_else(|e| e.into_inner());
-                k.push_str(&line);
-                k.push('\n');
-            }
-        });
-        let mut page = Page {
-            child,
-            stdin: None,
-            answers,
-            stderr,
-            next: 1,
-            server_log: server.data.join("server.log"),
-        };
-        page.stdin = page.child.stdin.take();
-        match page.answers.recv_timeout(Duration::from_secs(60)) {
-            Ok(v) if v["ok"] == true => {}
-            other => page.fail("launching Chromium", &format!("{other:?}"), &Value::Null),
-        }
-        page
+        Page(Driver::start(
+            "qa.mjs",
+            &args,
+            &server.data.join("server.log"),
+        ))
     }
 
     fn fail(&self, what: &str, error: &str, state: &Value) -> ! {
-        let stderr = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
-        panic!(
-            "page: {what} failed: {error}\n--- what the page knew:\n{state:#}\n\
-             --- qa.mjs stderr:\n{stderr}\n--- server log (last 80 lines, no SQL):\n{}",
-            log_tail(&self.server_log, 80)
-        );
+        self.0.fail(what, error, state)
     }
 
-    /// Sends `cmd` with its own `timeout` and waits a little longer for the
-    /// answer; fails the test, with what the page knew, on an error.
-    fn run(&mut self, mut cmd: Value, timeout: Duration) -> Value {
-        let id = self.next;
-        self.next += 1;
-        cmd["id"] = json!(id);
-        cmd["timeout"] = json!(u64::try_from(timeout.as_millis()).unwrap());
-        let text = cmd.to_string();
-        let sent = self
-            .stdin
-            .as_mut()
-            .map(|s| writeln!(s, "{text}").and_then(|()| s.flush()));
-        if !matches!(sent, Some(Ok(()))) {
-            self.fail(&text, "qa.mjs is gone", &Value::Null);
-        }
-        let deadline = Instant::now() + timeout + Duration::from_secs(15);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.answers.recv_timeout(left) {
-                Ok(a) if a["id"] == id => {
-                    if a["ok"] == true {
-                        return a["value"].clone();
-                    }
-                    self.fail(&text, a["error"].as_str().unwrap_or("?"), &a["page"]);
-                }
-                Ok(_) => {}
-                Err(e) => self.fail(&text, &format!("no answer ({e})"), &Value::Null),
-            }
-        }
+    fn run(&mut self, cmd: Value, timeout: Duration) -> Value {
+        self.0.run(cmd, timeout)
     }
 
     fn goto(&mut self, path: &str) {
@@ -328,32 +181,6 @@ impl Page {
         if errors.as_array().is_some_and(|e| !e.is_empty()) {
             self.fail("the console", &format!("{errors:#}"), &Value::Null);
         }
-    }
-}
-
-impl Drop for Page {
-    fn drop(&mut self) {
-        // Closing stdin makes the script close Chromium and exit.
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -22,13 +22,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::process::{Command, Stdio};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use common::browser::{Driver, chromium, have_browser, log_tail, repo, screenshots_dir};
 use common::phone::{Phone, find, prompt_start, share_of, tone};
 use common::screen::Screen;
 use common::{Server, free_port, have_sipp, http_request, temp_dir};
@@ -51,56 +51,6 @@ const VOICE_HZ: f64 = 440.0;
 const PEAK_TOLERANCE_HZ: f64 = 8.0;
 
 // ----- what the tests need ------------------------------------------------------
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn chromium() -> PathBuf {
-    std::env::var_os("HOTLINE_CHROMIUM")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
-}
-
-fn under_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Are Chromium, node and playwright-core there? Under CI=true their
-/// absence fails the test; otherwise it is skipped, loudly.
-fn have_browser() -> bool {
-    let mut missing = Vec::new();
-    if !chromium().is_file() {
-        missing.push(format!(
-            "{} (Debian package chromium)",
-            chromium().display()
-        ));
-    }
-    let node = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !node {
-        missing.push("node (Debian package nodejs)".to_owned());
-    }
-    if !repo()
-        .join("tests/browser/node_modules/playwright-core/package.json")
-        .is_file()
-    {
-        missing.push("tests/browser/node_modules (npm ci --prefix tests/browser)".to_owned());
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let what = missing.join(", ");
-    assert!(
-        !under_ci(),
-        "the browser tests need {what}: scripts/test.sh installs them"
-    );
-    eprintln!("SKIPPED: the browser tests need {what} (scripts/test.sh installs them)");
-    false
-}
 
 /// The agent's fake microphone: 20 s of a 1 kHz sine, 48 kHz 16-bit mono,
 /// amplitude 0.3 (a whole number of periods, so Chromium's loop is
@@ -190,27 +140,11 @@ impl Drop for BrowserSlot {
     }
 }
 
-/// The last `n` lines of the server's log, without the database's
-/// statements (the test servers log at debug level).
-fn log_tail(server_log: &Path, n: usize) -> String {
-    let log = std::fs::read_to_string(server_log).unwrap_or_default();
-    let lines: Vec<&str> = log
-        .lines()
-        .filter(|l| !l.contains(" sqlx::query: "))
-        .collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 // ----- the agent's page ------------------------------------------------------------
 
 /// One agent's page in Chromium, through tests/browser/agent.mjs.
 struct Page {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    answers: Receiver<Value>,
-    stderr: Arc<Mutex<String>>,
-    next: u64,
-    server_log: PathBuf,
+    driver: Driver,
     _slot: BrowserSlot,
 }
 
@@ -224,103 +158,31 @@ impl Page {
     /// As [`Page::open`], with `wav` as the microphone.
     fn open_with(server: &Server, lang: &str, shots: Option<&Path>, wav: &Path) -> Page {
         let slot = BrowserSlot::take();
-        let mut cmd = Command::new("node");
-        cmd.arg(repo().join("tests/browser/agent.mjs"))
-            .args(["--base", &format!("http://{}", server.http)])
-            .arg("--wav")
-            .arg(wav)
-            .args(["--lang", lang])
-            .arg("--chromium")
-            .arg(chromium())
-            .current_dir(repo())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut args: Vec<OsString> = vec![
+            "--base".into(),
+            format!("http://{}", server.http).into(),
+            "--wav".into(),
+            wav.into(),
+            "--lang".into(),
+            lang.into(),
+            "--chromium".into(),
+            chromium().into(),
+        ];
         if let Some(dir) = shots {
-            cmd.arg("--shots").arg(dir);
+            args.extend(["--shots".into(), dir.into()]);
         }
-        let mut child = cmd.spawn().expect("node runs tests/browser/agent.mjs");
-        let (tx, answers) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                match serde_json::from_str::<Value>(&line) {
-                    Ok(v) if v.get("id").is_some() => {
-                        if tx.send(v).is_err() {
-                            break;
-                        }
-                    }
-                    _ => eprintln!("agent.mjs: {line}"),
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let err = child.stderr.take().unwrap();
-        let keep = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut k = keep.lock().unwrap_or_else(|e| e.into_inner());
-                k.push_str(&line);
-                k.push('\n');
-            }
-        });
-        let mut page = Page {
-            child,
-            stdin: None,
-            answers,
-            stderr,
-            next: 1,
-            server_log: server.data.join("server.log"),
+        Page {
+            driver: Driver::start("agent.mjs", &args, &server.data.join("server.log")),
             _slot: slot,
-        };
-        page.stdin = page.child.stdin.take();
-        // The script says when Chromium is up (answer id 0).
-        let launched = page.answers.recv_timeout(Duration::from_secs(60));
-        match launched {
-            Ok(v) if v["ok"] == true => {}
-            other => page.fail("launching Chromium", &format!("{other:?}"), &Value::Null),
         }
-        page
     }
 
     fn fail(&self, what: &str, error: &str, state: &Value) -> ! {
-        let stderr = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
-        panic!(
-            "page: {what} failed: {error}\n--- what the page knew:\n{state:#}\n\
-             --- agent.mjs stderr:\n{stderr}\n--- server log (last 120 lines, no SQL):\n{}",
-            log_tail(&self.server_log, 120)
-        );
+        self.driver.fail(what, error, state)
     }
 
-    /// Sends `cmd` with its own `timeout` (ms) and waits a little longer
-    /// for the answer; fails the test, with what the page knew, on an error.
-    fn run(&mut self, mut cmd: Value, timeout: Duration) -> Value {
-        let id = self.next;
-        self.next += 1;
-        cmd["id"] = json!(id);
-        cmd["timeout"] = json!(u64::try_from(timeout.as_millis()).unwrap());
-        let text = cmd.to_string();
-        let sent = self
-            .stdin
-            .as_mut()
-            .map(|s| writeln!(s, "{text}").and_then(|()| s.flush()));
-        if !matches!(sent, Some(Ok(()))) {
-            self.fail(&text, "agent.mjs is gone", &Value::Null);
-        }
-        let deadline = Instant::now() + timeout + Duration::from_secs(15);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.answers.recv_timeout(left) {
-                Ok(a) if a["id"] == id => {
-                    if a["ok"] == true {
-                        return a["value"].clone();
-                    }
-                    self.fail(&text, a["error"].as_str().unwrap_or("?"), &a["page"]);
-                }
-                Ok(_) => {}
-                Err(e) => self.fail(&text, &format!("no answer ({e})"), &Value::Null),
-            }
-        }
+    fn run(&mut self, cmd: Value, timeout: Duration) -> Value {
+        self.driver.run(cmd, timeout)
     }
 
     fn goto(&mut self, path: &str) {
@@ -430,33 +292,6 @@ impl Page {
         if errors.as_array().is_some_and(|e| !e.is_empty()) {
             self.fail("the console", &format!("{errors:#}"), &Value::Null);
         }
-    }
-}
-
-impl Drop for Page {
-    fn drop(&mut self) {
-        // Closing stdin makes the script close Chromium and exit.
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // SIGTERM: playwright kills its Chromium on the way out.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -639,18 +474,6 @@ fn wait_heard(phone: &Phone, since: usize, n: usize, within: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     true
-}
-
-fn screenshots_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("HOTLINE_SCREENSHOTS")?;
-    let dir = PathBuf::from(dir);
-    let dir = if dir.is_absolute() {
-        dir
-    } else {
-        repo().join(dir)
-    };
-    std::fs::create_dir_all(&dir).unwrap();
-    Some(dir)
 }
 
 /// Opens the page, signs in and goes ready (the page sends `softphone`
@@ -1043,19 +866,25 @@ fn a_reload_mid_call_keeps_the_call_and_its_audio() {
         caller_hears(&caller, back, MIC_HZ, Duration::from_secs(10)).is_some(),
         "after the slow reload the caller does not hear the page again"
     );
-    let record = call_record(&server, &call_id);
-    let lines = timeline(&record);
+    // The timeline is written a moment after the audio is back: wait for it.
+    let loss_and_return = |c: &Value| {
+        let lines = timeline(c);
+        let lost = lines
+            .iter()
+            .rposition(|l| l.starts_with("agent-audio-lost: "));
+        let back_again = lines.iter().rposition(|l| l.starts_with("agent-audio: "));
+        lost.is_some() && back_again > lost
+    };
+    let record = wait_for_record(
+        &server,
+        &call_id,
+        "the loss and the return",
+        loss_and_return,
+    );
     assert!(
         record["ended_at"].is_null(),
-        "the call ended over the reloads: {lines:#?}"
-    );
-    let lost = lines
-        .iter()
-        .rposition(|l| l.starts_with("agent-audio-lost: "));
-    let back_again = lines.iter().rposition(|l| l.starts_with("agent-audio: "));
-    assert!(
-        lost.is_some() && back_again > lost,
-        "the loss and the return are on the timeline: {lines:#?}"
+        "the call ended over the reloads: {:#?}",
+        timeline(&record)
     );
     caller.stop_talking();
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod browser;
 pub mod db;
 pub mod desk;
 pub mod phone;

@@ -1,0 +1,221 @@
+//! Headless Chromium for the page tests: whether the tools are there, and
+//! a driver for a Node Playwright script in tests/browser/ that takes one
+//! JSON command per line on stdin and answers one JSON line on stdout
+//! (`{"id", "ok", "value" | "error", "page"}`; id 0 when Chromium is up).
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Debian's chromium, or `HOTLINE_CHROMIUM`.
+pub fn chromium() -> PathBuf {
+    std::env::var_os("HOTLINE_CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+/// Are Chromium, node and playwright-core there? Under CI=true their
+/// absence fails the test; otherwise it is skipped, loudly.
+pub fn have_browser() -> bool {
+    let mut missing = Vec::new();
+    if !chromium().is_file() {
+        missing.push(format!(
+            "{} (Debian package chromium)",
+            chromium().display()
+        ));
+    }
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !node {
+        missing.push("node (Debian package nodejs)".to_owned());
+    }
+    if !repo()
+        .join("tests/browser/node_modules/playwright-core/package.json")
+        .is_file()
+    {
+        missing.push("tests/browser/node_modules (npm ci --prefix tests/browser)".to_owned());
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let what = missing.join(", ");
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "the browser tests need {what}: scripts/test.sh installs them"
+    );
+    eprintln!("SKIPPED: the browser tests need {what} (scripts/test.sh installs them)");
+    false
+}
+
+/// Where screenshots go when `HOTLINE_SCREENSHOTS` asks for them.
+pub fn screenshots_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("HOTLINE_SCREENSHOTS")?);
+    let dir = if dir.is_absolute() {
+        dir
+    } else {
+        repo().join(dir)
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    Some(dir)
+}
+
+/// The last `n` lines of the server's log, without the database's
+/// statements (the test servers log at debug level).
+pub fn log_tail(server_log: &Path, n: usize) -> String {
+    let log = std::fs::read_to_string(server_log).unwrap_or_default();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| !l.contains(" sqlx::query: "))
+        .collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// One driver script and its Chromium.
+pub struct Driver {
+    script: &'static str,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    answers: Receiver<Value>,
+    stderr: Arc<Mutex<String>>,
+    next: u64,
+    server_log: PathBuf,
+}
+
+impl Driver {
+    /// Runs `node tests/browser/SCRIPT ARGS` and waits for Chromium to be
+    /// up; `server_log` is shown when a command fails.
+    pub fn start(script: &'static str, args: &[OsString], server_log: &Path) -> Driver {
+        let mut child = Command::new("node")
+            .arg(repo().join("tests/browser").join(script))
+            .args(args)
+            .current_dir(repo())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("node runs tests/browser/{script}: {e}"));
+        let (tx, answers) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) if v.get("id").is_some() => {
+                        if tx.send(v).is_err() {
+                            break;
+                        }
+                    }
+                    _ => eprintln!("{script}: {line}"),
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let err = child.stderr.take().unwrap();
+        let keep = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut k = keep.lock().unwrap_or_else(|e| e.into_inner());
+                k.push_str(&line);
+                k.push('\n');
+            }
+        });
+        let stdin = child.stdin.take();
+        let driver = Driver {
+            script,
+            child,
+            stdin,
+            answers,
+            stderr,
+            next: 1,
+            server_log: server_log.to_owned(),
+        };
+        // The script says when Chromium is up (answer id 0).
+        match driver.answers.recv_timeout(Duration::from_secs(60)) {
+            Ok(v) if v["ok"] == true => {}
+            other => driver.fail("launching Chromium", &format!("{other:?}"), &Value::Null),
+        }
+        driver
+    }
+
+    /// Fails the test with what the page knew, the script's log and the
+    /// server's.
+    pub fn fail(&self, what: &str, error: &str, state: &Value) -> ! {
+        let stderr = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+        panic!(
+            "page: {what} failed: {error}\n--- what the page knew:\n{state:#}\n\
+             --- {} stderr:\n{stderr}\n--- server log (last 120 lines, no SQL):\n{}",
+            self.script,
+            log_tail(&self.server_log, 120)
+        );
+    }
+
+    /// Sends `cmd` with its own `timeout` (ms) and waits a little longer
+    /// for the answer; fails the test, with what the page knew, on an error.
+    pub fn run(&mut self, mut cmd: Value, timeout: Duration) -> Value {
+        let id = self.next;
+        self.next += 1;
+        cmd["id"] = json!(id);
+        cmd["timeout"] = json!(u64::try_from(timeout.as_millis()).unwrap());
+        let text = cmd.to_string();
+        let sent = self
+            .stdin
+            .as_mut()
+            .map(|s| writeln!(s, "{text}").and_then(|()| s.flush()));
+        if !matches!(sent, Some(Ok(()))) {
+            self.fail(&text, "the driver script is gone", &Value::Null);
+        }
+        let deadline = Instant::now() + timeout + Duration::from_secs(15);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.answers.recv_timeout(left) {
+                Ok(a) if a["id"] == id => {
+                    if a["ok"] == true {
+                        return a["value"].clone();
+                    }
+                    self.fail(&text, a["error"].as_str().unwrap_or("?"), &a["page"]);
+                }
+                Ok(_) => {}
+                Err(e) => self.fail(&text, &format!("no answer ({e})"), &Value::Null),
+            }
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Closing stdin makes the script close Chromium and exit.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SIGTERM: playwright kills its Chromium on the way out.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
