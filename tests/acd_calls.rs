@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::desk::DeskPhone;
 use common::phone::{Phone, prompt_start, share_of, tone};
 use common::screen::Screen;
-use common::{Server, have_sipp, http_request};
+use common::{Server, have_sipp};
 use serde_json::{Value, json};
 
 /// The caller: a known customer with an open repair ticket.
@@ -23,36 +23,6 @@ const AGENT_PASSWORD: &str = "agent-password-1";
 const SIG: usize = 400;
 
 // ----- setup ---------------------------------------------------------------------
-
-fn post(server: &Server, path: &str, body: Value) -> Value {
-    let (status, text) = http_request(
-        server.http,
-        "POST",
-        path,
-        Some(&server.token),
-        Some(&body.to_string()),
-    );
-    assert!((200..300).contains(&status), "{path}: {status} {text}");
-    serde_json::from_str(&text).unwrap()
-}
-
-fn sign_in(server: &Server, user: &str) -> String {
-    let body = json!({ "username": user, "password": AGENT_PASSWORD }).to_string();
-    let (status, text) = http_request(server.http, "POST", "/api/login", None, Some(&body));
-    assert_eq!(status, 200, "{text}");
-    let v: Value = serde_json::from_str(&text).unwrap();
-    v["token"].as_str().unwrap().to_owned()
-}
-
-fn agent(server: &Server, name: &str) -> (i64, String) {
-    let user = post(
-        server,
-        "/api/users",
-        json!({ "username": name, "display_name": name, "role": "agent",
-                "password": AGENT_PASSWORD }),
-    );
-    (user["id"].as_i64().unwrap(), sign_in(server, name))
-}
 
 /// The caller walks the demo IVR to the agent queue: Mandarin (1) in the
 /// welcome, "no" (2) to the open-ticket offer, then 0 in the main menu.
@@ -106,17 +76,15 @@ fn a_caller_reaches_a_registered_agent_who_sees_their_history_and_they_talk() {
         return;
     }
     let server = Server::start(&[]);
-    let (ann, ann_token) = agent(&server, "ann");
-    let (_bob, bob_token) = agent(&server, "bob");
-    let customer = post(
-        &server,
+    let (ann, ann_token) = server.add_user("ann", "agent", AGENT_PASSWORD);
+    let (_bob, bob_token) = server.add_user("bob", "agent", AGENT_PASSWORD);
+    let customer = server.post(
         "/api/customers",
-        json!({ "name": "周晓梅", "region": "浙江省杭州市西湖区", "phones": [CALLER] }),
+        &json!({ "name": "周晓梅", "region": "浙江省杭州市西湖区", "phones": [CALLER] }),
     );
-    let ticket = post(
-        &server,
+    let ticket = server.post(
         "/api/tickets",
-        json!({ "customer_id": customer["id"], "kind": "repair", "category": "no-cooling",
+        &json!({ "customer_id": customer["id"], "kind": "repair", "category": "no-cooling",
                 "description": "air conditioner blows warm air" }),
     );
 
@@ -306,7 +274,7 @@ fn sighup_reloads_queues_and_reasons_and_refuses_a_config_the_flows_cannot_use()
     let all = ["repair", "installation", "complaint", "general"];
     write("\"break\"", &all);
     let server = Server::start(&["--config", config.to_str().unwrap()]);
-    let (_ann, token) = agent(&server, "ann");
+    let (_ann, token) = server.add_user("ann", "agent", AGENT_PASSWORD);
     let mut screen = Screen::open(&server, &token);
     screen.wait("hello", Duration::from_secs(5));
     let lunch = json!({ "type": "not_ready", "reason": "lunch" });

@@ -27,7 +27,7 @@ use common::browser::{Driver, chromium, have_browser, screenshots_dir};
 use common::desk::DeskPhone;
 use common::phone::tone;
 use common::screen::Screen;
-use common::{Server, have_sipp, http_request};
+use common::{Server, have_sipp};
 use serde_json::{Value, json};
 
 /// The caller: no customer, no open ticket.
@@ -186,42 +186,6 @@ impl Page {
 
 // ----- setup through the API -----------------------------------------------------------
 
-fn post(server: &Server, path: &str, body: &Value) -> Value {
-    let (status, text) = http_request(
-        server.http,
-        "POST",
-        path,
-        Some(&server.token),
-        Some(&body.to_string()),
-    );
-    assert!((200..300).contains(&status), "{path}: {status} {text}");
-    serde_json::from_str(&text).unwrap()
-}
-
-/// A new user of `role`; their id and an API session (bearer token).
-fn user(server: &Server, name: &str, role: &str) -> (i64, String) {
-    let mut body = json!({ "username": name, "display_name": name, "role": role,
-                           "password": PASSWORD });
-    if role == "outlet" {
-        let outlet = post(
-            server,
-            "/api/outlets",
-            &json!({ "code": "HZ-01", "name": "杭州一号网点", "tier": "city",
-                     "phone": "057100000001", "areas": ["浙江省杭州市"] }),
-        );
-        body["outlet_id"] = outlet["id"].clone();
-    }
-    let id = post(server, "/api/users", &body)["id"].as_i64().unwrap();
-    let login = json!({ "username": name, "password": PASSWORD }).to_string();
-    let (status, text) = http_request(server.http, "POST", "/api/login", None, Some(&login));
-    assert_eq!(status, 200, "{text}");
-    let token = serde_json::from_str::<Value>(&text).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (id, token)
-}
-
 fn get_json(server: &Server, path: &str) -> Value {
     let (status, body) = server.get(path);
     assert_eq!(status, 200, "{path}: {body}");
@@ -300,9 +264,9 @@ fn qa_finds_listens_to_scores_and_comments_a_recorded_call() {
     }
     let started = Instant::now();
     let server = Server::start(&[]);
-    let (ann, ann_token) = user(&server, "ann", "agent");
-    let (quinn, _) = user(&server, "quinn", "qa");
-    user(&server, "tech", "outlet");
+    let (ann, ann_token) = server.add_user("ann", "agent", PASSWORD);
+    let (quinn, _) = server.add_user("quinn", "qa", PASSWORD);
+    server.add_user("tech", "outlet", PASSWORD);
 
     let call = record_a_call(&server, &ann_token);
     let id = call["id"].as_str().unwrap().to_owned();

@@ -25,41 +25,6 @@ const CALLER: &str = "13912340001";
 const PASSWORD: &str = "agent-password-1";
 const SIG: usize = 400;
 
-fn post(server: &Server, path: &str, body: Value) -> Value {
-    let (status, text) = http_request(
-        server.http,
-        "POST",
-        path,
-        Some(&server.token),
-        Some(&body.to_string()),
-    );
-    assert!((200..300).contains(&status), "{path}: {status} {text}");
-    serde_json::from_str(&text).unwrap()
-}
-
-fn user(server: &Server, name: &str, role: &str) -> (i64, String) {
-    let mut body = json!({ "username": name, "display_name": name, "role": role,
-                           "password": PASSWORD });
-    if role == "outlet" {
-        let outlet = post(
-            server,
-            "/api/outlets",
-            json!({ "code": "HZ-01", "name": "杭州一号网点", "tier": "city",
-                    "phone": "057100000001", "areas": ["浙江省杭州市"] }),
-        );
-        body["outlet_id"] = outlet["id"].clone();
-    }
-    let id = post(server, "/api/users", body)["id"].as_i64().unwrap();
-    let login = json!({ "username": name, "password": PASSWORD }).to_string();
-    let (status, text) = http_request(server.http, "POST", "/api/login", None, Some(&login));
-    assert_eq!(status, 200, "{text}");
-    let token = serde_json::from_str::<Value>(&text).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (id, token)
-}
-
 /// A GET with an optional Range; (status, head, body bytes).
 fn get_bytes(
     addr: SocketAddr,
@@ -158,10 +123,10 @@ fn the_caller_is_left_the_agent_right_a_pause_is_silent_and_only_the_right_peopl
         return;
     }
     let server = Server::start(&[]);
-    let (ann, ann_token) = user(&server, "ann", "agent");
-    let (_bob, bob_token) = user(&server, "bob", "agent");
-    let (_qa, qa_token) = user(&server, "quinn", "qa");
-    let (_tech, outlet_token) = user(&server, "tech", "outlet");
+    let (ann, ann_token) = server.add_user("ann", "agent", PASSWORD);
+    let (_bob, bob_token) = server.add_user("bob", "agent", PASSWORD);
+    let (_qa, qa_token) = server.add_user("quinn", "qa", PASSWORD);
+    let (_tech, outlet_token) = server.add_user("tech", "outlet", PASSWORD);
 
     let mut screen = Screen::open(&server, &ann_token);
     screen.wait("hello", Duration::from_secs(5));

@@ -297,36 +297,14 @@ impl Page {
 
 // ----- setup through the API -----------------------------------------------------------
 
-fn post(server: &Server, path: &str, body: &Value) -> Value {
-    let (status, text) = http_request(
-        server.http,
-        "POST",
-        path,
-        Some(&server.token),
-        Some(&body.to_string()),
-    );
-    assert!((200..300).contains(&status), "{path}: {status} {text}");
-    serde_json::from_str(&text).unwrap()
-}
-
 /// A new agent (every user's password works for the web sign-in); their id.
 fn make_agent(server: &Server, username: &str, display_name: &str) -> i64 {
-    let user = post(
-        server,
+    let user = server.post(
         "/api/users",
         &json!({ "username": username, "display_name": display_name, "role": "agent",
                  "password": AGENT_PASSWORD }),
     );
     user["id"].as_i64().unwrap()
-}
-
-/// An API session (bearer token) of `username`.
-fn sign_in(server: &Server, username: &str) -> String {
-    let body = json!({ "username": username, "password": AGENT_PASSWORD }).to_string();
-    let (status, text) = http_request(server.http, "POST", "/api/login", None, Some(&body));
-    assert_eq!(status, 200, "{text}");
-    let v: Value = serde_json::from_str(&text).unwrap();
-    v["token"].as_str().unwrap().to_owned()
 }
 
 /// `GET /api/calls/{id}`: the record's fields and its `events`.
@@ -1010,7 +988,7 @@ a=rtpmap:63 red/48000/2\r\n";
 fn bad_media_and_a_flood_of_garbage_are_refused_and_the_calls_go_on() {
     let server = Server::start(&[]);
     make_agent(&server, "jun", "陈军");
-    let token = sign_in(&server, "jun");
+    let token = server.sign_in("jun", AGENT_PASSWORD);
     let mut screen = Screen::open(&server, &token);
     screen.wait("hello", Duration::from_secs(5));
     let ok = |v: &Value| v["type"] == "ok";
@@ -1137,7 +1115,7 @@ fn bad_media_and_a_flood_of_garbage_are_refused_and_the_calls_go_on() {
 fn a_signed_out_session_ends_the_agent_connection() {
     let server = Server::start(&[]);
     make_agent(&server, "ming", "刘明");
-    let token = sign_in(&server, "ming");
+    let token = server.sign_in("ming", AGENT_PASSWORD);
     let mut screen = Screen::open(&server, &token);
     screen.wait("hello", Duration::from_secs(5));
     let (status, body) = http_request(server.http, "POST", "/api/logout", Some(&token), None);

@@ -193,6 +193,47 @@ impl Server {
         http_request(self.http, "GET", path, Some(&self.token), None)
     }
 
+    /// `POST path` with a JSON body as the admin; the answer's JSON (the
+    /// test fails on anything but a 2xx).
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        let (status, text) = http_request(
+            self.http,
+            "POST",
+            path,
+            Some(&self.token),
+            Some(&body.to_string()),
+        );
+        assert!((200..300).contains(&status), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// An API session (bearer token) of `username`.
+    pub fn sign_in(&self, username: &str, password: &str) -> String {
+        let body = serde_json::json!({ "username": username, "password": password }).to_string();
+        let (status, text) = http_request(self.http, "POST", "/api/login", None, Some(&body));
+        assert_eq!(status, 200, "sign-in of {username}: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A new user of `role` (an outlet user gets an outlet of their own),
+    /// signed in: their id and session.
+    pub fn add_user(&self, name: &str, role: &str, password: &str) -> (i64, String) {
+        let mut body = serde_json::json!({ "username": name, "display_name": name,
+                                           "role": role, "password": password });
+        if role == "outlet" {
+            let outlet = self.post(
+                "/api/outlets",
+                &serde_json::json!({ "code": format!("T-{}", name.to_ascii_uppercase()), "name": format!("{name} 网点"),
+                                     "tier": "city", "phone": "057100000001",
+                                     "areas": ["浙江省杭州市"] }),
+            );
+            body["outlet_id"] = outlet["id"].clone();
+        }
+        let id = self.post("/api/users", &body)["id"].as_i64().unwrap();
+        (id, self.sign_in(name, password))
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
