@@ -340,6 +340,7 @@ fn engine_config() -> EngineConfig {
         webrtc: None,
         self_sip: None,
         record: std::sync::Arc::new(hotline::config::RecordCalls::All),
+        outbound: None,
     }
 }
 
@@ -476,7 +477,8 @@ fn drain_engine(engine: &mut Engine, now: Instant, seen: &mut Seen) {
             | Output::RecordingAudio { .. }
             | Output::RecordingEnd { .. }
             | Output::Cti { .. }
-            | Output::Offer { .. } => {}
+            | Output::Offer { .. }
+            | Output::Attempted(_) => {}
         }
     }
 }
@@ -643,6 +645,7 @@ pub fn flow(data: &[u8]) {
     FLOWS_ACCEPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut ivr = Ivr::new(Start {
         flows: std::sync::Arc::new(flows),
+        flow: None,
         language: "zh".into(),
         transfer_allow: allow.into(),
         caller: "13800138000".into(),

@@ -8,6 +8,11 @@
 # WAV files are committed, so this only needs to run when the table changes:
 #   apt-get install -y espeak-ng sox && scripts/make-prompts.sh
 #
+# With names, only those rows are made (each must be in the table), and
+# every other WAV is left as it is: for rows just added, without touching
+# files that another espeak-ng or sox version would make differently:
+#   scripts/make-prompts.sh survey-intro survey-score
+#
 # The output is byte-reproducible: espeak-ng is deterministic, and sox runs
 # with -D (no dither; left on, sox dithers with a fresh random seed each run,
 # and G.711 quantises far more coarsely than the dither would help anyway).
@@ -67,7 +72,18 @@ semitones() { # semitones NOTE: sox's %N notation counts semitones from A4
     return 1
 }
 
+# The names asked for on the command line (none: every row).
+declare -A wanted=()
+for name in "$@"; do
+    if ! awk -F '\t' -v n="$name" '$1 == n { found = 1 } END { exit !found }' "$table"; then
+        echo "$table: no row named $name" >&2
+        exit 1
+    fi
+    wanted[$name]=1
+done
+
 declare -A seen=()
+made=0
 line=0
 while IFS= read -r row || [[ -n $row ]]; do
     line=$((line + 1))
@@ -82,6 +98,10 @@ while IFS= read -r row || [[ -n $row ]]; do
         exit 1
     fi
     seen[$name]=$line
+    if (($# > 0)) && [[ -z ${wanted[$name]:-} ]]; then
+        continue
+    fi
+    made=$((made + 1))
     case $name in
     beep) beep "$work/en/$name.wav" ;;
     hold-music) hold_music "$work/en/$name.wav" ;;
@@ -103,7 +123,9 @@ done <"$table"
 
 for lang in en zh; do
     mkdir -p "$prompts/$lang"
-    rm -f "$prompts/$lang"/*.wav
+    if (($# == 0)); then
+        rm -f "$prompts/$lang"/*.wav
+    fi
     mv "$work/$lang"/*.wav "$prompts/$lang/"
 done
-echo "made ${#seen[@]} prompts in $prompts/en and $prompts/zh"
+echo "made $made prompts in $prompts/en and $prompts/zh"

@@ -110,6 +110,24 @@ pub enum RunState {
     Stopped,
 }
 
+impl RunState {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Paused => "paused",
+            RunState::Stopped => "stopped",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(text: &str) -> Option<RunState> {
+        [RunState::Running, RunState::Paused, RunState::Stopped]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
 /// Wait before the next attempt, per outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryDelays {
@@ -149,6 +167,9 @@ pub struct Rules {
     /// A survey campaign that follows up completed tickets: each one is
     /// enrolled, due this long after its completion.
     pub enroll_completed_after: Option<Duration>,
+    /// A survey campaign: where dissatisfied customers go for an agent's
+    /// call back (a campaign of another kind).
+    pub complaint_callbacks: Option<String>,
 }
 
 /// What follows an attempt.
@@ -167,6 +188,13 @@ impl Rules {
     #[must_use]
     pub fn number_allowed(&self, number: &str) -> bool {
         self.allow.iter().any(|p| p.matches(number))
+    }
+
+    /// The start of the campaign's local day at `at_ms`: the daily cap
+    /// counts attempts since then.
+    #[must_use]
+    pub fn day_start(&self, at_ms: i64) -> i64 {
+        self.window.day_start(at_ms)
     }
 
     /// Whether the calling window is open at `at_ms`.
@@ -294,6 +322,18 @@ pub fn pick(rules: &Rules, s: &Situation<'_>, waiting: &[Waiting]) -> Picked {
         }
     }
     picked
+}
+
+/// The satisfaction score a survey call got: the customer's last valid
+/// answer (1 to 5) to the question `score`; `None` if there is none (the
+/// survey counts as not answered).
+#[must_use]
+pub fn survey_score(answers: &[(String, String)]) -> Option<u8> {
+    answers
+        .iter()
+        .rev()
+        .filter(|(q, _)| q == "score")
+        .find_map(|(_, v)| v.trim().parse::<u8>().ok().filter(|s| (1..=5).contains(s)))
 }
 
 /// Limits no campaign may pass, from the server's configuration.
@@ -431,6 +471,7 @@ impl CampaignSpec<'_> {
             concurrency: self.concurrency,
             allow,
             enroll_completed_after: self.enroll_completed_after,
+            complaint_callbacks: None,
         })
     }
 }

@@ -139,6 +139,18 @@ pub struct OutboundSettings {
     pub legal_hours: String,
     /// Attempts one number may get in a day, across all campaigns.
     pub daily_cap: u32,
+    /// Where outbound INVITEs go: the carrier's SIP proxy, `host:port`
+    /// (an IP address). Required when a campaign dials.
+    pub proxy: String,
+    /// The carrier's domain in the Request-URI and To; the proxy's address
+    /// by default.
+    pub domain: String,
+    /// The trunk account, for the carrier's digest challenge; the password
+    /// may come from `HOTLINE_OUTBOUND_PASSWORD` instead of the file.
+    pub username: String,
+    pub password: String,
+    /// A call not answered within this is hung up (no answer).
+    pub ring_secs: u64,
 }
 
 impl Default for OutboundSettings {
@@ -147,7 +159,82 @@ impl Default for OutboundSettings {
             lines: 30,
             legal_hours: "08:00-21:00".into(),
             daily_cap: 3,
+            proxy: String::new(),
+            domain: String::new(),
+            username: String::new(),
+            password: String::new(),
+            ring_secs: 30,
         }
+    }
+}
+
+/// How outbound calls reach the carrier, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundTrunk {
+    pub proxy: SocketAddr,
+    pub domain: String,
+    /// `(username, password)` for the carrier's challenge.
+    pub account: Option<(String, String)>,
+    pub ring: Duration,
+}
+
+/// The outbound limits, the trunk and the daily cap, checked.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub limits: crate::campaign::Limits,
+    pub daily_cap: u32,
+    /// `None`: no proxy configured (then no campaign may dial).
+    pub trunk: Option<OutboundTrunk>,
+}
+
+impl OutboundSettings {
+    fn trunk(&self) -> Result<Option<OutboundTrunk>, ConfigError> {
+        if self.proxy.is_empty() {
+            return Ok(None);
+        }
+        let proxy: SocketAddr = self.proxy.parse().map_err(|_| {
+            invalid(
+                "outbound.proxy",
+                format!(
+                    "`{}`: an IP address and port such as 192.0.2.10:5060",
+                    self.proxy
+                ),
+            )
+        })?;
+        if !(5..=120).contains(&self.ring_secs) {
+            return Err(invalid("outbound.ring_secs", "must be 5 to 120"));
+        }
+        let password = std::env::var("HOTLINE_OUTBOUND_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| self.password.clone());
+        let account = match (self.username.is_empty(), password.is_empty()) {
+            (true, true) => None,
+            (false, false) => Some((self.username.clone(), password)),
+            _ => {
+                return Err(invalid(
+                    "outbound.username",
+                    "username and password go together",
+                ));
+            }
+        };
+        let domain = if self.domain.is_empty() {
+            proxy.ip().to_string()
+        } else if self
+            .domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+        {
+            self.domain.clone()
+        } else {
+            return Err(invalid("outbound.domain", "a host name or address"));
+        };
+        Ok(Some(OutboundTrunk {
+            proxy,
+            domain,
+            account,
+            ring: Duration::from_secs(self.ring_secs),
+        }))
     }
 }
 
@@ -186,6 +273,10 @@ pub struct CampaignSettings {
     /// hours after its completion.
     #[serde(default)]
     pub enroll_completed_after_hours: Option<u64>,
+    /// Survey campaigns: the campaign (callbacks, preview or progressive)
+    /// a dissatisfied customer is put in for an agent's call back.
+    #[serde(default)]
+    pub complaint_callbacks: String,
 }
 
 fn default_campaign_zone() -> String {
@@ -367,6 +458,35 @@ fn campaigns(
             ));
         }
         rules.push(c.check(i, &limits, queues)?);
+    }
+    for (i, c) in list.iter().enumerate() {
+        if c.complaint_callbacks.is_empty() {
+            continue;
+        }
+        let key = format!("campaigns[{i}].complaint_callbacks");
+        if c.kind != "survey" {
+            return Err(invalid(
+                key,
+                "only a survey campaign has complaints to call back",
+            ));
+        }
+        match list.iter().find(|o| o.name == c.complaint_callbacks) {
+            Some(o) if o.kind != "survey" => {
+                rules[i].complaint_callbacks = Some(o.name.clone());
+            }
+            Some(_) => {
+                return Err(invalid(
+                    key,
+                    "a survey campaign cannot call complaints back",
+                ));
+            }
+            None => {
+                return Err(invalid(
+                    key,
+                    format!("no campaign is named `{}`", c.complaint_callbacks),
+                ));
+            }
+        }
     }
     Ok((limits, rules))
 }
@@ -1144,8 +1264,9 @@ pub struct Settings {
     pub recording: RecordingPolicy,
     /// The scorecards' folder and the daily sample's size.
     pub qa: QaSettings,
-    /// What every outbound call respects, and each campaign's rules.
-    pub outbound: (crate::campaign::Limits, u32),
+    /// What every outbound call respects and where it goes.
+    pub outbound: Outbound,
+    /// Each campaign's rules.
     pub campaigns: Vec<crate::campaign::Rules>,
 }
 
@@ -1389,8 +1510,23 @@ impl Config {
 
         let queues = acd_queues(&self.queues)?;
         let (limits, campaigns) = campaigns(&self.outbound, &self.campaigns, &queues)?;
+        let trunk = self.outbound.trunk()?;
+        if trunk.is_none()
+            && let Some(i) = campaigns
+                .iter()
+                .position(|c| !matches!(c.mode, crate::campaign::Mode::Preview { .. }))
+        {
+            return Err(invalid(
+                format!("campaigns[{i}]"),
+                "this campaign dials, so outbound.proxy (the carrier's SIP proxy) is required",
+            ));
+        }
         Ok(Settings {
-            outbound: (limits, self.outbound.daily_cap),
+            outbound: Outbound {
+                limits,
+                daily_cap: self.outbound.daily_cap,
+                trunk,
+            },
             campaigns,
             recording: self.recording.check(&queues)?,
             qa: if (1..=50).contains(&self.qa.sample_per_agent) {
@@ -1625,15 +1761,33 @@ mod tests {
 
     #[test]
     fn campaigns_are_checked_against_the_outbound_limits() {
-        let ok = "[[campaigns]]\nname = \"follow-up\"\nkind = \"survey\"\nflow = \"survey\"\n\
+        let ok = "[outbound]\nproxy = \"192.0.2.10:5060\"\n[[campaigns]]\nname = \"follow-up\"\nkind = \"survey\"\nflow = \"survey\"\n\
                   caller_id = \"4008001234\"\nhours = { mon-fri = \"09:00-20:00\" }\n\
                   allow = [\"_1[3-9]XXXXXXXXX\"]\n";
         let s = Config::from_toml(ok).unwrap().validate().unwrap();
         assert_eq!(s.campaigns.len(), 1);
         assert_eq!(s.campaigns[0].name, "follow-up");
-        assert_eq!(s.outbound.1, 3, "the daily cap");
+        assert_eq!(s.outbound.daily_cap, 3, "the daily cap");
         assert!(Config::default().validate().unwrap().campaigns.is_empty());
         for (edit, key, says) in [
+            (
+                ("proxy = \"192.0.2.10:5060\"", "proxy = \"carrier.example\""),
+                "outbound.proxy",
+                "IP address",
+            ),
+            (
+                ("proxy = \"192.0.2.10:5060\"", "ring_secs = 30"),
+                "campaigns[0]",
+                "outbound.proxy",
+            ),
+            (
+                (
+                    "proxy = \"192.0.2.10:5060\"",
+                    "proxy = \"192.0.2.10:5060\"\nusername = \"acct\"",
+                ),
+                "outbound.username",
+                "together",
+            ),
             (
                 ("09:00-20:00", "07:30-20:00"),
                 "campaigns[0].hours",
@@ -1708,7 +1862,8 @@ mod tests {
                 .contains("`campaigns[0].enroll_completed_after_hours`"),
             "{err}"
         );
-        let twice = format!("{ok}{ok}");
+        let campaign = &ok[ok.find("[[campaigns]]").expect("a campaign")..];
+        let twice = format!("{ok}{campaign}");
         let err = Config::from_toml(&twice).unwrap().validate().unwrap_err();
         assert!(err.to_string().contains("`campaigns[1].name`"), "{err}");
         let err = Config::from_toml("[outbound]\nlegal_hours = \"all day\"")

@@ -85,7 +85,22 @@ pub enum RecordOp {
         service_number: String,
         arrived_at: i64,
     },
-    /// The call was answered (200 OK sent).
+    /// A campaign dialled out: insert the call's row (if it is not there
+    /// yet), direction outbound. `number` is the customer's, `caller_id`
+    /// the number presented.
+    Dialled {
+        call_id: String,
+        sip_call_id: String,
+        number: String,
+        caller_id: String,
+        campaign: String,
+        contact: i64,
+        attempt: i64,
+        at: i64,
+    },
+    /// What an outbound attempt came to (`crate::campaign::Outcome`).
+    Outcome { call_id: String, outcome: String },
+    /// The call was answered (200 OK sent, or the customer answered ours).
     Answered { call_id: String, at: i64 },
     /// The digits the caller has pressed so far (the whole string each time).
     Digits { call_id: String, digits: String },
@@ -185,6 +200,8 @@ impl RecordOp {
     pub fn call_id(&self) -> &str {
         match self {
             RecordOp::Arrived { call_id, .. }
+            | RecordOp::Dialled { call_id, .. }
+            | RecordOp::Outcome { call_id, .. }
             | RecordOp::Answered { call_id, .. }
             | RecordOp::Digits { call_id, .. }
             | RecordOp::Ended { call_id, .. }

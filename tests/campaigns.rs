@@ -16,7 +16,7 @@ fn completed_tickets_are_enrolled_in_the_follow_up_campaign_at_start() {
     let config = dir.join("hotline.toml");
     std::fs::write(
         &config,
-        "[[campaigns]]\nname = \"follow-up\"\nkind = \"survey\"\nflow = \"survey\"\n\
+        "[outbound]\nproxy = \"127.0.0.1:5999\"\n[[campaigns]]\nname = \"follow-up\"\nkind = \"survey\"\nflow = \"survey\"\n\
          caller_id = \"4008001234\"\nhours = { mon-fri = \"09:00-20:00\" }\n\
          allow = [\"_1[3-9]XXXXXXXXX\", \"_0XXXXXXXXX!\"]\nenroll_completed_after_hours = 24\n",
     )

@@ -73,7 +73,7 @@ fn a_bad_configuration_names_the_key() {
 fn check_flows_accepts_the_demo_flows() {
     let (code, text) = hotline(&["check-flows"]);
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("ivr-flows: ok, 1 flows"), "{text}");
+    assert!(text.contains("ivr-flows: ok, 2 flows"), "{text}");
     assert!(text.contains("(en, zh)"), "{text}");
 }
 
@@ -188,7 +188,7 @@ fn import_contacts_reports_bad_rows_by_line_and_enrols_the_rest_once() {
     let config = dir.join("hotline.toml");
     std::fs::write(
         &config,
-        "[[campaigns]]\nname = \"follow-up\"\nkind = \"survey\"\nflow = \"survey\"\n\
+        "[outbound]\nproxy = \"127.0.0.1:5999\"\n[[campaigns]]\nname = \"follow-up\"\nkind = \"survey\"\nflow = \"survey\"\n\
          caller_id = \"4008001234\"\nhours = { mon-fri = \"09:00-20:00\" }\n\
          allow = [\"_1[3-9]XXXXXXXXX\"]\n",
     )

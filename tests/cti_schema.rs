@@ -287,6 +287,8 @@ fn screen_pop(known: bool) -> Value {
                     ended_at: Some(T - 700_000),
                     digits: "11".into(),
                     hangup_cause: Some("caller-bye".into()),
+                    direction: "inbound".into(),
+                    campaign: None,
                 },
                 PopCall {
                     id: "019af232b2009c04d3e2".into(),
@@ -296,6 +298,8 @@ fn screen_pop(known: bool) -> Value {
                     ended_at: None,
                     digits: String::new(),
                     hangup_cause: None,
+                    direction: "outbound".into(),
+                    campaign: Some("follow-up".into()),
                 },
             ],
             open_tickets: vec![

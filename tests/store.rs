@@ -1468,6 +1468,8 @@ async fn screen_pop_lists_calls_from_every_phone(db: &TestDb) {
             ended_at: Some(T0 + 25 * 60_000 + 60_000),
             digits: "5".to_owned(),
             hangup_cause: Some("caller-bye".to_owned()),
+            direction: "inbound".to_owned(),
+            campaign: None,
         }
     );
     assert_eq!(pop.recent_calls[1].caller, "13800138000");

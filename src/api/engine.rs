@@ -1,11 +1,11 @@
-//! The API's way to the call engine: requests that act on live calls (a
-//! browser test call, pausing a call's recording) go to the runtime's
-//! driver over one channel and come back on a oneshot.
+//! The way to the call engine: requests that act on live calls (a browser
+//! test call, pausing a call's recording, the dialer's calls) go to the
+//! runtime's driver over one channel and come back on a oneshot.
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::{ApiState, AppError};
-use crate::engine::{PauseError, TestCallError, TestCallStatus};
+use crate::engine::{DialError, DialOrder, PauseError, TestCallError, TestCallStatus};
 
 /// What the API asks of the runtime.
 #[derive(Debug)]
@@ -32,6 +32,11 @@ pub enum EngineRequest {
         by: String,
         agent: Option<i64>,
         reply: oneshot::Sender<Result<(), PauseError>>,
+    },
+    /// The dialer places a campaign's call: our call id out.
+    Dial {
+        order: DialOrder,
+        reply: oneshot::Sender<Result<String, DialError>>,
     },
 }
 

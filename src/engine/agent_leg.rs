@@ -588,7 +588,7 @@ impl AgentLeg {
 
 /// The CANCEL for our INVITE (RFC 3261 §9.1): same Request-URI, Call-ID,
 /// From, To, top Via and CSeq number.
-fn cancel_for(invite: &Request) -> Option<Request> {
+pub(super) fn cancel_for(invite: &Request) -> Option<Request> {
     let via = invite.header_values("Via").into_iter().next()?;
     let (cseq, _) = invite.cseq().ok()?;
     let text = format!(

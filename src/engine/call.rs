@@ -80,9 +80,14 @@ pub(super) struct AcdPart {
 
 /// Where the call stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// OpenMedia asked; the 200 OK waits for a local RTP port.
+pub(super) enum Phase {
+    /// OpenMedia asked; the 200 OK (or, outbound, the INVITE) waits for a
+    /// local RTP port.
     ExpectMedia,
+    /// Outbound: our INVITE is out, no final answer yet.
+    Dialling,
+    /// Outbound: we sent CANCEL; a 2xx may still cross it.
+    Cancelling,
     /// 200 OK sent; the flow runs.
     Answered(Flow),
     /// The flow ended before the caller's ACK arrived; the BYE waits for it
@@ -96,7 +101,7 @@ enum Phase {
 
 /// An answered call's media readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flow {
+pub(super) enum Flow {
     /// Before the ACK of a late-offer call brings the SDP answer.
     ExpectSdpAnswer,
     /// Media runs and the IVR walks its flow.
@@ -116,12 +121,12 @@ enum Transfer {
 
 /// The per-call copy of the settings the call needs.
 #[derive(Debug, Clone)]
-struct CallSettings {
+pub(super) struct CallSettings {
     /// `ip:port` we put in Via and Contact.
-    sip_host: String,
+    pub sip_host: String,
     rtp_timeout: Duration,
     telephone_event_pt: u8,
-    codecs: Vec<String>,
+    pub codecs: Vec<String>,
     record: Arc<RecordCalls>,
 }
 
@@ -157,6 +162,8 @@ pub(super) struct NewCall<'a> {
     /// The IVR version this call runs on, to its end.
     pub catalog: Arc<IvrCatalog>,
     pub rng: fastrand::Rng,
+    /// An outbound call's dialling side (then `invite` is ours).
+    pub outbound: Option<Box<super::dial::Outbound>>,
 }
 
 /// RTP stream parameters drawn by the engine when the socket opened.
@@ -180,31 +187,31 @@ pub(super) struct Call {
     pub requests: Vec<TxKey>,
     /// Still counted among the engine's active calls.
     pub counted: bool,
-    settings: CallSettings,
-    invite: Request,
-    source: Peer,
-    local_tag: String,
+    pub(super) settings: CallSettings,
+    pub(super) invite: Request,
+    pub(super) source: Peer,
+    pub(super) local_tag: String,
     /// Our Contact header value, the same in every 2xx of the dialog.
-    contact: String,
-    negotiated: Option<Negotiated>,
+    pub(super) contact: String,
+    pub(super) negotiated: Option<Negotiated>,
     /// The caller's last SDP offer: the answer mirrors its media sections.
     offer_sdp: Option<SessionDescription>,
-    dialog: Option<Dialog>,
+    pub(super) dialog: Option<Dialog>,
     media: Option<MediaSession>,
     /// The socket is open (OpenMedia asked, CloseMedia not yet).
     media_open: bool,
     rtp_dest: Option<SocketAddr>,
     rtp_latched: bool,
     /// The caller ACKed our 2xx (or its transaction gave up waiting).
-    acked: bool,
-    local_rtp: Option<SocketAddr>,
-    seed: Option<RtpSeed>,
+    pub(super) acked: bool,
+    pub(super) local_rtp: Option<SocketAddr>,
+    pub(super) seed: Option<RtpSeed>,
     sdp_version: u64,
-    phase: Phase,
+    pub(super) phase: Phase,
     catalog: Arc<IvrCatalog>,
     ivr: Ivr,
     /// The IVR is due to start (media just began).
-    ivr_due: bool,
+    pub(super) ivr_due: bool,
     /// Digits from SIP INFO, fed to the IVR in `poll_actions`.
     queued_digits: Vec<(char, &'static str)>,
     /// The IVR's current prompt list: its token and the last prompt's id.
@@ -234,9 +241,9 @@ pub(super) struct Call {
     digits: String,
     event_seq: i64,
     ended: bool,
-    epoch: (Instant, i64),
-    rng: fastrand::Rng,
-    pending: Vec<Action>,
+    pub(super) epoch: (Instant, i64),
+    pub(super) rng: fastrand::Rng,
+    pub(super) pending: Vec<Action>,
     /// In the ACD (queued, ringing an agent, or talking to one).
     pub acd: Option<AcdPart>,
     /// Talking to an agent: the caller's audio goes to the agent's leg and
@@ -256,16 +263,51 @@ pub(super) struct Call {
     pub ivr_path: Vec<String>,
     from_number: String,
     service_number: String,
-    arrived_ms: i64,
+    pub(super) arrived_ms: i64,
     /// The queue priority the caller's standing gives (VIP, open
     /// complaint), once the store has said.
     pub standing: Option<u8>,
+    /// An outbound call's dialling side.
+    pub(super) outbound: Option<Box<super::dial::Outbound>>,
 }
 
 impl Call {
+    /// An inbound call, waiting for its media socket.
     pub fn new(n: NewCall<'_>) -> Call {
+        let dialled = n.dialled.clone();
+        let number = n.number.clone();
+        let source = n.source;
+        let mut call = Call::build(n, None);
+        call.record(RecordOp::Arrived {
+            call_id: call.id.clone(),
+            sip_call_id: call.sip_call_id.clone(),
+            from_number: call.from_number.clone(),
+            to_number: dialled,
+            service_number: number,
+            arrived_at: call.arrived_ms,
+        });
+        let detail = format!(
+            "from {} via {source}, ivr version {}",
+            call.from_number, call.catalog.version
+        );
+        call.event(call.epoch.0, "arrived", &detail);
+        call.pending.push(Action::Output(Output::Standing {
+            call: call.key,
+            caller: call.from_number.clone(),
+        }));
+        call
+    }
+
+    /// The call's state, before any record: its IVR starts in `flow` (the
+    /// main flow if `None`).
+    pub(super) fn build(n: NewCall<'_>, flow: Option<String>) -> Call {
         let sip_call_id = n.invite.call_id().unwrap_or_default();
-        let from_number = n.invite.from_user().unwrap_or_default();
+        // The customer: who called us, or whom we call.
+        let from_number = if n.outbound.is_some() {
+            n.dialled.clone()
+        } else {
+            n.invite.from_user().unwrap_or_default()
+        };
         let settings = CallSettings {
             sip_host: sip_host(n.cfg.advertised_ip, n.cfg.sip_port),
             rtp_timeout: n.cfg.rtp_timeout,
@@ -280,6 +322,7 @@ impl Call {
             caller: from_number.clone(),
             dialled: n.dialled.clone(),
             call_id: n.id.clone(),
+            flow,
         });
         let mut call = Call {
             key: n.key,
@@ -337,26 +380,10 @@ impl Call {
             service_number: n.number.clone(),
             arrived_ms: n.wall_ms,
             standing: None,
+            outbound: n.outbound,
         };
-        call.record(RecordOp::Arrived {
-            call_id: call.id.clone(),
-            sip_call_id,
-            from_number: from_number.clone(),
-            to_number: n.dialled,
-            service_number: n.number,
-            arrived_at: n.wall_ms,
-        });
-        let detail = format!(
-            "from {from_number} via {}, ivr version {}",
-            n.source, call.catalog.version
-        );
-        call.event(n.now, "arrived", &detail);
         call.pending
             .push(Action::Output(Output::OpenMedia { call: n.key }));
-        call.pending.push(Action::Output(Output::Standing {
-            call: n.key,
-            caller: call.from_number.clone(),
-        }));
         call
     }
 
@@ -364,7 +391,7 @@ impl Call {
     pub fn is_over(&self) -> bool {
         matches!(
             self.phase,
-            Phase::Over | Phase::ExpectByeResult | Phase::ExpectAckThenBye
+            Phase::Over | Phase::ExpectByeResult | Phase::ExpectAckThenBye | Phase::Cancelling
         )
     }
 
@@ -473,7 +500,7 @@ impl Call {
     }
 
     /// Records the end of the call (once) and releases its media.
-    fn finish(&mut self, now: Instant, cause: &str, side: HangupSide) {
+    pub(super) fn finish(&mut self, now: Instant, cause: &str, side: HangupSide) {
         self.finish_recording(now);
         if let Some(m) = &self.media {
             let st = m.stats();
@@ -508,12 +535,16 @@ impl Call {
                 side,
             };
             self.record(op);
+            self.report_attempt(now);
         }
     }
 
     /// We end the call: BYE once answered, 503 before that.
     pub fn hangup(&mut self, now: Instant, cause: &str) {
         match self.phase {
+            Phase::ExpectMedia if self.is_outbound() => self.phase = Phase::Over,
+            Phase::Dialling => self.cancel_dial(now),
+            Phase::Cancelling => return,
             Phase::ExpectMedia => {
                 let resp = message::response(&self.invite, 503, None, Some(&self.local_tag));
                 self.pending.push(Action::Respond(resp));
@@ -526,7 +557,7 @@ impl Call {
         self.finish(now, cause, HangupSide::Hotline);
     }
 
-    fn send_bye(&mut self) {
+    pub(super) fn send_bye(&mut self) {
         let branch = dialog::new_branch(&mut self.rng);
         match self.dialog.as_mut() {
             Some(d) => {
@@ -561,6 +592,10 @@ impl Call {
             self.close_media();
             return;
         }
+        if self.is_outbound() {
+            self.send_invite(now, local, seed);
+            return;
+        }
         self.local_rtp = Some(local);
         self.seed = Some(seed);
         self.answer(now);
@@ -568,6 +603,11 @@ impl Call {
 
     pub fn media_failed(&mut self, now: Instant) {
         if self.phase != Phase::ExpectMedia {
+            return;
+        }
+        if self.is_outbound() {
+            self.phase = Phase::Over;
+            self.finish(now, "no-rtp-port", HangupSide::Hotline);
             return;
         }
         let resp = message::response(&self.invite, 503, None, Some(&self.local_tag));
@@ -629,7 +669,7 @@ impl Call {
 
     /// Our SDP: the answer to the caller's offer, or our offer when the
     /// INVITE had none.
-    fn local_sdp(&self, local: SocketAddr) -> String {
+    pub(super) fn local_sdp(&self, local: SocketAddr) -> String {
         let session = self.seed.map(|s| s.sdp_session).unwrap_or(1);
         match (&self.negotiated, &self.offer_sdp) {
             (Some(neg), Some(offer)) => sdp::answer_to(
@@ -668,7 +708,7 @@ impl Call {
         }
     }
 
-    fn start_media(&mut self, now: Instant, neg: &Negotiated) {
+    pub(super) fn start_media(&mut self, now: Instant, neg: &Negotiated) {
         let Some(seed) = self.seed else { return };
         let cfg = MediaConfig {
             law: law_of(neg),
@@ -741,8 +781,18 @@ impl Call {
         self.finish(now, "cancelled", HangupSide::Caller);
     }
 
-    /// A response to our BYE or REFER (408 when it timed out).
-    pub fn on_response(&mut self, now: Instant, method: &Method, code: u16) {
+    /// A response to our INVITE, BYE or REFER (`None`, 408: it timed out).
+    pub fn on_response(
+        &mut self,
+        now: Instant,
+        method: &Method,
+        resp: Option<&Response>,
+        code: u16,
+    ) {
+        if *method == Method::Invite {
+            self.on_invite_response(now, resp, code);
+            return;
+        }
         if *method == Method::Refer {
             self.on_refer_result(now, code);
             return;
@@ -901,6 +951,7 @@ impl Call {
             self.held_until = None;
             self.hangup(now, "held-too-long");
         }
+        self.on_dial_timeout(now);
         if self.agent_transfer_until.is_some_and(|t| t <= now) {
             self.transfer = Transfer::None;
             let waited = format!("no outcome in {} s", AGENT_TRANSFER_TIMEOUT.as_secs());
@@ -922,6 +973,7 @@ impl Call {
             self.message_tail,
             self.held_until,
             self.agent_transfer_until,
+            self.dial_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -1090,6 +1142,10 @@ impl Call {
                     self.ivr_path.push(detail.clone());
                 }
                 self.event(now, kind, &detail);
+            }
+            Effect::Answer { question, value } => {
+                self.event(now, "survey-answer", &format!("{question}={value}"));
+                self.on_survey_answer(question, value);
             }
             Effect::Hangup { cause } => self.hangup(now, cause),
         }
@@ -1447,19 +1503,28 @@ pub(super) fn sip_host(ip: IpAddr, port: u16) -> String {
     SocketAddr::new(ip, port).to_string()
 }
 
-/// Replaces a message's body and its Content-Type and Content-Length.
+/// Replaces a response's body and its Content-Type and Content-Length.
 pub(super) fn set_body(resp: &mut Response, content_type: &str, body: Vec<u8>) {
-    resp.headers.retain(|h| {
+    replace_body(&mut resp.headers, &mut resp.body, content_type, body);
+}
+
+/// Replaces a message's body (given as its parts: requests and responses
+/// are different types) and its Content-Type and Content-Length.
+pub(super) fn replace_body(
+    headers: &mut rsip::Headers,
+    old: &mut Vec<u8>,
+    content_type: &str,
+    body: Vec<u8>,
+) {
+    headers.retain(|h| {
         !matches!(
             h,
             rsip::Header::ContentLength(_) | rsip::Header::ContentType(_)
         )
     });
-    resp.headers
-        .push(rsip::headers::ContentType::new(content_type).into());
-    resp.headers
-        .push(rsip::headers::ContentLength::new(body.len().to_string()).into());
-    resp.body = body;
+    headers.push(rsip::headers::ContentType::new(content_type).into());
+    headers.push(rsip::headers::ContentLength::new(body.len().to_string()).into());
+    *old = body;
 }
 
 /// A caller's SDP and what we negotiated from it.

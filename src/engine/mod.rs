@@ -29,6 +29,7 @@ mod browser_leg;
 mod call;
 mod consult;
 mod desk;
+mod dial;
 mod legs;
 pub mod prompts;
 mod test_call;
@@ -52,6 +53,7 @@ use crate::sip::{Peer, dialog};
 use call::{Action, Call};
 pub use desk::{AgentProfile, PauseError};
 use desk::{DESK_TIMER, Desk};
+pub use dial::{Attempt, DialError, DialOrder};
 pub use prompts::{IvrCatalog, PromptSet};
 pub use test_call::{MAX_TEST_CALLS, TestCallError, TestCallStatus};
 
@@ -142,6 +144,8 @@ pub enum Output {
     /// [`Engine::standing_done`]. Asked as the call arrives, so the answer
     /// is there before the caller reaches a queue.
     Standing { call: CallKey, caller: String },
+    /// An outbound attempt is over: what it came to, for the dialer.
+    Attempted(Box<Attempt>),
 }
 
 /// The settings the engine needs, taken from the validated configuration.
@@ -169,6 +173,8 @@ pub struct EngineConfig {
     pub self_sip: Option<SocketAddr>,
     /// Which calls are recorded.
     pub record: Arc<crate::config::RecordCalls>,
+    /// Where outbound calls go (`None`: nothing is dialled).
+    pub outbound: Option<Arc<crate::config::OutboundTrunk>>,
 }
 
 /// What agents' browser softphones need from the server.
@@ -205,6 +211,7 @@ impl EngineConfig {
             webrtc: None,
             self_sip: None,
             record: Arc::new(s.recording.calls.clone()),
+            outbound: s.outbound.trunk.clone().map(Arc::new),
         }
     }
 
@@ -638,12 +645,11 @@ impl Engine {
                 if let Some(&call) = self.client_owner.get(&key) {
                     let code = response.status_code().code();
                     let method = key.method();
-                    // A leg's INVITE keeps its owner after a 2xx: the 2xx
-                    // is retransmitted until our ACK arrives, and each
+                    // Our INVITE keeps its owner after a 2xx: the 2xx is
+                    // retransmitted until our ACK arrives, and each
                     // retransmission needs the ACK again.
-                    let leg_answer =
-                        method == Method::Invite && code < 300 && self.legs.contains_key(&call);
-                    if code >= 200 && !leg_answer {
+                    let answer = method == Method::Invite && code < 300;
+                    if code >= 200 && !answer {
                         self.client_owner.remove(&key);
                     }
                     if let Some(leg) = self.legs.get_mut(&call) {
@@ -652,7 +658,7 @@ impl Engine {
                         return;
                     }
                     if let Some(c) = self.calls.get_mut(&call) {
-                        c.on_response(now, &method, code);
+                        c.on_response(now, &method, Some(&response), code);
                     }
                     self.drive_call(now, call);
                 }
@@ -665,7 +671,7 @@ impl Engine {
                         return;
                     }
                     if let Some(c) = self.calls.get_mut(&call) {
-                        c.on_response(now, &key.method(), 408);
+                        c.on_response(now, &key.method(), None, 408);
                     }
                     self.drive_call(now, call);
                 }
@@ -679,6 +685,17 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// An in-dialog request of one of our outbound calls.
+    fn is_outbound_dialog(&self, req: &Request) -> bool {
+        req.to_tag().is_some()
+            && req
+                .call_id()
+                .ok()
+                .and_then(|id| self.by_call_id.get(&id))
+                .and_then(|k| self.calls.get(k))
+                .is_some_and(|c| c.is_outbound() && c.matches(req))
     }
 
     /// Answers a request outside any call with `code` (and optional extra
@@ -725,8 +742,13 @@ impl Engine {
             return;
         }
         // Only the carrier may talk to us otherwise (RFC 3261 §26: no open
-        // relay, no toll fraud through a 400 number).
-        if !self.cfg.source_allowed(source.addr) && !self.is_test_line(&req, source) {
+        // relay, no toll fraud through a 400 number). The dialogs of our
+        // outbound calls are the carrier's too, wherever its proxy sends
+        // from.
+        if !self.cfg.source_allowed(source.addr)
+            && !self.is_test_line(&req, source)
+            && !self.is_outbound_dialog(&req)
+        {
             info!(%source, method = %req.method(), "request from a source outside the trunk list: 403");
             self.stats.calls_rejected += 1;
             self.reject(now, &key, &req, 403, vec![]);
@@ -888,6 +910,7 @@ impl Engine {
             cfg: &self.cfg,
             catalog: self.catalog.clone(),
             rng: self.rng.fork(),
+            outbound: None,
         });
         self.active += 1;
         self.by_call_id.insert(sip_call_id, call_key);

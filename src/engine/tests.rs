@@ -187,6 +187,12 @@ fn config() -> TestConfig {
         webrtc: None,
         self_sip: Some(self_sip()),
         record: Arc::new(crate::config::RecordCalls::All),
+        outbound: Some(Arc::new(crate::config::OutboundTrunk {
+            proxy: "192.0.2.10:5060".parse().expect("valid address"),
+            domain: "carrier.example".into(),
+            account: Some(("acct".into(), "pw".into())),
+            ring: secs(20),
+        })),
     };
     TestConfig {
         engine,
@@ -566,6 +572,8 @@ struct Sim {
     /// Deliver what the engine sends to its own SIP socket and RTP
     /// sockets back to it (the test caller's line calls us).
     loopback: bool,
+    /// Outbound attempts the engine reported over, with when.
+    attempts: Vec<(Duration, crate::engine::Attempt)>,
 }
 
 /// What the engine recorded of one call.
@@ -609,6 +617,7 @@ impl Sim {
             browsers: HashMap::new(),
             gone_browsers: Vec::new(),
             loopback: false,
+            attempts: Vec::new(),
         }
     }
 
@@ -689,6 +698,7 @@ impl Sim {
                         });
                     }
                     Output::CloseMedia { call } => self.closes.push((at, call)),
+                    Output::Attempted(a) => self.attempts.push((at, *a)),
                     Output::Record(op) => self.records.push((at, op)),
                     Output::Lookup {
                         call,
@@ -2926,5 +2936,6 @@ fn a_hold_that_never_ends_is_hung_up_after_ten_minutes() {
 }
 
 mod acd;
+mod dial;
 mod recording;
 mod softphone;

@@ -730,6 +730,19 @@ impl BusinessHours {
         })
     }
 
+    /// The start (epoch ms) of the local day `at_ms` falls in: the first
+    /// instant of that date in the zone (a day cap's reset).
+    #[must_use]
+    pub fn day_start(&self, at_ms: i64) -> i64 {
+        let date = self.civil(at_ms).date();
+        self.zone
+            .to_ambiguous_zoned(date.to_datetime(jiff::civil::Time::midnight()))
+            .compatible()
+            .map_or(at_ms - at_ms.rem_euclid(86_400_000), |z| {
+                z.timestamp().as_millisecond()
+            })
+    }
+
     /// Whether we are open at this instant (epoch milliseconds, UTC).
     #[must_use]
     pub fn is_open(&self, at_ms: i64) -> bool {

@@ -2,6 +2,10 @@
 //! nodes, loops that never wait for the caller, variables read before any
 //! path sets them, sub-flows that are missing or call themselves.
 //!
+//! A call starts in the main flow, or in a flow an outbound campaign names
+//! ([`crate::ivr::Start::flow`]); so every flow that no `subflow` node
+//! calls is checked as a start of its own ([`entry_points`]).
+//!
 //! Runs on a [`FlowSet`] whose edges already resolve (the parser saw to
 //! that) and adds its findings to the error list.
 
@@ -129,18 +133,23 @@ fn subflows(set: &FlowSet, errors: &mut Vec<FlowError>) {
         memo.insert(flow, best);
         best.0
     }
+    // From every flow a call can start in (the first too deep is enough:
+    // its chain names the culprits).
     let mut memo = BTreeMap::new();
-    let main = set.main.as_str();
-    if depth(main, &calls, &mut memo) > MAX_SUBFLOW_DEPTH {
-        let mut chain = vec![main];
-        while let Some((_, Some(next))) = memo.get(chain[chain.len() - 1]) {
-            chain.push(next);
+    for entry in entry_points(set) {
+        let entry = entry.name.as_str();
+        if depth(entry, &calls, &mut memo) > MAX_SUBFLOW_DEPTH {
+            let mut chain = vec![entry];
+            while let Some((_, Some(next))) = memo.get(chain[chain.len() - 1]) {
+                chain.push(next);
+            }
+            let message = format!(
+                "sub-flows nest deeper than the limit of {MAX_SUBFLOW_DEPTH}: {}",
+                chain.join(" → ")
+            );
+            errors.push(at_call(set, chain[0], chain[1], message));
+            return;
         }
-        let message = format!(
-            "sub-flows nest deeper than the limit of {MAX_SUBFLOW_DEPTH}: {}",
-            chain.join(" → ")
-        );
-        errors.push(at_call(set, chain[0], chain[1], message));
     }
 }
 
@@ -283,7 +292,9 @@ fn reads(kind: &NodeKind) -> Vec<&str> {
             templates.extend(&c.retry.invalid);
             templates.extend(&c.retry.no_input);
         }
-        NodeKind::Say { value, .. } | NodeKind::Set { value, .. } => templates.push(value),
+        NodeKind::Say { value, .. }
+        | NodeKind::Set { value, .. }
+        | NodeKind::Answer { value, .. } => templates.push(value),
         NodeKind::Lookup { key, .. } => templates.push(key),
         NodeKind::Transfer {
             number, prompts, ..
@@ -316,10 +327,32 @@ fn sets(kind: &NodeKind, edge_ix: usize) -> Vec<&str> {
     }
 }
 
+/// The flows a call can start in: the main flow, and every flow no
+/// `subflow` node calls (an outbound campaign starts one by name, see
+/// [`crate::ivr::Start::flow`]). A flow that is called as a sub-flow is
+/// checked as one: with what its callers set.
+fn entry_points(set: &FlowSet) -> Vec<&Flow> {
+    let called: BTreeSet<&str> = set
+        .flows
+        .values()
+        .flat_map(|f| f.nodes.iter())
+        .filter_map(|n| match &n.kind {
+            NodeKind::SubFlow { flow, .. } => Some(flow.as_str()),
+            _ => None,
+        })
+        .collect();
+    set.flows
+        .values()
+        .filter(|f| f.name == set.main || !called.contains(f.name.as_str()))
+        .map(|f| &**f)
+        .collect()
+}
+
 /// Forward "must be set" analysis over every flow: the set at a node is
-/// the intersection of what every incoming path sets. A sub-flow starts
-/// with what every one of its call sites has; after a sub-flow call only
-/// what the caller had is known (conservative).
+/// the intersection of what every incoming path sets. Every entry point
+/// ([`entry_points`]) starts with the built-in variables only. A sub-flow
+/// starts with what every one of its call sites has; after a sub-flow
+/// call only what the caller had is known (conservative).
 fn variables(set: &FlowSet, errors: &mut Vec<FlowError>) {
     type Vars = Option<BTreeSet<String>>; // None = not reached yet (top)
     let builtins: BTreeSet<String> = BUILTIN_VARS.iter().map(|s| (*s).to_owned()).collect();
@@ -341,11 +374,12 @@ fn variables(set: &FlowSet, errors: &mut Vec<FlowError>) {
             }
         }
     };
-    let main = set.main_flow();
-    meet(
-        &mut state.get_mut(main.name.as_str()).expect("main")[main.start],
-        &builtins,
-    );
+    for entry in entry_points(set) {
+        meet(
+            &mut state.get_mut(entry.name.as_str()).expect("a flow")[entry.start],
+            &builtins,
+        );
+    }
     // Sets only shrink, so this reaches a fixed point; the bound is a guard.
     for _ in 0..(set.node_count() + 2) * 64 {
         let mut changed = false;

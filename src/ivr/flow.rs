@@ -158,6 +158,17 @@ pub fn is_var_name(name: &str) -> bool {
         && !name.contains("..")
 }
 
+/// Longest survey question name.
+pub const MAX_QUESTION_LEN: usize = 64;
+
+/// Survey question names (`score`, `on_time`): ASCII letters, digits and
+/// `_`, at most [`MAX_QUESTION_LEN`] of them.
+pub fn is_question_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_QUESTION_LEN
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// The variables every call has from its first node.
 pub const BUILTIN_VARS: &[&str] = &["caller", "dialled", "call_id", "language"];
 
@@ -311,6 +322,14 @@ pub enum NodeKind {
         value: Template,
         next: NodeIx,
     },
+    /// What the customer answered to a survey question: reported as
+    /// [`crate::ivr::Effect::Answer`] for the engine to keep.
+    Answer {
+        /// The question's name ([`is_question_name`]).
+        question: String,
+        value: Template,
+        next: NodeIx,
+    },
     Language {
         language: String,
         next: NodeIx,
@@ -349,6 +368,7 @@ impl NodeKind {
             NodeKind::Time { .. } => "time",
             NodeKind::Lookup { .. } => "lookup",
             NodeKind::Set { .. } => "set",
+            NodeKind::Answer { .. } => "answer",
             NodeKind::Language { .. } => "language",
             NodeKind::Message { .. } => "message",
             NodeKind::Queue(_) => "queue",
@@ -369,6 +389,7 @@ impl NodeKind {
             NodeKind::Play { next, .. }
             | NodeKind::Say { next, .. }
             | NodeKind::Set { next, .. }
+            | NodeKind::Answer { next, .. }
             | NodeKind::Language { next, .. }
             | NodeKind::SubFlow { next, .. } => vec![e(*next, "next", false)],
             NodeKind::Message { next, .. } => vec![e(*next, "next", true)],
@@ -456,5 +477,18 @@ mod tests {
         assert!(!is_var_name("a..b"));
         assert!(!is_var_name("a."));
         assert!(!is_var_name(""));
+    }
+
+    #[test]
+    fn question_names() {
+        assert!(is_question_name("score"));
+        assert!(is_question_name("on_time"));
+        assert!(is_question_name("Q2"));
+        assert!(!is_question_name(""));
+        assert!(!is_question_name("on-time"));
+        assert!(!is_question_name("on time"));
+        assert!(!is_question_name("ticket.score"));
+        assert!(!is_question_name("满意度"));
+        assert!(!is_question_name(&"q".repeat(MAX_QUESTION_LEN + 1)));
     }
 }

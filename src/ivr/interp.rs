@@ -94,6 +94,13 @@ pub enum Effect {
     Transfer {
         number: String,
     },
+    /// The caller answered a survey question (an `answer` node): keep
+    /// `value` (the node's template, rendered) under `question`. The flow
+    /// goes straight on; nothing is expected back.
+    Answer {
+        question: String,
+        value: String,
+    },
     /// An entry for the call's timeline.
     Event {
         kind: &'static str,
@@ -192,6 +199,14 @@ pub struct Ivr {
 /// What a new call's interpreter needs.
 pub struct Start {
     pub flows: Arc<FlowSet>,
+    /// The flow the call starts in: `None` for the main flow (every
+    /// inbound call); `Some(name)` for a flow of `flows` by its name (the
+    /// file stem), as an outbound survey does. A name that is not in
+    /// `flows` starts the main flow instead, with a `flow-error` event on
+    /// the timeline. That is only a fallback: whoever builds a `Start`
+    /// with a name checks first that this very `flows` has it
+    /// ([`FlowSet::flow`]; a reload may have removed the file).
+    pub flow: Option<String>,
     pub language: String,
     pub transfer_allow: Arc<[DigitPattern]>,
     pub caller: String,
@@ -200,10 +215,27 @@ pub struct Start {
 }
 
 impl Ivr {
-    /// An interpreter at the main flow's start; call [`Ivr::start`] once
-    /// the caller can hear.
+    /// An interpreter at the start of the main flow, or of the flow
+    /// [`Start::flow`] names; call [`Ivr::start`] once the caller can
+    /// hear.
     pub fn new(s: Start) -> Ivr {
-        let flow = s.flows.main_flow().clone();
+        let mut effects = VecDeque::new();
+        let flow = match s.flow.as_deref() {
+            None => s.flows.main_flow().clone(),
+            Some(name) => match s.flows.flow(name) {
+                Some(flow) => flow.clone(),
+                None => {
+                    effects.push_back(Effect::Event {
+                        kind: "flow-error",
+                        detail: format!(
+                            "no flow `{name}`: the call starts in the main flow `{}`",
+                            s.flows.main
+                        ),
+                    });
+                    s.flows.main_flow().clone()
+                }
+            },
+        };
         let mut vars = BTreeMap::new();
         vars.insert("caller".into(), s.caller);
         vars.insert("dialled".into(), s.dialled);
@@ -225,7 +257,7 @@ impl Ivr {
             deadline: None,
             next_token: 0,
             steps: 0,
-            effects: VecDeque::new(),
+            effects,
         }
     }
 
@@ -668,6 +700,17 @@ impl Ivr {
                 let value = value.render(&self.vars);
                 self.event("set", format!("{var}={value}"));
                 self.vars.insert(var.clone(), value);
+                Some(*next)
+            }
+            NodeKind::Answer {
+                question,
+                value,
+                next,
+            } => {
+                self.effects.push_back(Effect::Answer {
+                    question: question.clone(),
+                    value: value.render(&self.vars),
+                });
                 Some(*next)
             }
             NodeKind::Language { language, next } => {

@@ -199,7 +199,7 @@ impl LineIndex {
     }
 }
 
-const KINDS: &str = "play, menu, collect, say, branch, time, lookup, set, language, message, queue, transfer, subflow, return, hangup";
+const KINDS: &str = "play, menu, collect, say, branch, time, lookup, set, answer, language, message, queue, transfer, subflow, return, hangup";
 
 struct Parser<'a> {
     src: &'a Sources,
@@ -417,6 +417,18 @@ impl Parser<'_> {
                 var.zip(value)
                     .map(|(var, value)| NodeKind::Set { var, value, next })
             }
+            "answer" => {
+                let question = self.question(&mut f);
+                let value = self.template(&mut f, "value");
+                let next = self.edge(&mut f, "next");
+                question
+                    .zip(value)
+                    .map(|(question, value)| NodeKind::Answer {
+                        question,
+                        value,
+                        next,
+                    })
+            }
             "language" => {
                 let language = self.string(&mut f, "language", true);
                 if let Some((l, at)) = &language
@@ -486,8 +498,13 @@ impl Parser<'_> {
         for (key, _) in table.iter() {
             let k = key.get_ref().as_ref();
             if !f.asked.contains(&k) {
+                let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                };
                 let message = format!(
-                    "unknown field `{k}` (a {kind} node takes {})",
+                    "unknown field `{k}` ({article} {kind} node takes {})",
                     f.asked.join(", ")
                 );
                 self.error_at(key.span().start, message);
@@ -789,6 +806,21 @@ impl Parser<'_> {
         }
         if BUILTIN_VARS.contains(&s.as_str()) {
             self.error_at(at, format!("`{key}`: `{s}` is built in and cannot be set"));
+            return None;
+        }
+        Some(s)
+    }
+
+    /// An answer node's `question`: the name the answer is kept under.
+    fn question(&mut self, f: &mut Fields<'_, '_>) -> Option<String> {
+        let (s, at) = self.string(f, "question", true)?;
+        if !is_question_name(&s) {
+            self.error_at(
+                at,
+                format!(
+                    "`question`: {s:?} is not a question name (1 to {MAX_QUESTION_LEN} ASCII letters, digits and `_`)"
+                ),
+            );
             return None;
         }
         Some(s)

@@ -101,8 +101,19 @@ impl Walk {
 
     /// A call from `caller` at wall-clock time `wall_ms`.
     fn at_time(flows: Arc<FlowSet>, caller: &str, wall_ms: i64) -> Walk {
+        Self::starting(flows, None, caller, wall_ms)
+    }
+
+    /// A call that starts in the flow named `flow` (`None`: the main
+    /// flow), as an outbound campaign's does.
+    fn in_flow(flows: Arc<FlowSet>, flow: Option<&str>) -> Walk {
+        Self::starting(flows, flow, "13800138000", WED_10AM_SHANGHAI)
+    }
+
+    fn starting(flows: Arc<FlowSet>, flow: Option<&str>, caller: &str, wall_ms: i64) -> Walk {
         let ivr = Ivr::new(Start {
             flows,
+            flow: flow.map(str::to_owned),
             language: "zh".into(),
             transfer_allow: vec![DigitPattern::parse("_0571XXXXXXXX").unwrap()].into(),
             caller: caller.into(),
@@ -218,6 +229,17 @@ impl Walk {
 
     fn at(&self) -> String {
         self.ivr.position()
+    }
+
+    /// The survey answers given so far: (question, value).
+    fn answers(&self) -> Vec<(String, String)> {
+        self.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Answer { question, value } => Some((question.clone(), value.clone())),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -909,6 +931,169 @@ kind = "return"
     assert_eq!(w.hung_up(), Some("flow-complete"));
 }
 
+// ---------------------------------------------------- node kinds: answer
+
+#[test]
+fn answer_reports_its_rendered_value_and_goes_straight_on() {
+    let f = flow(
+        r#"start = "ask"
+[node.ask]
+kind = "collect"
+prompt = "a"
+into = "x"
+max = 1
+next = "keep"
+after_retries = "bye"
+[node.keep]
+kind = "answer"
+question = "q_1"
+value = "got-${x} from ${caller}"
+next = "bye"
+[node.bye]
+kind = "hangup"
+prompt = "goodbye"
+"#,
+    );
+    let mut w = Walk::new(f);
+    w.key("7");
+    assert_eq!(
+        w.answers(),
+        [("q_1".to_owned(), "got-7 from 13800138000".to_owned())]
+    );
+    // No wait at the answer node: the goodbye is already playing.
+    assert_eq!(w.path(), ["main/ask", "main/keep", "main/bye"]);
+    assert_eq!(w.last_play().unwrap().1, ["goodbye"]);
+    let answer_at = w
+        .effects
+        .iter()
+        .position(|e| matches!(e, Effect::Answer { .. }))
+        .unwrap();
+    let goodbye_at = w
+        .effects
+        .iter()
+        .position(|e| matches!(e, Effect::Play { prompts, .. } if prompts == &["goodbye"]))
+        .unwrap();
+    assert!(answer_at < goodbye_at, "{:?}", w.effects);
+    w.played();
+    assert_eq!(w.hung_up(), Some("flow-complete"));
+    assert_eq!(w.answers().len(), 1, "answered once");
+}
+
+#[test]
+fn refuses_bad_answer_nodes_naming_file_line_and_node() {
+    let node = |fields: &str| {
+        format!("start = \"a\"\n[node.a]\nkind = \"answer\"\n{fields}[node.b]\nkind = \"hangup\"\n")
+    };
+    assert_refused(
+        &node("value = \"1\"\nnext = \"b\"\n"),
+        &["ivr-flows/main.toml:2: node `a`: missing field `question`"],
+    );
+    assert_refused(
+        &node("question = \"on-time\"\nvalue = \"1\"\nnext = \"b\"\n"),
+        &[
+            "main.toml:4: node `a`: `question`: \"on-time\" is not a question name (1 to 64 ASCII letters, digits and `_`)",
+        ],
+    );
+    assert_refused(
+        &node("question = \"\"\nvalue = \"1\"\nnext = \"b\"\n"),
+        &["main.toml:4: node `a`: `question`: \"\" is not a question name"],
+    );
+    assert_refused(
+        &node("question = 5\nvalue = \"1\"\nnext = \"b\"\n"),
+        &["main.toml:4: node `a`: `question` must be a string, not integer"],
+    );
+    assert_refused(
+        &node("question = \"score\"\nnext = \"b\"\n"),
+        &["main.toml:2: node `a`: missing field `value`"],
+    );
+    assert_refused(
+        &node("question = \"score\"\nvalue = \"${score\"\nnext = \"b\"\n"),
+        &["main.toml:5: node `a`: `value`: `${` without a closing `}`"],
+    );
+    assert_refused(
+        &node("question = \"score\"\nvalue = \"1\"\nnext = \"bee\"\n"),
+        &["main.toml:6: node `a`: `next` goes to `bee`, which is not a node of this flow"],
+    );
+    assert_refused(
+        &node("question = \"score\"\nvalue = \"1\"\n"),
+        &["main.toml:2: node `a`: missing field `next`"],
+    );
+    assert_refused(
+        &node("question = \"score\"\nvalue = \"1\"\nnext = \"b\"\nprompt = \"a\"\n"),
+        &[
+            "main.toml:7: node `a`: unknown field `prompt` (an answer node takes kind, question, value, next)",
+        ],
+    );
+    // The value's variables must be set on every path, like any template.
+    assert_refused(
+        &node("question = \"score\"\nvalue = \"${score}\"\nnext = \"b\"\n"),
+        &["main.toml:2: node `a`: reads `score`, which is not set on every path"],
+    );
+}
+
+// ------------------------------------------------ starting in a named flow
+
+#[test]
+fn a_call_starts_in_the_flow_it_names_or_else_in_the_main_flow() {
+    let f = survey();
+    let w = Walk::in_flow(f.clone(), Some("survey"));
+    assert_eq!(w.at(), "survey/intro");
+    assert_eq!(w.path(), ["survey/intro"]);
+    assert_eq!(w.last_play().unwrap().1, ["survey-intro"]);
+    assert!(w.events("flow-error").is_empty());
+
+    let w = Walk::in_flow(f.clone(), None);
+    assert_eq!(w.path()[0], "hotline/hours");
+    assert!(w.events("flow-error").is_empty());
+
+    // A name the flow set does not have: the main flow, with an event.
+    let w = Walk::in_flow(f, Some("no-such-flow"));
+    assert_eq!(w.path()[0], "hotline/hours");
+    assert_eq!(w.last_play().unwrap().1, ["welcome"]);
+    assert_eq!(
+        w.events("flow-error"),
+        ["no flow `no-such-flow`: the call starts in the main flow `hotline`"]
+    );
+}
+
+#[test]
+fn a_flow_nobody_calls_is_checked_as_a_start_of_its_own() {
+    let main = "start = \"bye\"\n[node.bye]\nkind = \"hangup\"\n";
+    // Started by name, it has only the built-in variables.
+    let errors = refused_set(&[
+        ("ivr-flows/main.toml", main),
+        (
+            "ivr-flows/survey.toml",
+            "start = \"a\"\n[node.a]\nkind = \"answer\"\nquestion = \"score\"\nvalue = \"${score}\"\nnext = \"b\"\n[node.b]\nkind = \"hangup\"\n",
+        ),
+    ]);
+    assert_eq!(
+        errors,
+        [
+            "ivr-flows/survey.toml:2: node `a`: reads `score`, which is not set on every path to this node (set it with a set, collect or lookup node first)"
+        ]
+    );
+    // The built-in ones are there.
+    load_ok(&[
+        ("ivr-flows/main.toml", main),
+        (
+            "ivr-flows/survey.toml",
+            "start = \"a\"\n[node.a]\nkind = \"answer\"\nquestion = \"who\"\nvalue = \"${caller}\"\nnext = \"b\"\n[node.b]\nkind = \"hangup\"\n",
+        ),
+    ]);
+    // A sub-flow is still checked with what its callers set.
+    load_ok(&[
+        (
+            "ivr-flows/main.toml",
+            "start = \"s\"\n[node.s]\nkind = \"set\"\nvar = \"x\"\nvalue = \"1\"\nnext = \"c\"\n[node.c]\nkind = \"subflow\"\nflow = \"sub\"\nnext = \"bye\"\n[node.bye]\nkind = \"hangup\"\n",
+        ),
+        (
+            "ivr-flows/sub.toml",
+            "start = \"a\"\n[node.a]\nkind = \"answer\"\nquestion = \"x\"\nvalue = \"${x}\"\nnext = \"r\"\n[node.r]\nkind = \"return\"\n",
+        ),
+    ]);
+}
+
 // ---------------------------------------------------------- validation
 
 #[test]
@@ -1246,6 +1431,184 @@ fn demo_flow_after_hours_takes_a_message() {
     w.key("#");
     assert_eq!(w.played(), ["message-saved", "goodbye"]);
     assert_eq!(w.hung_up(), Some("flow-complete"));
+}
+
+// ------------------------------------------------------------ survey flow
+
+/// The flows folder as the server reads it: the demo flow and the survey
+/// from disk, checked against the WAV files of every language on disk.
+fn survey() -> Arc<FlowSet> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ivr-flows");
+    let read = |name: &str| {
+        let path = root.join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        (path.display().to_string(), text)
+    };
+    let mut src = sources(&[]);
+    src.flows = vec![read("hotline.toml"), read("survey.toml")];
+    src.main = "hotline".into();
+    for lang in ["en", "zh"] {
+        let names: BTreeSet<String> = std::fs::read_dir(root.join("prompts").join(lang))
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().into_string().unwrap();
+                name.strip_suffix(".wav").map(str::to_owned)
+            })
+            .collect();
+        src.prompts.insert(lang.to_owned(), names);
+    }
+    Arc::new(load(&src).unwrap_or_else(|e| panic!("survey flow refused:\n{e}")))
+}
+
+/// A survey call, past the intro, asked for the score.
+fn survey_call() -> Walk {
+    let mut w = Walk::in_flow(survey(), Some("survey"));
+    assert_eq!(w.ivr.language(), "zh");
+    assert_eq!(w.played(), ["survey-intro"]);
+    assert_eq!(w.at(), "survey/score");
+    assert_eq!(w.last_play().unwrap().1, ["survey-score"]);
+    w
+}
+
+const ASKED_AGAIN: &[&str] = &["invalid", "survey-score"];
+
+fn pair(q: &str, v: &str) -> (String, String) {
+    (q.to_owned(), v.to_owned())
+}
+
+#[test]
+fn survey_keeps_the_score_then_asks_whether_the_technician_was_on_time() {
+    let mut w = survey_call();
+    w.key("4");
+    assert_eq!(w.answers(), [pair("score", "4")]);
+    assert_eq!(w.at(), "survey/on_time");
+    assert_eq!(w.last_play().unwrap().1, ["survey-on-time"]);
+    w.played();
+    w.key("1");
+    assert_eq!(w.answers(), [pair("score", "4"), pair("on_time", "yes")]);
+    assert_eq!(w.played(), ["survey-thanks", "survey-goodbye"]);
+    assert_eq!(w.hung_up(), Some("flow-complete"));
+    assert_eq!(
+        w.path(),
+        [
+            "survey/intro",
+            "survey/score",
+            "survey/answer_score",
+            "survey/on_time",
+            "survey/on_time_yes",
+            "survey/thanks"
+        ]
+    );
+
+    // 2 is "no"; a key during the question's prompt answers it.
+    let mut w = survey_call();
+    w.key("5");
+    w.key("2");
+    assert_eq!(w.answers(), [pair("score", "5"), pair("on_time", "no")]);
+    assert_eq!(w.at(), "survey/thanks");
+}
+
+#[test]
+fn survey_asks_again_after_a_wrong_key_or_silence_then_takes_the_score() {
+    let mut w = survey_call();
+    w.key("7");
+    assert_eq!(w.events("invalid"), ["\"7\" for score"]);
+    assert_eq!(w.last_play().unwrap().1, ASKED_AGAIN);
+    assert!(w.answers().is_empty());
+    w.played();
+    w.key("4");
+    assert_eq!(w.answers(), [pair("score", "4")]);
+    assert_eq!(w.at(), "survey/on_time");
+
+    // Silence: asked again after 6 s, not before.
+    let mut w = survey_call();
+    w.played();
+    w.wait(Duration::from_millis(5_999));
+    assert_eq!(w.last_play().unwrap().1, ["survey-score"]);
+    w.wait(Duration::from_millis(1));
+    assert_eq!(w.last_play().unwrap().1, ["no-input", "survey-score"]);
+    w.key("3");
+    assert_eq!(w.answers(), [pair("score", "3")]);
+
+    // # and * are wrong keys too (no terminator), as is 0.
+    for key in ["#", "*", "0"] {
+        let mut w = survey_call();
+        w.key(key);
+        assert_eq!(w.last_play().unwrap().1, ASKED_AGAIN, "{key}");
+    }
+}
+
+#[test]
+fn survey_without_a_score_says_goodbye_and_keeps_no_answer() {
+    // Two wrong keys.
+    let mut w = survey_call();
+    w.key("7");
+    w.played();
+    w.key("7");
+    assert_eq!(w.last_play().unwrap().1, ["invalid"]);
+    w.played();
+    assert_eq!(w.at(), "survey/no_score");
+    assert_eq!(w.played(), ["survey-goodbye"]);
+    assert_eq!(w.hung_up(), Some("flow-complete"));
+    assert!(w.answers().is_empty(), "{:?}", w.answers());
+    assert!(!w.path().iter().any(|n| n.contains("answer")));
+
+    // Silence, twice.
+    let mut w = survey_call();
+    w.played();
+    w.wait(Duration::from_secs(6));
+    assert_eq!(w.played(), ["no-input", "survey-score"]);
+    w.wait(Duration::from_secs(6));
+    assert_eq!(w.played(), ["no-input"]);
+    assert_eq!(w.played(), ["survey-goodbye"]);
+    assert_eq!(w.hung_up(), Some("flow-complete"));
+    assert!(w.answers().is_empty());
+    assert_eq!(
+        w.events("retries-exhausted"),
+        ["survey/score after 2 tries"]
+    );
+}
+
+#[test]
+fn survey_skips_the_on_time_question_without_a_valid_key_and_still_thanks() {
+    let mut w = survey_call();
+    w.key("5");
+    w.played();
+    w.key("3");
+    assert_eq!(w.last_play().unwrap().1, ["invalid", "survey-on-time"]);
+    w.played();
+    w.key("9");
+    assert_eq!(w.played(), ["invalid"]);
+    assert_eq!(w.played(), ["survey-thanks", "survey-goodbye"]);
+    assert_eq!(w.hung_up(), Some("flow-complete"));
+    assert_eq!(w.answers(), [pair("score", "5")]);
+
+    let mut w = survey_call();
+    w.key("2");
+    w.played();
+    w.wait(Duration::from_secs(6));
+    assert_eq!(w.played(), ["no-input", "survey-on-time"]);
+    w.wait(Duration::from_secs(6));
+    assert_eq!(w.played(), ["no-input"]);
+    assert_eq!(w.played(), ["survey-thanks", "survey-goodbye"]);
+    assert_eq!(w.answers(), [pair("score", "2")]);
+}
+
+#[test]
+fn survey_plays_in_the_call_language() {
+    let f = survey();
+    let mut w = Walk::in_flow(f, Some("survey"));
+    let languages: Vec<&str> = w
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Play { language, .. } => Some(language.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(languages, ["zh"]);
+    w.key("4");
+    assert_eq!(w.ivr.language(), "zh");
 }
 
 // --------------------------------------------------------------- property

@@ -1,18 +1,41 @@
-//! The runtime side of outbound campaigns that exists so far: survey
-//! campaigns that follow up completed tickets get every completed ticket
-//! enrolled, at start and then every minute. Enrolment is idempotent in the
-//! store (one contact per ticket completion), so a crash or a second
-//! instance never enrols a ticket twice, and a ticket completed while the
-//! server was down is enrolled at the next start.
+//! The runtime side of outbound campaigns.
+//!
+//! Enrolment: survey campaigns that follow up completed tickets get every
+//! completed ticket enrolled, at start and then every minute. Enrolment is
+//! idempotent in the store (one contact per ticket completion), so a crash
+//! or a second instance never enrols a ticket twice, and a ticket completed
+//! while the server was down is enrolled at the next start.
+//!
+//! The dialer ([`Dialer`]): every second, for each running campaign inside
+//! its window, it reads the due contacts, the do-not-call list and the
+//! day's attempts per number, lets [`crate::campaign::pick`] choose, claims
+//! the chosen under a lease (so another instance cannot take them), and
+//! asks the engine to dial each. When the engine reports an attempt over,
+//! it writes what follows ([`Rules::after`]) and, for a survey that got a
+//! score, follows the ticket up: followed up with the score, and reopened
+//! as a complaint with an agent's call back when the customer is not
+//! satisfied.
+//!
+//! Invariants: a contact is dialled only while this instance holds its
+//! lease, renewed while the call is up; an attempt the engine refused
+//! (shutting down, overloaded) is released without counting; the dialer
+//! ends only when the driver has gone, so every ended attempt is written.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
 use super::wall_ms;
-use crate::campaign::Rules;
-use crate::store::Store;
+use crate::api::Live;
+use crate::api::engine::EngineRequest;
+use crate::campaign::{self, Held, Mode, Outcome, Rules, RunState, Situation};
+use crate::engine::{Attempt, DialOrder};
+use crate::store::campaigns::{Contact, NewContact};
+use crate::store::{Store, StoreError};
+use crate::ticket::{Actor, SlaPolicy, Ticket, TicketStage, Transition};
 
 const EVERY: Duration = Duration::from_secs(60);
 
@@ -59,5 +82,354 @@ pub(super) async fn enroll_completed(
                 }
             }
         }
+    }
+}
+
+/// How often the dialer looks for contacts to call.
+const DIAL_EVERY: Duration = Duration::from_secs(1);
+/// A claim's lease; renewed every round while the call is up, so only a
+/// dead instance's contacts run out.
+const LEASE_MS: i64 = 60_000;
+
+/// A name for this server instance in contact leases: host and process.
+pub(super) fn instance_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    format!("{host}:{}:{:08x}", std::process::id(), fastrand::u32(..))
+}
+
+/// A contact being called by this instance.
+pub(super) struct Flight {
+    contact: Contact,
+    /// The number of this attempt (1 for the first).
+    attempt: u32,
+}
+
+/// Dials the campaigns' contacts (see the module doc).
+pub(super) struct Dialer {
+    pub store: Store,
+    pub campaigns: Vec<Rules>,
+    /// The trunk's outbound lines, all campaigns together.
+    pub lines: u32,
+    pub daily_cap: u32,
+    /// When a follow-up score is satisfied.
+    pub sla: SlaPolicy,
+    /// This instance, as leases name it.
+    pub owner: String,
+    pub engine: mpsc::Sender<EngineRequest>,
+    /// Set while the server drains: nothing new is dialled.
+    pub live: Arc<Live>,
+    /// Contact id → the call in progress.
+    pub in_flight: HashMap<i64, Flight>,
+}
+
+impl Dialer {
+    /// Runs until the engine's driver is gone (`attempts` closed).
+    pub(super) async fn run(mut self, mut attempts: mpsc::UnboundedReceiver<Attempt>) {
+        if !self
+            .campaigns
+            .iter()
+            .any(|c| matches!(c.mode, Mode::Survey { .. }))
+        {
+            // Nothing this dialer places yet; still drain the channel.
+            while let Some(a) = attempts.recv().await {
+                self.finished(a).await;
+            }
+            return;
+        }
+        let mut tick = tokio::time::interval(DIAL_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if !self.live.draining.load(std::sync::atomic::Ordering::Relaxed)
+                        && let Err(e) = self.round().await
+                    {
+                        warn!(error = %e, "dialer: cannot read the campaigns; trying again");
+                    }
+                }
+                a = attempts.recv() => match a {
+                    Some(a) => self.finished(a).await,
+                    None => return,
+                },
+            }
+        }
+    }
+
+    /// One look at every campaign: renew our leases, dial who is due.
+    async fn round(&mut self) -> Result<(), StoreError> {
+        let now = wall_ms();
+        let ids: Vec<i64> = self.in_flight.keys().copied().collect();
+        self.store
+            .renew_leases(&ids, &self.owner, now + LEASE_MS)
+            .await?;
+        let states = self.store.run_states().await?;
+        for rules in self.campaigns.clone() {
+            let Mode::Survey { flow } = &rules.mode else {
+                // Agent campaigns dial with the ACD (not built yet).
+                continue;
+            };
+            let state = states
+                .get(&rules.name)
+                .copied()
+                .unwrap_or(RunState::Running);
+            if state != RunState::Running || !rules.window_open(now) {
+                continue;
+            }
+            self.dial_campaign(&rules, flow, now).await?;
+        }
+        Ok(())
+    }
+
+    async fn dial_campaign(
+        &mut self,
+        rules: &Rules,
+        flow: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mine = self
+            .in_flight
+            .values()
+            .filter(|f| f.contact.campaign == rules.name)
+            .count();
+        let in_flight = u32::try_from(mine).unwrap_or(u32::MAX);
+        let trunk_free = self
+            .lines
+            .saturating_sub(u32::try_from(self.in_flight.len()).unwrap_or(u32::MAX));
+        let room = rules.concurrency.saturating_sub(in_flight).min(trunk_free);
+        if room == 0 {
+            return Ok(());
+        }
+        let due = self
+            .store
+            .due_contacts(&rules.name, now, i64::from(room) * 4 + 16)
+            .await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let numbers: Vec<String> = due
+            .iter()
+            .map(|c| c.number.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let blocked: HashSet<String> = self
+            .store
+            .do_not_call_among(&numbers)
+            .await?
+            .into_iter()
+            .collect();
+        let dialled_today = self
+            .store
+            .dialled_since(&numbers, rules.day_start(now))
+            .await?;
+        // The situation borrows a closure that is not Send: picked in a
+        // block of its own, before the next await.
+        let picked = {
+            let do_not_call = |n: &str| blocked.contains(n);
+            let situation = Situation {
+                now_ms: now,
+                state: RunState::Running,
+                in_flight,
+                trunk_free,
+                ready_agents: 0,
+                do_not_call: &do_not_call,
+                dialled_today: &dialled_today,
+                daily_cap: self.daily_cap,
+            };
+            let waiting: Vec<_> = due.iter().map(Contact::waiting).collect();
+            campaign::pick(rules, &situation, &waiting)
+        };
+        for (id, held) in picked.held {
+            match held {
+                Held::DoNotCall => self.store.close_contact(id, "do_not_call", now).await?,
+                Held::NotAllowed => self.store.close_contact(id, "not_allowed", now).await?,
+                Held::DailyCap => {
+                    let tomorrow = rules.day_start(now) + 86_400_000 + 3_600_000;
+                    let due = rules
+                        .next_open(rules.day_start(tomorrow))
+                        .unwrap_or(tomorrow);
+                    self.store.postpone_contact(id, due, now).await?;
+                }
+            }
+        }
+        let claimed = self
+            .store
+            .claim_contacts(&rules.name, &picked.dial, &self.owner, now, LEASE_MS)
+            .await?;
+        for id in claimed {
+            let Some(contact) = due.iter().find(|c| c.id == id).cloned() else {
+                continue;
+            };
+            let attempt = u32::try_from(contact.attempts + 1).unwrap_or(u32::MAX);
+            let order = DialOrder {
+                campaign: rules.name.clone(),
+                contact: id,
+                attempt,
+                number: contact.number.clone(),
+                caller_id: rules.caller_id.clone(),
+                flow: flow.to_owned(),
+            };
+            let (reply, answer) = oneshot::channel();
+            let placed = match self.engine.send(EngineRequest::Dial { order, reply }).await {
+                Ok(()) => answer.await.ok(),
+                Err(_) => None,
+            };
+            match placed {
+                Some(Ok(call_id)) => {
+                    info!(campaign = %rules.name, contact = id, attempt, call = %call_id, "dialled");
+                    self.in_flight.insert(id, Flight { contact, attempt });
+                }
+                Some(Err(e)) => {
+                    info!(campaign = %rules.name, contact = id, error = %e, "not dialled now");
+                    self.store.release_contact(id, &self.owner, now).await?;
+                }
+                None => {
+                    self.store.release_contact(id, &self.owner, now).await?;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An attempt is over: what follows, and a survey's follow-up.
+    async fn finished(&mut self, a: Attempt) {
+        let Some(flight) = self.in_flight.remove(&a.contact) else {
+            warn!(contact = a.contact, call = %a.call_id, "an attempt this dialer does not know ended");
+            return;
+        };
+        let Some(rules) = self
+            .campaigns
+            .iter()
+            .find(|c| c.name == a.campaign)
+            .cloned()
+        else {
+            return;
+        };
+        let mut outcome = a.outcome;
+        let mut score = None;
+        if matches!(rules.mode, Mode::Survey { .. }) && outcome == Outcome::Answered {
+            score = campaign::survey_score(&a.answers);
+            if score.is_none() {
+                // Answered, but no valid score after the flow's tries: the
+                // survey was not answered; try again later.
+                outcome = Outcome::NoAnswer;
+            }
+        }
+        let next = rules.after(a.at, outcome, flight.attempt);
+        for wait in [0, 200, 1_000, 5_000] {
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            match self
+                .store
+                .finish_attempt(a.contact, &self.owner, outcome, next, a.at)
+                .await
+            {
+                Ok(true) => break,
+                Ok(false) => {
+                    warn!(
+                        contact = a.contact,
+                        "our lease on the contact was taken over; its attempt is not written"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    warn!(contact = a.contact, error = %e, "cannot write the attempt; retrying")
+                }
+            }
+        }
+        info!(campaign = %a.campaign, contact = a.contact, call = %a.call_id, outcome = outcome.as_str(), ?next, "attempt over");
+        if let (Some(score), Some(ticket)) = (score, flight.contact.ticket.as_deref())
+            && let Err(e) = self
+                .follow_up(&rules, &flight.contact, ticket, score, &a)
+                .await
+        {
+            warn!(ticket, error = %e, "cannot write the survey's follow-up on the ticket");
+        }
+    }
+
+    /// Writes a survey score on its ticket: followed up; reopened as a
+    /// complaint, with a call back by an agent, when not satisfied.
+    async fn follow_up(
+        &self,
+        rules: &Rules,
+        contact: &Contact,
+        number: &str,
+        score: u8,
+        a: &Attempt,
+    ) -> Result<(), StoreError> {
+        let Some(detail) = self.store.ticket_detail(number).await? else {
+            warn!(ticket = number, "the surveyed ticket is gone");
+            return Ok(());
+        };
+        if detail.ticket.stage != TicketStage::Completed {
+            info!(ticket = number, stage = %detail.ticket.stage, score, "the ticket moved on before the survey's answer; the score stays on the call");
+            return Ok(());
+        }
+        let Ok(mut ticket) =
+            Ticket::restore(detail.ticket.accepted_kind, detail.core_stamps(), &self.sla)
+        else {
+            warn!(
+                ticket = number,
+                "stored stamps do not replay; no follow-up written"
+            );
+            return Ok(());
+        };
+        let at = a.at.max(ticket.stamps().last().map_or(0, |s| s.at_ms));
+        let mut moves = vec![(
+            TicketStage::FollowedUp,
+            Some(score),
+            format!("satisfaction survey, call {}", a.call_id),
+        )];
+        let dissatisfied = score < self.sla.satisfied_from;
+        if dissatisfied {
+            moves.push((
+                TicketStage::Reopened,
+                None,
+                format!("the customer is not satisfied (score {score}) in the survey"),
+            ));
+        }
+        for (version, (to, score, reason)) in (detail.ticket.version..).zip(moves) {
+            let mut step = Transition::to(to, ticket.version(), at, Actor::System);
+            step.score = score;
+            step.reason = Some(reason);
+            if let Err(e) = ticket.transition(step, &self.sla) {
+                warn!(ticket = number, error = %e, "the follow-up move was refused");
+                return Ok(());
+            }
+            self.store
+                .save_transition(detail.ticket.id, version, &ticket)
+                .await?;
+        }
+        info!(
+            ticket = number,
+            score,
+            reopened = dissatisfied,
+            "ticket followed up by survey"
+        );
+        if let (true, Some(callbacks)) = (dissatisfied, rules.complaint_callbacks.as_deref()) {
+            let enrolled = self
+                .store
+                .enroll(
+                    &NewContact {
+                        campaign: callbacks,
+                        number: &contact.number,
+                        customer_id: contact.customer_id,
+                        ticket: Some(number),
+                        since_at: at,
+                        due_at: at,
+                    },
+                    at,
+                )
+                .await?;
+            info!(
+                ticket = number,
+                campaign = callbacks,
+                enrolled,
+                "complaint put in for an agent's call back"
+            );
+        }
+        Ok(())
     }
 }

@@ -190,6 +190,17 @@ pub async fn serve_until(
     })?;
     let ivr_files = IvrFiles::from_settings(&settings);
     let catalog = ivr::load_catalog(&ivr_files, 1).map_err(RtError::Ivr)?;
+    for c in &settings.campaigns {
+        if let crate::campaign::Mode::Survey { flow } = &c.mode
+            && catalog.flows.flow(flow).is_none()
+        {
+            return Err(RtError::Ivr(format!(
+                "campaign `{}` runs flow `{flow}`, which is not among the flows in {}",
+                c.name,
+                settings.flows_dir.display()
+            )));
+        }
+    }
     let store = Store::connect(&settings.database_url).await?;
     if settings.demo_data && demo::seed(&store, &settings.sip_realm, wall_ms()).await? {
         info!(
@@ -255,7 +266,7 @@ pub async fn serve_until(
     )
     .with_queues(settings.queues.iter().map(|q| q.name.clone()));
     api_state.cti = Some(hub.clone());
-    api_state.engine = Some(engine_tx);
+    api_state.engine = Some(engine_tx.clone());
     api_state.qa = Some(api::qa::config(
         load_scorecards(&settings.qa.scorecards_dir)?,
         settings.qa.sample_per_agent,
@@ -284,6 +295,21 @@ pub async fn serve_until(
         settings.campaigns.clone(),
         stop_http_tx.subscribe(),
     ));
+    let (attempts_tx, attempts_rx) = mpsc::unbounded_channel();
+    let dialer_task = tokio::spawn(
+        campaigns::Dialer {
+            store: store.clone(),
+            campaigns: settings.campaigns.clone(),
+            lines: settings.outbound.limits.trunk_lines,
+            daily_cap: settings.outbound.daily_cap,
+            sla: settings.desk.sla.clone(),
+            owner: campaigns::instance_name(),
+            engine: engine_tx.clone(),
+            live: live.clone(),
+            in_flight: HashMap::new(),
+        }
+        .run(attempts_rx),
+    );
     let retention_task = tokio::spawn(recordings::retention(
         store.clone(),
         settings.data_dir.clone(),
@@ -398,6 +424,7 @@ pub async fn serve_until(
         overloaded_until: None,
         agents: cti::spawn(hub, store.clone()),
         queue_names,
+        attempts: attempts_tx,
     };
     driver
         .run(
@@ -455,6 +482,9 @@ pub async fn serve_until(
     let _ = sla_task.await;
     let _ = retention_task.await;
     let _ = follow_up_task.await;
+    // Ends once the driver (the attempts' sender) is gone: every attempt
+    // the engine ended is written.
+    let _ = dialer_task.await;
     store.close().await;
     info!("hotline stopped");
     Ok(())
@@ -557,6 +587,8 @@ struct Driver {
     overloaded_until: Option<tokio::time::Instant>,
     /// Events for agents' websockets, in order.
     agents: mpsc::UnboundedSender<cti::CtiOut>,
+    /// Ended outbound attempts, for the dialer.
+    attempts: mpsc::UnboundedSender<crate::engine::Attempt>,
     /// The configured queue names the flows reloader checks queue nodes
     /// against.
     queue_names: Arc<std::sync::RwLock<Vec<String>>>,
@@ -801,6 +833,9 @@ impl Driver {
                     .pause_recording_for(now(), &call_id, paused, &by, agent);
                 let _ = reply.send(done);
             }
+            EngineRequest::Dial { order, reply } => {
+                let _ = reply.send(self.engine.dial(now(), order));
+            }
         }
     }
 
@@ -891,6 +926,11 @@ impl Driver {
                             })
                             .await;
                     });
+                }
+                Output::Attempted(attempt) => {
+                    // The dialer ends only after the driver: nobody to
+                    // tell is a dialer that failed, already logged.
+                    let _ = self.attempts.send(*attempt);
                 }
                 Output::Credentials { token, username } => {
                     let (store, tx) = (self.store.clone(), self.urgent_tx.clone());

@@ -17,7 +17,9 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, FromRow, Row};
 
 use super::{Backend, Store, StoreError};
-use crate::campaign::{Next, Outcome, Waiting};
+use std::collections::HashMap;
+
+use crate::campaign::{Next, Outcome, RunState, Waiting};
 
 /// A contact as the dialer sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,8 +250,9 @@ impl Store {
     /// Enrols in `campaign` every ticket in the completed stage not yet
     /// enrolled for this completion, due `delay_ms` after it was completed
     /// (a ticket reopened and completed again is followed up again); the
-    /// customer's lowest-sorting number is called. Idempotent; returns how
-    /// many were enrolled.
+    /// customer's lowest-sorting number is called. A ticket the campaign
+    /// is already to call about (imported by hand) is not enrolled twice.
+    /// Idempotent; returns how many were enrolled.
     pub async fn enroll_completed_tickets(
         &self,
         campaign: &str,
@@ -267,6 +270,8 @@ impl Store {
              AND s.seq = (SELECT MAX(s2.seq) FROM ticket_stamps s2 \
                           WHERE s2.ticket_id = t.id AND s2.stage = 'completed') \
              AND EXISTS (SELECT 1 FROM customer_phones p WHERE p.customer_id = t.customer_id) \
+             AND NOT EXISTS (SELECT 1 FROM campaign_contacts c WHERE c.campaign = $1 \
+                             AND c.ticket = t.number AND c.state IN ('waiting', 'dialling')) \
              ON CONFLICT (campaign, dedupe) DO NOTHING",
         )
         .bind(campaign)
@@ -326,5 +331,144 @@ impl Store {
         q.fetch_all(self.pool())
             .await
             .map_err(StoreError::from_sqlx)
+    }
+
+    /// Attempts made to each of `numbers` (normalised) since `since` (epoch
+    /// ms), across all campaigns: the daily cap's count, from the outbound
+    /// call records.
+    pub async fn dialled_since(
+        &self,
+        numbers: &[String],
+        since: i64,
+    ) -> Result<HashMap<String, u32>, StoreError> {
+        if numbers.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let placeholders: Vec<String> = (2..=numbers.len() + 1).map(|i| format!("${i}")).collect();
+        let mut q = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(format!(
+            "SELECT caller, COUNT(*) FROM calls WHERE direction = 'outbound' \
+             AND arrived_at >= $1 AND caller IN ({}) GROUP BY caller",
+            placeholders.join(", ")
+        )))
+        .bind(since);
+        for n in numbers {
+            q = q.bind(n.clone());
+        }
+        let rows = q
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(rows
+            .into_iter()
+            .map(|(n, c)| (n, u32::try_from(c).unwrap_or(u32::MAX)))
+            .collect())
+    }
+
+    /// Extends `owner`'s leases on `ids` (calls still up) to `until`.
+    pub async fn renew_leases(
+        &self,
+        ids: &[i64],
+        owner: &str,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let list = ids
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE campaign_contacts SET lease_until = $1 \
+             WHERE state = 'dialling' AND lease_owner = $2 AND id IN ({list})"
+        )))
+        .bind(until)
+        .bind(owner)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Gives a waiting contact a later due time (its number reached the
+    /// day's cap), keeping its place in line.
+    pub async fn postpone_contact(
+        &self,
+        contact: i64,
+        due_at: i64,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE campaign_contacts SET due_at = $2, updated_at = $3 \
+             WHERE id = $1 AND state = 'waiting' AND due_at < $2",
+        )
+        .bind(contact)
+        .bind(due_at)
+        .bind(at)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Each campaign's switch, where one was set (running otherwise).
+    pub async fn run_states(&self) -> Result<HashMap<String, RunState>, StoreError> {
+        let rows =
+            sqlx::query_as::<_, (String, String)>("SELECT campaign, state FROM campaign_runs")
+                .fetch_all(self.pool())
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(c, s)| Some((c, RunState::parse(&s)?)))
+            .collect())
+    }
+
+    /// Sets a campaign's switch. A stopped campaign stays stopped: `false`
+    /// (nothing changed) if it is.
+    pub async fn set_run_state(
+        &self,
+        campaign: &str,
+        state: RunState,
+        by: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO campaign_runs (campaign, state, changed_by, changed_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (campaign) DO UPDATE SET \
+             state = EXCLUDED.state, changed_by = EXCLUDED.changed_by, \
+             changed_at = EXCLUDED.changed_at WHERE campaign_runs.state <> 'stopped'",
+        )
+        .bind(campaign)
+        .bind(state.as_str())
+        .bind(by)
+        .bind(at)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Gives back a contact `owner` claimed but did not dial (the engine
+    /// refused the call): waiting again, no attempt counted.
+    pub async fn release_contact(
+        &self,
+        contact: i64,
+        owner: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE campaign_contacts SET state = 'waiting', lease_owner = NULL, \
+             lease_until = NULL, updated_at = $3 \
+             WHERE id = $1 AND state = 'dialling' AND lease_owner = $2",
+        )
+        .bind(contact)
+        .bind(owner)
+        .bind(at)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
     }
 }

@@ -170,6 +170,11 @@ pub enum TimelineEntry {
         hangup_cause: Option<String>,
         /// The keys pressed in the IVR.
         digits: String,
+        /// `inbound`, or `outbound`: a campaign called the customer.
+        direction: String,
+        /// An outbound call's campaign and what the attempt came to.
+        campaign: Option<String>,
+        outcome: Option<String>,
     },
     /// A ticket was opened (accepted); `stage` is where it stands now.
     Ticket {
@@ -912,7 +917,7 @@ impl Store {
         // The newest `limit` of each source hold the newest `limit` of all.
         let calls = sqlx::query(
             "SELECT c.id, c.caller, c.service_number, c.arrived_at, c.answered_at, \
-             c.ended_at, c.hangup_cause, c.digits \
+             c.ended_at, c.hangup_cause, c.digits, c.direction, c.campaign, c.outcome \
              FROM calls c JOIN customer_phones cp ON cp.phone = c.caller \
              WHERE cp.customer_id = $1 \
              ORDER BY c.arrived_at DESC, c.id DESC LIMIT $2",
@@ -1119,6 +1124,9 @@ fn call_entry(row: &AnyRow) -> Result<TimelineEntry, sqlx::Error> {
         ended_at: row.try_get("ended_at")?,
         hangup_cause: row.try_get("hangup_cause")?,
         digits: row.try_get("digits")?,
+        direction: row.try_get("direction")?,
+        campaign: row.try_get("campaign")?,
+        outcome: row.try_get("outcome")?,
     })
 }
 

@@ -74,6 +74,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "campaigns",
         sql: include_str!("../../migrations/sqlite/0009_campaigns.sql"),
     },
+    Migration {
+        version: 10,
+        name: "outbound_calls",
+        sql: include_str!("../../migrations/sqlite/0010_outbound_calls.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -122,6 +127,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 9,
         name: "campaigns",
         sql: include_str!("../../migrations/postgres/0009_campaigns.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "outbound_calls",
+        sql: include_str!("../../migrations/postgres/0010_outbound_calls.sql"),
     },
 ];
 

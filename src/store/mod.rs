@@ -637,6 +637,46 @@ async fn apply_on(conn: &mut AnyConnection, op: &RecordOp) -> Result<(), StoreEr
             // 0 rows means it was already there: a retry, not an error.
             return Ok(());
         }
+        RecordOp::Dialled {
+            call_id,
+            sip_call_id,
+            number,
+            caller_id,
+            campaign,
+            contact,
+            attempt,
+            at,
+        } => {
+            sqlx::query(
+                "INSERT INTO calls \
+                 (id, sip_call_id, from_number, caller, to_number, service_number, arrived_at, \
+                  direction, campaign, contact_id, attempt) \
+                 VALUES ($1, $2, $3, $4, $5, $3, $6, 'outbound', $7, $8, $9) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(call_id)
+            .bind(sip_call_id)
+            .bind(caller_id)
+            // The customer: what the screen pop and the daily cap match.
+            .bind(crate::phone::normalise(number).unwrap_or_else(|| number.clone()))
+            .bind(number)
+            .bind(*at)
+            .bind(campaign)
+            .bind(*contact)
+            .bind(*attempt)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+            return Ok(());
+        }
+        RecordOp::Outcome { call_id, outcome } => {
+            sqlx::query("UPDATE calls SET outcome = $2 WHERE id = $1")
+                .bind(call_id)
+                .bind(outcome)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::from_sqlx)?
+        }
         RecordOp::Answered { call_id, at } => {
             sqlx::query("UPDATE calls SET answered_at = COALESCE(answered_at, $2) WHERE id = $1")
                 .bind(call_id)

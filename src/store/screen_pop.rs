@@ -92,6 +92,11 @@ pub struct PopCall {
     /// Every key the caller pressed in the IVR, in order.
     pub digits: String,
     pub hangup_cause: Option<String>,
+    /// `inbound` (the customer called) or `outbound` (a campaign called
+    /// them; `caller` is then the customer's number too).
+    pub direction: String,
+    /// The campaign of an outbound call.
+    pub campaign: Option<String>,
 }
 
 impl FromRow<'_, AnyRow> for PopCall {
@@ -104,13 +109,15 @@ impl FromRow<'_, AnyRow> for PopCall {
             ended_at: row.try_get("ended_at")?,
             digits: row.try_get("digits")?,
             hangup_cause: row.try_get("hangup_cause")?,
+            direction: row.try_get("direction")?,
+            campaign: row.try_get("campaign")?,
         })
     }
 }
 
 /// The [`PopCall`] columns of `calls`.
 const POP_CALL_COLUMNS: &str =
-    "id, caller, arrived_at, answered_at, ended_at, digits, hangup_cause";
+    "id, caller, arrived_at, answered_at, ended_at, digits, hangup_cause, direction, campaign";
 
 /// The recent-calls statement for `n` phones (`$1`..`$n`, the limit in
 /// `$n+1`); see the module docs for its shape.

@@ -1,0 +1,380 @@
+//! A survey campaign dialling real customers: hotline calls out through a
+//! carrier proxy, and sipp (tests/sipp/customer.xml) plays the customers
+//! behind it — one answers and presses 4, one answers and presses 1, one is
+//! busy, one never answers. What the people around would notice: the
+//! ticket of the satisfied customer is followed up with score 4, the
+//! dissatisfied customer's ticket is reopened as a complaint and put in for
+//! an agent's call back, the busy number is rung again after its retry
+//! delay (and not before), the unanswered call is given up after the ring
+//! time, and every attempt is a call record in the customer's history.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Server;
+use hotline::store::Store;
+use serde_json::json;
+
+/// A zone whose local time is now around noon, so the campaign's window
+/// (inside the legal 08:00-21:00) is open whenever the test runs.
+fn noon_zone() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let utc_hour = i64::try_from((secs / 3600) % 24).unwrap();
+    let offset = 12 - utc_hour;
+    // Etc/GMT-N is UTC+N (POSIX signs).
+    match offset {
+        0 => "Etc/GMT".into(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    }
+}
+
+struct Customers(Child);
+
+impl Drop for Customers {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// sipp as the customers behind the carrier's proxy at `port`, for
+/// `calls` calls.
+fn customers(port: u16, calls: usize) -> Customers {
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/customer.xml");
+    let child = Command::new("sipp")
+        .arg("-sf")
+        .arg(scenario)
+        .args([
+            "-p",
+            &port.to_string(),
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+        ])
+        .args(["-mp", &common::free_port().to_string()])
+        .args(["-m", &calls.to_string(), "-nostdin"])
+        .current_dir(common::temp_dir("sipp-customers"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run sipp");
+    Customers(child)
+}
+
+/// Waits for `what` to hold, reading the store every 200 ms.
+fn wait_for<T>(
+    what: &str,
+    limit: Duration,
+    server: &Server,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not in time\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ContactRow {
+    number: String,
+    state: String,
+    attempts: i64,
+    outcome: Option<String>,
+    due_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+struct CallRow {
+    id: String,
+    arrived_at: i64,
+    answered_at: Option<i64>,
+    ended_at: Option<i64>,
+    hangup_cause: Option<String>,
+    campaign: Option<String>,
+    attempt: Option<i64>,
+    outcome: Option<String>,
+}
+
+#[test]
+fn a_survey_campaign_calls_customers_and_follows_their_tickets_up() {
+    if !common::have_sipp() {
+        return;
+    }
+    let proxy = common::free_port();
+    // 4 first attempts, then the busy number once more.
+    let _customers = customers(proxy, 5);
+    let dir = common::temp_dir("campaign-calls");
+    let config = dir.join("hotline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[outbound]\nproxy = \"127.0.0.1:{proxy}\"\nring_secs = 5\n\
+             [[campaigns]]\nname = \"follow-up\"\nkind = \"survey\"\nflow = \"survey\"\n\
+             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = {{ daily = \"08:00-21:00\" }}\n\
+             max_attempts = 2\nconcurrency = 4\nallow = [\"_1[3-9]XXXXXXXXX\"]\n\
+             retry_secs = {{ busy = 60, no_answer = 3600, rejected = 3600, failed = 3600, network_error = 3600 }}\n\
+             complaint_callbacks = \"callbacks\"\n\
+             [[campaigns]]\nname = \"callbacks\"\nkind = \"callbacks\"\nqueue = \"complaint\"\n\
+             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = {{ daily = \"09:00-18:00\" }}\n\
+             allow = [\"_1[3-9]XXXXXXXXX\"]\n",
+            zone = noon_zone()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap(), "--demo"]);
+
+    // The satisfied customer: the demo's completed installation (陈静,
+    // 13758461234). The dissatisfied one: a new customer whose enquiry
+    // was answered (completed) on the call.
+    let (status, body) = server.get("/api/tickets/2611160007");
+    assert_eq!(status, 200, "{body}");
+    let happy: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(happy["stage"], "completed");
+    let customer = server.post(
+        "/api/customers",
+        &json!({ "name": "王芳", "region": "浙江省杭州市", "phones": ["13900000001"] }),
+    );
+    let ticket = server.post(
+        "/api/tickets",
+        &json!({ "customer_id": customer["id"], "kind": "consultation",
+                 "description": "热水器温度忽高忽低，电话指导" }),
+    );
+    let unhappy = ticket["number"].as_str().unwrap().to_owned();
+    server.post(
+        &format!("/api/tickets/{unhappy}/transitions"),
+        &json!({ "version": ticket["version"], "to": "completed" }),
+    );
+
+    for (phone, ticket) in [
+        ("13758461234", Some("2611160007")),
+        ("13900000001", Some(unhappy.as_str())),
+        ("13900000486", None),
+        ("13900000408", None),
+    ] {
+        server.post(
+            "/api/campaigns/follow-up/contacts",
+            &json!({ "phone": phone, "ticket": ticket }),
+        );
+    }
+
+    let url = format!("sqlite://{}", server.data.join("hotline.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt.block_on(Store::connect(&url)).unwrap();
+    let contacts = || -> Vec<ContactRow> {
+        let rows: Vec<(String, String, i64, Option<String>, i64, i64)> = rt
+            .block_on(
+                sqlx::query_as(
+                    "SELECT number, state, attempts, outcome, due_at, updated_at \
+                     FROM campaign_contacts WHERE campaign = 'follow-up' ORDER BY number",
+                )
+                .fetch_all(store.pool()),
+            )
+            .unwrap();
+        rows.into_iter()
+            .map(
+                |(number, state, attempts, outcome, due_at, updated_at)| ContactRow {
+                    number,
+                    state,
+                    attempts,
+                    outcome,
+                    due_at,
+                    updated_at,
+                },
+            )
+            .collect()
+    };
+    let contact = |number: &str| contacts().into_iter().find(|c| c.number == number).unwrap();
+    type Row = (
+        String,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+    );
+    let calls_to = |number: &str| -> Vec<CallRow> {
+        let rows: Vec<Row> = rt
+            .block_on(
+                sqlx::query_as(
+                    "SELECT id, arrived_at, answered_at, ended_at, hangup_cause, \
+                     campaign, attempt, outcome FROM calls \
+                     WHERE direction = 'outbound' AND to_number = $1 ORDER BY arrived_at",
+                )
+                .bind(number)
+                .fetch_all(store.pool()),
+            )
+            .unwrap();
+        rows.into_iter()
+            .map(|r| CallRow {
+                id: r.0,
+                arrived_at: r.1,
+                answered_at: r.2,
+                ended_at: r.3,
+                hangup_cause: r.4,
+                campaign: r.5,
+                attempt: r.6,
+                outcome: r.7,
+            })
+            .collect()
+    };
+
+    // Every first attempt is over within the survey's length.
+    wait_for(
+        "four first attempts",
+        Duration::from_secs(60),
+        &server,
+        || {
+            let all = contacts();
+            all.iter().all(|c| c.attempts >= 1).then_some(all)
+        },
+    );
+
+    // 4: the ticket is followed up with score 4, and stays satisfied.
+    let c = contact("13758461234");
+    assert_eq!(
+        (c.state.as_str(), c.outcome.as_deref()),
+        ("reached", Some("answered")),
+        "{c:?}"
+    );
+    let (_, body) = server.get("/api/tickets/2611160007");
+    let t: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(t["stage"], "followed_up", "{t}");
+    let stamp = t["stamps"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(stamp["score"], 4, "{stamp}");
+    let calls = calls_to("13758461234");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let call = &calls[0];
+    assert_eq!(
+        (
+            call.campaign.as_deref(),
+            call.attempt,
+            call.outcome.as_deref()
+        ),
+        (Some("follow-up"), Some(1), Some("answered"))
+    );
+    assert!(
+        call.answered_at.is_some() && call.ended_at.is_some(),
+        "{call:?}"
+    );
+    let (_, body) = server.get(&format!("/api/calls/{}", call.id));
+    assert!(
+        body.contains("score=4") && body.contains("on_time=yes"),
+        "{body}"
+    );
+
+    // 1: reopened as a complaint, and an agent is to call back.
+    let c = contact("13900000001");
+    assert_eq!(c.state, "reached", "{c:?}");
+    let (_, body) = server.get(&format!("/api/tickets/{unhappy}"));
+    let t: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (t["stage"].as_str(), t["kind"].as_str()),
+        (Some("reopened"), Some("complaint")),
+        "{t}"
+    );
+    let callbacks: Vec<(String, Option<String>, String)> = rt
+        .block_on(
+            sqlx::query_as(
+                "SELECT number, ticket, state FROM campaign_contacts WHERE campaign = 'callbacks'",
+            )
+            .fetch_all(store.pool()),
+        )
+        .unwrap();
+    assert_eq!(
+        callbacks,
+        vec![(
+            "13900000001".to_owned(),
+            Some(unhappy.clone()),
+            "waiting".to_owned()
+        )]
+    );
+
+    // Never answered: cancelled after the 5 s ring time, tried again in
+    // an hour.
+    let c = contact("13900000408");
+    assert_eq!(
+        (c.state.as_str(), c.outcome.as_deref(), c.attempts),
+        ("waiting", Some("no_answer"), 1),
+        "{c:?}"
+    );
+    let call = &calls_to("13900000408")[0];
+    let rang = call.ended_at.unwrap() - call.arrived_at;
+    assert!((4_500..8_000).contains(&rang), "rang {rang} ms: {call:?}");
+    assert!(call.answered_at.is_none());
+    assert!(
+        (c.due_at - call.ended_at.unwrap() - 3_600_000).abs() < 5_000,
+        "{c:?} {call:?}"
+    );
+
+    // Busy: due again 60 s after the attempt, rung again then (not
+    // before), busy again, and given up after the second attempt.
+    let first = calls_to("13900000486")[0].clone();
+    assert_eq!(first.outcome.as_deref(), Some("busy"), "{first:?}");
+    assert_eq!(first.hangup_cause.as_deref(), Some("busy-486"), "{first:?}");
+    let c = contact("13900000486");
+    assert_eq!((c.state.as_str(), c.attempts), ("waiting", 1), "{c:?}");
+    let wait = c.due_at - first.ended_at.unwrap();
+    assert!(
+        (59_000..62_000).contains(&wait),
+        "due {wait} ms after the busy answer"
+    );
+    let c = wait_for(
+        "the busy number's second attempt",
+        Duration::from_secs(90),
+        &server,
+        || {
+            let c = contact("13900000486");
+            (c.attempts == 2).then_some(c)
+        },
+    );
+    assert_eq!(
+        (c.state.as_str(), c.outcome.as_deref()),
+        ("gave_up", Some("busy")),
+        "{c:?}"
+    );
+    let calls = calls_to("13900000486");
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[1].attempt, Some(2));
+    assert!(
+        calls[1].arrived_at >= first.ended_at.unwrap() + 59_000,
+        "rung again too early: {calls:?}"
+    );
+    assert!(c.updated_at >= calls[1].arrived_at);
+
+    // Every attempt is in the customer's history, as an outbound call.
+    let (_, body) = server.get(&format!(
+        "/api/customers/{}/timeline",
+        customer["id"].as_i64().unwrap()
+    ));
+    let timeline: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let outbound = timeline["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "call")
+        .unwrap_or_else(|| panic!("no call in {timeline}"));
+    assert_eq!(outbound["direction"], "outbound", "{outbound}");
+    assert_eq!(outbound["campaign"], "follow-up", "{outbound}");
+    rt.block_on(store.close());
+}
