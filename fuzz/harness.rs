@@ -478,7 +478,8 @@ fn drain_engine(engine: &mut Engine, now: Instant, seen: &mut Seen) {
             | Output::RecordingEnd { .. }
             | Output::Cti { .. }
             | Output::Offer { .. }
-            | Output::Attempted(_) => {}
+            | Output::Attempted(_)
+            | Output::CallbackRequest { .. } => {}
         }
     }
 }

@@ -172,6 +172,11 @@ pub struct CallView {
     pub ivr_path: Vec<String>,
     /// The language the caller chose in the IVR (`zh`, `en`).
     pub language: String,
+    /// Set when we called the customer: the campaign (a callback they
+    /// asked for, a progressive campaign). `caller` is then the number
+    /// called.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
 }
 
 /// What the server sends the agent's page.

@@ -7,13 +7,20 @@
 //! an agent's call back, the busy number is rung again after its retry
 //! delay (and not before), the unanswered call is given up after the ring
 //! time, and every attempt is a call record in the customer's history.
+//!
+//! And a callback: a caller who waited too long in the queue presses 1 to
+//! be called back and hangs up; when an agent becomes ready, hotline calls
+//! the customer, and the agent's phone rings with the screen pop once the
+//! customer has answered.
 
 mod common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::desk::DeskPhone;
+use common::screen::Screen;
+use common::{Server, phone};
 use hotline::store::Store;
 use serde_json::json;
 
@@ -376,5 +383,144 @@ fn a_survey_campaign_calls_customers_and_follows_their_tickets_up() {
         .unwrap_or_else(|| panic!("no call in {timeline}"));
     assert_eq!(outbound["direction"], "outbound", "{outbound}");
     assert_eq!(outbound["campaign"], "follow-up", "{outbound}");
+    rt.block_on(store.close());
+}
+
+/// The demo flow with a callback offer: after 5 s in the agent queue the
+/// caller may press 1 to be called back (the recipe in docs/ivr-flows.md).
+fn flows_with_callbacks(text: &str) -> String {
+    let text = common::always_open(text).replace(
+        "max_wait = \"180s\"\nafter_wait = \"leave_message\"",
+        "max_wait = \"5s\"\nafter_wait = \"callback_offer\"",
+    );
+    format!(
+        "{text}\n[node.callback_offer]\nkind = \"menu\"\nprompt = \"callback-offer\"\n\
+         options = {{ \"1\" = \"callback\", \"2\" = \"agent\" }}\ntimeout = \"6s\"\ntries = 1\n\
+         after_retries = \"leave_message\"\n\n[node.callback]\nkind = \"callback\"\n\
+         campaign = \"callbacks\"\nnext = \"callback_booked\"\n\n[node.callback_booked]\n\
+         kind = \"hangup\"\nprompt = \"callback-booked\"\n"
+    )
+}
+
+#[test]
+fn a_caller_who_asks_to_be_called_back_is_called_when_an_agent_is_ready() {
+    if !common::have_sipp() {
+        return;
+    }
+    const CUSTOMER: &str = "13900000042";
+    const PASSWORD: &str = "ann-desk-9";
+    let proxy = common::free_port();
+    let _customers = customers(proxy, 1);
+    let dir = common::temp_dir("callback-cfg");
+    let config = dir.join("hotline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[outbound]\nproxy = \"127.0.0.1:{proxy}\"\n\
+             [[campaigns]]\nname = \"callbacks\"\nkind = \"callbacks\"\nqueue = \"general\"\n\
+             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = {{ daily = \"08:00-21:00\" }}\n\
+             allow = [\"_1[3-9]XXXXXXXXX\"]\n",
+            zone = noon_zone()
+        ),
+    )
+    .unwrap();
+    let flows = common::flows_copy(flows_with_callbacks);
+    let server = Server::start_with_flows(&flows, &["--config", config.to_str().unwrap()]);
+    let (ann, token) = server.add_user("ann", "agent", PASSWORD);
+    let mut screen = Screen::open(&server, &token);
+    screen.wait("hello", Duration::from_secs(5));
+    let desk = DeskPhone::register(&server, "ann", PASSWORD, "agent_phone_tone.xml", false);
+
+    // Nobody is ready: the caller waits 5 s, is offered a callback, takes
+    // it and is told so.
+    let caller = common::call_to_agent_queue(&server, CUSTOMER);
+    let hear = |prompt: &str| {
+        let needle = phone::prompt_start(caller.law, "zh", prompt, 400);
+        assert!(
+            caller
+                .wait_to_hear(&needle, Duration::from_secs(20))
+                .is_some(),
+            "{prompt} not heard\n{}",
+            server.log()
+        );
+    };
+    hear("callback-offer");
+    caller.press("1");
+    hear("callback-booked");
+    assert!(caller.wait_for_server_hangup(Duration::from_secs(15)));
+    let calls = server.wait_for_ended_calls(1);
+    let inbound = &calls["calls"][0];
+    let url = format!("sqlite://{}", server.data.join("hotline.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt.block_on(Store::connect(&url)).unwrap();
+    let contact = || -> Option<(String, i64, String, Option<String>)> {
+        rt.block_on(
+            sqlx::query_as(
+                "SELECT number, since_at, state, outcome FROM campaign_contacts \
+                 WHERE campaign = 'callbacks'",
+            )
+            .fetch_optional(store.pool()),
+        )
+        .unwrap()
+    };
+    let (number, since, state, _) = wait_for(
+        "the callback request",
+        Duration::from_secs(5),
+        &server,
+        contact,
+    );
+    assert_eq!(
+        (number.as_str(), since, state.as_str()),
+        (CUSTOMER, inbound["arrived_at"].as_i64().unwrap(), "waiting"),
+        "in line by the time they called"
+    );
+    // Not dialled while no agent is ready.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(contact().unwrap().2, "waiting");
+
+    // Ann is ready: hotline calls the customer back, and once they answer
+    // Ann's phone rings with the screen pop.
+    let before = screen.seen.len();
+    let ready_at = Instant::now();
+    assert_eq!(
+        screen.command("r", json!({ "type": "ready" }))["type"],
+        "ok"
+    );
+    let offered = screen.wait_from(before, "offered", Duration::from_secs(15));
+    let took = ready_at.elapsed();
+    assert_eq!(offered["call"]["campaign"], "callbacks", "{offered}");
+    assert_eq!(offered["call"]["caller"], CUSTOMER, "{offered}");
+    let recent = offered["pop"]["recent_calls"].as_array().unwrap();
+    assert!(
+        recent
+            .iter()
+            .any(|c| c["id"] == inbound["id"] && c["direction"] == "inbound"),
+        "the call they asked from is in the pop: {offered}"
+    );
+    screen.wait_from(before, "answered", Duration::from_secs(10));
+    eprintln!("agent ready -> offered with the customer on the line: {took:?}");
+    let call_id = offered["call"]["id"].as_str().unwrap().to_owned();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        screen.command("h", json!({ "type": "hang_up", "call": call_id }))["type"],
+        "ok"
+    );
+    assert!(desk.finished(Duration::from_secs(10)), "{}", server.log());
+    let (_, _, state, outcome) = wait_for(
+        "the callback done",
+        Duration::from_secs(10),
+        &server,
+        || contact().filter(|c| c.2 != "dialling" && c.2 != "waiting"),
+    );
+    assert_eq!(
+        (state.as_str(), outcome.as_deref()),
+        ("reached", Some("answered"))
+    );
+    let (_, body) = server.get(&format!("/api/calls/{call_id}"));
+    let record: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(record["agent_id"], ann, "{record}");
     rt.block_on(store.close());
 }

@@ -202,6 +202,7 @@ fn call_view() -> CallView {
         digits: "11".into(),
         ivr_path: vec!["1 → mandarin".into(), "1 → repair".into()],
         language: "zh".into(),
+        campaign: None,
     }
 }
 
@@ -217,6 +218,8 @@ fn bare_call_view() -> CallView {
         digits: String::new(),
         ivr_path: Vec::new(),
         language: "en".into(),
+        // A callback the customer asked for: hotline called them.
+        campaign: Some("callbacks".into()),
     }
 }
 

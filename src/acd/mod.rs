@@ -371,6 +371,22 @@ impl Acd {
         self.agents.get(&agent).map(|a| &a.state)
     }
 
+    /// Agents of `queue` ready and free now, and the calls waiting in it:
+    /// how many more calls the queue could take at once.
+    pub fn room_in(&self, queue: &str) -> (usize, usize) {
+        let ready = self
+            .agents
+            .values()
+            .filter(|a| {
+                a.state == AgentState::Ready
+                    && a.away.is_none()
+                    && a.queues.iter().any(|q| q == queue)
+            })
+            .count();
+        let waiting = self.waiting.values().filter(|w| w.queue == queue).count();
+        (ready, waiting)
+    }
+
     /// Calls waiting in `queue`, in the order they will be served.
     pub fn waiting_in(&self, queue: &str) -> Vec<CallRef> {
         let mut calls: Vec<(&CallRef, &Waiting)> = self

@@ -33,6 +33,12 @@ pub enum EngineRequest {
         agent: Option<i64>,
         reply: oneshot::Sender<Result<(), PauseError>>,
     },
+    /// How many more calls the agents of `queue` could take now (the
+    /// dialer's progressive and callback pacing).
+    AgentRoom {
+        queue: String,
+        reply: oneshot::Sender<u32>,
+    },
     /// The dialer places a campaign's call: our call id out.
     Dial {
         order: DialOrder,

@@ -51,6 +51,8 @@ pub(super) enum Action {
     /// A transfer an agent asked for to an outside number failed: the
     /// caller waits for an agent again.
     TransferFailed(String),
+    /// An answered outbound call waits for an agent of this queue.
+    WaitForAgent { queue: String },
 }
 
 /// The call's part in the ACD: queue, agent and the times reports need.
@@ -1143,6 +1145,15 @@ impl Call {
                 }
                 self.event(now, kind, &detail);
             }
+            Effect::Callback { campaign } => {
+                self.event(now, "callback-requested", &campaign);
+                self.pending.push(Action::Output(Output::CallbackRequest {
+                    call_id: self.id.clone(),
+                    number: self.from_number.clone(),
+                    campaign,
+                    since_at: self.arrived_ms,
+                }));
+            }
             Effect::Answer { question, value } => {
                 self.event(now, "survey-answer", &format!("{question}={value}"));
                 self.on_survey_answer(question, value);
@@ -1231,6 +1242,7 @@ impl Call {
             digits: self.digits.clone(),
             ivr_path: self.ivr_path.clone(),
             language: self.ivr.language().to_owned(),
+            campaign: self.campaign().map(str::to_owned),
         }
     }
 

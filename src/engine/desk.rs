@@ -849,6 +849,33 @@ impl Engine {
         self.drain_acd(now);
     }
 
+    /// An answered outbound call (progressive, callbacks) waits for the
+    /// first agent of `queue`, ahead of every caller the IVR queued, with
+    /// music: the dialer dialled because an agent was ready.
+    pub(super) fn wait_for_agent(&mut self, now: Instant, key: CallKey, queue: &str) {
+        self.enqueue(now, key, queue, FRONT_OF_QUEUE, &[]);
+        if let Some(c) = self.calls.get_mut(&key)
+            && let Some(part) = c.acd.as_mut()
+        {
+            part.parked = true;
+            c.set_music(now, true);
+            c.event(now, "waiting-for-agent", queue);
+        }
+    }
+
+    /// How many more outbound calls the dialer may place for `queue` now:
+    /// its ready agents, less the calls waiting in it and the outbound
+    /// calls already promised one (dialling, or answered and waiting).
+    pub fn agent_room(&self, queue: &str) -> u32 {
+        let (ready, waiting) = self.acd.room_in(queue);
+        let promised = self
+            .calls
+            .values()
+            .filter(|c| c.wants_agent_of() == Some(queue) && c.acd.is_none())
+            .count();
+        u32::try_from(ready.saturating_sub(waiting + promised)).unwrap_or(0)
+    }
+
     /// Puts a caller whose agent is gone back in a queue at the front, or
     /// waiting for one agent.
     fn requeue(&mut self, now: Instant, key: CallKey, to: Requeue, why: &str) {

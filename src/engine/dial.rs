@@ -49,8 +49,18 @@ pub struct DialOrder {
     pub number: String,
     /// The number presented to the customer.
     pub caller_id: String,
-    /// The flow the answered call runs (a survey); checked to exist.
-    pub flow: String,
+    pub then: AfterAnswer,
+}
+
+/// What an answered outbound call does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterAnswer {
+    /// Runs this flow (a survey); checked to exist.
+    Flow(String),
+    /// Waits, with music, for the first agent of this queue, ahead of every
+    /// caller (the dialer dialled because one was ready); the agent gets
+    /// the screen pop as for an inbound call.
+    Agent { queue: String },
 }
 
 /// Why a dial order was not placed.
@@ -64,6 +74,8 @@ pub enum DialError {
     BadNumber,
     #[error("the survey flow is not among the IVR flows")]
     NoFlow,
+    #[error("the campaign's queue is not configured")]
+    NoQueue,
 }
 
 /// One ended attempt, for the dialer.
@@ -114,8 +126,14 @@ impl Engine {
         if !digits_only(&order.number) || !digits_only(&order.caller_id) {
             return Err(DialError::BadNumber);
         }
-        if self.catalog.flows.flow(&order.flow).is_none() {
-            return Err(DialError::NoFlow);
+        match &order.then {
+            AfterAnswer::Flow(flow) if self.catalog.flows.flow(flow).is_none() => {
+                return Err(DialError::NoFlow);
+            }
+            AfterAnswer::Agent { queue } if !self.cfg.queues.iter().any(|q| &q.name == queue) => {
+                return Err(DialError::NoQueue);
+            }
+            _ => {}
         }
         let key = self.new_call_key();
         let wall = self.wall_ms(now);
@@ -241,12 +259,11 @@ fn build_invite(
 impl Call {
     /// An outbound call (see the module doc), waiting for its media socket.
     pub(super) fn dial(n: call::NewCall<'_>) -> Call {
-        let flow = n
-            .outbound
-            .as_ref()
-            .map(|o| o.order.flow.clone())
-            .unwrap_or_default();
-        let mut c = Call::build(n, Some(flow));
+        let flow = n.outbound.as_ref().and_then(|o| match &o.order.then {
+            AfterAnswer::Flow(flow) => Some(flow.clone()),
+            AfterAnswer::Agent { .. } => None,
+        });
+        let mut c = Call::build(n, flow);
         let o = c.outbound.as_ref().map(|o| o.order.clone());
         if let Some(o) = o {
             let op = RecordOp::Dialled {
@@ -374,7 +391,12 @@ impl Call {
         self.event(now, "answered", &format!("rtp {local}"));
         self.start_media(now, &neg);
         self.phase = Phase::Answered(call::Flow::Running);
-        self.ivr_due = true;
+        match self.outbound.as_ref().map(|o| o.order.then.clone()) {
+            Some(AfterAnswer::Agent { queue }) => {
+                self.pending.push(call::Action::WaitForAgent { queue });
+            }
+            _ => self.ivr_due = true,
+        }
     }
 
     fn ack_2xx(&mut self) {
@@ -608,5 +630,22 @@ impl Call {
         });
         self.pending
             .push(call::Action::Output(Output::Attempted(Box::new(attempt))));
+    }
+
+    /// The queue an outbound call waits for an agent of, until one has it:
+    /// from the dial to the agent's answer (the dialer's count of promised
+    /// agents).
+    pub(super) fn wants_agent_of(&self) -> Option<&str> {
+        let o = self.outbound.as_ref()?;
+        let AfterAnswer::Agent { queue } = &o.order.then else {
+            return None;
+        };
+        let connected = self.acd.as_ref().is_some_and(|p| p.agent.is_some());
+        (!self.is_over() && !connected).then_some(queue.as_str())
+    }
+
+    /// The campaign of an outbound call.
+    pub(super) fn campaign(&self) -> Option<&str> {
+        self.outbound.as_ref().map(|o| o.order.campaign.as_str())
     }
 }

@@ -53,7 +53,7 @@ use crate::sip::{Peer, dialog};
 use call::{Action, Call};
 pub use desk::{AgentProfile, PauseError};
 use desk::{DESK_TIMER, Desk};
-pub use dial::{Attempt, DialError, DialOrder};
+pub use dial::{AfterAnswer, Attempt, DialError, DialOrder};
 pub use prompts::{IvrCatalog, PromptSet};
 pub use test_call::{MAX_TEST_CALLS, TestCallError, TestCallStatus};
 
@@ -146,6 +146,14 @@ pub enum Output {
     Standing { call: CallKey, caller: String },
     /// An outbound attempt is over: what it came to, for the dialer.
     Attempted(Box<Attempt>),
+    /// The caller asked to be called back: enrol `number` in `campaign`,
+    /// in line by `since_at` (when they called, wall ms).
+    CallbackRequest {
+        call_id: String,
+        number: String,
+        campaign: String,
+        since_at: i64,
+    },
 }
 
 /// The settings the engine needs, taken from the validated configuration.
@@ -952,6 +960,7 @@ impl Engine {
                     skills,
                 } => self.enqueue(now, key, &queue, priority, &skills),
                 Action::TransferFailed(why) => self.agent_transfer_failed(now, key, &why),
+                Action::WaitForAgent { queue } => self.wait_for_agent(now, key, &queue),
                 Action::Audio(samples) => {
                     let leg = self
                         .calls

@@ -574,6 +574,8 @@ struct Sim {
     loopback: bool,
     /// Outbound attempts the engine reported over, with when.
     attempts: Vec<(Duration, crate::engine::Attempt)>,
+    /// Callbacks asked for: (number, campaign, since).
+    callbacks: Vec<(String, String, i64)>,
 }
 
 /// What the engine recorded of one call.
@@ -618,6 +620,7 @@ impl Sim {
             gone_browsers: Vec::new(),
             loopback: false,
             attempts: Vec::new(),
+            callbacks: Vec::new(),
         }
     }
 
@@ -699,6 +702,12 @@ impl Sim {
                     }
                     Output::CloseMedia { call } => self.closes.push((at, call)),
                     Output::Attempted(a) => self.attempts.push((at, *a)),
+                    Output::CallbackRequest {
+                        number,
+                        campaign,
+                        since_at,
+                        ..
+                    } => self.callbacks.push((number, campaign, since_at)),
                     Output::Record(op) => self.records.push((at, op)),
                     Output::Lookup {
                         call,

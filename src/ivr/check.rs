@@ -308,6 +308,7 @@ fn reads(kind: &NodeKind) -> Vec<&str> {
         }
         NodeKind::Branch { var, .. } => names.push(var.as_str()),
         NodeKind::Time { .. }
+        | NodeKind::Callback { .. }
         | NodeKind::Language { .. }
         | NodeKind::SubFlow { .. }
         | NodeKind::Return => {}

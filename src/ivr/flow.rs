@@ -330,6 +330,15 @@ pub enum NodeKind {
         value: Template,
         next: NodeIx,
     },
+    /// The caller asks to be called back instead of waiting: reported as
+    /// [`crate::ivr::Effect::Callback`]; the call goes on to `next` (which
+    /// tells them and hangs up).
+    Callback {
+        /// The callbacks campaign the request joins (checked against the
+        /// configuration when the server starts).
+        campaign: String,
+        next: NodeIx,
+    },
     Language {
         language: String,
         next: NodeIx,
@@ -369,6 +378,7 @@ impl NodeKind {
             NodeKind::Lookup { .. } => "lookup",
             NodeKind::Set { .. } => "set",
             NodeKind::Answer { .. } => "answer",
+            NodeKind::Callback { .. } => "callback",
             NodeKind::Language { .. } => "language",
             NodeKind::Message { .. } => "message",
             NodeKind::Queue(_) => "queue",
@@ -390,6 +400,7 @@ impl NodeKind {
             | NodeKind::Say { next, .. }
             | NodeKind::Set { next, .. }
             | NodeKind::Answer { next, .. }
+            | NodeKind::Callback { next, .. }
             | NodeKind::Language { next, .. }
             | NodeKind::SubFlow { next, .. } => vec![e(*next, "next", false)],
             NodeKind::Message { next, .. } => vec![e(*next, "next", true)],

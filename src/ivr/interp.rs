@@ -101,6 +101,11 @@ pub enum Effect {
         question: String,
         value: String,
     },
+    /// The caller asks to be called back (a `callback` node): enrol them
+    /// in `campaign`, keeping their place in line by the time they called.
+    Callback {
+        campaign: String,
+    },
     /// An entry for the call's timeline.
     Event {
         kind: &'static str,
@@ -710,6 +715,12 @@ impl Ivr {
                 self.effects.push_back(Effect::Answer {
                     question: question.clone(),
                     value: value.render(&self.vars),
+                });
+                Some(*next)
+            }
+            NodeKind::Callback { campaign, next } => {
+                self.effects.push_back(Effect::Callback {
+                    campaign: campaign.clone(),
                 });
                 Some(*next)
             }

@@ -199,7 +199,7 @@ impl LineIndex {
     }
 }
 
-const KINDS: &str = "play, menu, collect, say, branch, time, lookup, set, answer, language, message, queue, transfer, subflow, return, hangup";
+const KINDS: &str = "play, menu, collect, say, branch, time, lookup, set, answer, callback, language, message, queue, transfer, subflow, return, hangup";
 
 struct Parser<'a> {
     src: &'a Sources,
@@ -428,6 +428,21 @@ impl Parser<'_> {
                         value,
                         next,
                     })
+            }
+            "callback" => {
+                let campaign = self.string(&mut f, "campaign", true);
+                if let Some((c, at)) = &campaign
+                    && !is_campaign_name(c)
+                {
+                    self.error_at(
+                        *at,
+                        format!("`campaign`: {c:?} is not a campaign name (a-z, 0-9, - and _)"),
+                    );
+                }
+                let next = self.edge(&mut f, "next");
+                campaign
+                    .filter(|(c, _)| is_campaign_name(c))
+                    .map(|(campaign, _)| NodeKind::Callback { campaign, next })
             }
             "language" => {
                 let language = self.string(&mut f, "language", true);
@@ -1163,4 +1178,12 @@ fn enclosing_node(text: &str, offset: usize) -> Option<String> {
         let inner = line.strip_prefix("[node.")?.strip_suffix(']')?;
         Some(inner.trim().trim_matches('"').to_owned())
     })
+}
+
+/// A campaign's name as the configuration allows it.
+fn is_campaign_name(name: &str) -> bool {
+    (1..=40).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }

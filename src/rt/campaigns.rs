@@ -32,7 +32,7 @@ use super::wall_ms;
 use crate::api::Live;
 use crate::api::engine::EngineRequest;
 use crate::campaign::{self, Held, Mode, Outcome, Rules, RunState, Situation};
-use crate::engine::{Attempt, DialOrder};
+use crate::engine::{AfterAnswer, Attempt, DialOrder};
 use crate::store::campaigns::{Contact, NewContact};
 use crate::store::{Store, StoreError};
 use crate::ticket::{Actor, SlaPolicy, Ticket, TicketStage, Transition};
@@ -85,6 +85,39 @@ pub(super) async fn enroll_completed(
     }
 }
 
+/// Enrols a caller who asked the IVR to be called back (retried briefly:
+/// the caller was told they will be called).
+pub(super) async fn enroll_callback(
+    store: Store,
+    call_id: String,
+    number: String,
+    campaign: String,
+    since_at: i64,
+) {
+    let Some(number) = crate::phone::normalise(&number) else {
+        warn!(call = %call_id, number, "a callback was asked for from a number we cannot dial");
+        return;
+    };
+    for wait in [0, 500, 2_000, 10_000] {
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        match store
+            .enroll_callback(&campaign, &number, &call_id, since_at, wall_ms())
+            .await
+        {
+            Ok(true) => {
+                info!(call = %call_id, campaign, "callback requested");
+                return;
+            }
+            Ok(false) => {
+                info!(call = %call_id, campaign, "callback requested again: the earlier request keeps its place");
+                return;
+            }
+            Err(e) => warn!(call = %call_id, error = %e, "cannot enrol the callback; retrying"),
+        }
+    }
+    tracing::error!(call = %call_id, campaign, number, "callback request lost: the database did not take it");
+}
+
 /// How often the dialer looks for contacts to call.
 const DIAL_EVERY: Duration = Duration::from_secs(1);
 /// A claim's lease; renewed every round while the call is up, so only a
@@ -127,12 +160,12 @@ pub(super) struct Dialer {
 impl Dialer {
     /// Runs until the engine's driver is gone (`attempts` closed).
     pub(super) async fn run(mut self, mut attempts: mpsc::UnboundedReceiver<Attempt>) {
-        if !self
+        if self
             .campaigns
             .iter()
-            .any(|c| matches!(c.mode, Mode::Survey { .. }))
+            .all(|c| matches!(c.mode, Mode::Preview { .. }))
         {
-            // Nothing this dialer places yet; still drain the channel.
+            // Nothing to dial by ourselves; still drain the channel.
             while let Some(a) = attempts.recv().await {
                 self.finished(a).await;
             }
@@ -166,10 +199,6 @@ impl Dialer {
             .await?;
         let states = self.store.run_states().await?;
         for rules in self.campaigns.clone() {
-            let Mode::Survey { flow } = &rules.mode else {
-                // Agent campaigns dial with the ACD (not built yet).
-                continue;
-            };
             let state = states
                 .get(&rules.name)
                 .copied()
@@ -177,15 +206,47 @@ impl Dialer {
             if state != RunState::Running || !rules.window_open(now) {
                 continue;
             }
-            self.dial_campaign(&rules, flow, now).await?;
+            let (then, ready_agents) = match &rules.mode {
+                Mode::Survey { flow } => (AfterAnswer::Flow(flow.clone()), 0),
+                Mode::Progressive { queue } | Mode::Callbacks { queue } => {
+                    let room = self.agent_room(queue).await;
+                    if room == 0 {
+                        continue;
+                    }
+                    (
+                        AfterAnswer::Agent {
+                            queue: queue.clone(),
+                        },
+                        room,
+                    )
+                }
+                // An agent dials a preview contact from their page.
+                Mode::Preview { .. } => continue,
+            };
+            self.dial_campaign(&rules, then, ready_agents, now).await?;
         }
         Ok(())
+    }
+
+    /// How many more calls the agents of `queue` could take (0 if the
+    /// engine cannot say).
+    async fn agent_room(&self, queue: &str) -> u32 {
+        let (reply, answer) = oneshot::channel();
+        let request = EngineRequest::AgentRoom {
+            queue: queue.to_owned(),
+            reply,
+        };
+        if self.engine.send(request).await.is_err() {
+            return 0;
+        }
+        answer.await.unwrap_or(0)
     }
 
     async fn dial_campaign(
         &mut self,
         rules: &Rules,
-        flow: &str,
+        then: AfterAnswer,
+        ready_agents: u32,
         now: i64,
     ) -> Result<(), StoreError> {
         let mine = self
@@ -233,7 +294,7 @@ impl Dialer {
                 state: RunState::Running,
                 in_flight,
                 trunk_free,
-                ready_agents: 0,
+                ready_agents,
                 do_not_call: &do_not_call,
                 dialled_today: &dialled_today,
                 daily_cap: self.daily_cap,
@@ -269,7 +330,7 @@ impl Dialer {
                 attempt,
                 number: contact.number.clone(),
                 caller_id: rules.caller_id.clone(),
-                flow: flow.to_owned(),
+                then: then.clone(),
             };
             let (reply, answer) = oneshot::channel();
             let placed = match self.engine.send(EngineRequest::Dial { order, reply }).await {

@@ -41,6 +41,8 @@ pub struct IvrFiles {
     /// Shared with the runtime, which replaces it when the configuration
     /// is reloaded.
     pub queues: Arc<std::sync::RwLock<Vec<String>>>,
+    /// The callbacks campaigns configured: a callback node must name one.
+    pub callback_campaigns: Vec<String>,
 }
 
 impl IvrFiles {
@@ -53,6 +55,12 @@ impl IvrFiles {
                 s.queues.iter().map(|q| q.name.clone()).collect(),
             )),
             transfer_allow: s.transfer_allow.clone(),
+            callback_campaigns: s
+                .campaigns
+                .iter()
+                .filter(|c| matches!(c.mode, crate::campaign::Mode::Callbacks { .. }))
+                .map(|c| c.name.clone())
+                .collect(),
         }
     }
 }
@@ -98,9 +106,21 @@ fn read_sources(files: &IvrFiles) -> Result<Sources, String> {
     })
 }
 
-/// Queue nodes of `flows` naming a queue not in `queues`, one line each
-/// (file, line, node).
-pub fn unknown_queues(flows: &ivr::FlowSet, queues: &[String]) -> Vec<String> {
+/// Queue nodes of `flows` naming a queue not in `queues`, and callback
+/// nodes naming a campaign not in `callbacks`, one line each (file, line,
+/// node).
+pub fn unknown_queues(
+    flows: &ivr::FlowSet,
+    queues: &[String],
+    callbacks: &[String],
+) -> Vec<String> {
+    let list = |names: &[String]| {
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    };
     flows
         .flows
         .values()
@@ -112,8 +132,17 @@ pub fn unknown_queues(flows: &ivr::FlowSet, queues: &[String]) -> Vec<String> {
                     n.line,
                     n.id,
                     q.queue,
-                    queues.join(", ")
+                    list(queues)
                 )),
+                ivr::flow::NodeKind::Callback { campaign, .. } if !callbacks.contains(campaign) => {
+                    Some(format!(
+                        "{}:{}: node `{}`: `{campaign}` is not a configured campaign of kind callbacks (configured: {})",
+                        f.file,
+                        n.line,
+                        n.id,
+                        list(callbacks)
+                    ))
+                }
                 _ => None,
             })
         })
@@ -131,7 +160,7 @@ pub fn load_catalog(files: &IvrFiles, version: u64) -> Result<IvrCatalog, String
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    let unknown = unknown_queues(&flows, &queues);
+    let unknown = unknown_queues(&flows, &queues, &files.callback_campaigns);
     if !unknown.is_empty() {
         return Err(unknown.join("\n"));
     }

@@ -451,8 +451,11 @@ pub async fn serve_until(
         media,
         messages,
         recordings,
+        attempts,
         ..
     } = driver;
+    // The dialer ends when this is gone (see below).
+    drop(attempts);
     // Finishes the messages and recordings still open and queues their
     // records; each holds a sink, which must be gone for the writer to end.
     drop(messages);
@@ -836,6 +839,9 @@ impl Driver {
             EngineRequest::Dial { order, reply } => {
                 let _ = reply.send(self.engine.dial(now(), order));
             }
+            EngineRequest::AgentRoom { queue, reply } => {
+                let _ = reply.send(self.engine.agent_room(&queue));
+            }
         }
     }
 
@@ -926,6 +932,17 @@ impl Driver {
                             })
                             .await;
                     });
+                }
+                Output::CallbackRequest {
+                    call_id,
+                    number,
+                    campaign,
+                    since_at,
+                } => {
+                    let store = self.store.clone();
+                    tokio::spawn(campaigns::enroll_callback(
+                        store, call_id, number, campaign, since_at,
+                    ));
                 }
                 Output::Attempted(attempt) => {
                     // The dialer ends only after the driver: nobody to

@@ -471,4 +471,35 @@ impl Store {
         .map_err(StoreError::from_sqlx)?;
         Ok(())
     }
+
+    /// Enrols a caller who asked to be called back during call `call_id`,
+    /// in line by `since_at` (when they called) and due at once; `false`
+    /// if the campaign is already to call that number back.
+    pub async fn enroll_callback(
+        &self,
+        campaign: &str,
+        number: &str,
+        call_id: &str,
+        since_at: i64,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO campaign_contacts \
+             (campaign, number, customer_id, ticket, dedupe, since_at, due_at, created_at, updated_at) \
+             SELECT $1, $2, (SELECT MIN(p.customer_id) FROM customer_phones p WHERE p.phone = $2), \
+             NULL, $3, $4, $5, $5, $5 \
+             WHERE NOT EXISTS (SELECT 1 FROM campaign_contacts c WHERE c.campaign = $1 \
+                               AND c.number = $2 AND c.state IN ('waiting', 'dialling')) \
+             ON CONFLICT (campaign, dedupe) DO NOTHING",
+        )
+        .bind(campaign)
+        .bind(number)
+        .bind(format!("callback:{call_id}"))
+        .bind(since_at)
+        .bind(at)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(done.rows_affected() > 0)
+    }
 }

@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::campaign::Outcome;
-use crate::engine::{DialError, DialOrder};
+use crate::engine::{AfterAnswer, DialError, DialOrder};
 
 /// The carrier's proxy of the test configuration: outside the trunk's
 /// allowed sources, as a carrier's outbound proxy often is.
@@ -55,7 +55,7 @@ fn order(number: &str) -> DialOrder {
         attempt: 1,
         number: number.into(),
         caller_id: "4008001234".into(),
-        flow: "main".into(),
+        then: AfterAnswer::Flow("main".into()),
     }
 }
 
@@ -343,7 +343,7 @@ fn dial_orders_are_refused_with_a_reason() {
         Err(DialError::BadNumber)
     );
     let mut flowless = order("13900000001");
-    flowless.flow = "nowhere".into();
+    flowless.then = AfterAnswer::Flow("nowhere".into());
     assert_eq!(sim.engine.dial(now, flowless), Err(DialError::NoFlow));
     sim.engine.begin_shutdown();
     assert_eq!(
