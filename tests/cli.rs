@@ -118,6 +118,26 @@ fn check_flows_refuses_a_queue_that_is_not_configured() {
     );
 }
 
+/// A callback node must name a configured campaign of kind callbacks: the
+/// caller is told they will be called back.
+#[test]
+fn check_flows_refuses_a_callback_to_a_campaign_that_is_not_configured() {
+    let flows = common::flows_copy(|t| {
+        t.replace(
+            "after_wait = \"leave_message\"",
+            "after_wait = \"callback\"",
+        ) + "\n[node.callback]\nkind = \"callback\"\ncampaign = \"callbacks\"\nnext = \"goodbye\"\n"
+    });
+    let (code, text) = hotline(&["check-flows", flows.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(
+            "node `callback`: `callbacks` is not a configured campaign of kind callbacks (configured: none)"
+        ),
+        "{text}"
+    );
+}
+
 #[test]
 fn serve_refuses_an_invalid_flow_and_a_missing_prompt_file() {
     let flows = common::flows_copy(|t| t.replace("kind = \"say\"", "kind = \"speak\""));

@@ -980,6 +980,53 @@ prompt = "goodbye"
 }
 
 #[test]
+fn a_callback_request_is_reported_and_the_flow_goes_on() {
+    let f = flow(
+        r#"start = "offer"
+[node.offer]
+kind = "menu"
+prompt = "a"
+options = { "1" = "callback" }
+after_retries = "bye"
+[node.callback]
+kind = "callback"
+campaign = "callbacks"
+next = "bye"
+[node.bye]
+kind = "hangup"
+prompt = "goodbye"
+"#,
+    );
+    let mut w = Walk::new(f);
+    w.key("1");
+    let asked: Vec<_> = w
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Callback { campaign } => Some(campaign.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, ["callbacks"]);
+    assert_eq!(w.path(), ["main/offer", "main/callback", "main/bye"]);
+    w.played();
+    assert_eq!(w.hung_up(), Some("flow-complete"));
+    let node = |fields: &str| {
+        format!(
+            "start = \"a\"\n[node.a]\nkind = \"callback\"\n{fields}[node.b]\nkind = \"hangup\"\n"
+        )
+    };
+    assert_refused(
+        &node("next = \"b\"\n"),
+        &["ivr-flows/main.toml:2: node `a`: missing field `campaign`"],
+    );
+    assert_refused(
+        &node("campaign = \"Call Backs\"\nnext = \"b\"\n"),
+        &["main.toml:4: node `a`: `campaign`: \"Call Backs\" is not a campaign name"],
+    );
+}
+
+#[test]
 fn refuses_bad_answer_nodes_naming_file_line_and_node() {
     let node = |fields: &str| {
         format!("start = \"a\"\n[node.a]\nkind = \"answer\"\n{fields}[node.b]\nkind = \"hangup\"\n")

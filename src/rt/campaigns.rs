@@ -6,8 +6,10 @@
 //! or a second instance never enrols a ticket twice, and a ticket completed
 //! while the server was down is enrolled at the next start.
 //!
-//! The dialer ([`Dialer`]): every second, for each running campaign inside
-//! its window, it reads the due contacts, the do-not-call list and the
+//! The dialer ([`Dialer`]): every second, and at once when an agent
+//! becomes ready, for each running campaign inside its window (survey
+//! campaigns; progressive and callbacks campaigns only while their queue
+//! has a ready agent not yet promised a call), it reads the due contacts, the do-not-call list and the
 //! day's attempts per number, lets [`crate::campaign::pick`] choose, claims
 //! the chosen under a lease (so another instance cannot take them), and
 //! asks the engine to dial each. When the engine reports an attempt over,
@@ -155,6 +157,8 @@ pub(super) struct Dialer {
     pub live: Arc<Live>,
     /// Contact id → the call in progress.
     pub in_flight: HashMap<i64, Flight>,
+    /// Rung when an agent becomes ready: a round at once.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl Dialer {
@@ -175,7 +179,12 @@ impl Dialer {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tick.tick() => {
+                () = async {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        () = self.wake.notified() => {}
+                    }
+                } => {
                     if !self.live.draining.load(std::sync::atomic::Ordering::Relaxed)
                         && let Err(e) = self.round().await
                     {

@@ -296,6 +296,7 @@ pub async fn serve_until(
         stop_http_tx.subscribe(),
     ));
     let (attempts_tx, attempts_rx) = mpsc::unbounded_channel();
+    let dialer_wake = Arc::new(tokio::sync::Notify::new());
     let dialer_task = tokio::spawn(
         campaigns::Dialer {
             store: store.clone(),
@@ -307,6 +308,7 @@ pub async fn serve_until(
             engine: engine_tx.clone(),
             live: live.clone(),
             in_flight: HashMap::new(),
+            wake: dialer_wake.clone(),
         }
         .run(attempts_rx),
     );
@@ -425,6 +427,7 @@ pub async fn serve_until(
         agents: cti::spawn(hub, store.clone()),
         queue_names,
         attempts: attempts_tx,
+        dialer_wake: dialer_wake.clone(),
     };
     driver
         .run(
@@ -592,6 +595,8 @@ struct Driver {
     agents: mpsc::UnboundedSender<cti::CtiOut>,
     /// Ended outbound attempts, for the dialer.
     attempts: mpsc::UnboundedSender<crate::engine::Attempt>,
+    /// Wakes the dialer at once (an agent became ready).
+    dialer_wake: Arc<tokio::sync::Notify>,
     /// The configured queue names the flows reloader checks queue nodes
     /// against.
     queue_names: Arc<std::sync::RwLock<Vec<String>>>,
@@ -906,6 +911,12 @@ impl Driver {
                     self.recordings.end(call, keep, agents);
                 }
                 Output::Cti { agent, event } => {
+                    // An agent ready is a call the dialer may place now
+                    // (progressive, callbacks), not at its next round.
+                    if matches!(&*event, crate::cti::Event::State { state, .. } if state.name == "ready")
+                    {
+                        self.dialer_wake.notify_one();
+                    }
                     let _ = self.agents.send(cti::CtiOut::Event(agent, event));
                 }
                 Output::Offer { agent, call } => {

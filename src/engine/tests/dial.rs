@@ -360,3 +360,80 @@ fn dial_orders_are_refused_with_a_reason() {
     );
     assert!(sim.engine.is_idle() && bare.engine.is_idle());
 }
+
+#[test]
+fn a_progressive_call_is_dialled_for_a_ready_agent_and_rings_them_once_answered() {
+    use super::acd::{DeskPhone, acd_sim, command, sign_on};
+    let mut sim = acd_sim(crate::acd::Strategy::LongestIdle);
+    let phone = DeskPhone::register(&mut sim, 1, "ann", 6001);
+    sign_on(&mut sim, 1, "ann");
+    assert_eq!(sim.engine.agent_room("general"), 0, "nobody is ready");
+    command(&mut sim, 1, serde_json::json!({"type": "ready"}));
+    assert_eq!(sim.engine.agent_room("general"), 1);
+
+    let mut progressive = order("13900000042");
+    progressive.then = AfterAnswer::Agent {
+        queue: "general".into(),
+    };
+    let now = sim.now;
+    sim.engine.dial(now, progressive).expect("dialled");
+    sim.drain();
+    let call = *sim.open_requests.last().expect("media");
+    let invite = sim.requests(rsip::Method::Invite).last().cloned().unwrap();
+    assert_eq!(invite.dest, carrier());
+    assert_eq!(
+        sim.engine.agent_room("general"),
+        0,
+        "the ready agent is promised to the call being dialled"
+    );
+    assert!(
+        sim.offers.is_empty(),
+        "the agent is not rung before the answer"
+    );
+
+    sim.send(&reply(&invite, 180, "", None), carrier());
+    sim.advance(ms(400));
+    sim.send(&reply(&invite, 200, "", Some(&customer_sdp())), carrier());
+    sim.start_feed(call);
+    sim.advance(ms(100));
+    let (agent, view) = sim
+        .offers
+        .last()
+        .cloned()
+        .expect("the agent is offered the call");
+    assert_eq!(agent, 1);
+    assert_eq!(view.campaign.as_deref(), Some("follow-up"));
+    assert_eq!(view.caller, "13900000042");
+    assert_eq!(view.queue, "general");
+    phone.answer(&mut sim);
+    sim.advance(ms(200));
+    assert!(
+        sim.ops()
+            .iter()
+            .any(|op| matches!(op, RecordOp::AgentAnswered { agent_id: 1, .. }))
+    );
+    assert_eq!(sim.engine.agent_room("general"), 0, "on the call");
+
+    // The customer hangs up: the attempt was answered.
+    let to = invite.header("From").unwrap();
+    let from = format!("{};tag=carrier-1", invite.header("To").unwrap());
+    let bye = format!(
+        "BYE sip:hotline@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-bye2\r\n\
+         Max-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: 1 BYE\r\n\
+         Content-Length: 0\r\n\r\n",
+        invite.header("Call-ID").unwrap()
+    );
+    sim.send(&bye, carrier());
+    assert_eq!(only_attempt(&sim).outcome, Outcome::Answered);
+}
+
+#[test]
+fn a_progressive_order_for_an_unknown_queue_is_refused() {
+    let mut sim = dial_sim();
+    let mut o = order("13900000042");
+    o.then = AfterAnswer::Agent {
+        queue: "nowhere".into(),
+    };
+    let now = sim.now;
+    assert_eq!(sim.engine.dial(now, o), Err(DialError::NoQueue));
+}
