@@ -24,23 +24,6 @@ use common::{Server, phone};
 use hotline::store::Store;
 use serde_json::json;
 
-/// A zone whose local time is now around noon, so the campaign's window
-/// (inside the legal 08:00-21:00) is open whenever the test runs.
-fn noon_zone() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let utc_hour = i64::try_from((secs / 3600) % 24).unwrap();
-    let offset = 12 - utc_hour;
-    // Etc/GMT-N is UTC+N (POSIX signs).
-    match offset {
-        0 => "Etc/GMT".into(),
-        o if o > 0 => format!("Etc/GMT-{o}"),
-        o => format!("Etc/GMT+{}", -o),
-    }
-}
-
 struct Customers(Child);
 
 impl Drop for Customers {
@@ -140,7 +123,7 @@ fn a_survey_campaign_calls_customers_and_follows_their_tickets_up() {
              [[campaigns]]\nname = \"callbacks\"\nkind = \"callbacks\"\nqueue = \"complaint\"\n\
              caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = {{ daily = \"09:00-18:00\" }}\n\
              allow = [\"_1[3-9]XXXXXXXXX\"]\n",
-            zone = noon_zone()
+            zone = common::noon_zone()
         ),
     )
     .unwrap();
@@ -420,7 +403,7 @@ fn a_caller_who_asks_to_be_called_back_is_called_when_an_agent_is_ready() {
              [[campaigns]]\nname = \"callbacks\"\nkind = \"callbacks\"\nqueue = \"general\"\n\
              caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = {{ daily = \"08:00-21:00\" }}\n\
              allow = [\"_1[3-9]XXXXXXXXX\"]\n",
-            zone = noon_zone()
+            zone = common::noon_zone()
         ),
     )
     .unwrap();

@@ -529,6 +529,23 @@ pub fn scenario(caller: &str, keys: &[(char, u64)], hold_ms: u64) -> std::path::
     path
 }
 
+/// A zone whose local time is now around noon, so the campaign's window
+/// (inside the legal 08:00-21:00) is open whenever the test runs.
+pub fn noon_zone() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let utc_hour = i64::try_from((secs / 3600) % 24).unwrap();
+    let offset = 12 - utc_hour;
+    // Etc/GMT-N is UTC+N (POSIX signs).
+    match offset {
+        0 => "Etc/GMT".into(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    }
+}
+
 /// A port that was free a moment ago (on UDP and TCP).
 pub fn free_port() -> u16 {
     loop {
