@@ -210,6 +210,8 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/api/qa/scorecards", Roles(STAFF)),
     ("GET", "/api/qa/sample", Roles(REVIEWERS)),
     ("GET", "/api/campaigns", Roles(LEADS)),
+    ("PUT", "/api/campaigns/{name}/state", Roles(LEADS)),
+    ("GET", "/api/campaigns/{name}/figures", Roles(LEADS)),
     ("POST", "/api/campaigns/{name}/contacts", Roles(LEADS)),
     ("POST", "/api/do-not-call", Roles(DESK)),
     ("GET", "/api/tickets", Roles(STAFF_AND_OUTLETS)),
@@ -308,6 +310,8 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(qa::list_scorecards))
         .routes(routes!(qa::sample))
         .routes(routes!(campaigns::list))
+        .routes(routes!(campaigns::set_state))
+        .routes(routes!(campaigns::figures))
         .routes(routes!(campaigns::add_contact))
         .routes(routes!(campaigns::do_not_call))
         .routes(routes!(tickets::list, tickets::create))

@@ -1,7 +1,8 @@
 //! The browser pages hotline serves itself: the agent's softphone
-//! (`/agent`), the test caller (`/test-caller`) and the QA page (`/qa`:
-//! recordings reviewed, scored and commented), with their scripts and
-//! styles under `/web/`. They are built into the binary, so a newcomer's
+//! (`/agent`), the test caller (`/test-caller`), the QA page (`/qa`:
+//! recordings reviewed, scored and commented) and the supervisor's
+//! campaigns (`/campaigns`: switch, contacts, figures), with their scripts
+//! and styles under `/web/`. They are built into the binary, so a newcomer's
 //! `cargo run` needs nothing else; with `HOTLINE_WEB_DIR` set they are read
 //! from that folder on every request instead (for work on the pages).
 //!
@@ -30,6 +31,21 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "agent.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../web/agent.js"),
+    ),
+    (
+        "campaigns.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../../web/campaigns.html"),
+    ),
+    (
+        "campaigns.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../web/campaigns.css"),
+    ),
+    (
+        "campaigns.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/campaigns.js"),
     ),
     (
         "common.js",
@@ -70,6 +86,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/agent", get(|| async { file("agent.html") }))
         .route("/test-caller", get(|| async { file("test-caller.html") }))
         .route("/qa", get(|| async { file("qa.html") }))
+        .route("/campaigns", get(|| async { file("campaigns.html") }))
         .route(
             "/web/{name}",
             get(|Path(name): Path<String>| async move { file(&name) }),

@@ -89,20 +89,22 @@ pub struct RecordingList {
     calls: Vec<ReviewRow>,
 }
 
-/// Midnight starting `day` (YYYY-MM-DD) in the hotline's time zone, ms.
-fn day_start(state: &ApiState, day: &str) -> Option<i64> {
-    let date: jiff::civil::Date = day.trim().parse().ok()?;
+/// Midnight starting `date` in the hotline's time zone, ms.
+pub(super) fn midnight(state: &ApiState, date: jiff::civil::Date) -> Option<i64> {
     date.to_zoned(state.desk.time_zone.clone())
         .ok()
         .map(|z| z.timestamp().as_millisecond())
 }
 
+/// Midnight starting `day` (YYYY-MM-DD) in the hotline's time zone, ms.
+fn day_start(state: &ApiState, day: &str) -> Option<i64> {
+    midnight(state, day.trim().parse().ok()?)
+}
+
+/// Midnight ending `day` (YYYY-MM-DD) in the hotline's time zone, ms.
 fn day_after(state: &ApiState, day: &str) -> Option<i64> {
     let date: jiff::civil::Date = day.trim().parse().ok()?;
-    let next = date.tomorrow().ok()?;
-    next.to_zoned(state.desk.time_zone.clone())
-        .ok()
-        .map(|z| z.timestamp().as_millisecond())
+    midnight(state, date.tomorrow().ok()?)
 }
 
 fn optional_int(

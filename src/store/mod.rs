@@ -53,6 +53,7 @@
 //!   own empty database: use a file (tests use a temp dir).
 
 mod agents;
+pub mod campaign_figures;
 pub mod campaigns;
 pub mod customers;
 mod demo;
