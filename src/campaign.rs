@@ -336,6 +336,43 @@ pub fn survey_score(answers: &[(String, String)]) -> Option<u8> {
         .find_map(|(_, v)| v.trim().parse::<u8>().ok().filter(|s| (1..=5).contains(s)))
 }
 
+/// Why an agent may not dial a preview contact now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The campaign is paused or stopped.
+    NotRunning,
+    /// Outside the campaign's calling window.
+    WindowClosed,
+    /// Not due yet.
+    NotDue,
+    Held(Held),
+}
+
+/// Whether an agent may dial `w` of a preview campaign now: the checks of
+/// [`pick`] that concern one call the agent places themselves (the run
+/// switch, the window, due, dial rules, do-not-call, the daily cap).
+pub fn may_dial(rules: &Rules, s: &Situation<'_>, w: &Waiting) -> Result<(), Refused> {
+    if s.state != RunState::Running {
+        return Err(Refused::NotRunning);
+    }
+    if !rules.window_open(s.now_ms) {
+        return Err(Refused::WindowClosed);
+    }
+    if w.due_ms > s.now_ms {
+        return Err(Refused::NotDue);
+    }
+    if !rules.number_allowed(&w.number) {
+        return Err(Refused::Held(Held::NotAllowed));
+    }
+    if (s.do_not_call)(&w.number) {
+        return Err(Refused::Held(Held::DoNotCall));
+    }
+    if s.dialled_today.get(&w.number).copied().unwrap_or(0) >= s.daily_cap {
+        return Err(Refused::Held(Held::DailyCap));
+    }
+    Ok(())
+}
+
 /// Limits no campaign may pass, from the server's configuration.
 #[derive(Debug, Clone)]
 pub struct Limits {

@@ -507,3 +507,106 @@ fn a_caller_who_asks_to_be_called_back_is_called_when_an_agent_is_ready() {
     assert_eq!(record["agent_id"], ann, "{record}");
     rt.block_on(store.close());
 }
+
+#[test]
+fn an_agent_previews_a_contact_and_calls_it() {
+    if !common::have_sipp() {
+        return;
+    }
+    const PASSWORD: &str = "ann-desk-9";
+    let proxy = common::free_port();
+    let _customers = customers(proxy, 1);
+    let config = common::temp_dir("preview-cfg").join("hotline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[outbound]\nproxy = \"127.0.0.1:{proxy}\"\n\
+             [[campaigns]]\nname = \"repair-calls\"\nkind = \"preview\"\nqueue = \"general\"\n\
+             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = {{ daily = \"08:00-21:00\" }}\n\
+             allow = [\"_1[3-9]XXXXXXXXX\"]\n\
+             [[campaigns]]\nname = \"follow-up\"\nkind = \"survey\"\nflow = \"survey\"\n\
+             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = {{ daily = \"08:00-09:00\" }}\n\
+             allow = [\"_1[3-9]XXXXXXXXX\"]\n",
+            zone = common::noon_zone()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap(), "--demo"]);
+    let (ann, token) = server.add_user("ann", "agent", PASSWORD);
+    let ask = |method: &str, path: &str| {
+        common::http_request(server.http, method, path, Some(&token), Some("{}"))
+    };
+    let (status, body) = ask("GET", "/api/campaigns/repair-calls/next");
+    assert_eq!((status, body.as_str()), (204, ""), "nobody due yet");
+    // 陈静, whose installation was completed: the agent is to call her.
+    server.post(
+        "/api/campaigns/repair-calls/contacts",
+        &json!({ "phone": "13758461234", "ticket": "2611160007" }),
+    );
+    let (status, body) = ask("GET", "/api/campaigns/repair-calls/next");
+    assert_eq!(status, 200, "{body}");
+    let next: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(next["number"], "13758461234");
+    assert_eq!(next["customer"]["name"], "陈静", "{next}");
+    assert_eq!(next["ticket"]["number"], "2611160007", "{next}");
+    let dial = format!("/api/campaigns/repair-calls/contacts/{}/dial", next["id"]);
+
+    // Without the agent's screen there is nobody to ring.
+    let (status, body) = ask("POST", &dial);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("not connected"), "{body}");
+    // Not the dialer's campaigns, nor another campaign's contact.
+    let (status, _) = ask("GET", "/api/campaigns/follow-up/next");
+    assert_eq!(status, 409);
+    let (status, _) = ask(
+        "POST",
+        &format!("/api/campaigns/follow-up/contacts/{}/dial", next["id"]),
+    );
+    assert_eq!(status, 409);
+
+    let mut screen = Screen::open(&server, &token);
+    screen.wait("hello", Duration::from_secs(5));
+    let desk = DeskPhone::register(&server, "ann", PASSWORD, "agent_phone_tone.xml", false);
+    let before = screen.seen.len();
+    let (status, body) = ask("POST", &dial);
+    assert_eq!(status, 202, "{body}");
+    let call_id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["call_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = ask("POST", &dial);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("dialling already"), "{body}");
+
+    // She answers; Ann (not ready a moment ago) is rung with her history.
+    let offered = screen.wait_from(before, "offered", Duration::from_secs(15));
+    assert_eq!(offered["call"]["id"], call_id.as_str());
+    assert_eq!(offered["call"]["campaign"], "repair-calls");
+    assert_eq!(offered["pop"]["customer"]["name"], "陈静", "{offered}");
+    screen.wait_from(before, "answered", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        screen.command("h", json!({ "type": "hang_up", "call": call_id }))["type"],
+        "ok"
+    );
+    assert!(desk.finished(Duration::from_secs(10)), "{}", server.log());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = server.get("/api/campaigns");
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let reached = list["campaigns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "repair-calls")
+            .map(|c| c["contacts"]["reached"].as_i64() == Some(1));
+        if reached == Some(true) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{body}\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, body) = server.get(&format!("/api/calls/{call_id}"));
+    let record: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(record["agent_id"], ann, "{record}");
+}

@@ -227,7 +227,8 @@ async fn migrations_are_idempotent(db: &TestDb) {
             "acd",
             "recordings",
             "qa",
-            "campaigns"
+            "campaigns",
+            "outbound_calls"
         ]
     );
 
@@ -616,7 +617,8 @@ async fn migrates_from_0001_keeping_data(db: &TestDb) {
             "acd",
             "recordings",
             "qa",
-            "campaigns"
+            "campaigns",
+            "outbound_calls"
         ]
     );
     let old = store

@@ -56,7 +56,7 @@ fn campaigns(state: &ApiState) -> &[Rules] {
 }
 
 /// The configured campaign `name`, or 404.
-fn campaign<'a>(state: &'a ApiState, name: &str) -> Result<&'a Rules, AppError> {
+pub(super) fn campaign<'a>(state: &'a ApiState, name: &str) -> Result<&'a Rules, AppError> {
     campaigns(state)
         .iter()
         .find(|c| c.name == name)

@@ -22,6 +22,7 @@ mod input;
 mod kb;
 mod outlets;
 mod pages;
+mod preview;
 pub mod qa;
 pub mod recordings;
 pub mod test_calls;
@@ -82,6 +83,9 @@ pub struct ApiState {
     pub qa: Option<Arc<qa::QaConfig>>,
     /// The configured outbound campaigns; `None`: none.
     pub campaigns: Option<Arc<[crate::campaign::Rules]>>,
+    /// Attempts one number may get in a day, all campaigns together (an
+    /// agent's preview call respects it too).
+    pub outbound_daily_cap: u32,
 }
 
 impl ApiState {
@@ -108,6 +112,7 @@ impl ApiState {
             recordings: None,
             qa: None,
             campaigns: None,
+            outbound_daily_cap: crate::config::OutboundSettings::default().daily_cap,
         }
     }
 
@@ -213,6 +218,12 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("PUT", "/api/campaigns/{name}/state", Roles(LEADS)),
     ("GET", "/api/campaigns/{name}/figures", Roles(LEADS)),
     ("POST", "/api/campaigns/{name}/contacts", Roles(LEADS)),
+    ("GET", "/api/campaigns/{name}/next", Roles(AGENTS)),
+    (
+        "POST",
+        "/api/campaigns/{name}/contacts/{id}/dial",
+        Roles(AGENTS),
+    ),
     ("POST", "/api/do-not-call", Roles(DESK)),
     ("GET", "/api/tickets", Roles(STAFF_AND_OUTLETS)),
     ("POST", "/api/tickets", Roles(DESK)),
@@ -314,6 +325,8 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(campaigns::figures))
         .routes(routes!(campaigns::add_contact))
         .routes(routes!(campaigns::do_not_call))
+        .routes(routes!(preview::next))
+        .routes(routes!(preview::dial))
         .routes(routes!(tickets::list, tickets::create))
         .routes(routes!(tickets::detail, tickets::edit))
         .routes(routes!(tickets::transition))

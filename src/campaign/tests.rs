@@ -288,6 +288,45 @@ fn progressive_and_callbacks_dial_only_for_ready_agents_and_in_order() {
 }
 
 #[test]
+fn an_agent_may_dial_a_preview_contact_only_within_every_rule() {
+    let rules = spec(Mode::Preview {
+        queue: "general".into(),
+    })
+    .check(&limits())
+    .unwrap();
+    let open = sh(3, 10, 10, 0);
+    let counts = HashMap::from([("13900000003".to_owned(), 3)]);
+    let mut s = situation(open, &counts);
+    let ok = waiting(1, "13900000001", open);
+    assert_eq!(may_dial(&rules, &s, &ok), Ok(()));
+    assert_eq!(
+        may_dial(&rules, &s, &waiting(2, "13900000001", open + 60_000)),
+        Err(Refused::NotDue)
+    );
+    assert_eq!(
+        may_dial(&rules, &s, &waiting(3, "13900000003", open)),
+        Err(Refused::Held(Held::DailyCap))
+    );
+    assert_eq!(
+        may_dial(&rules, &s, &waiting(4, "110", open)),
+        Err(Refused::Held(Held::NotAllowed))
+    );
+    let blocked = |n: &str| n == "13900000001";
+    s.do_not_call = &blocked;
+    assert_eq!(
+        may_dial(&rules, &s, &ok),
+        Err(Refused::Held(Held::DoNotCall))
+    );
+    s.do_not_call = &nobody;
+    s.state = RunState::Paused;
+    assert_eq!(may_dial(&rules, &s, &ok), Err(Refused::NotRunning));
+    s.state = RunState::Running;
+    s.now_ms = sh(3, 10, 22, 0);
+    let late = waiting(1, "13900000001", open);
+    assert_eq!(may_dial(&rules, &s, &late), Err(Refused::WindowClosed));
+}
+
+#[test]
 fn a_campaign_that_breaks_a_limit_is_refused_with_its_key() {
     let base = || {
         spec(Mode::Survey {

@@ -51,8 +51,12 @@ pub(super) enum Action {
     /// A transfer an agent asked for to an outside number failed: the
     /// caller waits for an agent again.
     TransferFailed(String),
-    /// An answered outbound call waits for an agent of this queue.
-    WaitForAgent { queue: String },
+    /// An answered outbound call waits for an agent of this queue (or for
+    /// this agent alone: a preview call).
+    WaitForAgent {
+        queue: String,
+        agent: Option<crate::acd::AgentId>,
+    },
 }
 
 /// The call's part in the ACD: queue, agent and the times reports need.

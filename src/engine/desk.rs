@@ -33,6 +33,9 @@ use crate::sip::registrar::{BindingChange, Step};
 /// Priority of a caller put back in a queue (a transfer, a vanished
 /// agent): ahead of every caller the IVR queued (0-9).
 const FRONT_OF_QUEUE: u8 = 200;
+/// Priority of the customer an agent chose to call (preview): nothing
+/// goes before it at that agent.
+const PREVIEW_PRIORITY: u8 = 255;
 /// Longest wrap-up extension one command may ask for.
 const MAX_EXTEND_S: u32 = 600;
 /// Longest disposition code and notes.
@@ -803,7 +806,7 @@ impl Engine {
         self.drive_call(now, call);
     }
 
-    /// The IVR queued the caller.
+    /// The IVR queued the caller (`only`: for that agent alone).
     pub(super) fn enqueue(
         &mut self,
         now: Instant,
@@ -811,6 +814,7 @@ impl Engine {
         queue: &str,
         priority: u8,
         skills: &[String],
+        only: Option<AgentId>,
     ) {
         let wall = self.wall_ms(now);
         let Some(c) = self.calls.get_mut(&key) else {
@@ -837,7 +841,11 @@ impl Engine {
             queue: queue.to_owned(),
             at: wall,
         });
-        if let Err(e) = self.acd.enqueue(key, queue, priority, skills, wall) {
+        let joined = match only {
+            Some(agent) => self.acd.enqueue_for(key, queue, agent, priority, wall),
+            None => self.acd.enqueue(key, queue, priority, skills, wall),
+        };
+        if let Err(e) = joined {
             // The flow check refuses unknown queues at load; a reload that
             // dropped one leaves the caller with the queue node's way out.
             info!(call = key, error = %e, "cannot queue the caller");
@@ -852,14 +860,40 @@ impl Engine {
     /// An answered outbound call (progressive, callbacks) waits for the
     /// first agent of `queue`, ahead of every caller the IVR queued, with
     /// music: the dialer dialled because an agent was ready.
-    pub(super) fn wait_for_agent(&mut self, now: Instant, key: CallKey, queue: &str) {
-        self.enqueue(now, key, queue, FRONT_OF_QUEUE, &[]);
+    /// A preview call (`agent`: the agent who chose to dial it) waits for
+    /// that agent alone, ahead of anything else offered to them, and the
+    /// agent is made ready for it.
+    pub(super) fn wait_for_agent(
+        &mut self,
+        now: Instant,
+        key: CallKey,
+        queue: &str,
+        agent: Option<AgentId>,
+    ) {
+        let priority = if agent.is_some() {
+            PREVIEW_PRIORITY
+        } else {
+            FRONT_OF_QUEUE
+        };
+        self.enqueue(now, key, queue, priority, &[], agent);
         if let Some(c) = self.calls.get_mut(&key)
             && let Some(part) = c.acd.as_mut()
         {
             part.parked = true;
             c.set_music(now, true);
             c.event(now, "waiting-for-agent", queue);
+        }
+        if let Some(agent) = agent {
+            // Queued first, then ready: the dispatch that follows offers
+            // this call, the agent's highest, and nothing else.
+            let wall = self.wall_ms(now);
+            if matches!(
+                self.acd.agent_state(agent),
+                Some(AgentState::NotReady { .. })
+            ) {
+                let _ = self.acd.set_ready(agent, wall);
+            }
+            self.drain_acd(now);
         }
     }
 

@@ -50,6 +50,9 @@ pub struct DialOrder {
     /// The number presented to the customer.
     pub caller_id: String,
     pub then: AfterAnswer,
+    /// Who holds the contact's lease (the dialer of an instance, or the
+    /// agent who chose to dial it): the attempt is written under it.
+    pub lease_owner: String,
 }
 
 /// What an answered outbound call does.
@@ -58,9 +61,13 @@ pub enum AfterAnswer {
     /// Runs this flow (a survey); checked to exist.
     Flow(String),
     /// Waits, with music, for the first agent of this queue, ahead of every
-    /// caller (the dialer dialled because one was ready); the agent gets
-    /// the screen pop as for an inbound call.
-    Agent { queue: String },
+    /// caller (the dialer dialled because one was ready) — or, a preview
+    /// call, for the agent who chose to dial it; the agent gets the screen
+    /// pop as for an inbound call.
+    Agent {
+        queue: String,
+        agent: Option<crate::acd::AgentId>,
+    },
 }
 
 /// Why a dial order was not placed.
@@ -76,6 +83,8 @@ pub enum DialError {
     NoFlow,
     #[error("the campaign's queue is not configured")]
     NoQueue,
+    #[error("the agent is not signed in")]
+    NoAgent,
 }
 
 /// One ended attempt, for the dialer.
@@ -90,6 +99,8 @@ pub struct Attempt {
     pub answers: Vec<(String, String)>,
     /// When the call ended, wall ms.
     pub at: i64,
+    /// The contact's lease holder, from the order.
+    pub lease_owner: String,
 }
 
 /// The dialling side of an outbound call.
@@ -130,9 +141,14 @@ impl Engine {
             AfterAnswer::Flow(flow) if self.catalog.flows.flow(flow).is_none() => {
                 return Err(DialError::NoFlow);
             }
-            AfterAnswer::Agent { queue } if !self.cfg.queues.iter().any(|q| &q.name == queue) => {
+            AfterAnswer::Agent { queue, .. }
+                if !self.cfg.queues.iter().any(|q| &q.name == queue) =>
+            {
                 return Err(DialError::NoQueue);
             }
+            AfterAnswer::Agent {
+                agent: Some(agent), ..
+            } if !self.desks.contains_key(agent) => return Err(DialError::NoAgent),
             _ => {}
         }
         let key = self.new_call_key();
@@ -392,8 +408,9 @@ impl Call {
         self.start_media(now, &neg);
         self.phase = Phase::Answered(call::Flow::Running);
         match self.outbound.as_ref().map(|o| o.order.then.clone()) {
-            Some(AfterAnswer::Agent { queue }) => {
-                self.pending.push(call::Action::WaitForAgent { queue });
+            Some(AfterAnswer::Agent { queue, agent }) => {
+                self.pending
+                    .push(call::Action::WaitForAgent { queue, agent });
             }
             _ => self.ivr_due = true,
         }
@@ -623,6 +640,7 @@ impl Call {
             outcome,
             answers: o.answers.clone(),
             at,
+            lease_owner: o.order.lease_owner.clone(),
         };
         self.record(RecordOp::Outcome {
             call_id: self.id.clone(),
@@ -637,7 +655,11 @@ impl Call {
     /// agents).
     pub(super) fn wants_agent_of(&self) -> Option<&str> {
         let o = self.outbound.as_ref()?;
-        let AfterAnswer::Agent { queue } = &o.order.then else {
+        let AfterAnswer::Agent {
+            queue, agent: None, ..
+        } = &o.order.then
+        else {
+            // A preview call is promised its own agent, not the queue's.
             return None;
         };
         let connected = self.acd.as_ref().is_some_and(|p| p.agent.is_some());

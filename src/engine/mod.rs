@@ -958,9 +958,11 @@ impl Engine {
                     queue,
                     priority,
                     skills,
-                } => self.enqueue(now, key, &queue, priority, &skills),
+                } => self.enqueue(now, key, &queue, priority, &skills, None),
                 Action::TransferFailed(why) => self.agent_transfer_failed(now, key, &why),
-                Action::WaitForAgent { queue } => self.wait_for_agent(now, key, &queue),
+                Action::WaitForAgent { queue, agent } => {
+                    self.wait_for_agent(now, key, &queue, agent)
+                }
                 Action::Audio(samples) => {
                     let leg = self
                         .calls

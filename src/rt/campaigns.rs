@@ -225,6 +225,7 @@ impl Dialer {
                     (
                         AfterAnswer::Agent {
                             queue: queue.clone(),
+                            agent: None,
                         },
                         room,
                     )
@@ -340,6 +341,7 @@ impl Dialer {
                 number: contact.number.clone(),
                 caller_id: rules.caller_id.clone(),
                 then: then.clone(),
+                lease_owner: self.owner.clone(),
             };
             let (reply, answer) = oneshot::channel();
             let placed = match self.engine.send(EngineRequest::Dial { order, reply }).await {
@@ -366,9 +368,20 @@ impl Dialer {
 
     /// An attempt is over: what follows, and a survey's follow-up.
     async fn finished(&mut self, a: Attempt) {
-        let Some(flight) = self.in_flight.remove(&a.contact) else {
-            warn!(contact = a.contact, call = %a.call_id, "an attempt this dialer does not know ended");
-            return;
+        let flight = match self.in_flight.remove(&a.contact) {
+            Some(flight) => flight,
+            // An agent's preview call: the contact as it was dialled.
+            None => match self.store.contact(a.contact).await {
+                Ok(Some(contact)) => Flight {
+                    contact,
+                    attempt: a.attempt,
+                },
+                Ok(None) => return,
+                Err(e) => {
+                    warn!(contact = a.contact, error = %e, "cannot read the contact of an ended attempt; its lease runs out");
+                    return;
+                }
+            },
         };
         let Some(rules) = self
             .campaigns
@@ -393,7 +406,7 @@ impl Dialer {
             tokio::time::sleep(Duration::from_millis(wait)).await;
             match self
                 .store
-                .finish_attempt(a.contact, &self.owner, outcome, next, a.at)
+                .finish_attempt(a.contact, &a.lease_owner, outcome, next, a.at)
                 .await
             {
                 Ok(true) => break,

@@ -272,6 +272,7 @@ pub async fn serve_until(
         settings.qa.sample_per_agent,
     ));
     api_state.campaigns = Some(api::campaigns::config(settings.campaigns.clone()));
+    api_state.outbound_daily_cap = settings.outbound.daily_cap;
     api_state.recordings = Some(api::recordings::RecordingAccessConfig::new(
         settings.data_dir.clone(),
         settings.recording.agents_listen,

@@ -56,6 +56,7 @@ fn order(number: &str) -> DialOrder {
         number: number.into(),
         caller_id: "4008001234".into(),
         then: AfterAnswer::Flow("main".into()),
+        lease_owner: "test-dialer".into(),
     }
 }
 
@@ -374,6 +375,7 @@ fn a_progressive_call_is_dialled_for_a_ready_agent_and_rings_them_once_answered(
     let mut progressive = order("13900000042");
     progressive.then = AfterAnswer::Agent {
         queue: "general".into(),
+        agent: None,
     };
     let now = sim.now;
     sim.engine.dial(now, progressive).expect("dialled");
@@ -433,6 +435,7 @@ fn a_progressive_order_for_an_unknown_queue_is_refused() {
     let mut o = order("13900000042");
     o.then = AfterAnswer::Agent {
         queue: "nowhere".into(),
+        agent: None,
     };
     let now = sim.now;
     assert_eq!(sim.engine.dial(now, o), Err(DialError::NoQueue));
