@@ -960,6 +960,81 @@ fn a_sipp_caller_reaches_the_browser_and_the_page_hangs_up() {
     eprintln!("sipp to the browser: {:?}", started.elapsed());
 }
 
+/// An agent calls a preview campaign's contact from the page: the card
+/// shows the customer and the ticket, Call dials her through the carrier
+/// (sipp), and the page rings with her history once she answers.
+#[test]
+fn an_agent_calls_a_preview_contact_from_the_page() {
+    if !have_browser() || !have_sipp() {
+        return;
+    }
+    let proxy = free_port();
+    let dir = temp_dir("preview-page");
+    let mut customer = Command::new("timeout")
+        .arg("120")
+        .arg("sipp")
+        .arg("-sf")
+        .arg(repo().join("tests/sipp/customer.xml"))
+        .args(["-p", &proxy.to_string(), "-i", "127.0.0.1", "-mi", "127.0.0.1"])
+        .args(["-mp", &free_port().to_string(), "-m", "1", "-nostdin"])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp runs");
+    let config = dir.join("hotline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[outbound]\nproxy = \"127.0.0.1:{proxy}\"\n\
+             [[campaigns]]\nname = \"repair-calls\"\nkind = \"preview\"\nqueue = \"general\"\n\
+             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = {{ daily = \"08:00-21:00\" }}\n\
+             allow = [\"_1[3-9]XXXXXXXXX\"]\n",
+            zone = common::noon_zone()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap(), "--demo"]);
+    server.post(
+        "/api/campaigns/repair-calls/contacts",
+        &json!({ "phone": "13758461234", "ticket": "2611160007" }),
+    );
+    make_agent(&server, "lei", "王磊");
+    let shots = screenshots_dir();
+    let (mut page, _) = ready_page(&server, "lei", shots.as_deref());
+    page.wait_visible("#btn-preview-call", Duration::from_secs(10));
+    let card = page.text("#preview-contact");
+    assert!(
+        card.contains("陈静") && card.contains("13758461234") && card.contains("2611160007"),
+        "{card}"
+    );
+    page.shot("agent-preview");
+    page.click("#btn-preview-call");
+    let (_, offered) = page.wait_event(
+        json!({"type": "offered", "call": {"campaign": "repair-calls"}}),
+        0,
+        Duration::from_secs(20),
+    );
+    assert_eq!(offered["call"]["caller"], "13758461234", "{offered}");
+    page.wait_visible("#pop-customer-name", Duration::from_secs(5));
+    assert_eq!(page.text("#pop-customer-name"), "陈静");
+    page.click("#btn-answer");
+    page.wait_state("on_call", Duration::from_secs(10));
+    page.click("#btn-hangup");
+    page.wait_state("wrap_up", Duration::from_secs(10));
+    let call_id = offered["call"]["id"].as_str().unwrap();
+    let record = wait_for_record(&server, call_id, "the end", |c| !c["ended_at"].is_null());
+    assert_eq!(record["hangup_cause"], "agent-hangup", "{record:#}");
+    // Nobody left to call.
+    page.run(
+        json!({"cmd": "wait_for", "selector": "#preview-contact", "value": "Nobody to call now."}),
+        Duration::from_secs(15),
+    );
+    page.assert_no_errors();
+    let _ = customer.kill();
+    let _ = customer.wait();
+}
+
 // ----- 4. bad input from the page's side (a websocket client, no browser) --------------------
 
 /// A browser's offer with Opus only (no PCMU, no PCMA).

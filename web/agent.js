@@ -102,6 +102,7 @@
       fillTicketPick();
       render();
       renderRecent();
+      renderPreview();
       renderKbResults();
     });
     HL.onUnauthorized = () => sessionEnded();
@@ -159,6 +160,7 @@
     });
     socket.start();
     loadRecent();
+    loadPreviews();
   }
 
   function resetDeskState() {
@@ -412,6 +414,7 @@
       // The wrap-up is recorded by a background writer: ask now and again.
       loadRecent();
       setTimeout(loadRecent, 1500);
+      loadPreviewContact();
     }
   }
 
@@ -853,6 +856,9 @@
     on('wrapup-disposition', 'change', () => ($('wrapup-error').textContent = ''));
 
     on('btn-recent-refresh', 'click', loadRecent);
+    on('btn-preview-refresh', 'click', loadPreviewContact);
+    on('btn-preview-call', 'click', callPreviewContact);
+    on('preview-campaign', 'change', loadPreviewContact);
     wireTicketPanel();
     wireKb();
     document.addEventListener('keydown', onShortcut);
@@ -965,6 +971,83 @@
         ),
       );
     });
+  }
+
+  // -------------------------------------------------------------------------
+  // Calls to make: preview campaigns. The agent reads the next contact, its
+  // customer and ticket, then calls; the phone rings when they answer.
+  // -------------------------------------------------------------------------
+
+  const preview = { campaigns: [], contact: null, busy: false };
+
+  async function loadPreviews() {
+    try {
+      const res = await HL.api('GET', '/api/preview-campaigns');
+      preview.campaigns = res.campaigns || [];
+    } catch (e) {
+      preview.campaigns = [];
+    }
+    const select = $('preview-campaign');
+    select.replaceChildren(...preview.campaigns.map((c) => HL.el('option', { value: c.name }, c.name)));
+    select.hidden = preview.campaigns.length < 2;
+    $('preview-card').hidden = preview.campaigns.length === 0;
+    if (preview.campaigns.length) loadPreviewContact();
+  }
+
+  async function loadPreviewContact() {
+    const name = $('preview-campaign').value;
+    if (!name) return;
+    try {
+      preview.contact = await HL.api('GET', '/api/campaigns/' + encodeURIComponent(name) + '/next');
+    } catch (e) {
+      preview.contact = null;
+      HL.toast(e.message);
+    }
+    renderPreview();
+  }
+
+  function renderPreview() {
+    const box = $('preview-contact');
+    const c = preview.contact;
+    $('btn-preview-call').hidden = !c;
+    $('btn-preview-call').disabled = preview.busy;
+    if (!c) {
+      box.replaceChildren(HL.el('p', { class: 'empty muted' }, t('preview.none')));
+      return;
+    }
+    const ticket = c.ticket;
+    const parts = [
+      HL.el('div', { class: 'preview-top' },
+        HL.el('span', { class: 'preview-name' }, c.customer ? c.customer.name : ''),
+        HL.el('span', { class: 'mono preview-number' }, c.number)),
+      c.customer && c.customer.region ? HL.el('div', { class: 'muted small' }, c.customer.region) : null,
+      ticket
+        ? HL.el('div', { class: 'preview-ticket small' },
+            HL.el('span', { class: 'mono' }, t('preview.ticket', { n: ticket.number })),
+            HL.el('span', { class: 'chip' }, HL.label('kind', ticket.kind)),
+            HL.el('span', { class: 'chip' }, HL.label('stage', ticket.stage)),
+            HL.el('div', { class: 'preview-desc' }, ticket.description))
+        : null,
+      c.attempts ? HL.el('div', { class: 'muted small' }, t('preview.attempts', { n: c.attempts })) : null,
+    ];
+    box.replaceChildren(...parts.filter(Boolean));
+  }
+
+  async function callPreviewContact() {
+    const c = preview.contact;
+    const name = $('preview-campaign').value;
+    if (!c || !name || preview.busy) return;
+    preview.busy = true;
+    renderPreview();
+    try {
+      await HL.api('POST', '/api/campaigns/' + encodeURIComponent(name) + '/contacts/' + c.id + '/dial', {});
+      HL.toast(t('preview.calling', { n: c.number }));
+      preview.contact = null;
+    } catch (e) {
+      HL.toast(e.message);
+    }
+    preview.busy = false;
+    renderPreview();
   }
 
   // -------------------------------------------------------------------------
@@ -1466,7 +1549,10 @@
       $('incoming-caller').textContent = call.caller || '…';
       $('incoming-name').replaceChildren(who, ...(customer && customer.vip ? [HL.el('span', { class: 'badge vip' }, 'VIP')] : []));
       $('incoming-name').classList.toggle('unknown', !customer);
-      $('incoming-queue').textContent = HL.label('queue', call.queue) || '—';
+      // A campaign's call: we called the customer (a callback, a preview).
+      $('incoming-queue').textContent = call.campaign
+        ? t('incoming.campaign', { c: call.campaign })
+        : HL.label('queue', call.queue) || '—';
       $('incoming-digits').textContent = call.digits || '—';
       $('incoming-language').textContent = HL.label('lang', call.language) || '—';
       $('btn-answer').disabled = !S.softphone;

@@ -218,6 +218,7 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("PUT", "/api/campaigns/{name}/state", Roles(LEADS)),
     ("GET", "/api/campaigns/{name}/figures", Roles(LEADS)),
     ("POST", "/api/campaigns/{name}/contacts", Roles(LEADS)),
+    ("GET", "/api/preview-campaigns", Roles(AGENTS)),
     ("GET", "/api/campaigns/{name}/next", Roles(AGENTS)),
     (
         "POST",
@@ -325,6 +326,7 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(campaigns::figures))
         .routes(routes!(campaigns::add_contact))
         .routes(routes!(campaigns::do_not_call))
+        .routes(routes!(preview::campaigns))
         .routes(routes!(preview::next))
         .routes(routes!(preview::dial))
         .routes(routes!(tickets::list, tickets::create))

@@ -60,6 +60,39 @@ pub struct PreviewTicket {
     product_model: Option<String>,
 }
 
+/// A preview campaign an agent may call from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviewCampaign {
+    name: String,
+    /// The queue whose agents call its contacts.
+    queue: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviewCampaigns {
+    campaigns: Vec<PreviewCampaign>,
+}
+
+/// The preview campaigns, for the agent's page.
+#[utoipa::path(get, path = "/api/preview-campaigns", tag = "campaigns",
+    responses((status = 200, body = PreviewCampaigns)))]
+pub async fn campaigns(State(state): State<ApiState>) -> Json<PreviewCampaigns> {
+    let campaigns = state
+        .campaigns
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|c| match &c.mode {
+            Mode::Preview { queue } => Some(PreviewCampaign {
+                name: c.name.clone(),
+                queue: queue.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    Json(PreviewCampaigns { campaigns })
+}
+
 /// The campaign `name`, which must be a preview campaign.
 fn preview_campaign<'a>(
     state: &'a ApiState,
