@@ -281,9 +281,84 @@ async fn completed_tickets_are_enrolled_once(db: &TestDb) {
     .await
     .unwrap();
     assert_eq!(wrong, 0);
+
+    // A ticket already to be called about (imported by hand) is not
+    // enrolled again by its completion; once that call is done, a later
+    // completion is followed up again.
+    let other = store
+        .enroll_completed_tickets("second", delay, T0)
+        .await
+        .unwrap();
+    assert_eq!(other as i64, completed, "another campaign has its own");
+    let ticket: String = sqlx::query_scalar(
+        "SELECT ticket FROM campaign_contacts WHERE campaign = 'follow-up' ORDER BY id LIMIT 1",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert!(
+        store
+            .enroll(&contact("13900000001", Some(&ticket), T0), T0)
+            .await
+            .unwrap(),
+        "by hand, keyed by the ticket alone"
+    );
+    sqlx::query("DELETE FROM campaign_contacts WHERE campaign = 'follow-up' AND dedupe <> $1")
+        .bind(format!("ticket:{ticket}"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let again = store
+        .enroll_completed_tickets("follow-up", delay, T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        again as i64,
+        completed - 1,
+        "every completion again but the ticket waiting already"
+    );
+}
+
+/// Callback requests: in line by the time of the call, and one waiting
+/// request per number.
+async fn callback_requests_keep_their_place(db: &TestDb) {
+    let store = &db.store;
+    assert!(
+        store
+            .enroll_callback("callbacks", "13900000002", "c2", T0 + 2_000, T0 + 9_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .enroll_callback("callbacks", "13900000001", "c1", T0 + 1_000, T0 + 9_500)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .enroll_callback("callbacks", "13900000001", "c3", T0 + 5_000, T0 + 9_900)
+            .await
+            .unwrap(),
+        "asked again from the same number: the first request keeps its place"
+    );
+    let due = store
+        .due_contacts("callbacks", T0 + 10_000, 10)
+        .await
+        .unwrap();
+    let order: Vec<(&str, i64)> = due
+        .iter()
+        .map(|c| (c.number.as_str(), c.since_at))
+        .collect();
+    assert_eq!(
+        order,
+        [("13900000001", T0 + 1_000), ("13900000002", T0 + 2_000)],
+        "by the time they called, not when they asked"
+    );
 }
 
 on_both_backends!(
+    callback_requests_keep_their_place,
     enrolment_order_claims_and_leases,
     two_instances_dial_every_contact_exactly_once,
     completed_tickets_are_enrolled_once,
