@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use common::desk::DeskPhone;
 use common::screen::Screen;
 use common::{Server, phone};
-use hotline::store::Store;
 use serde_json::json;
 
 struct Customers(Child);
@@ -109,24 +108,18 @@ fn a_survey_campaign_calls_customers_and_follows_their_tickets_up() {
     let proxy = common::free_port();
     // 4 first attempts, then the busy number once more.
     let _customers = customers(proxy, 5);
-    let dir = common::temp_dir("campaign-calls");
-    let config = dir.join("hotline.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[outbound]\nproxy = \"127.0.0.1:{proxy}\"\nring_secs = 5\n\
+    let config = common::campaign_config(
+        "[outbound]\nproxy = \"127.0.0.1:{proxy}\"\nring_secs = 5\n\
              [[campaigns]]\nname = \"follow-up\"\nkind = \"survey\"\nflow = \"survey\"\n\
-             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = {{ daily = \"08:00-21:00\" }}\n\
+             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = { daily = \"08:00-21:00\" }\n\
              max_attempts = 2\nconcurrency = 4\nallow = [\"_1[3-9]XXXXXXXXX\"]\n\
-             retry_secs = {{ busy = 60, no_answer = 3600, rejected = 3600, failed = 3600, network_error = 3600 }}\n\
+             retry_secs = { busy = 60, no_answer = 3600, rejected = 3600, failed = 3600, network_error = 3600 }\n\
              complaint_callbacks = \"callbacks\"\n\
              [[campaigns]]\nname = \"callbacks\"\nkind = \"callbacks\"\nqueue = \"complaint\"\n\
-             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = {{ daily = \"09:00-18:00\" }}\n\
+             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = { daily = \"09:00-18:00\" }\n\
              allow = [\"_1[3-9]XXXXXXXXX\"]\n",
-            zone = common::noon_zone()
-        ),
-    )
-    .unwrap();
+        proxy,
+    );
     let server = Server::start(&["--config", config.to_str().unwrap(), "--demo"]);
 
     // The satisfied customer: the demo's completed installation (陈静,
@@ -163,12 +156,7 @@ fn a_survey_campaign_calls_customers_and_follows_their_tickets_up() {
         );
     }
 
-    let url = format!("sqlite://{}", server.data.join("hotline.db").display());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let store = rt.block_on(Store::connect(&url)).unwrap();
+    let (rt, store) = common::server_store(&server);
     let contacts = || -> Vec<ContactRow> {
         let rows: Vec<(String, String, i64, Option<String>, i64, i64)> = rt
             .block_on(
@@ -394,19 +382,13 @@ fn a_caller_who_asks_to_be_called_back_is_called_when_an_agent_is_ready() {
     const PASSWORD: &str = "ann-desk-9";
     let proxy = common::free_port();
     let _customers = customers(proxy, 1);
-    let dir = common::temp_dir("callback-cfg");
-    let config = dir.join("hotline.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[outbound]\nproxy = \"127.0.0.1:{proxy}\"\n\
+    let config = common::campaign_config(
+        "[outbound]\nproxy = \"127.0.0.1:{proxy}\"\n\
              [[campaigns]]\nname = \"callbacks\"\nkind = \"callbacks\"\nqueue = \"general\"\n\
-             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = {{ daily = \"08:00-21:00\" }}\n\
+             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = { daily = \"08:00-21:00\" }\n\
              allow = [\"_1[3-9]XXXXXXXXX\"]\n",
-            zone = common::noon_zone()
-        ),
-    )
-    .unwrap();
+        proxy,
+    );
     let flows = common::flows_copy(flows_with_callbacks);
     let server = Server::start_with_flows(&flows, &["--config", config.to_str().unwrap()]);
     let (ann, token) = server.add_user("ann", "agent", PASSWORD);
@@ -433,12 +415,7 @@ fn a_caller_who_asks_to_be_called_back_is_called_when_an_agent_is_ready() {
     assert!(caller.wait_for_server_hangup(Duration::from_secs(15)));
     let calls = server.wait_for_ended_calls(1);
     let inbound = &calls["calls"][0];
-    let url = format!("sqlite://{}", server.data.join("hotline.db").display());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let store = rt.block_on(Store::connect(&url)).unwrap();
+    let (rt, store) = common::server_store(&server);
     let contact = || -> Option<(String, i64, String, Option<String>)> {
         rt.block_on(
             sqlx::query_as(
@@ -516,21 +493,16 @@ fn an_agent_previews_a_contact_and_calls_it() {
     const PASSWORD: &str = "ann-desk-9";
     let proxy = common::free_port();
     let _customers = customers(proxy, 1);
-    let config = common::temp_dir("preview-cfg").join("hotline.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[outbound]\nproxy = \"127.0.0.1:{proxy}\"\n\
+    let config = common::campaign_config(
+        "[outbound]\nproxy = \"127.0.0.1:{proxy}\"\n\
              [[campaigns]]\nname = \"repair-calls\"\nkind = \"preview\"\nqueue = \"general\"\n\
-             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = {{ daily = \"08:00-21:00\" }}\n\
+             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = { daily = \"08:00-21:00\" }\n\
              allow = [\"_1[3-9]XXXXXXXXX\"]\n\
              [[campaigns]]\nname = \"follow-up\"\nkind = \"survey\"\nflow = \"survey\"\n\
-             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = {{ daily = \"08:00-09:00\" }}\n\
+             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = { daily = \"08:00-09:00\" }\n\
              allow = [\"_1[3-9]XXXXXXXXX\"]\n",
-            zone = common::noon_zone()
-        ),
-    )
-    .unwrap();
+        proxy,
+    );
     let server = Server::start(&["--config", config.to_str().unwrap(), "--demo"]);
     let (ann, token) = server.add_user("ann", "agent", PASSWORD);
     let ask = |method: &str, path: &str| {

@@ -117,19 +117,14 @@ fn two_instances_on_one_postgresql_dial_every_contact_exactly_once() {
         .spawn()
         .expect("run sipp");
 
-    let config = common::temp_dir("instances-cfg").join("hotline.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[outbound]\nproxy = \"127.0.0.1:{proxy}\"\nlines = 10\n\
+    let config = common::campaign_config(
+        "[outbound]\nproxy = \"127.0.0.1:{proxy}\"\nlines = 10\n\
              [[campaigns]]\nname = \"blast\"\nkind = \"survey\"\nflow = \"survey\"\n\
-             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = {{ daily = \"08:00-21:00\" }}\n\
+             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = { daily = \"08:00-21:00\" }\n\
              concurrency = 4\nallow = [\"_1[3-9]XXXXXXXXX\"]\n\
-             retry_secs = {{ busy = 60, no_answer = 3600, rejected = 3600, failed = 3600, network_error = 3600 }}\n",
-            zone = common::noon_zone()
-        ),
-    )
-    .unwrap();
+             retry_secs = { busy = 60, no_answer = 3600, rejected = 3600, failed = 3600, network_error = 3600 }\n",
+        proxy,
+    );
     let first = Server::start(&["--database", &url, "--config", config.to_str().unwrap()]);
     let second = Second::start(&url, &config);
     let numbers: Vec<String> = (0..CONTACTS).map(|i| format!("13900{i:03}486")).collect();

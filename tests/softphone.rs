@@ -975,25 +975,27 @@ fn an_agent_calls_a_preview_contact_from_the_page() {
         .arg("sipp")
         .arg("-sf")
         .arg(repo().join("tests/sipp/customer.xml"))
-        .args(["-p", &proxy.to_string(), "-i", "127.0.0.1", "-mi", "127.0.0.1"])
+        .args([
+            "-p",
+            &proxy.to_string(),
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+        ])
         .args(["-mp", &free_port().to_string(), "-m", "1", "-nostdin"])
         .current_dir(&dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("sipp runs");
-    let config = dir.join("hotline.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[outbound]\nproxy = \"127.0.0.1:{proxy}\"\n\
+    let config = common::campaign_config(
+        "[outbound]\nproxy = \"127.0.0.1:{proxy}\"\n\
              [[campaigns]]\nname = \"repair-calls\"\nkind = \"preview\"\nqueue = \"general\"\n\
-             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = {{ daily = \"08:00-21:00\" }}\n\
+             caller_id = \"4008001234\"\ntime_zone = \"{zone}\"\nhours = { daily = \"08:00-21:00\" }\n\
              allow = [\"_1[3-9]XXXXXXXXX\"]\n",
-            zone = common::noon_zone()
-        ),
-    )
-    .unwrap();
+        proxy,
+    );
     let server = Server::start(&["--config", config.to_str().unwrap(), "--demo"]);
     server.post(
         "/api/campaigns/repair-calls/contacts",

@@ -546,6 +546,31 @@ pub fn noon_zone() -> String {
     }
 }
 
+/// A configuration file for a server that dials out: `text` is its TOML,
+/// with `{proxy}` standing for the carrier proxy's port and `{zone}` for
+/// [`noon_zone`] (so a campaign's calling window is open whenever the test
+/// runs).
+pub fn campaign_config(text: &str, proxy: u16) -> PathBuf {
+    let path = temp_dir("campaign-cfg").join("hotline.toml");
+    let text = text
+        .replace("{proxy}", &proxy.to_string())
+        .replace("{zone}", &noon_zone());
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The SQLite store of a running test server, with a runtime to use it
+/// from a plain test.
+pub fn server_store(server: &Server) -> (tokio::runtime::Runtime, hotline::store::Store) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = format!("sqlite://{}", server.data.join("hotline.db").display());
+    let store = rt.block_on(hotline::store::Store::connect(&url)).unwrap();
+    (rt, store)
+}
+
 /// A port that was free a moment ago (on UDP and TCP).
 pub fn free_port() -> u16 {
     loop {

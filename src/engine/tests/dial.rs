@@ -106,6 +106,18 @@ fn customer_sdp() -> String {
     )
 }
 
+/// The customer hangs up: a BYE in the dialog of `invite`, from the proxy.
+fn customer_bye(invite: &Sent, branch: &str) -> String {
+    let to = invite.header("From").unwrap();
+    let from = format!("{};tag=carrier-1", invite.header("To").unwrap());
+    format!(
+        "BYE sip:hotline@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{branch}\r\n\
+         Max-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: 1 BYE\r\n\
+         Content-Length: 0\r\n\r\n",
+        invite.header("Call-ID").unwrap()
+    )
+}
+
 fn only_attempt(sim: &Sim) -> crate::engine::Attempt {
     assert_eq!(sim.attempts.len(), 1, "{:#?}", sim.attempts);
     sim.attempts[0].1.clone()
@@ -319,14 +331,7 @@ fn the_customer_hanging_up_is_taken_from_the_carriers_proxy() {
     sim.advance(ms(500));
     // The customer's BYE, in the dialog, from the proxy (outside the
     // trunk's allowed sources).
-    let to = invite.header("From").unwrap();
-    let from = format!("{};tag=carrier-1", invite.header("To").unwrap());
-    let bye = format!(
-        "BYE sip:hotline@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-bye1\r\n\
-         Max-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: 1 BYE\r\n\
-         Content-Length: 0\r\n\r\n",
-        invite.header("Call-ID").unwrap()
-    );
+    let bye = customer_bye(&invite, "bye1");
     sim.take_sip();
     sim.send(&bye, carrier());
     sim.expect_response(200);
@@ -417,14 +422,7 @@ fn a_progressive_call_is_dialled_for_a_ready_agent_and_rings_them_once_answered(
     assert_eq!(sim.engine.agent_room("general"), 0, "on the call");
 
     // The customer hangs up: the attempt was answered.
-    let to = invite.header("From").unwrap();
-    let from = format!("{};tag=carrier-1", invite.header("To").unwrap());
-    let bye = format!(
-        "BYE sip:hotline@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-bye2\r\n\
-         Max-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: 1 BYE\r\n\
-         Content-Length: 0\r\n\r\n",
-        invite.header("Call-ID").unwrap()
-    );
+    let bye = customer_bye(&invite, "bye2");
     sim.send(&bye, carrier());
     assert_eq!(only_attempt(&sim).outcome, Outcome::Answered);
 }
