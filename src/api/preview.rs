@@ -23,8 +23,10 @@ use crate::campaign::{Held, Mode, Refused, RunState, Situation};
 use crate::engine::{AfterAnswer, DialError, DialOrder};
 
 /// How long an agent holds a contact they chose to call: the attempt is
-/// written when the call ends, well within it.
-const PREVIEW_LEASE_MS: i64 = 30 * 60_000;
+/// written when the call ends, well within it (the dialer renews only its
+/// own calls' leases), and a contact held by a server that died comes
+/// back after it.
+const PREVIEW_LEASE_MS: i64 = 4 * 3_600_000;
 
 /// The next contact of a preview campaign, as the agent sees it first.
 #[derive(Debug, Serialize, ToSchema)]

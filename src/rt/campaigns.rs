@@ -185,9 +185,11 @@ impl Dialer {
                         () = self.wake.notified() => {}
                     }
                 } => {
-                    if !self.live.draining.load(std::sync::atomic::Ordering::Relaxed)
-                        && let Err(e) = self.round().await
-                    {
+                    // Draining: the calls up keep their leases (so no
+                    // other instance dials them again), nothing new is
+                    // dialled.
+                    let draining = self.live.draining.load(std::sync::atomic::Ordering::Relaxed);
+                    if let Err(e) = self.round(!draining).await {
                         warn!(error = %e, "dialer: cannot read the campaigns; trying again");
                     }
                 }
@@ -199,13 +201,17 @@ impl Dialer {
         }
     }
 
-    /// One look at every campaign: renew our leases, dial who is due.
-    async fn round(&mut self) -> Result<(), StoreError> {
+    /// One look at every campaign: renew our leases, dial who is due
+    /// (unless `dial` is false).
+    async fn round(&mut self, dial: bool) -> Result<(), StoreError> {
         let now = wall_ms();
         let ids: Vec<i64> = self.in_flight.keys().copied().collect();
         self.store
             .renew_leases(&ids, &self.owner, now + LEASE_MS)
             .await?;
+        if !dial {
+            return Ok(());
+        }
         let states = self.store.run_states().await?;
         for rules in self.campaigns.clone() {
             let state = states
