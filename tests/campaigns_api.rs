@@ -135,6 +135,55 @@ async fn contacts_and_do_not_call(db: &TestDb) {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
+    // A customer on the list: every number of theirs, and one added later.
+    let (status, customer) = api
+        .post(
+            "/api/customers",
+            &agent,
+            json!({ "name": "周敏", "phones": ["13900000005"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{customer}");
+    let (status, body) = api
+        .post(
+            "/api/do-not-call",
+            &agent,
+            json!({ "customer_id": customer["id"], "reason": "no calls, please" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let later = hotline::store::CustomerPatch {
+        phones: Some(vec!["13900000005".into(), "13900000006".into()]),
+        ..Default::default()
+    };
+    db.store
+        .update_customer(customer["id"].as_i64().unwrap(), 0, &later)
+        .await
+        .unwrap();
+    for phone in ["13900000005", "139 0000 0006"] {
+        let (status, body) = api
+            .post("/api/campaigns/follow-up/contacts", &boss, add(phone))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{phone}: {body}");
+        assert!(body.to_string().contains("do-not-call"), "{body}");
+    }
+    let (status, _) = api
+        .post(
+            "/api/do-not-call",
+            &agent,
+            json!({ "customer_id": 999_999 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for both_or_none in [
+        json!({ "phone": "13900000007", "customer_id": customer["id"] }),
+        json!({ "reason": "?" }),
+    ] {
+        let (status, body) = api.post("/api/do-not-call", &agent, both_or_none).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(fields(&body), ["phone"]);
+    }
+
     let (status, list) = api.get("/api/campaigns", &boss).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["campaigns"][0]["name"], "follow-up");

@@ -1,6 +1,7 @@
 -- 0010 outbound calls: every attempt a campaign makes is a call record
 -- (direction, campaign, contact, attempt number, outcome), and each
--- campaign's run switch, shared by every server instance (PostgreSQL).
+-- campaign's run switch, shared by every server instance, and customers on the
+-- do-not-call list (PostgreSQL).
 --
 -- Keep this file and migrations/sqlite/0010_outbound_calls.sql in step (see 0002
 -- for the conventions: times BIGINT epoch ms).
@@ -24,4 +25,12 @@ CREATE TABLE campaign_runs (
     -- who switched it, and when
     changed_by TEXT   NOT NULL,
     changed_at BIGINT NOT NULL
+);
+
+-- Customers nobody may call, on any of their numbers (those they have now
+-- and any added later).
+CREATE TABLE do_not_call_customers (
+    customer_id BIGINT NOT NULL PRIMARY KEY REFERENCES customers (id) ON DELETE CASCADE,
+    reason      TEXT   NOT NULL DEFAULT '',
+    added_at    BIGINT NOT NULL
 );

@@ -1,7 +1,8 @@
 //! `/api/campaigns` and `/api/do-not-call`: the configured outbound
 //! campaigns with their switch and contacts by state, the switch itself
 //! (running, paused, stopped), a campaign's figures over a span of days, a
-//! contact added by hand, and a number put on the do-not-call list.
+//! contact added by hand, and a number or a customer put on the do-not-call
+//! list.
 //! Supervisors and admins (the do-not-call list: agents too).
 //!
 //! A stopped campaign stays stopped: the store refuses to switch it again
@@ -444,28 +445,50 @@ pub async fn add_contact(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DoNotCallInput {
-    phone: String,
+    /// A number in any form; or
+    #[serde(default)]
+    phone: Option<String>,
+    /// a customer: all their numbers, now and later.
+    #[serde(default)]
+    customer_id: Option<i64>,
     #[serde(default)]
     reason: String,
 }
 
 /// Puts a number on the do-not-call list: no campaign dials it again.
 #[utoipa::path(post, path = "/api/do-not-call", tag = "campaigns", request_body = DoNotCallInput,
-    responses((status = 204), (status = 400, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn do_not_call(
     State(state): State<ApiState>,
     Input(body): Input<DoNotCallInput>,
 ) -> Result<StatusCode, AppError> {
-    let raw = body.phone.trim();
-    let number = crate::phone::normalise(raw)
-        .ok_or_else(|| AppError::field("phone", format!("`{raw}` is not a phone number")))?;
     if body.reason.chars().count() > 500 {
         return Err(AppError::field("reason", "at most 500 characters"));
     }
-    state
-        .store
-        .add_do_not_call(&number, body.reason.trim(), now_ms())
-        .await?;
+    let reason = body.reason.trim();
+    match (body.phone.as_deref().map(str::trim), body.customer_id) {
+        (Some(raw), None) => {
+            let number = crate::phone::normalise(raw).ok_or_else(|| {
+                AppError::field("phone", format!("`{raw}` is not a phone number"))
+            })?;
+            state
+                .store
+                .add_do_not_call(&number, reason, now_ms())
+                .await?;
+        }
+        (None, Some(customer)) => {
+            state
+                .store
+                .add_do_not_call_customer(customer, reason, now_ms())
+                .await?;
+        }
+        _ => {
+            return Err(AppError::field(
+                "phone",
+                "give a phone number or a customer_id (one of them)",
+            ));
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -315,15 +315,48 @@ impl Store {
         Ok(())
     }
 
-    /// Which of `numbers` are on the do-not-call list.
+    /// Puts a customer on the do-not-call list, all their numbers with
+    /// them (again: keeps the first). `NotFound` for no such customer.
+    pub async fn add_do_not_call_customer(
+        &self,
+        customer_id: i64,
+        reason: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE id = $1")
+            .bind(customer_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound("customer"));
+        }
+        sqlx::query(
+            "INSERT INTO do_not_call_customers (customer_id, reason, added_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (customer_id) DO NOTHING",
+        )
+        .bind(customer_id)
+        .bind(reason)
+        .bind(at)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Which of `numbers` are on the do-not-call list: listed themselves,
+    /// or a number of a customer who is.
     pub async fn do_not_call_among(&self, numbers: &[String]) -> Result<Vec<String>, StoreError> {
         if numbers.is_empty() {
             return Ok(Vec::new());
         }
         let placeholders: Vec<String> = (1..=numbers.len()).map(|i| format!("${i}")).collect();
+        let list = placeholders.join(", ");
         let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(format!(
-            "SELECT number FROM do_not_call WHERE number IN ({})",
-            placeholders.join(", ")
+            "SELECT number FROM do_not_call WHERE number IN ({list}) \
+             UNION SELECT p.phone FROM customer_phones p \
+             JOIN do_not_call_customers d ON d.customer_id = p.customer_id \
+             WHERE p.phone IN ({list})"
         )));
         for n in numbers {
             q = q.bind(n.clone());
