@@ -17,6 +17,10 @@ ALTER TABLE calls ADD COLUMN attempt BIGINT;
 ALTER TABLE calls ADD COLUMN outcome TEXT;
 -- The daily cap's question: attempts per number since the day began.
 CREATE INDEX calls_outbound_idx ON calls (direction, caller, arrived_at);
+-- A campaign's figures: its attempts in a span of days.
+CREATE INDEX calls_campaign_idx ON calls (campaign, arrived_at);
+-- Follow-up figures: completions and follow-ups in a span of days.
+CREATE INDEX ticket_stamps_stage_at_idx ON ticket_stamps (stage, at);
 
 -- A campaign's switch: running unless a row says paused or stopped.
 CREATE TABLE campaign_runs (
