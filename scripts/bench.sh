@@ -32,6 +32,17 @@
 #      waiting callers with history) and bridged calls caller <-> agent's
 #      phone at BENCH_ACD_LEVELS (loss, pacing and tone at both ends, server
 #      CPU); it creates the agents bench-agent-NNNN itself; about 6 minutes.
+#   g  (not in the default stages: BENCH_STAGES=g)
+#      outbound campaigns: benches/outbound_load.rs is the carrier's proxy
+#      (every customer's phone: 180, 200 after 300 ms, PCMU both ways, BYE
+#      after BENCH_OB_HOLD s) and the agents; the server runs with the
+#      configuration the tool writes (--write-config: [outbound] proxy at
+#      BENCH_OB_CARRIER, a survey campaign load-C per level C of
+#      BENCH_OB_LEVELS with concurrency C, a progressive campaign; their
+#      window open whatever the time of day). Dialling rate, concurrent
+#      calls within the caps, lost calls, RTP and the survey prompt at the
+#      customers, server CPU per level; then agent `ready` -> INVITE at the
+#      carrier over 100 rounds; about 7 minutes.
 #
 # Server CPU % = (utime+stime delta)/(wall time) from /proc/<pid>/stat, as %
 # of ONE core (the box has `nproc` cores). "box busy %" is the non-idle time
@@ -44,6 +55,8 @@
 # Environment (all optional):
 #   BENCH_STAGES=abcde  BENCH_STEP_SECS=10  BENCH_HOLD=20  BENCH_IVR_LOAD=200
 #   BENCH_ACD_LEVELS="100,200,400,800"  BENCH_ACD_ARGS (more acd_load options)
+#   BENCH_OB_LEVELS="100,200,400,800"  BENCH_OB_HOLD=20  BENCH_OB_CARRIER=127.0.0.1:5070
+#   BENCH_OB_ARGS (more outbound_load options, e.g. "--rounds 100 --agents 10")
 #   BENCH_SIG_RATES="200 400 800 1000 1200 1400 1600 2000 3000"
 #   BENCH_PROMPT_RATES="100 200 300 400 500 600 800 1200"
 #   BENCH_AUDIO_CALLS="50 100 150 200 300 500 1000 1500"
@@ -92,6 +105,14 @@ case $STAGES in *f*)
         sed -n 's/.*Executable .*(\(.*acd_load-[0-9a-f]*\)).*/\1/p' | tail -1)
     [ -x "$ACDGEN" ] || die "could not build benches/acd_load.rs" ;;
 esac
+OB_CARRIER=${BENCH_OB_CARRIER:-127.0.0.1:5070}
+case $STAGES in *g*)
+    OBGEN=$(cargo bench --locked --bench outbound_load --no-run 2>&1 |
+        sed -n 's/.*Executable .*(\(.*outbound_load-[0-9a-f]*\)).*/\1/p' | tail -1)
+    [ -x "$OBGEN" ] || die "could not build benches/outbound_load.rs"
+    [ -z "$(ss -Huln "sport = :${OB_CARRIER##*:}" 2>/dev/null)" ] ||
+        die "something already listens on UDP port ${OB_CARRIER##*:} (set BENCH_OB_CARRIER)" ;;
+esac
 
 # ----- server ---------------------------------------------------------------------
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -130,9 +151,11 @@ stop_server() {
 trap 'stop_children; stop_server' EXIT
 trap 'exit 130' INT TERM
 
-start_server() { # $1: stage name; $2: a flows folder of the stage's own
+start_server() { # $1: stage name; $2: a flows folder of the stage's own; $3: a config file
     DATA=$RUN/$1
     mkdir -p "$DATA"
+    local config=()
+    [ -z "${3:-}" ] || config=(--config "$3")
     # The demo flow, open around the clock so the time of day cannot
     # change what is measured. Calls in stages c and d are held for HOLD s
     # without dialling: they go through the menus' timeouts into the agent
@@ -144,7 +167,7 @@ start_server() { # $1: stage name; $2: a flows folder of the stage's own
         rm -rf "$DATA/flows" && cp -r ivr-flows "$DATA/flows"
         sed -i -e 's/^hours = .*/hours = { daily = "00:00-24:00" }/' -e '/^holidays = /d' "$DATA/flows/hotline.toml"
     fi
-    HOTLINE_LOG=${HOTLINE_LOG:-info} nice -n "${BENCH_SERVER_NICE:-0}" "$BIN" serve --flows "$DATA/flows" --sip "$SIP" \
+    HOTLINE_LOG=${HOTLINE_LOG:-info} nice -n "${BENCH_SERVER_NICE:-0}" "$BIN" serve "${config[@]}" --flows "$DATA/flows" --sip "$SIP" \
         --http "$HTTP" --data "$DATA" --rtp-ports 20000-39999 \
         >"$DATA/server.out" 2>"$DATA/server.log" &
     SPID=$!
@@ -397,6 +420,46 @@ acd_stage() {
     } >>"$REPORT"
 }
 
+outbound_stage() {
+    local rc errors warns dialling refused levels=${BENCH_OB_LEVELS:-100,200,400,800}
+    log "g: outbound campaigns (benches/outbound_load.rs), levels $levels"
+    # shellcheck disable=SC2086 # BENCH_OB_ARGS is a list of options
+    "$OBGEN" --write-config "$RUN/outbound.toml" --levels "$levels" --carrier "$OB_CARRIER" \
+        --server "$SIP" --http "$HTTP" ${BENCH_OB_ARGS:-} >"$RUN/outbound-config.out"
+    # The repository's flows (survey.toml among them); the configuration
+    # seeds the demo users (admin / hotline-demo) the tool signs in as.
+    start_server g "" "$RUN/outbound.toml"
+    begin
+    set +e
+    # shellcheck disable=SC2086
+    "$OBGEN" --server "$SIP" --http "$HTTP" --carrier "$OB_CARRIER" --server-pid "$SPID" --rtp-base 40000 \
+        --levels "$levels" --hold "${BENCH_OB_HOLD:-20}" ${BENCH_OB_ARGS:-} \
+        >"$DATA/outbound_load.out" 2>&1 &
+    LOAD_PID=$!
+    wait "$LOAD_PID"; rc=$?
+    LOAD_PID=""
+    set -e
+    finish
+    sed 's/^/    /' "$DATA/outbound_load.out" >&2
+    errors=$(grep -c ' ERROR ' "$DATA/server.log" || true)
+    warns=$(grep ' WARN ' "$DATA/server.log" | grep -vc 'SLA breached' || true)
+    dialling=$(grep -c 'dialling out' "$DATA/server.log" || true)
+    refused=$(grep -c 'not dialled now' "$DATA/server.log" || true)
+    stop_server
+    {
+        echo "### g. outbound campaigns: dialling rate, concurrent calls, agent ready -> ring (benches/outbound_load.rs)"
+        echo
+        echo '```'
+        grep -v '^RESULT' "$DATA/outbound_load.out"
+        echo '```'
+        echo
+        echo "outbound_load exit $rc; wall $WALL s; server CPU $SRV_CPU % over the run; box busy $BOX_BUSY %." \
+            "Server log: $dialling calls dialled, $refused dial orders refused (not dialled now), $errors ERROR and" \
+            "$warns WARN lines (SLA breaches of the demo tickets aside). Server $STOP_NOTE."
+        echo
+    } >>"$REPORT"
+}
+
 case $STAGES in *a*) sipp_stage a "a. signalling only (tests/sipp/bench_signalling.xml)" \
     tests/sipp/bench_signalling.xml 0 "$SIG_RATES" ;; esac
 case $STAGES in *b*) sipp_stage b "b. answer + 1.4 s prompt + hang-up (tests/sipp/caller_hangs_up.xml -d 1400 -rtp_echo)" \
@@ -406,6 +469,7 @@ case $STAGES in *d*) sipp_audio_check ;; esac
 case $STAGES in *e*) log "e: IVR key -> next prompt latency (benches/ivr_latency.rs)"; { echo "### e. IVR key -> next prompt latency (benches/ivr_latency.rs)"; echo; cargo bench --locked --quiet --bench ivr_latency -- --load "${BENCH_IVR_LOAD:-200}" || echo "ivr_latency failed (exit $?)"; } >>"$REPORT" ;; esac
 
 case $STAGES in *f*) acd_stage ;; esac
+case $STAGES in *g*) outbound_stage ;; esac
 
 echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg). Logs and sipp statistics in $RUN." >>"$REPORT"
 [ -n "${BENCH_OUT:-}" ] && cp "$REPORT" "$BENCH_OUT"

@@ -280,7 +280,7 @@ pub async fn dial(
             Ok((StatusCode::ACCEPTED, Json(Dialled { call_id })))
         }
         Ok(Err(e)) => {
-            state.store.release_contact(id, &owner, now).await?;
+            state.store.release_contacts(&[id], &owner, now).await?;
             Err(match e {
                 DialError::NoAgent => AppError::Conflict(
                     "your agent screen is not connected: open it, then call".into(),
@@ -298,7 +298,7 @@ pub async fn dial(
             })
         }
         Err(e) => {
-            state.store.release_contact(id, &owner, now).await?;
+            state.store.release_contacts(&[id], &owner, now).await?;
             Err(e)
         }
     }

@@ -185,6 +185,11 @@ impl Dialer {
                         () = self.wake.notified() => {}
                     }
                 } => {
+                    // Calls that ended meanwhile free their room first:
+                    // a round counting them would dial too few.
+                    while let Ok(a) = attempts.try_recv() {
+                        self.finished(a).await;
+                    }
                     // Draining: the calls up keep their leases (so no
                     // other instance dials them again), nothing new is
                     // dialled.
@@ -194,7 +199,18 @@ impl Dialer {
                     }
                 }
                 a = attempts.recv() => match a {
-                    Some(a) => self.finished(a).await,
+                    Some(a) => {
+                        // An agent campaign's room freed: look again now,
+                        // not at the next tick.
+                        let agents = self.campaigns.iter().any(|c| {
+                            c.name == a.campaign
+                                && matches!(c.mode, Mode::Progressive { .. } | Mode::Callbacks { .. })
+                        });
+                        self.finished(a).await;
+                        if agents {
+                            self.wake.notify_one();
+                        }
+                    }
                     None => return,
                 },
             }
@@ -239,7 +255,11 @@ impl Dialer {
                 // An agent dials a preview contact from their page.
                 Mode::Preview { .. } => continue,
             };
-            self.dial_campaign(&rules, then, ready_agents, now).await?;
+            if !self.dial_campaign(&rules, then, ready_agents, now).await? {
+                // The engine takes no calls now (overloaded, shutting
+                // down): asking again this round would only add to it.
+                break;
+            }
         }
         Ok(())
     }
@@ -258,13 +278,15 @@ impl Dialer {
         answer.await.unwrap_or(0)
     }
 
+    /// Dials what `rules` allow now; `false` when the engine refused a
+    /// call (the rest of the claim is given back at once).
     async fn dial_campaign(
         &mut self,
         rules: &Rules,
         then: AfterAnswer,
         ready_agents: u32,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mine = self
             .in_flight
             .values()
@@ -276,14 +298,14 @@ impl Dialer {
             .saturating_sub(u32::try_from(self.in_flight.len()).unwrap_or(u32::MAX));
         let room = rules.concurrency.saturating_sub(in_flight).min(trunk_free);
         if room == 0 {
-            return Ok(());
+            return Ok(true);
         }
         let due = self
             .store
             .due_contacts(&rules.name, now, i64::from(room) * 4 + 16)
             .await?;
         if due.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         let numbers: Vec<String> = due
             .iter()
@@ -335,7 +357,7 @@ impl Dialer {
             .store
             .claim_contacts(&rules.name, &picked.dial, &self.owner, now, LEASE_MS)
             .await?;
-        for id in claimed {
+        for (i, &id) in claimed.iter().enumerate() {
             let Some(contact) = due.iter().find(|c| c.id == id).cloned() else {
                 continue;
             };
@@ -359,17 +381,18 @@ impl Dialer {
                     info!(campaign = %rules.name, contact = id, attempt, call = %call_id, "dialled");
                     self.in_flight.insert(id, Flight { contact, attempt });
                 }
-                Some(Err(e)) => {
-                    info!(campaign = %rules.name, contact = id, error = %e, "not dialled now");
-                    self.store.release_contact(id, &self.owner, now).await?;
-                }
-                None => {
-                    self.store.release_contact(id, &self.owner, now).await?;
-                    return Ok(());
+                refused => {
+                    if let Some(Err(e)) = refused {
+                        info!(campaign = %rules.name, contacts = claimed.len() - i, error = %e, "not dialled now");
+                    }
+                    self.store
+                        .release_contacts(&claimed[i..], &self.owner, now)
+                        .await?;
+                    return Ok(false);
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// An attempt is over: what follows, and a survey's follow-up.

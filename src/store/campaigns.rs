@@ -483,20 +483,27 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Gives back a contact `owner` claimed but did not dial (the engine
+    /// Gives back contacts `owner` claimed but did not dial (the engine
     /// refused the call): waiting again, no attempt counted.
-    pub async fn release_contact(
+    pub async fn release_contacts(
         &self,
-        contact: i64,
+        contacts: &[i64],
         owner: &str,
         at: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        if contacts.is_empty() {
+            return Ok(());
+        }
+        let list = contacts
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        sqlx::query(AssertSqlSafe(format!(
             "UPDATE campaign_contacts SET state = 'waiting', lease_owner = NULL, \
-             lease_until = NULL, updated_at = $3 \
-             WHERE id = $1 AND state = 'dialling' AND lease_owner = $2",
-        )
-        .bind(contact)
+             lease_until = NULL, updated_at = $2 \
+             WHERE id IN ({list}) AND state = 'dialling' AND lease_owner = $1"
+        )))
         .bind(owner)
         .bind(at)
         .execute(self.pool())
