@@ -16,7 +16,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, FromRow, Row};
 
-use super::{Backend, Store, StoreError};
+use super::{Backend, Store, StoreError, id_list, placeholders};
 use std::collections::HashMap;
 
 use crate::campaign::{Next, Outcome, RunState, Waiting};
@@ -145,11 +145,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let list = ids
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = id_list(ids);
         let lock = match self.backend() {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -165,11 +161,7 @@ impl Store {
         .await
         .map_err(StoreError::from_sqlx)?;
         if !free.is_empty() {
-            let taken = free
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
+            let taken = id_list(&free);
             sqlx::query(AssertSqlSafe(format!(
                 "UPDATE campaign_contacts SET state = 'dialling', lease_owner = $1, \
                  lease_until = $2, updated_at = $3 WHERE id IN ({taken})"
@@ -350,8 +342,7 @@ impl Store {
         if numbers.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (1..=numbers.len()).map(|i| format!("${i}")).collect();
-        let list = placeholders.join(", ");
+        let list = placeholders(1, numbers.len());
         let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(format!(
             "SELECT number FROM do_not_call WHERE number IN ({list}) \
              UNION SELECT p.phone FROM customer_phones p \
@@ -377,11 +368,10 @@ impl Store {
         if numbers.is_empty() {
             return Ok(HashMap::new());
         }
-        let placeholders: Vec<String> = (2..=numbers.len() + 1).map(|i| format!("${i}")).collect();
         let mut q = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(format!(
             "SELECT caller, COUNT(*) FROM calls WHERE direction = 'outbound' \
              AND arrived_at >= $1 AND caller IN ({}) GROUP BY caller",
-            placeholders.join(", ")
+            placeholders(2, numbers.len())
         )))
         .bind(since);
         for n in numbers {
@@ -407,11 +397,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
-        let list = ids
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = id_list(ids);
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE campaign_contacts SET lease_until = $1 \
              WHERE state = 'dialling' AND lease_owner = $2 AND id IN ({list})"
@@ -494,11 +480,7 @@ impl Store {
         if contacts.is_empty() {
             return Ok(());
         }
-        let list = contacts
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = id_list(contacts);
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE campaign_contacts SET state = 'waiting', lease_owner = NULL, \
              lease_until = NULL, updated_at = $2 \

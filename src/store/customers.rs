@@ -37,7 +37,7 @@ use sqlx::any::AnyRow;
 use sqlx::error::ErrorKind;
 use sqlx::{AnyConnection, AssertSqlSafe, FromRow, Row};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, placeholders};
 use crate::import::{Line, ProductRow, RowError};
 use crate::phone;
 use crate::ticket::{TicketKind, TicketStage};
@@ -605,14 +605,6 @@ async fn load_customer(conn: &mut AnyConnection, id: i64) -> Result<Option<Custo
     Ok(Some(head.into_customer(phones, products)))
 }
 
-/// `$1, $2, ... $n`.
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Store {
     /// [`StoreError::PhoneTaken`] for a number a concurrent transaction
     /// took, looked up after ours was rolled back; if its owner is gone
@@ -793,7 +785,7 @@ impl Store {
 
         // The page's phones and products in two queries. Only placeholders
         // are spliced into the SQL; the ids are bound.
-        let ids = placeholders(heads.len());
+        let ids = placeholders(1, heads.len());
         let mut phones: HashMap<i64, Vec<String>> = HashMap::new();
         let sql = format!(
             "SELECT customer_id, phone FROM customer_phones \

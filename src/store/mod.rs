@@ -918,3 +918,20 @@ pub(crate) fn bad_value(column: &str, value: &str) -> sqlx::Error {
         source: format!("unknown {column} {value:?}").into(),
     }
 }
+
+/// `$first, ..., $(first + n - 1)`: the placeholders of `n` bound values.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Ids as a literal SQL list: integers only, nothing to escape, and no
+/// limit on how many a statement may hold.
+pub(crate) fn id_list(ids: &[i64]) -> String {
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, FromRow, Row};
 
-use super::{Store, StoreError, bad_value};
+use super::{Store, StoreError, bad_value, placeholders};
 use crate::config::RecordingPolicy;
 use crate::records::RecordingState;
 
@@ -228,13 +228,12 @@ impl Store {
         }
         if policy.keep_days > 0 {
             let others = policy.keep_days_by_queue.len();
-            let placeholders: Vec<String> = (0..others).map(|i| format!("${}", i + 3)).collect();
             let not_listed = if others == 0 {
                 String::new()
             } else {
                 format!(
                     "AND (queue IS NULL OR queue NOT IN ({}))",
-                    placeholders.join(", ")
+                    placeholders(3, others)
                 )
             };
             let sql = format!(
