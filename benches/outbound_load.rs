@@ -81,8 +81,7 @@
 //! Prints a human summary and `RESULT ...` lines for scripts.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -97,8 +96,9 @@ use tungstenite::{Message, WebSocket};
 #[path = "common/load.rs"]
 mod load;
 use load::{
-    all_headers, cpu_seconds, header, run_queue_wait_ns, socket_drops, sys, udp_rcvbuf_errors,
-    wall_ns,
+    Hist, TsStream, agent_session, box_busy, cpu_seconds, header, http, http_retry, open_ws,
+    quantile, response, rss_and_fds, run_queue_wait_ns, sdp_dest, sip_user, socket_drops, sys,
+    tone, udp_rcvbuf_errors, wall_ns,
 };
 
 const FRAME: Duration = Duration::from_millis(20);
@@ -106,8 +106,6 @@ const FRAME_NS: i64 = 20_000_000;
 const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
 const TX_TIMEOUT: Duration = Duration::from_secs(32);
-/// Pacing histograms: 1 µs bins up to this, then one overflow bin.
-const HIST_US: usize = 200_000;
 const CUSTOMER_HZ: f64 = 400.0;
 const PHONE_HZ: f64 = 1000.0;
 /// The first second of the survey's first prompt is checked frame by frame.
@@ -129,49 +127,6 @@ const ALLOW: &str = "_1[3-9]XXXXXXXXX";
 fn die(what: &str) -> ! {
     eprintln!("outbound_load: {what}");
     std::process::exit(2);
-}
-
-/// The non-idle share of the whole machine since `prev` (/proc/stat).
-fn box_busy(prev: &mut Option<(u64, u64)>) -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/stat").ok()?;
-    let v: Vec<u64> = s
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let total: u64 = v.iter().sum();
-    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
-    let out = prev.map(|(t0, i0)| {
-        let dt = total.saturating_sub(t0).max(1) as f64;
-        100.0 * (1.0 - idle.saturating_sub(i0) as f64 / dt)
-    });
-    *prev = Some((total, idle));
-    out
-}
-
-/// A process's resident memory (VmRSS) in KiB, and its open descriptors.
-fn rss_and_fds(pid: u32) -> Option<(u64, usize)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
-    Some((rss, fds))
-}
-
-fn quantile(v: &[f64], p: f64) -> f64 {
-    let mut s: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
-    if s.is_empty() {
-        return f64::NAN;
-    }
-    s.sort_by(f64::total_cmp);
-    s[((s.len() as f64 * p).ceil() as usize).clamp(1, s.len()) - 1]
 }
 
 /// "p50 / p95 / max" of a sample, in ms.
@@ -410,137 +365,7 @@ fn write_config(path: &str, a: &Args) {
 
 // ----- HTTP, just enough for the setup -----------------------------------------------
 
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> Result<(u16, Value), String> {
-    let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
-    s.set_nodelay(true).ok();
-    let body = body.map(Value::to_string);
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    if let Some(b) = &body {
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
-    }
-    req.push_str("\r\n");
-    if let Some(b) = &body {
-        req.push_str(b);
-    }
-    s.write_all(req.as_bytes())
-        .map_err(|e| format!("{method} {path}: {e}"))?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)
-        .map_err(|e| format!("{method} {path}: {e}"))?;
-    let text = String::from_utf8_lossy(&raw);
-    let status: u16 = text
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("{method} {path}: not an HTTP answer"))?;
-    let (head, mut rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut dechunked = String::new();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        while let Some((size, after)) = rest.split_once("\r\n") {
-            let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if size == 0 || after.len() < size {
-                break;
-            }
-            dechunked.push_str(&after[..size]);
-            rest = after[size..].trim_start_matches("\r\n");
-        }
-        rest = &dechunked;
-    }
-    let v = if rest.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(rest).unwrap_or_else(|_| Value::String(rest.to_owned()))
-    };
-    Ok((status, v))
-}
-
-/// An API request, tried again (up to 20 times) while it answers 503.
-fn http_retry(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &Value,
-    retries: &AtomicU64,
-) -> Result<(u16, Value), String> {
-    let mut tries = 0;
-    loop {
-        let (st, v) = http(addr, method, path, token, Some(body))?;
-        if st != 503 || tries == 20 {
-            return Ok((st, v));
-        }
-        tries += 1;
-        retries.fetch_add(1, Ordering::Relaxed);
-        std::thread::sleep(Duration::from_millis(fastrand::u64(100..400)));
-    }
-}
-
-/// One agent's user (created if missing) and session token.
-fn agent_session(
-    http_addr: SocketAddr,
-    admin: &str,
-    name: &str,
-    password: &str,
-    queue: &str,
-    retries: &AtomicU64,
-) -> Result<String, String> {
-    let (st, v) = http_retry(
-        http_addr,
-        "POST",
-        "/api/users",
-        Some(admin),
-        &json!({"username": name, "display_name": name, "role": "agent",
-                "password": password, "queues": [queue]}),
-        retries,
-    )?;
-    if st != 201 && st != 409 {
-        return Err(format!("creating user {name}: {st} {v}"));
-    }
-    let (st, v) = http_retry(
-        http_addr,
-        "POST",
-        "/api/login",
-        None,
-        &json!({"username": name, "password": password}),
-        retries,
-    )?;
-    if st != 200 {
-        return Err(format!(
-            "signing in as {name}: {st} {v} (a user of that name with another password? try --agent-prefix)"
-        ));
-    }
-    v["token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("no token for {name}: {v}"))
-}
-
 // ----- audio ---------------------------------------------------------------------------
-
-/// One second of a tone at -10 dBFS, mu-law: 50 frames of 160 bytes.
-fn tone(hz: f64) -> Vec<u8> {
-    (0..8000)
-        .map(|n| {
-            let x = (2.0 * std::f64::consts::PI * hz * f64::from(n) / 8000.0).sin();
-            g711::ulaw_encode((x * 10_000.0) as i16)
-        })
-        .collect()
-}
 
 /// The first frames of a prompt as hotline sends them in PCMU.
 fn prompt_frames(a: &Args, name: &str) -> Vec<[u8; 160]> {
@@ -693,51 +518,6 @@ fn sender(cmds: mpsc::Receiver<SendCmd>, stop: Arc<AtomicBool>, stats: Arc<SendS
 }
 
 // ----- RTP we receive -----------------------------------------------------------------------
-
-/// |inter-arrival - 20 ms|, in 1 µs bins.
-struct Hist {
-    bins: Vec<u64>,
-    n: u64,
-    max_ns: i64,
-}
-
-impl Hist {
-    fn new() -> Hist {
-        Hist {
-            bins: vec![0; HIST_US + 1],
-            n: 0,
-            max_ns: 0,
-        }
-    }
-
-    fn add(&mut self, dev_ns: i64) {
-        self.bins[((dev_ns / 1000) as usize).min(HIST_US)] += 1;
-        self.n += 1;
-        self.max_ns = self.max_ns.max(dev_ns);
-    }
-
-    fn clear(&mut self) {
-        self.bins.iter_mut().for_each(|b| *b = 0);
-        self.n = 0;
-        self.max_ns = 0;
-    }
-
-    /// The p-quantile in ms.
-    fn ms(&self, p: f64) -> f64 {
-        if self.n == 0 {
-            return 0.0;
-        }
-        let want = ((self.n as f64) * p).ceil().max(1.0) as u64;
-        let mut acc = 0;
-        for (us, &n) in self.bins.iter().enumerate() {
-            acc += n;
-            if acc >= want {
-                return us as f64 / 1000.0;
-            }
-        }
-        HIST_US as f64 / 1000.0
-    }
-}
 
 #[derive(Default, Clone)]
 struct RxStream {
@@ -908,53 +688,6 @@ fn on_packet(r: &mut Rx, prompt: &[[u8; 160]], p: &Packet, w: (i64, i64)) {
 
 // ----- SIP text -------------------------------------------------------------------------------
 
-/// The user part of the first `sip:user@` in `text`.
-fn sip_user(text: &str) -> Option<&str> {
-    let rest = text.split_once("sip:")?.1;
-    let (user, _) = rest.split_once('@')?;
-    Some(user)
-}
-
-/// A response to the request `head`: its Via, From, To (with `to_tag`
-/// added if it has none), Call-ID and CSeq, then `extra` headers and `body`.
-fn response(head: &str, status: &str, to_tag: &str, extra: &str, body: &str) -> String {
-    let mut r = format!("SIP/2.0 {status}\r\n");
-    for h in all_headers(head, &["Via", "v"]) {
-        r.push_str(h);
-        r.push_str("\r\n");
-    }
-    for name in [&["From", "f"][..], &["Call-ID", "i"], &["CSeq"]] {
-        if let Some(h) = all_headers(head, name).first() {
-            r.push_str(h);
-            r.push_str("\r\n");
-        }
-    }
-    if let Some(to) = header(head, &["To", "t"]) {
-        if to.contains(";tag=") || to_tag.is_empty() {
-            r.push_str(&format!("To: {to}\r\n"));
-        } else {
-            r.push_str(&format!("To: {to};tag={to_tag}\r\n"));
-        }
-    }
-    r.push_str(extra);
-    r.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    r
-}
-
-/// The RTP destination in an SDP body.
-fn sdp_dest(body: &str) -> Option<SocketAddr> {
-    let ip = body
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("c=IN IP4 "))?
-        .trim();
-    let port = body
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("m=audio "))?
-        .split_whitespace()
-        .next()?;
-    format!("{ip}:{port}").parse().ok()
-}
-
 fn sdp(who: &str, port: u16) -> String {
     format!(
         "v=0\r\no={who} {port} 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
@@ -964,57 +697,6 @@ fn sdp(who: &str, port: u16) -> String {
 }
 
 // ----- a websocket whose reads carry kernel receive timestamps --------------------------
-
-#[derive(Debug)]
-struct TsStream {
-    sock: TcpStream,
-    /// Wall-clock ns of the latest read's data.
-    last_ns: i64,
-}
-
-impl Read for TsStream {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let (n, ts) = sys::recv_ts(self.sock.as_raw_fd(), buf, 0)?;
-        self.last_ns = ts.unwrap_or_else(wall_ns);
-        Ok(n)
-    }
-}
-
-impl Write for TsStream {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.sock.write(buf)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.sock.flush()
-    }
-}
-
-fn open_ws(http: SocketAddr, token: &str) -> Result<WebSocket<TsStream>, String> {
-    let sock = TcpStream::connect(http).map_err(|e| format!("connect {http}: {e}"))?;
-    sock.set_nodelay(true).ok();
-    sys::set_int_opt(sock.as_raw_fd(), sys::SO_TIMESTAMPNS, 1);
-    let request = tungstenite::http::Request::builder()
-        .uri(format!("ws://{http}/api/agent/ws"))
-        .header("Host", http.to_string())
-        .header("Authorization", format!("Bearer {token}"))
-        .header("Connection", "Upgrade")
-        .header("Upgrade", "websocket")
-        .header("Sec-WebSocket-Version", "13")
-        .header(
-            "Sec-WebSocket-Key",
-            tungstenite::handshake::client::generate_key(),
-        )
-        .body(())
-        .map_err(|e| e.to_string())?;
-    let stream = TsStream { sock, last_ns: 0 };
-    let (ws, _) = tungstenite::client(request, stream).map_err(|e| format!("websocket: {e}"))?;
-    ws.get_ref()
-        .sock
-        .set_nonblocking(true)
-        .map_err(|e| e.to_string())?;
-    Ok(ws)
-}
 
 // ----- the parties ------------------------------------------------------------------------
 

@@ -95,7 +95,10 @@ use std::time::{Duration, Instant};
 
 use browser::TestBrowser;
 use hotline::media::{g711, rtp};
-use load::{all_headers, cpu_seconds, header, run_queue_wait_ns, socket_drops, sys, wall_ns};
+use load::{
+    all_headers, cpu_seconds, header, http, rss_and_fds, run_queue_wait_ns, sdp_dest, socket_drops,
+    sys, tone, wall_ns,
+};
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
 
@@ -367,20 +370,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 // ----- the machine and the server process --------------------------------------------------
 
-/// A process's resident memory (VmRSS) in KiB, and its open descriptors.
-fn rss_and_fds(pid: u32) -> Option<(u64, usize)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
-    Some((rss, fds))
-}
-
 /// Idle time of all cores so far, in seconds (/proc/stat: idle + iowait,
 /// in USER_HZ ticks of 1/100 s).
 fn idle_seconds() -> Option<f64> {
@@ -435,65 +424,6 @@ fn write_flows(dir: &Path) -> Result<(), String> {
     }
     std::fs::write(dir.join("hotline.toml"), FLOW)
         .map_err(|e| format!("writing the bench's flow: {e}"))
-}
-
-/// Just enough HTTP/1.1 for the setup: (status, JSON body or Null).
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> Result<(u16, Value), String> {
-    let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
-    let body = body.map(Value::to_string);
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    if let Some(b) = &body {
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
-    }
-    req.push_str("\r\n");
-    if let Some(b) = &body {
-        req.push_str(b);
-    }
-    s.write_all(req.as_bytes())
-        .map_err(|e| format!("{method} {path}: {e}"))?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)
-        .map_err(|e| format!("{method} {path}: {e}"))?;
-    let text = String::from_utf8_lossy(&raw);
-    let status: u16 = text
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("{method} {path}: not an HTTP answer"))?;
-    let (head, mut rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut dechunked = String::new();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        while let Some((size, after)) = rest.split_once("\r\n") {
-            let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if size == 0 || after.len() < size {
-                break;
-            }
-            dechunked.push_str(&after[..size]);
-            rest = after[size..].trim_start_matches("\r\n");
-        }
-        rest = &dechunked;
-    }
-    let v = if rest.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(rest).unwrap_or_else(|_| Value::String(rest.to_owned()))
-    };
-    Ok((status, v))
 }
 
 /// The hotline server this bench started.
@@ -692,17 +622,6 @@ fn bind_udp() -> Result<UdpSocket, String> {
 }
 
 // ----- audio ----------------------------------------------------------------------------------
-
-/// One second of a tone at -10 dBFS in PCMU: 50 frames. 440 and 1000 Hz
-/// make whole periods in a second, so the frames loop seamlessly.
-fn tone(hz: f64) -> Vec<u8> {
-    (0..8000)
-        .map(|n| {
-            let x = (2.0 * std::f64::consts::PI * hz * f64::from(n) / 8000.0).sin();
-            g711::ulaw_encode((x * 10_000.0) as i16)
-        })
-        .collect()
-}
 
 /// Sign changes in a PCMU payload.
 fn crossings(payload: &[u8]) -> u32 {
@@ -1192,20 +1111,6 @@ fn ok_response(head: &str) -> String {
     }
     r.push_str("Content-Length: 0\r\n\r\n");
     r
-}
-
-/// The RTP address of an SDP body.
-fn sdp_dest(body: &str) -> Option<SocketAddr> {
-    let ip = body
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("c=IN IP4 "))?
-        .trim();
-    let port = body
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("m=audio "))?
-        .split_whitespace()
-        .next()?;
-    format!("{ip}:{port}").parse().ok()
 }
 
 /// Sends every started caller's 440 Hz, slot n at start + n × 20 ms.
