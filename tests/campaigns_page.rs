@@ -20,12 +20,11 @@
 
 mod common;
 
-use std::ffi::OsString;
 use std::path::Path;
 use std::time::Duration;
 
 use common::Server;
-use common::browser::{Driver, chromium, have_browser, screenshots_dir};
+use common::browser::{Driver, have_browser, screenshots_dir};
 use hotline::records::RecordOp;
 use hotline::store::Store;
 use serde_json::{Value, json};
@@ -40,62 +39,7 @@ struct Page(Driver);
 
 impl Page {
     fn open(server: &Server, shots: Option<&Path>) -> Page {
-        let mut args: Vec<OsString> = vec![
-            "--base".into(),
-            format!("http://{}", server.http).into(),
-            "--lang".into(),
-            "en".into(),
-            "--tz".into(),
-            TIME_ZONE.into(),
-            "--chromium".into(),
-            chromium().into(),
-        ];
-        if let Some(dir) = shots {
-            args.extend(["--shots".into(), dir.into()]);
-        }
-        Page(Driver::start(
-            "campaigns.mjs",
-            &args,
-            &server.data.join("server.log"),
-        ))
-    }
-
-    fn run(&mut self, cmd: Value, timeout: Duration) -> Value {
-        self.0.run(cmd, timeout)
-    }
-
-    fn goto(&mut self, path: &str) {
-        self.run(
-            json!({"cmd": "goto", "path": path}),
-            Duration::from_secs(20),
-        );
-    }
-
-    /// Signs in with the form; `expect` is `app` or `denied`.
-    fn login(&mut self, user: &str, expect: &str) -> Value {
-        self.run(
-            json!({"cmd": "login", "user": user, "pass": PASSWORD, "expect": expect}),
-            Duration::from_secs(15),
-        )
-    }
-
-    /// Polls the page-side expression `expr` until it is truthy; its value.
-    fn wait_fn(&mut self, expr: &str, within: Duration) -> Value {
-        self.run(json!({"cmd": "wait_fn", "expr": expr}), within)
-    }
-
-    fn click(&mut self, selector: &str) {
-        self.run(
-            json!({"cmd": "click", "selector": selector}),
-            Duration::from_secs(10),
-        );
-    }
-
-    fn fill(&mut self, selector: &str, value: &str) {
-        self.run(
-            json!({"cmd": "fill", "selector": selector, "value": value}),
-            Duration::from_secs(10),
-        );
+        Page(Driver::open_page("campaigns.mjs", server, TIME_ZONE, shots))
     }
 
     fn select(&mut self, selector: &str, value: &str) {
@@ -103,23 +47,6 @@ impl Page {
             json!({"cmd": "select", "selector": selector, "value": value}),
             Duration::from_secs(10),
         );
-    }
-
-    fn text(&mut self, selector: &str) -> String {
-        self.run(
-            json!({"cmd": "text", "selector": selector}),
-            Duration::from_secs(10),
-        )
-        .as_str()
-        .unwrap()
-        .to_owned()
-    }
-
-    fn visible(&mut self, selector: &str) -> bool {
-        self.run(
-            json!({"cmd": "visible", "selector": selector}),
-            Duration::from_secs(5),
-        ) == true
     }
 
     fn wait(&mut self, selector: &str, state: &str) {
@@ -142,25 +69,18 @@ impl Page {
             Duration::from_secs(10),
         )
     }
+}
 
-    /// Screenshots `name`.png (and `name`-zh.png) when asked for.
-    fn shot(&mut self, name: &str) {
-        let written = self.run(
-            json!({"cmd": "shot", "name": name}),
-            Duration::from_secs(30),
-        );
-        if written.as_array().is_some_and(|w| !w.is_empty()) {
-            eprintln!("screenshots: {written}");
-        }
+impl std::ops::Deref for Page {
+    type Target = Driver;
+    fn deref(&self) -> &Driver {
+        &self.0
     }
+}
 
-    /// Fails on any console error or page error so far.
-    fn assert_no_errors(&mut self) {
-        let errors = self.run(json!({"cmd": "errors"}), Duration::from_secs(5));
-        if errors.as_array().is_some_and(|e| !e.is_empty()) {
-            self.0
-                .fail("the console", &format!("{errors:#}"), &Value::Null);
-        }
+impl std::ops::DerefMut for Page {
+    fn deref_mut(&mut self) -> &mut Driver {
+        &mut self.0
     }
 }
 
@@ -273,7 +193,7 @@ fn a_supervisor_switches_campaigns_adds_contacts_and_reads_figures() {
     let shots = screenshots_dir();
     let mut page = Page::open(&server, shots.as_deref());
     page.goto("/campaigns");
-    let me = page.login("lin", "app");
+    let me = page.login("lin", PASSWORD, "app");
     assert_eq!(me["user"]["role"], "supervisor", "{me}");
 
     // ----- The figures of the seeded attempts (the default range: the last
@@ -445,7 +365,7 @@ fn a_supervisor_switches_campaigns_adds_contacts_and_reads_figures() {
     // ----- QA may not run campaigns.
     page.click("#btn-signout");
     page.wait("#login-view", "visible");
-    page.login("quinn", "denied");
+    page.login("quinn", PASSWORD, "denied");
     assert!(page.text("#denied-text").contains("supervisors and admins"));
     page.assert_no_errors();
 }

@@ -19,11 +19,10 @@
 
 mod common;
 
-use std::ffi::OsString;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::browser::{Driver, chromium, have_browser, screenshots_dir};
+use common::browser::{Driver, have_browser, screenshots_dir};
 use common::desk::DeskPhone;
 use common::phone::tone;
 use common::screen::Screen;
@@ -46,68 +45,15 @@ struct Page(Driver);
 
 impl Page {
     fn open(server: &Server, shots: Option<&Path>) -> Page {
-        let mut args: Vec<OsString> = vec![
-            "--base".into(),
-            format!("http://{}", server.http).into(),
-            "--lang".into(),
-            "en".into(),
-            "--tz".into(),
-            TIME_ZONE.into(),
-            "--chromium".into(),
-            chromium().into(),
-        ];
-        if let Some(dir) = shots {
-            args.extend(["--shots".into(), dir.into()]);
-        }
-        Page(Driver::start(
-            "qa.mjs",
-            &args,
-            &server.data.join("server.log"),
-        ))
-    }
-
-    fn fail(&self, what: &str, error: &str, state: &Value) -> ! {
-        self.0.fail(what, error, state)
-    }
-
-    fn run(&mut self, cmd: Value, timeout: Duration) -> Value {
-        self.0.run(cmd, timeout)
-    }
-
-    fn goto(&mut self, path: &str) {
-        self.run(
-            json!({"cmd": "goto", "path": path}),
-            Duration::from_secs(20),
-        );
-    }
-
-    /// Signs in with the form; `expect` is `app` or `denied`. Returns
-    /// `window.qa.state()`.
-    fn login(&mut self, user: &str, expect: &str) -> Value {
-        self.run(
-            json!({"cmd": "login", "user": user, "pass": PASSWORD, "expect": expect}),
-            Duration::from_secs(15),
-        )
+        Page(Driver::open_page("qa.mjs", server, TIME_ZONE, shots))
     }
 
     fn state(&mut self) -> Value {
         self.run(json!({"cmd": "state"}), Duration::from_secs(5))
     }
 
-    /// Polls the page-side expression `expr` until it is truthy; its value.
-    fn wait_fn(&mut self, expr: &str, within: Duration) -> Value {
-        self.run(json!({"cmd": "wait_fn", "expr": expr}), within)
-    }
-
     fn eval(&mut self, expr: &str) -> Value {
         self.run(json!({"cmd": "eval", "expr": expr}), Duration::from_secs(5))
-    }
-
-    fn click(&mut self, selector: &str) {
-        self.run(
-            json!({"cmd": "click", "selector": selector}),
-            Duration::from_secs(10),
-        );
     }
 
     /// Clicks `selector` at fraction `fx` of its width, in the middle.
@@ -125,13 +71,6 @@ impl Page {
         );
     }
 
-    fn fill(&mut self, selector: &str, value: &str) {
-        self.run(
-            json!({"cmd": "fill", "selector": selector, "value": value}),
-            Duration::from_secs(10),
-        );
-    }
-
     fn check(&mut self, selector: &str) {
         self.run(
             json!({"cmd": "check", "selector": selector}),
@@ -143,44 +82,21 @@ impl Page {
         self.run(json!({"cmd": "press", "key": key}), Duration::from_secs(5));
     }
 
-    fn text(&mut self, selector: &str) -> String {
-        self.run(
-            json!({"cmd": "text", "selector": selector}),
-            Duration::from_secs(5),
-        )
-        .as_str()
-        .unwrap()
-        .to_owned()
-    }
-
-    fn visible(&mut self, selector: &str) -> bool {
-        self.run(
-            json!({"cmd": "visible", "selector": selector}),
-            Duration::from_secs(5),
-        ) == true
-    }
-
     fn reload(&mut self) {
         self.run(json!({"cmd": "reload"}), Duration::from_secs(20));
     }
+}
 
-    /// Screenshots `name`.png (and `name`-zh.png) when asked for.
-    fn shot(&mut self, name: &str) {
-        let written = self.run(
-            json!({"cmd": "shot", "name": name}),
-            Duration::from_secs(20),
-        );
-        if written.as_array().is_some_and(|w| !w.is_empty()) {
-            eprintln!("screenshots: {written}");
-        }
+impl std::ops::Deref for Page {
+    type Target = Driver;
+    fn deref(&self) -> &Driver {
+        &self.0
     }
+}
 
-    /// Fails on any console error or page error so far.
-    fn assert_no_errors(&mut self) {
-        let errors = self.run(json!({"cmd": "errors"}), Duration::from_secs(5));
-        if errors.as_array().is_some_and(|e| !e.is_empty()) {
-            self.fail("the console", &format!("{errors:#}"), &Value::Null);
-        }
+impl std::ops::DerefMut for Page {
+    fn deref_mut(&mut self) -> &mut Driver {
+        &mut self.0
     }
 }
 
@@ -284,7 +200,7 @@ fn qa_finds_listens_to_scores_and_comments_a_recorded_call() {
     let shots = screenshots_dir();
     let mut page = Page::open(&server, shots.as_deref());
     page.goto("/qa");
-    let me = page.login("quinn", "app");
+    let me = page.login("quinn", PASSWORD, "app");
     assert_eq!(me["user"]["id"], quinn, "{me}");
     assert_eq!(me["reviewer"], true, "{me}");
     // The first search (the last seven days) already has it.
@@ -551,7 +467,7 @@ fn qa_finds_listens_to_scores_and_comments_a_recorded_call() {
 
     // ----- Ann, the agent: her call, its score and comment, read-only.
     page.click("#btn-signout");
-    let ann_view = page.login("ann", "app");
+    let ann_view = page.login("ann", PASSWORD, "app");
     assert_eq!(ann_view["reviewer"], false, "{ann_view}");
     assert!(!page.visible("#tab-sample"), "agents get no daily sample");
     assert!(page.visible("#own-only"));
@@ -583,7 +499,7 @@ fn qa_finds_listens_to_scores_and_comments_a_recorded_call() {
 
     // ----- An outlet user is told the page is not for them.
     page.click("#btn-signout");
-    page.login("tech", "denied");
+    page.login("tech", PASSWORD, "denied");
     let denied = page.text("#denied-text");
     assert!(
         denied.contains("tech") && denied.contains("outlet"),

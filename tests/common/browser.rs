@@ -193,6 +193,106 @@ impl Driver {
     }
 }
 
+/// The commands every page script answers (tests/browser/driver.mjs),
+/// for the tests of single pages (QA, campaigns).
+impl Driver {
+    /// A page script (`qa.mjs`, `campaigns.mjs`) against `server`, in
+    /// English, the browser in time zone `tz` (the hotline's, so the
+    /// page's days are the server's), screenshots into `shots`.
+    pub fn open_page(
+        script: &'static str,
+        server: &super::Server,
+        tz: &str,
+        shots: Option<&Path>,
+    ) -> Driver {
+        let mut args: Vec<OsString> = vec![
+            "--base".into(),
+            format!("http://{}", server.http).into(),
+            "--lang".into(),
+            "en".into(),
+            "--tz".into(),
+            tz.into(),
+            "--chromium".into(),
+            chromium().into(),
+        ];
+        if let Some(dir) = shots {
+            args.extend(["--shots".into(), dir.into()]);
+        }
+        Driver::start(script, &args, &server.data.join("server.log"))
+    }
+
+    pub fn goto(&mut self, path: &str) {
+        self.run(
+            json!({"cmd": "goto", "path": path}),
+            Duration::from_secs(20),
+        );
+    }
+
+    /// Signs in with the form; `expect` is `app` or `denied`. Returns the
+    /// page's state.
+    pub fn login(&mut self, user: &str, password: &str, expect: &str) -> Value {
+        self.run(
+            json!({"cmd": "login", "user": user, "pass": password, "expect": expect}),
+            Duration::from_secs(15),
+        )
+    }
+
+    /// Polls the page-side expression `expr` until it is truthy; its value.
+    pub fn wait_fn(&mut self, expr: &str, within: Duration) -> Value {
+        self.run(json!({"cmd": "wait_fn", "expr": expr}), within)
+    }
+
+    pub fn click(&mut self, selector: &str) {
+        self.run(
+            json!({"cmd": "click", "selector": selector}),
+            Duration::from_secs(10),
+        );
+    }
+
+    pub fn fill(&mut self, selector: &str, value: &str) {
+        self.run(
+            json!({"cmd": "fill", "selector": selector, "value": value}),
+            Duration::from_secs(10),
+        );
+    }
+
+    pub fn text(&mut self, selector: &str) -> String {
+        self.run(
+            json!({"cmd": "text", "selector": selector}),
+            Duration::from_secs(10),
+        )
+        .as_str()
+        .unwrap()
+        .to_owned()
+    }
+
+    pub fn visible(&mut self, selector: &str) -> bool {
+        self.run(
+            json!({"cmd": "visible", "selector": selector}),
+            Duration::from_secs(5),
+        ) == true
+    }
+
+    /// Screenshots `name`.png (and `name`-zh.png) when asked for.
+    pub fn shot(&mut self, name: &str) {
+        let written = self.run(
+            json!({"cmd": "shot", "name": name}),
+            Duration::from_secs(30),
+        );
+        if written.as_array().is_some_and(|w| !w.is_empty()) {
+            eprintln!("screenshots: {written}");
+        }
+    }
+
+    /// Fails the test on any console or page error the page had.
+    pub fn assert_no_errors(&mut self) {
+        let errors = self.run(json!({"cmd": "errors"}), Duration::from_secs(5));
+        if errors.as_array().is_some_and(|e| !e.is_empty()) {
+            self.fail("the console", &format!("{errors:#}"), &Value::Null);
+        }
+    }
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
         // Closing stdin makes the script close Chromium and exit.
