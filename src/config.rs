@@ -61,6 +61,7 @@ pub struct Config {
     pub outbound: OutboundSettings,
     /// Outbound campaigns (`[[campaigns]]`); none by default.
     pub campaigns: Vec<CampaignSettings>,
+    pub monitoring: Monitoring,
 }
 
 impl Default for Config {
@@ -79,6 +80,7 @@ impl Default for Config {
             qa: Default::default(),
             outbound: Default::default(),
             campaigns: Vec::new(),
+            monitoring: Default::default(),
         }
     }
 }
@@ -507,6 +509,69 @@ impl Default for QaSettings {
             scorecards_dir: PathBuf::from("scorecards"),
             sample_per_agent: 2,
         }
+    }
+}
+
+/// What supervisors watch for and managers are judged by (`[monitoring]`):
+/// the wallboard's figures and alerts and the reports share these.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Monitoring {
+    /// A call answered within this many seconds of joining its queue
+    /// counts towards the service level.
+    pub service_level_secs: u32,
+    /// The service level (percent) the desk promises; below it the
+    /// wallboard raises an alert.
+    pub service_level_target: u32,
+    /// First-call resolution: a call is resolved first time when the same
+    /// customer does not call again within this many days.
+    pub fcr_days: u32,
+    /// Alert when a caller has waited longer than this many seconds.
+    pub alert_wait_secs: u32,
+    /// Alert when an agent has been not ready longer than this many minutes.
+    pub alert_not_ready_mins: u32,
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Monitoring {
+            service_level_secs: 20,
+            service_level_target: 80,
+            fcr_days: 7,
+            alert_wait_secs: 60,
+            alert_not_ready_mins: 15,
+        }
+    }
+}
+
+impl Monitoring {
+    fn check(&self) -> Result<Monitoring, ConfigError> {
+        let m = self;
+        if !(1..=3600).contains(&m.service_level_secs) {
+            return Err(invalid(
+                "monitoring.service_level_secs",
+                "must be 1 to 3600",
+            ));
+        }
+        if !(1..=100).contains(&m.service_level_target) {
+            return Err(invalid(
+                "monitoring.service_level_target",
+                "must be 1 to 100 (percent)",
+            ));
+        }
+        if !(1..=90).contains(&m.fcr_days) {
+            return Err(invalid("monitoring.fcr_days", "must be 1 to 90"));
+        }
+        if !(1..=86_400).contains(&m.alert_wait_secs) {
+            return Err(invalid("monitoring.alert_wait_secs", "must be 1 to 86400"));
+        }
+        if !(1..=1440).contains(&m.alert_not_ready_mins) {
+            return Err(invalid(
+                "monitoring.alert_not_ready_mins",
+                "must be 1 to 1440",
+            ));
+        }
+        Ok(m.clone())
     }
 }
 
@@ -1268,6 +1333,8 @@ pub struct Settings {
     pub outbound: Outbound,
     /// Each campaign's rules.
     pub campaigns: Vec<crate::campaign::Rules>,
+    /// The wallboard's and the reports' thresholds.
+    pub monitoring: Monitoring,
 }
 
 /// Flags given on the command line; each one overrides the file.
@@ -1528,6 +1595,7 @@ impl Config {
                 trunk,
             },
             campaigns,
+            monitoring: self.monitoring.check()?,
             recording: self.recording.check(&queues)?,
             qa: if (1..=50).contains(&self.qa.sample_per_agent) {
                 self.qa.clone()
