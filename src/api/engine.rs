@@ -5,7 +5,10 @@
 use tokio::sync::{mpsc, oneshot};
 
 use super::{ApiState, AppError};
-use crate::engine::{DialError, DialOrder, PauseError, TestCallError, TestCallStatus};
+use crate::engine::{
+    DialError, DialOrder, MonitorError, MonitorMode, MonitorStatus, PauseError, TestCallError,
+    TestCallStatus,
+};
 
 /// What the API asks of the runtime.
 #[derive(Debug)]
@@ -38,6 +41,14 @@ pub enum EngineRequest {
     AgentRoom {
         queue: String,
         reply: oneshot::Sender<u32>,
+    },
+    /// A supervisor steps into a live call in `mode`, switches to it, or
+    /// (`None`) leaves; where they stand out (`None` after leaving).
+    Monitor {
+        call_id: String,
+        supervisor: i64,
+        mode: Option<MonitorMode>,
+        reply: oneshot::Sender<Result<Option<MonitorStatus>, MonitorError>>,
     },
     /// The dialer places a campaign's call: our call id out.
     Dial {

@@ -20,6 +20,7 @@ pub mod engine;
 mod error;
 mod input;
 mod kb;
+mod monitor;
 mod outlets;
 mod pages;
 mod preview;
@@ -203,6 +204,8 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/api/calls/{id}/recording", Roles(STAFF)),
     ("GET", "/api/calls/{id}/recording/access", Roles(LEADS)),
     ("POST", "/api/calls/{id}/recording/pause", Roles(DESK)),
+    ("POST", "/api/calls/{id}/monitor", Roles(LEADS)),
+    ("DELETE", "/api/calls/{id}/monitor", Roles(LEADS)),
     ("PUT", "/api/calls/{id}/legal-hold", Roles(LEADS)),
     ("GET", "/api/calls/{id}/qa", Roles(STAFF)),
     (
@@ -315,6 +318,7 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(recordings::access_log))
         .routes(routes!(recordings::legal_hold))
         .routes(routes!(recordings::pause))
+        .routes(routes!(monitor::start, monitor::stop))
         .routes(routes!(qa::reviews))
         .routes(routes!(qa::score))
         .routes(routes!(qa::comment))

@@ -539,6 +539,21 @@ impl AgentLeg {
         }
     }
 
+    /// Mixes a third voice over the caller's (a supervisor listening in,
+    /// or the agent for that supervisor) from now on, or stops.
+    pub fn set_side(&mut self, on: bool) {
+        if let Some(m) = self.media.as_mut() {
+            m.set_side(on);
+        }
+    }
+
+    /// The third voice, mixed in once [`Self::set_side`] is on.
+    pub fn push_side_audio(&mut self, samples: &[i16]) {
+        if let Some(m) = self.media.as_mut() {
+            m.push_side_audio(samples);
+        }
+    }
+
     /// Key presses to the phone's side (RFC 4733), for a leg that is up.
     pub fn send_keys(&mut self, keys: &str) {
         if let Some(m) = self.media.as_mut() {

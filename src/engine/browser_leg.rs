@@ -301,6 +301,21 @@ impl BrowserLeg {
         }
     }
 
+    /// Mixes a third voice over the caller's (a supervisor listening in,
+    /// or the agent for that supervisor) from now on, or stops.
+    pub fn set_side(&mut self, on: bool) {
+        if let Some(m) = self.media.as_mut() {
+            m.set_side(on);
+        }
+    }
+
+    /// The third voice, mixed in once [`Self::set_side`] is on.
+    pub fn push_side_audio(&mut self, samples: &[i16]) {
+        if let Some(m) = self.media.as_mut() {
+            m.push_side_audio(samples);
+        }
+    }
+
     /// The page's websocket closed: a reload or a network drop, whose audio
     /// is gone with it. The caller hears music at once rather than after
     /// the silence is noticed; audio still arriving brings the agent back.

@@ -82,6 +82,8 @@ pub(super) struct AcdPart {
     /// An attended transfer being prepared: the consulted agent, the leg
     /// to their phone, and whether it answered.
     pub consult: Option<(crate::acd::AgentId, CallKey, bool)>,
+    /// A supervisor listening in, whispering or barging.
+    pub monitor: Option<super::monitor::Monitor>,
 }
 
 /// Where the call stands.
@@ -1363,6 +1365,21 @@ impl Call {
             && let Some(m) = self.media.as_mut()
         {
             m.push_audio(samples);
+        }
+    }
+
+    /// Mixes a supervisor's voice (barge) over what the caller hears, or
+    /// stops.
+    pub fn set_side(&mut self, on: bool) {
+        if let Some(m) = self.media.as_mut() {
+            m.set_side(on);
+        }
+    }
+
+    /// The barging supervisor's voice for the caller.
+    pub fn push_side_audio(&mut self, samples: &[i16]) {
+        if let Some(m) = self.media.as_mut() {
+            m.push_side_audio(samples);
         }
     }
 

@@ -333,6 +333,16 @@ impl Engine {
         }
         match command {
             Command::Ready => {
+                if let Some(call) = self.monitoring(agent) {
+                    let id = self.calls.get(&call).map(|c| c.id.clone());
+                    return Err((
+                        "wrong_state",
+                        format!(
+                            "you are in call {} as its supervisor: leave it first",
+                            id.unwrap_or_default()
+                        ),
+                    ));
+                }
                 if matches!(self.acd.agent_state(agent), Some(AgentState::WrapUp { .. })) {
                     return Err((
                         "wrong_state",
@@ -835,6 +845,7 @@ impl Engine {
             released: false,
             parked: false,
             consult: None,
+            monitor: None,
         });
         c.record(RecordOp::Queued {
             call_id: c.id.clone(),
@@ -1029,6 +1040,8 @@ impl Engine {
         key: CallKey,
         cause: &str,
     ) -> Option<AgentId> {
+        // A supervisor in the call leaves with the agent.
+        self.end_monitor(now, key, "the agent's part of the call is over");
         let wall = self.wall_ms(now);
         let c = self.calls.get_mut(&key)?;
         let part = c.acd.as_mut()?;
@@ -1362,7 +1375,7 @@ impl Engine {
                 );
             }
         }
-        if self.on_consult_leg(now, key, call, &e) {
+        if self.on_monitor_leg(now, key, call, &e) || self.on_consult_leg(now, key, call, &e) {
             return;
         }
         let wall = self.wall_ms(now);
@@ -1375,6 +1388,7 @@ impl Engine {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.push_audio(&samples);
                 }
+                self.monitor_hears_agent(call, &samples);
             }
             LegEvent::Dtmf(digit) => {
                 // The talking agent's keys go to the caller (RFC 4733).
@@ -1533,7 +1547,7 @@ impl Engine {
     }
 
     /// The agent's registered SIP phone, where to send its INVITE.
-    fn sip_phone_of(&self, agent: AgentId, now: Instant) -> Option<Target> {
+    pub(super) fn sip_phone_of(&self, agent: AgentId, now: Instant) -> Option<Target> {
         let wall = self.wall_ms(now);
         let b = self.registrar.contacts(agent, wall).into_iter().next()?;
         // Send to the Contact's address when it is on the host the REGISTER

@@ -196,6 +196,20 @@ impl Leg {
         }
     }
 
+    pub fn set_side(&mut self, on: bool) {
+        match self {
+            Leg::Phone(l) => l.set_side(on),
+            Leg::Browser(l) => l.set_side(on),
+        }
+    }
+
+    pub fn push_side_audio(&mut self, samples: &[i16]) {
+        match self {
+            Leg::Phone(l) => l.push_side_audio(samples),
+            Leg::Browser(l) => l.push_side_audio(samples),
+        }
+    }
+
     /// A browser leg talking without the page's audio.
     pub fn audio_lost(&self) -> bool {
         match self {

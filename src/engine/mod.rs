@@ -31,6 +31,7 @@ mod consult;
 mod desk;
 mod dial;
 mod legs;
+mod monitor;
 pub mod prompts;
 mod test_call;
 
@@ -54,6 +55,7 @@ use call::{Action, Call};
 pub use desk::{AgentProfile, PauseError};
 use desk::{DESK_TIMER, Desk};
 pub use dial::{AfterAnswer, Attempt, DialError, DialOrder};
+pub use monitor::{MonitorError, MonitorMode, MonitorStatus};
 pub use prompts::{IvrCatalog, PromptSet};
 pub use test_call::{MAX_TEST_CALLS, TestCallError, TestCallStatus};
 
@@ -973,6 +975,7 @@ impl Engine {
                     if let Some(l) = leg.and_then(|l| self.legs.get_mut(&l)) {
                         l.push_audio(&samples);
                     }
+                    self.monitor_hears_caller(key, &samples);
                 }
             }
         }

@@ -2946,5 +2946,6 @@ fn a_hold_that_never_ends_is_hung_up_after_ten_minutes() {
 
 mod acd;
 mod dial;
+mod monitor;
 mod recording;
 mod softphone;

@@ -42,6 +42,12 @@
 //! samples are dropped, so a faster sender cannot build up delay. Prompts
 //! queued meanwhile wait (music on hold resumes where it stopped).
 //!
+//! A second feed, the side ([`MediaSession::set_side`],
+//! [`MediaSession::push_side_audio`]), is mixed on top of whatever a slot
+//! carries (the bridge or a prompt), with the same playout and bound: a
+//! supervisor listening in hears the agent over the caller, an agent
+//! hears a supervisor's whisper over the caller.
+//!
 //! Recorded ([`MediaSession::start_recording`]), every audio packet
 //! received and every slot sent (silence for a key press or a slot with
 //! nothing to play) also goes to a [`Recorder`], whose chunks come out as
@@ -173,8 +179,9 @@ pub struct MediaSession {
     /// Bridged: the other leg's audio, sent instead of the prompts, and
     /// whether it is flowing (it has gathered [`BRIDGE_PLAYOUT`] since it
     /// last ran dry).
-    feed: Option<VecDeque<i16>>,
-    feed_flowing: bool,
+    feed: Option<Feed>,
+    /// Mixed on top of each slot's audio while on.
+    side: Option<Feed>,
     /// Keys still to send, and the press being sent: (key, its start
     /// timestamp, packets of it sent so far, counting the gap after).
     keys_out: VecDeque<char>,
@@ -184,6 +191,42 @@ pub struct MediaSession {
     last_dtmf: Option<Instant>,
     recorder: Option<Recorder>,
     stats: MediaStats,
+}
+
+/// Audio another leg sends through this one, on this leg's packet clock.
+#[derive(Debug, Default)]
+struct Feed {
+    samples: VecDeque<i16>,
+    /// It has gathered [`BRIDGE_PLAYOUT`] since it last ran dry.
+    flowing: bool,
+}
+
+impl Feed {
+    fn push(&mut self, samples: &[i16]) {
+        self.samples.extend(samples);
+        let excess = self.samples.len().saturating_sub(MAX_BRIDGE_BACKLOG);
+        self.samples.drain(..excess);
+    }
+
+    /// Adds the next frame's samples to `out` (saturating: two voices at
+    /// full scale clip rather than wrap round).
+    fn mix_into(&mut self, out: &mut [i16; SAMPLES_PER_FRAME]) {
+        if self.samples.len() >= BRIDGE_PLAYOUT {
+            self.flowing = true;
+        }
+        // Dry, or still gathering: nothing (what is there waits).
+        let n = if self.flowing {
+            self.samples.len().min(SAMPLES_PER_FRAME)
+        } else {
+            0
+        };
+        if n < SAMPLES_PER_FRAME {
+            self.flowing = false;
+        }
+        for (slot, sample) in out.iter_mut().zip(self.samples.drain(..n)) {
+            *slot = slot.saturating_add(sample);
+        }
+    }
 }
 
 impl MediaSession {
@@ -215,7 +258,7 @@ impl MediaSession {
             inactive_reported: false,
             capture: false,
             feed: None,
-            feed_flowing: false,
+            side: None,
             keys_out: VecDeque::new(),
             key_sending: None,
             dtmf_ssrc: None,
@@ -417,19 +460,29 @@ impl MediaSession {
     /// instead of the prompts (a bridge to another leg). Either way the
     /// stream goes on without a gap; the feed starts empty.
     pub fn set_bridged(&mut self, on: bool) {
-        self.feed = on.then(VecDeque::new);
-        self.feed_flowing = false;
+        self.feed = on.then(Feed::default);
     }
 
     /// The other leg's audio (decoded), to be sent in the next slots; ignored
     /// unless bridged.
     pub fn push_audio(&mut self, samples: &[i16]) {
-        let Some(feed) = self.feed.as_mut() else {
-            return;
-        };
-        feed.extend(samples);
-        let excess = feed.len().saturating_sub(MAX_BRIDGE_BACKLOG);
-        feed.drain(..excess);
+        if let Some(feed) = self.feed.as_mut() {
+            feed.push(samples);
+        }
+    }
+
+    /// Starts or stops mixing the side feed into every slot sent; it
+    /// starts empty.
+    pub fn set_side(&mut self, on: bool) {
+        self.side = on.then(Feed::default);
+    }
+
+    /// A third party's audio (decoded), mixed into the next slots; ignored
+    /// unless the side is on.
+    pub fn push_side_audio(&mut self, samples: &[i16]) {
+        if let Some(side) = self.side.as_mut() {
+            side.push(samples);
+        }
     }
 
     /// The remote side put us on hold (sendonly/inactive) or resumed.
@@ -534,21 +587,7 @@ impl MediaSession {
         let mut samples = [0i16; SAMPLES_PER_FRAME];
         let frame = match self.feed.as_mut() {
             Some(feed) => {
-                if feed.len() >= BRIDGE_PLAYOUT {
-                    self.feed_flowing = true;
-                }
-                // Dry, or still gathering: silence (what is there waits).
-                let n = if self.feed_flowing {
-                    feed.len().min(SAMPLES_PER_FRAME)
-                } else {
-                    0
-                };
-                if n < SAMPLES_PER_FRAME {
-                    self.feed_flowing = false;
-                }
-                for (slot, sample) in samples.iter_mut().zip(feed.drain(..n)) {
-                    *slot = sample;
-                }
+                feed.mix_into(&mut samples);
                 FrameInfo {
                     prompt: None,
                     first: false,
@@ -556,7 +595,10 @@ impl MediaSession {
             }
             None => self.player.next_frame(&mut samples),
         };
-        let audible = frame.prompt.is_some() || self.feed.is_some();
+        if let Some(side) = self.side.as_mut() {
+            side.mix_into(&mut samples);
+        }
+        let audible = frame.prompt.is_some() || self.feed.is_some() || self.side.is_some();
         // A key press replaces the audio of its slots (RFC 4733 §2.5.1.2);
         // the prompt or the bridge moves on underneath, keeping time.
         if let Some((payload, first)) = self.key_packet() {
@@ -739,6 +781,54 @@ mod tests {
         }
         assert_eq!(s.stats().packets_sent, 501);
         assert_eq!(s.stats().bytes_sent, 501 * 160);
+    }
+
+    #[test]
+    fn the_side_feed_is_mixed_over_the_bridge_and_over_prompts() {
+        let t0 = Instant::now();
+        let mut s = session(t0, 0, 0);
+        s.set_bridged(true);
+        s.set_side(true);
+        s.push_audio(&[1000; 2 * SAMPLES_PER_FRAME]);
+        s.push_side_audio(&[-300; 2 * SAMPLES_PER_FRAME]);
+        s.handle_timeout(t0);
+        s.handle_timeout(t0 + 20 * MS);
+        let sent = packets(&drain(&mut s));
+        let mixed = Law::Pcmu.encode(700);
+        assert!(sent.iter().all(|(_, p)| p.iter().all(|&b| b == mixed)));
+        // Only the side left: it alone is heard.
+        s.push_side_audio(&[2000; 2 * SAMPLES_PER_FRAME]);
+        s.handle_timeout(t0 + 40 * MS);
+        let sent = packets(&drain(&mut s));
+        assert!(sent[0].1.iter().all(|&b| b == Law::Pcmu.encode(2000)));
+        // Two voices at full scale clip, they do not wrap round.
+        s.push_audio(&[30_000; 2 * SAMPLES_PER_FRAME]);
+        s.push_side_audio(&[30_000; 2 * SAMPLES_PER_FRAME]);
+        s.handle_timeout(t0 + 60 * MS);
+        let sent = packets(&drain(&mut s));
+        assert!(sent[0].1.iter().all(|&b| b == Law::Pcmu.encode(i16::MAX)));
+        // Over a prompt (not bridged), and off again.
+        let mut s = session(t0, 0, 0);
+        let prompt = tone(320);
+        s.play(t0, prompt.clone());
+        s.set_side(true);
+        s.push_side_audio(&[500; 2 * SAMPLES_PER_FRAME]);
+        s.handle_timeout(t0);
+        let sent = packets(&drain(&mut s));
+        let want: Vec<u8> = prompt.samples[..160]
+            .iter()
+            .map(|&x| Law::Pcmu.encode(x.saturating_add(500)))
+            .collect();
+        assert_eq!(sent[0].1, want);
+        s.set_side(false);
+        s.push_side_audio(&[500; 2 * SAMPLES_PER_FRAME]);
+        s.handle_timeout(t0 + 20 * MS);
+        let sent = packets(&drain(&mut s));
+        let want: Vec<u8> = prompt.samples[160..320]
+            .iter()
+            .map(|&x| Law::Pcmu.encode(x))
+            .collect();
+        assert_eq!(sent[0].1, want, "no side once it is off");
     }
 
     #[test]

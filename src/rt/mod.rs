@@ -842,6 +842,24 @@ impl Driver {
                     .pause_recording_for(now(), &call_id, paused, &by, agent);
                 let _ = reply.send(done);
             }
+            EngineRequest::Monitor {
+                call_id,
+                supervisor,
+                mode,
+                reply,
+            } => {
+                let done = match mode {
+                    Some(mode) => self
+                        .engine
+                        .monitor(now(), supervisor, &call_id, mode)
+                        .map(Some),
+                    None => self
+                        .engine
+                        .stop_monitor(now(), supervisor, &call_id)
+                        .map(|()| None),
+                };
+                let _ = reply.send(done);
+            }
             EngineRequest::Dial { order, reply } => {
                 let _ = reply.send(self.engine.dial(now(), order));
             }
