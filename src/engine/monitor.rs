@@ -104,7 +104,7 @@ impl Engine {
         call_id: &str,
         mode: MonitorMode,
     ) -> Result<MonitorStatus, MonitorError> {
-        let key = self.live_call(call_id)?;
+        let key = self.call_in_progress(call_id)?;
         let part = self.calls.get(&key).and_then(|c| c.acd.as_ref());
         let Some(agent) = part.and_then(|p| p.agent) else {
             return Err(MonitorError::NotTalking);
@@ -196,7 +196,7 @@ impl Engine {
         supervisor: AgentId,
         call_id: &str,
     ) -> Result<(), MonitorError> {
-        let key = self.live_call(call_id)?;
+        let key = self.call_in_progress(call_id)?;
         if self.monitor_of(key).map(|m| m.supervisor) != Some(supervisor) {
             return Err(MonitorError::NotInCall);
         }
@@ -210,7 +210,7 @@ impl Engine {
     }
 
     /// The call (in progress) of our call id.
-    fn live_call(&self, call_id: &str) -> Result<CallKey, MonitorError> {
+    fn call_in_progress(&self, call_id: &str) -> Result<CallKey, MonitorError> {
         self.calls
             .iter()
             .find(|(_, c)| c.id == call_id && !c.is_over())

@@ -1,5 +1,7 @@
 //! A small test phone over UDP: calls the hotline, hears what it plays,
-//! presses keys (RFC 4733 or SIP INFO), talks, and hangs up.
+//! presses keys (RFC 4733 or SIP INFO), talks, and hangs up. As a desk
+//! phone ([`Phone::desk`]) it registers a user with digest authentication
+//! and answers the hotline's INVITE ([`Phone::pick_up`]) instead.
 //!
 //! Three threads per call: one answers the server's SIP requests (its BYE)
 //! and hands responses to the phone; one receives RTP and keeps every
@@ -77,6 +79,9 @@ pub struct Phone {
     /// Where the server wants its RTP, from its SDP answer.
     pub server_rtp: SocketAddr,
     responses: Receiver<String>,
+    /// INVITEs the server sent us (a desk phone's calls).
+    invites: Receiver<(String, SocketAddr)>,
+    rtp_sock: Option<UdpSocket>,
     heard: Arc<Mutex<Heard>>,
     outbox: Arc<Mutex<Outbox>>,
     hung_up_by_server: Arc<AtomicBool>,
@@ -103,10 +108,11 @@ impl Phone {
         let stop = Arc::new(AtomicBool::new(false));
         let hung_up_by_server = Arc::new(AtomicBool::new(false));
         let (tx, responses) = mpsc::channel();
+        let (invite_tx, invites) = mpsc::channel();
         let sip_thread = {
             let sock = sip.try_clone().unwrap();
             let (stop, bye) = (stop.clone(), hung_up_by_server.clone());
-            thread::spawn(move || sip_loop(&sock, &tx, &stop, &bye))
+            thread::spawn(move || sip_loop(&sock, &tx, &invite_tx, &stop, &bye))
         };
         let n = std::process::id();
         let port = sip.local_addr().unwrap().port();
@@ -122,6 +128,8 @@ impl Phone {
             branches: 0,
             server_rtp: server,
             responses,
+            invites,
+            rtp_sock: None,
             heard: Arc::default(),
             outbox: Arc::default(),
             hung_up_by_server,
@@ -154,6 +162,164 @@ impl Phone {
             send_loop(&rtp_sock, dest, law, &outbox, &stop);
         }));
         phone
+    }
+
+    /// A desk phone for `user`: registers it with digest authentication
+    /// (challenged, then answered) and waits for calls; [`Phone::pick_up`]
+    /// answers the next one.
+    pub fn desk(server: SocketAddr, user: &str, password: &str) -> Phone {
+        let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let rtp_sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sip.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        rtp_sock
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let hung_up_by_server = Arc::new(AtomicBool::new(false));
+        let (tx, responses) = mpsc::channel();
+        let (invite_tx, invites) = mpsc::channel();
+        let sip_thread = {
+            let sock = sip.try_clone().unwrap();
+            let (stop, bye) = (stop.clone(), hung_up_by_server.clone());
+            thread::spawn(move || sip_loop(&sock, &tx, &invite_tx, &stop, &bye))
+        };
+        let me = sip.local_addr().unwrap();
+        let mut phone = Phone {
+            sip,
+            server,
+            law: Law::Pcmu,
+            caller: user.to_owned(),
+            sip_call_id: format!("reg-{}-{}@desk", std::process::id(), me.port()),
+            from_tag: format!("r{}", me.port()),
+            to: format!("<sip:{user}@hotline>"),
+            cseq: 1,
+            branches: 0,
+            server_rtp: server,
+            responses,
+            invites,
+            rtp_sock: Some(rtp_sock),
+            heard: Arc::default(),
+            outbox: Arc::default(),
+            hung_up_by_server,
+            stop,
+            threads: vec![sip_thread],
+        };
+        let register = |phone: &mut Phone, auth: &str| {
+            phone.branches += 1;
+            let text = format!(
+                "REGISTER sip:{server} SIP/2.0\r\n\
+                 Via: SIP/2.0/UDP {me};branch=z9hG4bKreg{port}x{b};rport\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:{user}@hotline>;tag={tag}\r\n\
+                 To: <sip:{user}@hotline>\r\nCall-ID: {call_id}\r\n\
+                 CSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{me}>\r\n\
+                 Expires: 3600\r\n{auth}Content-Length: 0\r\n\r\n",
+                port = me.port(),
+                b = phone.branches,
+                tag = phone.from_tag,
+                call_id = phone.sip_call_id,
+                cseq = phone.cseq,
+            );
+            let cseq = format!("{} REGISTER", phone.cseq);
+            phone.cseq += 1;
+            phone.sip.send_to(text.as_bytes(), server).unwrap();
+            loop {
+                let resp = phone
+                    .responses
+                    .recv_timeout(Duration::from_secs(10))
+                    .expect("an answer to REGISTER");
+                if !resp.starts_with("SIP/2.0 1") && header(&resp, "CSeq") == Some(&cseq) {
+                    return resp;
+                }
+            }
+        };
+        let challenge = register(&mut phone, "");
+        assert_eq!(status(&challenge), 401, "{challenge}");
+        let www = header(&challenge, "WWW-Authenticate").expect("a challenge");
+        let param = |name: &str| {
+            www.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or_else(|| panic!("{name} in {www}"))
+                .to_owned()
+        };
+        let (realm, nonce) = (param("realm"), param("nonce"));
+        let uri = format!("sip:{server}");
+        let mut creds = hotline::sip::digest::Credentials {
+            username: user.into(),
+            realm: realm.clone(),
+            nonce: nonce.clone(),
+            uri: uri.clone(),
+            response: String::new(),
+            algorithm: Some("MD5".into()),
+            cnonce: Some("0a4f113b".into()),
+            qop: Some("auth".into()),
+            nc: Some("00000001".into()),
+        };
+        let ha1 = hotline::sip::digest::ha1(user, &realm, password);
+        creds.response = hotline::sip::digest::response(&ha1, "REGISTER", &creds);
+        let auth = format!(
+            "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", \
+             uri=\"{uri}\", response=\"{}\", algorithm=MD5, cnonce=\"0a4f113b\", \
+             qop=auth, nc=00000001\r\n",
+            creds.response
+        );
+        let ok = register(&mut phone, &auth);
+        assert_eq!(status(&ok), 200, "{user}'s phone registers: {ok}");
+        phone
+    }
+
+    /// A desk phone lifts the handset on the hotline's INVITE (waiting up
+    /// to `within` for it): 200 with our SDP, then our RTP flows (silence
+    /// until we talk) and theirs is heard.
+    pub fn pick_up(&mut self, within: Duration) {
+        let (invite, from) = self
+            .invites
+            .recv_timeout(within)
+            .expect("the hotline rings this phone");
+        let rtp_sock = self.rtp_sock.take().expect("one call per desk phone");
+        self.sip_call_id = header(&invite, "Call-ID").expect("Call-ID").to_owned();
+        self.server_rtp = sdp_address(body(&invite)).expect("RTP address in the offer");
+        let me = self.sip.local_addr().unwrap();
+        let mut ok = String::from("SIP/2.0 200 OK\r\n");
+        for line in invite.lines().take_while(|l| !l.is_empty()) {
+            let name = line.split(':').next().unwrap_or("").trim();
+            if ["Via", "From", "Call-ID", "CSeq"]
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(name))
+            {
+                ok.push_str(line);
+                ok.push_str("\r\n");
+            } else if name.eq_ignore_ascii_case("To") {
+                ok.push_str(&format!("{line};tag=desk{}\r\n", me.port()));
+            }
+        }
+        let sdp = format!(
+            "v=0\r\no=desk 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {rtp} RTP/AVP 0 {DTMF_PT}\r\na=rtpmap:0 PCMU/8000\r\n\
+             a=rtpmap:{DTMF_PT} telephone-event/8000\r\na=sendrecv\r\n",
+            rtp = rtp_sock.local_addr().unwrap().port(),
+        );
+        ok.push_str(&format!(
+            "Contact: <sip:{}@{me}>\r\nContent-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{sdp}",
+            self.caller,
+            sdp.len()
+        ));
+        self.sip.send_to(ok.as_bytes(), from).unwrap();
+        let (heard, stop) = (self.heard.clone(), self.stop.clone());
+        let rx = rtp_sock.try_clone().unwrap();
+        self.threads
+            .push(thread::spawn(move || receive_loop(&rx, &heard, &stop)));
+        let (outbox, stop, dest, law) = (
+            self.outbox.clone(),
+            self.stop.clone(),
+            self.server_rtp,
+            self.law,
+        );
+        self.threads.push(thread::spawn(move || {
+            send_loop(&rtp_sock, dest, law, &outbox, &stop);
+        }));
     }
 
     /// Presses `keys` one after another as RFC 4733 events: per key three
@@ -369,6 +535,7 @@ impl Drop for Phone {
 fn sip_loop(
     sock: &UdpSocket,
     responses: &mpsc::Sender<String>,
+    invites: &mpsc::Sender<(String, SocketAddr)>,
     stop: &AtomicBool,
     bye: &AtomicBool,
 ) {
@@ -386,6 +553,12 @@ fn sip_loop(
             bye.store(true, Ordering::Relaxed);
         }
         if text.starts_with("ACK ") {
+            continue;
+        }
+        if text.starts_with("INVITE ") {
+            // A desk phone's call: the phone answers it (once; a
+            // retransmission finds nobody waiting).
+            let _ = invites.send((text, from));
             continue;
         }
         let mut ok = String::from("SIP/2.0 200 OK\r\n");

@@ -1,0 +1,191 @@
+//! Listen, whisper and barge end to end, against the real binary: a
+//! caller (our test phone, 440 Hz) reaches Ann, whose desk phone answers
+//! (1 kHz); Sue, a supervisor, steps in from the API and her desk phone
+//! answers (1.8 kHz). In each mode every party's received audio is
+//! measured tone by tone: each hears exactly what the mode allows, and
+//! switching drops nobody.
+
+mod common;
+
+use std::time::Duration;
+
+use common::phone::{Phone, share_of, tone};
+use common::screen::Screen;
+use common::{Server, call_to_agent_queue, http_request};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "desk-password-1";
+const CALLER_HZ: f64 = 440.0;
+const AGENT_HZ: f64 = 1000.0;
+const SUPERVISOR_HZ: f64 = 1800.0;
+
+fn monitor(server: &Server, token: &str, call: &str, mode: Option<&str>) -> (u16, Value) {
+    let path = format!("/api/calls/{call}/monitor");
+    let (status, body) = match mode {
+        Some(mode) => http_request(
+            server.http,
+            "POST",
+            &path,
+            Some(token),
+            Some(&json!({ "mode": mode }).to_string()),
+        ),
+        None => http_request(server.http, "DELETE", &path, Some(token), None),
+    };
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// One second of what each phone hears, taken after the mixing settled.
+fn second_heard(phones: [&Phone; 3]) -> [Vec<i16>; 3] {
+    std::thread::sleep(Duration::from_millis(400));
+    let from = phones.map(|p| p.heard().samples.len());
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut i = 0;
+    phones.map(|p| {
+        let heard = p.heard().samples[from[i]..].to_vec();
+        i += 1;
+        heard
+    })
+}
+
+fn hears(who: &str, samples: &[i16], yes: &[f64], no: &[f64]) {
+    assert!(
+        samples.len() >= 6000,
+        "{who} heard only {} samples",
+        samples.len()
+    );
+    for &hz in yes {
+        let s = share_of(samples, hz);
+        assert!(s > 0.15, "{who} should hear {hz} Hz: share {s:.3}");
+    }
+    for &hz in no {
+        let s = share_of(samples, hz);
+        assert!(s < 0.02, "{who} must not hear {hz} Hz: share {s:.4}");
+    }
+}
+
+#[test]
+fn a_supervisor_listens_whispers_and_barges_and_each_party_hears_what_the_mode_allows() {
+    let server = Server::start(&[]);
+    let (_ann, ann_token) = server.add_user("ann", "agent", PASSWORD);
+    let (_sue, sue_token) = server.add_user("sue", "supervisor", PASSWORD);
+
+    let mut screen = Screen::open(&server, &ann_token);
+    screen.wait("hello", Duration::from_secs(5));
+    let mut ann_phone = Phone::desk(server.sip, "ann", PASSWORD);
+    let mut sue_phone = Phone::desk(server.sip, "sue", PASSWORD);
+    assert_eq!(
+        screen.command("r1", json!({ "type": "ready" }))["type"],
+        "ok"
+    );
+
+    let caller = call_to_agent_queue(&server, "13912340077");
+    let offered = screen.wait("offered", Duration::from_secs(10));
+    let call = offered["call"]["id"].as_str().unwrap().to_owned();
+    ann_phone.pick_up(Duration::from_secs(5));
+    screen.wait("answered", Duration::from_secs(5));
+    caller.start_talking(&tone(CALLER_HZ, 60_000));
+    ann_phone.start_talking(&tone(AGENT_HZ, 60_000));
+
+    // Who may not: an agent; on what: a call that does not exist.
+    let (status, _) = monitor(&server, &ann_token, &call, Some("listen"));
+    assert_eq!(status, 403);
+    let (status, body) = monitor(&server, &sue_token, "no-such-call", Some("listen"));
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = monitor(&server, &sue_token, &call, Some("shout"));
+    assert_eq!(status, 400, "{body}");
+
+    // Listen: Sue's phone rings; she answers and hears both sides.
+    let (status, body) = monitor(&server, &sue_token, &call, Some("listen"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["connected"], false);
+    sue_phone.pick_up(Duration::from_secs(5));
+    sue_phone.start_talking(&tone(SUPERVISOR_HZ, 60_000));
+    let phones = [&caller, &ann_phone, &sue_phone];
+    let [c, a, s] = second_heard(phones);
+    hears(
+        "listen: the caller",
+        &c,
+        &[AGENT_HZ],
+        &[CALLER_HZ, SUPERVISOR_HZ],
+    );
+    hears("listen: Ann", &a, &[CALLER_HZ], &[AGENT_HZ, SUPERVISOR_HZ]);
+    hears("listen: Sue", &s, &[CALLER_HZ, AGENT_HZ], &[SUPERVISOR_HZ]);
+
+    // Whisper: Ann hears Sue, the caller does not.
+    let (status, body) = monitor(&server, &sue_token, &call, Some("whisper"));
+    assert_eq!((status, &body["connected"]), (200, &json!(true)), "{body}");
+    let [c, a, s] = second_heard(phones);
+    hears(
+        "whisper: the caller",
+        &c,
+        &[AGENT_HZ],
+        &[CALLER_HZ, SUPERVISOR_HZ],
+    );
+    hears("whisper: Ann", &a, &[CALLER_HZ, SUPERVISOR_HZ], &[AGENT_HZ]);
+    hears("whisper: Sue", &s, &[CALLER_HZ, AGENT_HZ], &[SUPERVISOR_HZ]);
+
+    // Barge: all three talk.
+    let (status, body) = monitor(&server, &sue_token, &call, Some("barge"));
+    assert_eq!(status, 200, "{body}");
+    let [c, a, s] = second_heard(phones);
+    hears(
+        "barge: the caller",
+        &c,
+        &[AGENT_HZ, SUPERVISOR_HZ],
+        &[CALLER_HZ],
+    );
+    hears("barge: Ann", &a, &[CALLER_HZ, SUPERVISOR_HZ], &[AGENT_HZ]);
+    hears("barge: Sue", &s, &[CALLER_HZ, AGENT_HZ], &[SUPERVISOR_HZ]);
+
+    // Sue leaves: her phone is hung up, the others talk on without her.
+    let (status, body) = monitor(&server, &sue_token, &call, None);
+    assert_eq!(status, 204, "{body}");
+    assert!(sue_phone.wait_for_server_hangup(Duration::from_secs(5)));
+    let [c, a, _] = second_heard(phones);
+    hears(
+        "after: the caller",
+        &c,
+        &[AGENT_HZ],
+        &[CALLER_HZ, SUPERVISOR_HZ],
+    );
+    hears("after: Ann", &a, &[CALLER_HZ], &[AGENT_HZ, SUPERVISOR_HZ]);
+    let (status, body) = monitor(&server, &sue_token, &call, None);
+    assert_eq!(status, 409, "leaving twice: {body}");
+
+    // The caller hangs up; a barge a moment later gets a clear 404.
+    let mut caller = caller;
+    caller.hang_up();
+    let (status, body) = monitor(&server, &sue_token, &call, Some("barge"));
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("call in progress"),
+        "{body}"
+    );
+
+    // Every use is on the call's timeline.
+    server.wait_for_ended_calls(1);
+    let (status, text) = server.get(&format!("/api/calls/{call}"));
+    assert_eq!(status, 200, "{text}");
+    let record: Value = serde_json::from_str(&text).unwrap();
+    let kinds: Vec<String> = record["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("events in {record}"))
+        .iter()
+        .filter(|e| e["kind"].as_str().is_some_and(|k| k.starts_with("monitor")))
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e["kind"].as_str().unwrap(),
+                e["detail"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(kinds.len(), 5, "{kinds:#?}");
+    assert!(kinds[0].starts_with("monitor: supervisor"), "{kinds:#?}");
+    assert!(kinds[2].contains("listen → whisper"), "{kinds:#?}");
+    assert!(kinds[3].contains("whisper → barge"), "{kinds:#?}");
+    assert!(kinds[4].contains("stopped by the supervisor"), "{kinds:#?}");
+}
