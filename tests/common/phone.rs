@@ -90,14 +90,9 @@ pub struct Phone {
 }
 
 impl Phone {
-    /// Calls the hotline from `caller`, offering PCMU and telephone-event.
-    pub fn call(server: SocketAddr, caller: &str) -> Phone {
-        Phone::call_with(server, caller, Law::Pcmu)
-    }
-
-    /// Calls the hotline from `caller` offering `law` and telephone-event/101;
-    /// returns once the call is answered and ACKed.
-    pub fn call_with(server: SocketAddr, caller: &str, law: Law) -> Phone {
+    /// A phone of `caller` with its SIP and RTP sockets bound and its SIP
+    /// thread running (answering the server's requests), no call yet.
+    fn open(server: SocketAddr, caller: &str, law: Law) -> Phone {
         let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
         let rtp_sock = UdpSocket::bind("127.0.0.1:0").unwrap();
         sip.set_read_timeout(Some(Duration::from_millis(100)))
@@ -116,7 +111,7 @@ impl Phone {
         };
         let n = std::process::id();
         let port = sip.local_addr().unwrap().port();
-        let mut phone = Phone {
+        Phone {
             sip,
             server,
             law,
@@ -129,13 +124,25 @@ impl Phone {
             server_rtp: server,
             responses,
             invites,
-            rtp_sock: None,
+            rtp_sock: Some(rtp_sock),
             heard: Arc::default(),
             outbox: Arc::default(),
             hung_up_by_server,
             stop,
             threads: vec![sip_thread],
-        };
+        }
+    }
+
+    /// Calls the hotline from `caller`, offering PCMU and telephone-event.
+    pub fn call(server: SocketAddr, caller: &str) -> Phone {
+        Phone::call_with(server, caller, Law::Pcmu)
+    }
+
+    /// Calls the hotline from `caller` offering `law` and telephone-event/101;
+    /// returns once the call is answered and ACKed.
+    pub fn call_with(server: SocketAddr, caller: &str, law: Law) -> Phone {
+        let mut phone = Phone::open(server, caller, law);
+        let rtp_sock = phone.rtp_sock.take().expect("the RTP socket");
 
         let pt = law.payload_type();
         let sdp = format!(
@@ -168,43 +175,10 @@ impl Phone {
     /// (challenged, then answered) and waits for calls; [`Phone::pick_up`]
     /// answers the next one.
     pub fn desk(server: SocketAddr, user: &str, password: &str) -> Phone {
-        let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let rtp_sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sip.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        rtp_sock
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let hung_up_by_server = Arc::new(AtomicBool::new(false));
-        let (tx, responses) = mpsc::channel();
-        let (invite_tx, invites) = mpsc::channel();
-        let sip_thread = {
-            let sock = sip.try_clone().unwrap();
-            let (stop, bye) = (stop.clone(), hung_up_by_server.clone());
-            thread::spawn(move || sip_loop(&sock, &tx, &invite_tx, &stop, &bye))
-        };
-        let me = sip.local_addr().unwrap();
-        let mut phone = Phone {
-            sip,
-            server,
-            law: Law::Pcmu,
-            caller: user.to_owned(),
-            sip_call_id: format!("reg-{}-{}@desk", std::process::id(), me.port()),
-            from_tag: format!("r{}", me.port()),
-            to: format!("<sip:{user}@hotline>"),
-            cseq: 1,
-            branches: 0,
-            server_rtp: server,
-            responses,
-            invites,
-            rtp_sock: Some(rtp_sock),
-            heard: Arc::default(),
-            outbox: Arc::default(),
-            hung_up_by_server,
-            stop,
-            threads: vec![sip_thread],
-        };
+        let mut phone = Phone::open(server, user, Law::Pcmu);
+        let me = phone.sip.local_addr().unwrap();
+        phone.sip_call_id = format!("reg-{}-{}@desk", std::process::id(), me.port());
+        phone.to = format!("<sip:{user}@hotline>");
         let register = |phone: &mut Phone, auth: &str| {
             phone.branches += 1;
             let text = format!(

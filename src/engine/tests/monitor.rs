@@ -3,7 +3,7 @@
 //! each send their tone; what each of them is sent is measured tone by
 //! tone, so every party is shown to hear exactly what the mode allows.
 
-use super::acd::{DeskPhone, acd_sim, command, queued_caller, sign_on};
+use super::acd::{DeskPhone, acd_sim, command, queued_caller, sign_on, tone_packet};
 use super::*;
 use crate::acd::Strategy;
 use crate::cti::Event;
@@ -14,26 +14,6 @@ const AGENT_HZ: f64 = 1000.0;
 const SUPERVISOR_HZ: f64 = 1800.0;
 const ANN: i64 = 1;
 const SUE: i64 = 9;
-
-/// One PCMU packet of `hz` (phase continuous over `seq`), from `ssrc`.
-fn tone(seq: u16, hz: f64, ssrc: u32) -> Vec<u8> {
-    let payload: Vec<u8> = (0..160)
-        .map(|n| {
-            let t = f64::from(u32::from(seq) * 160 + n) / 8000.0;
-            g711::ulaw_encode((6000.0 * (TAU * hz * t).sin()) as i16)
-        })
-        .collect();
-    let header = RtpHeader {
-        marker: false,
-        payload_type: 0,
-        sequence: seq,
-        timestamp: u32::from(seq) * 160,
-        ssrc,
-    };
-    let mut out = Vec::new();
-    rtp::write(&header, &payload, &mut out);
-    out
-}
 
 /// The share of the signal's energy at `hz` (Goertzel): 1.0 for a pure
 /// tone, about 0.5 for each of two equal tones, near 0 when absent.
@@ -76,11 +56,11 @@ impl Party {
         for _ in 0..25 {
             let seq = self.seq;
             self.seq += 1;
-            sim.rtp_in(self.call, &tone(seq, CALLER_HZ, 0xCA11));
+            sim.rtp_in(self.call, &tone_packet(seq, CALLER_HZ));
             self.ann
-                .talk(sim, self.agent_leg, &tone(seq, AGENT_HZ, 0xA6E7));
+                .talk(sim, self.agent_leg, &tone_packet(seq, AGENT_HZ));
             self.sue
-                .talk(sim, self.supervisor_leg, &tone(seq, SUPERVISOR_HZ, 0x5E7));
+                .talk(sim, self.supervisor_leg, &tone_packet(seq, SUPERVISOR_HZ));
             sim.advance(ms(20));
         }
         // The first packets carry what was fed before the switch.
