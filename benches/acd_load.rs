@@ -57,6 +57,22 @@
 //!    packets. The levels go on past a pacing failure, up to the first that
 //!    loses calls or audio.
 //!
+//! 3. **The wallboard** (`--mode wallboard`, not in `both`;
+//!    `--wb-agents 300 --wb-calls 500 --hold 60`): the agents connect and
+//!    register, the callers are placed and wait in the queue, the agents go
+//!    ready and take as many of them as they can (300 bridged, 200 still
+//!    waiting: 500 calls up). `--wb-boards` supervisors' wallboards read
+//!    `/api/wallboard/ws` on threads of their own; the first is measured.
+//!    Every `--wb-every-ms` the tool changes the floor and times how long
+//!    until a frame shows it, from the change sent to the frame's kernel
+//!    receive timestamp: an agent's `hold` (or `resume`) written on their
+//!    websocket → the first frame with them on_hold (on_call); a new call's
+//!    INVITE (every second probe, from a number of its own, hung up 3 s
+//!    later) → the first frame listing its caller. Also: frames a second,
+//!    their size, the server's and the tool's CPU, and what building and
+//!    serialising one frame of that size costs (`hotline::wallboard`, in
+//!    this process).
+//!
 //! Only std, serde_json, tungstenite (a dev-dependency) and hotline's own
 //! RTP, G.711 and digest code. Linux only (epoll and recvmsg are declared
 //! here by hand, as in benches/rtp_load.rs).
@@ -64,7 +80,8 @@
 //! Run: `cargo bench --bench acd_load -- --server-pid PID [--mode pop|bridge|both]
 //!       [--server 127.0.0.1:5060] [--http 127.0.0.1:8080] [--admin admin:hotline-demo]
 //!       [--agents 200] [--calls 100] [--rounds 3] [--history 10] [--burst 20] [--burst-gap-ms 500]
-//!       [--levels 100,200,400,800] [--hold 20] [--answer-ms 300] [--rtp-base 40000]`
+//!       [--levels 100,200,400,800] [--hold 20] [--answer-ms 300] [--rtp-base 40000]
+//!       [--mode wallboard --wb-agents 300 --wb-calls 500 --wb-boards 1 --wb-every-ms 500]`
 //! Prints a human summary and `RESULT ...` lines for scripts.
 
 use std::collections::HashMap;
@@ -83,9 +100,9 @@ use tungstenite::{Message, WebSocket};
 #[path = "common/load.rs"]
 mod load;
 use load::{
-    Hist, TsStream, agent_session, box_busy, cpu_seconds, header, http, open_ws, quantile,
-    response, rss_and_fds, run_queue_wait_ns, sdp_dest, sip_user, socket_drops, sys, tone,
-    udp_rcvbuf_errors, wall_ns,
+    Hist, TsStream, agent_session, box_busy, cpu_seconds, header, http, open_ws, open_ws_at,
+    quantile, response, rss_and_fds, run_queue_wait_ns, sdp_dest, sip_user, socket_drops, sys,
+    tone, udp_rcvbuf_errors, wall_ns,
 };
 
 const FRAME: Duration = Duration::from_millis(20);
@@ -134,6 +151,7 @@ enum Mode {
     Pop,
     Bridge,
     Both,
+    Wallboard,
 }
 
 struct Args {
@@ -160,6 +178,10 @@ struct Args {
     rtp_base: u16,
     write_flows: Option<String>,
     all_levels: bool,
+    wb_agents: usize,
+    wb_calls: usize,
+    wb_boards: usize,
+    wb_every: Duration,
 }
 
 fn parse_args() -> Args {
@@ -187,6 +209,10 @@ fn parse_args() -> Args {
         rtp_base: 40_000,
         write_flows: None,
         all_levels: false,
+        wb_agents: 300,
+        wb_calls: 500,
+        wb_boards: 1,
+        wb_every: Duration::from_millis(500),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -205,7 +231,8 @@ fn parse_args() -> Args {
                     "pop" => Mode::Pop,
                     "bridge" => Mode::Bridge,
                     "both" => Mode::Both,
-                    _ => panic!("--mode pop|bridge|both"),
+                    "wallboard" => Mode::Wallboard,
+                    _ => panic!("--mode pop|bridge|both|wallboard"),
                 }
             }
             "--server" => a.server = v.parse().expect("--server ADDR:PORT"),
@@ -239,6 +266,12 @@ fn parse_args() -> Args {
             "--server-pid" => a.server_pid = Some(v.parse().expect("--server-pid PID")),
             "--rtp-base" => a.rtp_base = v.parse().expect("--rtp-base PORT"),
             "--write-flows" => a.write_flows = Some(v),
+            "--wb-agents" => a.wb_agents = v.parse().expect("--wb-agents N"),
+            "--wb-calls" => a.wb_calls = v.parse().expect("--wb-calls N"),
+            "--wb-boards" => a.wb_boards = v.parse::<usize>().expect("--wb-boards N").max(1),
+            "--wb-every-ms" => {
+                a.wb_every = Duration::from_millis(v.parse().expect("--wb-every-ms MS"));
+            }
             _ => panic!("unknown option {flag}"),
         }
     }
@@ -657,6 +690,8 @@ struct Offer {
     offered_ns: Option<i64>,
     offered_kernel_ts: bool,
     offered_caller: Option<String>,
+    /// The offered call's id (to hold it).
+    call_id: Option<String>,
     offers: u32,
     pop: Option<PopInfo>,
     answered_ns: Option<i64>,
@@ -1467,6 +1502,7 @@ impl Bench {
                         bytes,
                     });
                     a.m.offered_caller = Some(caller);
+                    a.m.call_id = v["call"]["id"].as_str().map(str::to_owned);
                 }
             }
             "answered" if a.m.answered_ns.is_none() => a.m.answered_ns = Some(ts),
@@ -2406,6 +2442,456 @@ fn write_flows(dir: &str, a: &Args) {
     println!("then: cargo bench --bench acd_load -- --server-pid $(pgrep -n hotline)");
 }
 
+// ----- 3. the wallboard --------------------------------------------------------------
+
+/// A change the tool made, waiting for the frame that shows it.
+struct Probe {
+    what: &'static str,
+    /// The agent's username, or the caller's number.
+    key: String,
+    /// The agent's state wanted (unused for a call).
+    want: &'static str,
+    sent_ns: i64,
+}
+
+/// What the wallboard readers share with the bench.
+#[derive(Default)]
+struct BoardShared {
+    probes: Mutex<Vec<Probe>>,
+    /// (what, ms from the change sent to the frame showing it).
+    seen: Mutex<Vec<(&'static str, f64)>>,
+    /// Of the measured board.
+    frames: AtomicU64,
+    bytes: AtomicU64,
+    max_bytes: AtomicU64,
+    frames_without_kernel_ts: AtomicU64,
+    /// The latest frame's calls and agents, and its totals.
+    last: Mutex<(usize, usize, Value)>,
+    /// Frames read by every board, and boards the server closed.
+    all_frames: AtomicU64,
+    closed: AtomicU64,
+    stop: AtomicBool,
+}
+
+/// One supervisor's board until `stop`: reads every frame (answering the
+/// server's pings as it reads); `measure`d, each frame settles the probes
+/// it shows.
+fn board_reader(http: SocketAddr, token: String, shared: Arc<BoardShared>, measure: bool) {
+    let mut ws = match open_ws_at(http, "/api/wallboard/ws", &token) {
+        Ok(ws) => ws,
+        Err(e) => {
+            eprintln!("wallboard: {e}");
+            shared.closed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    let sock = &ws.get_ref().sock;
+    sock.set_nonblocking(false).ok();
+    sock.set_read_timeout(Some(Duration::from_millis(200))).ok();
+    while !shared.stop.load(Ordering::Relaxed) {
+        match ws.read() {
+            Ok(Message::Text(t)) => {
+                shared.all_frames.fetch_add(1, Ordering::Relaxed);
+                if !measure {
+                    continue;
+                }
+                let (ts, kernel) = (ws.get_ref().last_ns, ws.get_ref().kernel);
+                if !kernel {
+                    shared
+                        .frames_without_kernel_ts
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                let len = t.len() as u64;
+                shared.frames.fetch_add(1, Ordering::Relaxed);
+                shared.bytes.fetch_add(len, Ordering::Relaxed);
+                shared.max_bytes.fetch_max(len, Ordering::Relaxed);
+                let Ok(v) = serde_json::from_str::<Value>(t.as_str()) else {
+                    continue;
+                };
+                let agents: HashMap<&str, &str> = v["agents"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|a| Some((a["username"].as_str()?, a["state"].as_str()?)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let callers: std::collections::HashSet<&str> = v["calls"]
+                    .as_array()
+                    .map(|c| c.iter().filter_map(|c| c["caller"].as_str()).collect())
+                    .unwrap_or_default();
+                let mut probes = shared.probes.lock().unwrap();
+                let mut seen = Vec::new();
+                probes.retain(|p| {
+                    let shown = match p.what {
+                        "call" => callers.contains(p.key.as_str()),
+                        _ => agents.get(p.key.as_str()) == Some(&p.want),
+                    };
+                    if shown {
+                        seen.push((p.what, (ts - p.sent_ns) as f64 / 1e6));
+                    }
+                    !shown
+                });
+                drop(probes);
+                shared.seen.lock().unwrap().extend(seen);
+                let calls = v["calls"].as_array().map_or(0, Vec::len);
+                *shared.last.lock().unwrap() = (calls, agents.len(), v["totals"].clone());
+            }
+            Ok(Message::Close(_)) => {
+                shared.closed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => {
+                eprintln!("wallboard closed: {e}");
+                shared.closed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+}
+
+/// What one frame of `calls` calls and `agents` agents costs to build and
+/// serialise (the runtime's render task does this for each snapshot), and,
+/// as a stand-in for the driver's snapshot (`Engine::board` allocates the
+/// same strings and vectors), to clone the snapshot: (µs to build and
+/// serialise, µs to clone, bytes).
+fn render_cost(calls: usize, agents: usize) -> (f64, f64, usize) {
+    use hotline::wallboard::{
+        Board, Breaches, CallState, Live, LiveAgent, LiveCall, LiveQueue, Tally, Thresholds, Waiter,
+    };
+    let now = 1_773_124_212_000_i64;
+    let queues = ["repair", "installation", "complaint", "general"];
+    let live_calls: Vec<LiveCall> = (0..calls)
+        .map(|k| {
+            let talking = k < agents;
+            LiveCall {
+                id: format!("01a24b500{k:011x}"),
+                caller: format!("1391234{k:04}"),
+                campaign: None,
+                queue: Some(queues[k % 4].to_owned()),
+                agent: talking.then_some(k as i64 + 1),
+                state: if talking {
+                    CallState::Talking
+                } else {
+                    CallState::Waiting
+                },
+                arrived_ms: now - 120_000,
+                queued_ms: Some(now - 100_000 + k as i64),
+                answered_ms: talking.then_some(now - 60_000),
+            }
+        })
+        .collect();
+    let live = Live {
+        at_ms: now,
+        queues: queues
+            .iter()
+            .map(|q| LiveQueue {
+                name: (*q).to_owned(),
+                waiting: live_calls
+                    .iter()
+                    .filter(|c| c.state == CallState::Waiting && c.queue.as_deref() == Some(q))
+                    .map(|c| Waiter {
+                        call: c.id.clone(),
+                        since_ms: c.queued_ms.unwrap_or(now),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        agents: (0..agents)
+            .map(|k| LiveAgent {
+                id: k as i64 + 1,
+                username: format!("bench-agent-{:04}", k + 1),
+                display_name: format!("bench-agent-{:04}", k + 1),
+                queues: vec!["general".into()],
+                state: "on_call",
+                reason: None,
+                since_ms: now - 60_000,
+                online: true,
+                call: live_calls.get(k).map(|c| c.id.clone()),
+                call_since_ms: Some(now - 60_000),
+            })
+            .collect(),
+        calls: live_calls,
+    };
+    let tally = Tally::new(jiff::tz::TimeZone::UTC, 20_000, now);
+    let thresholds = Thresholds {
+        service_level_secs: 20,
+        service_level_target: 80,
+        alert_wait_secs: 60,
+        alert_not_ready_mins: 15,
+    };
+    let breaches = Breaches::default();
+    let runs = 200;
+    let t0 = Instant::now();
+    let mut bytes = 0;
+    for _ in 0..runs {
+        let board = Board::build(&live, tally.today(), &breaches, &thresholds, now);
+        bytes = serde_json::to_string(&board).map_or(0, |s| s.len());
+    }
+    let render = t0.elapsed().as_secs_f64() * 1e6 / f64::from(runs);
+    let t0 = Instant::now();
+    let mut kept = 0;
+    for _ in 0..runs {
+        kept += std::hint::black_box(live.clone()).calls.len();
+    }
+    let clone = t0.elapsed().as_secs_f64() * 1e6 / f64::from(runs);
+    assert_eq!(kept, calls * runs as usize);
+    (render, clone, bytes)
+}
+
+impl Bench {
+    /// `--wb-calls` callers up, `--wb-agents` agents taking as many of
+    /// them; the wallboard's latency from a change to the frame showing it.
+    fn wallboard(&mut self) {
+        let (na, nc) = (self.a.wb_agents, self.a.wb_calls);
+        self.ensure_agents(na);
+        self.settle_agents(na);
+        let pid = self.a.server_pid;
+        let shared = Arc::new(BoardShared::default());
+        let readers: Vec<_> = (0..self.a.wb_boards)
+            .map(|k| {
+                let (http, token, shared) = (self.a.http, self.admin_token.clone(), shared.clone());
+                std::thread::spawn(move || board_reader(http, token, shared, k == 0))
+            })
+            .collect();
+        if !self.wait_until(Duration::from_secs(5), |_| {
+            shared.frames.load(Ordering::Relaxed) > 0
+        }) {
+            die("no wallboard frame within 5 s of connecting");
+        }
+
+        // The floor: nc callers waiting, na agents take na of them.
+        let rate = (nc as f64 / 8.0).max(10.0);
+        println!("wallboard: placing {nc} calls at {rate:.0} cps");
+        let numbers: Vec<String> = (0..nc)
+            .map(|k| self.numbers[k % self.numbers.len()].clone())
+            .collect();
+        let range = self.place_calls(&numbers, rate);
+        let up = self.callers[range.clone()]
+            .iter()
+            .filter(|c| c.state == CallState::Up)
+            .count();
+        self.pump_for(Duration::from_secs(1));
+        println!("wallboard: {up} callers waiting; {na} agents go ready");
+        let order: Vec<usize> = (0..na).collect();
+        self.ready_in_bursts(
+            &order,
+            self.a.burst.max(na / 16),
+            Duration::from_millis(250),
+        );
+        let want = na.min(up);
+        let bridged = |b: &Bench| {
+            b.agents[..na]
+                .iter()
+                .filter(|a| a.m.answered_ns.is_some())
+                .count()
+        };
+        if !self.wait_until(Duration::from_secs(60), |b| bridged(b) >= want) {
+            self.problem(
+                "agents not all on a call within 60 s",
+                format!("{} of {want}", bridged(self)),
+            );
+        }
+        self.pump_for(Duration::from_secs(2));
+        let (calls_shown, agents_shown, totals) = shared.last.lock().unwrap().clone();
+        println!(
+            "wallboard: {} bridged; the board shows {calls_shown} calls, {agents_shown} agents, \
+             {} waiting; measuring for {:.0} s",
+            bridged(self),
+            totals["waiting"],
+            self.a.hold.as_secs_f64()
+        );
+
+        // The measurement.
+        shared.seen.lock().unwrap().clear();
+        let frames0 = shared.frames.load(Ordering::Relaxed);
+        let bytes0 = shared.bytes.load(Ordering::Relaxed);
+        shared.max_bytes.store(0, Ordering::Relaxed);
+        let cpu0 = pid.and_then(cpu_seconds);
+        let self0 = cpu_seconds(std::process::id());
+        let mut busy = None;
+        box_busy(&mut busy);
+        let t0 = Instant::now();
+        let mut next = t0;
+        let mut k = 0usize;
+        let mut probe_calls: Vec<(usize, Instant)> = Vec::new();
+        let mut sent = HashMap::<&str, usize>::new();
+        while t0.elapsed() < self.a.hold {
+            self.pump(Duration::from_millis(2));
+            let now = Instant::now();
+            if now >= next {
+                next += self.a.wb_every;
+                // An agent's state: the next bridged agent holds (or resumes).
+                let i = k % na;
+                let (state, call) = (
+                    self.agents[i].state.clone(),
+                    self.agents[i].m.call_id.clone(),
+                );
+                if let Some(call) = call
+                    && (state == "on_call" || state == "on_hold")
+                {
+                    let (cmd, want) = if state == "on_call" {
+                        ("hold", "on_hold")
+                    } else {
+                        ("resume", "on_call")
+                    };
+                    let key = self.agents[i].name.clone();
+                    let sent_ns = wall_ns();
+                    shared.probes.lock().unwrap().push(Probe {
+                        what: "agent",
+                        key,
+                        want,
+                        sent_ns,
+                    });
+                    self.command(i, json!({"type": cmd, "call": call}));
+                    *sent.entry("agent").or_default() += 1;
+                }
+                // A call arriving, every second probe.
+                if k.is_multiple_of(2) {
+                    let number = format!("1369{:03}{:04}", self.run % 1000, k / 2);
+                    let sent_ns = wall_ns();
+                    shared.probes.lock().unwrap().push(Probe {
+                        what: "call",
+                        key: number.clone(),
+                        want: "",
+                        sent_ns,
+                    });
+                    let idx = self.place_call(&number);
+                    probe_calls.push((idx, now));
+                    *sent.entry("call").or_default() += 1;
+                }
+                k += 1;
+            }
+            // Probe callers hang up 3 s after calling.
+            let due: Vec<usize> = probe_calls
+                .iter()
+                .filter(|(idx, at)| {
+                    now.duration_since(*at) > Duration::from_secs(3)
+                        && self.callers[*idx].state == CallState::Up
+                })
+                .map(|(idx, _)| *idx)
+                .collect();
+            for idx in due {
+                self.hang_up(idx);
+            }
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let cpu = match (cpu0, pid.and_then(cpu_seconds)) {
+            (Some(a), Some(b)) => Some((b - a) / secs * 100.0),
+            _ => None,
+        };
+        let self_cpu = match (self0, cpu_seconds(std::process::id())) {
+            (Some(a), Some(b)) => (b - a) / secs * 100.0,
+            _ => 0.0,
+        };
+        let box_pct = box_busy(&mut busy).unwrap_or(0.0);
+        let frames = shared.frames.load(Ordering::Relaxed) - frames0;
+        let bytes = shared.bytes.load(Ordering::Relaxed) - bytes0;
+        let max_bytes = shared.max_bytes.load(Ordering::Relaxed);
+        // Changes still unseen get 2 more seconds.
+        self.wait_until(Duration::from_secs(2), |_| {
+            shared.probes.lock().unwrap().is_empty()
+        });
+        let unseen = shared.probes.lock().unwrap().len();
+        let seen = shared.seen.lock().unwrap().clone();
+        let (calls_shown, agents_shown, totals) = shared.last.lock().unwrap().clone();
+
+        // Tear down: the probe calls and the load's.
+        let held: Vec<usize> = (0..na)
+            .filter(|&i| self.agents[i].state == "on_hold")
+            .collect();
+        for i in held {
+            if let Some(call) = self.agents[i].m.call_id.clone() {
+                self.command(i, json!({"type": "resume", "call": call}));
+            }
+        }
+        self.pump_for(Duration::from_millis(500));
+        for (idx, _) in &probe_calls {
+            self.hang_up(*idx);
+        }
+        self.hang_up_all(range.clone(), 400.0);
+        self.pump_for(Duration::from_millis(500));
+        let oc = self.outcomes(range);
+        self.settle_agents(na);
+        shared.stop.store(true, Ordering::Relaxed);
+        for r in readers {
+            let _ = r.join();
+        }
+        let (render_us, clone_us, render_bytes) =
+            render_cost(calls_shown.max(nc), agents_shown.max(na));
+
+        println!();
+        println!(
+            "wallboard: {nc} calls ({up} up), {na} agents, {} board(s), {secs:.0} s",
+            self.a.wb_boards
+        );
+        println!(
+            "  the board showed {calls_shown} calls and {agents_shown} agents; totals {totals}"
+        );
+        for what in ["agent", "call"] {
+            let v: Vec<f64> = seen
+                .iter()
+                .filter(|(w, _)| *w == what)
+                .map(|(_, ms)| *ms)
+                .collect();
+            let label = if what == "agent" {
+                "agent hold/resume written -> frame showing it"
+            } else {
+                "call's INVITE sent -> frame listing it"
+            };
+            println!(
+                "  {label}: n {} of {} sent, median {:.0} ms, p95 {:.0} ms, max {:.0} ms",
+                v.len(),
+                sent.get(what).copied().unwrap_or(0),
+                quantile(&v, 0.5),
+                quantile(&v, 0.95),
+                v.iter().copied().fold(f64::NAN, f64::max)
+            );
+            println!(
+                "RESULT wallboard {what} n={} p50_ms={:.1} p95_ms={:.1} max_ms={:.1}",
+                v.len(),
+                quantile(&v, 0.5),
+                quantile(&v, 0.95),
+                v.iter().copied().fold(f64::NAN, f64::max)
+            );
+        }
+        println!(
+            "  changes never shown: {unseen}; frames: {frames} ({:.1}/s), {:.0} KB on average, {:.0} KB the largest; \
+             boards closed by the server: {}; frames without a kernel timestamp: {}",
+            frames as f64 / secs,
+            bytes as f64 / frames.max(1) as f64 / 1024.0,
+            max_bytes as f64 / 1024.0,
+            shared.closed.load(Ordering::Relaxed),
+            shared.frames_without_kernel_ts.load(Ordering::Relaxed)
+        );
+        println!(
+            "  server CPU {} of a core; this tool {self_cpu:.0} %; box busy {box_pct:.0} %",
+            cpu.map_or("?".into(), |c| format!("{c:.0} %")),
+        );
+        println!(
+            "  building and serialising one frame of {} calls and {} agents: {render_us:.0} us ({} KB); \
+             cloning its snapshot: {clone_us:.0} us",
+            calls_shown.max(nc),
+            agents_shown.max(na),
+            render_bytes / 1024
+        );
+        println!("  callers: {oc:?}");
+        println!(
+            "RESULT wallboard frames_per_s={:.2} avg_kb={:.1} max_kb={:.1} server_cpu_pct={} render_us={render_us:.0} clone_us={clone_us:.0}",
+            frames as f64 / secs,
+            bytes as f64 / frames.max(1) as f64 / 1024.0,
+            max_bytes as f64 / 1024.0,
+            cpu.map_or("?".into(), |c| format!("{c:.1}")),
+        );
+    }
+}
+
 fn main() {
     let args = parse_args();
     if let Some(dir) = args.write_flows.clone() {
@@ -2562,6 +3048,9 @@ fn main() {
             b.pop_round(round, &mut samples, &mut pops);
         }
         print_pops(&samples, &pops);
+    }
+    if mode == Mode::Wallboard {
+        b.wallboard();
     }
     if matches!(mode, Mode::Bridge | Mode::Both) {
         let mut best = None;

@@ -62,6 +62,7 @@ pub struct Config {
     /// Outbound campaigns (`[[campaigns]]`); none by default.
     pub campaigns: Vec<CampaignSettings>,
     pub monitoring: Monitoring,
+    pub operations: OperationsSettings,
 }
 
 impl Default for Config {
@@ -81,6 +82,7 @@ impl Default for Config {
             outbound: Default::default(),
             campaigns: Vec::new(),
             monitoring: Default::default(),
+            operations: Default::default(),
         }
     }
 }
@@ -572,6 +574,90 @@ impl Monitoring {
             ));
         }
         Ok(m.clone())
+    }
+}
+
+/// What operations watch (`[operations]`, docs/operations.md): who may
+/// read `/metrics`, the trunk's OPTIONS keepalive, when a disk counts as
+/// nearly full.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OperationsSettings {
+    /// The bearer token `GET /metrics` asks for; empty: open, like
+    /// `/api/health`. `HOTLINE_METRICS_TOKEN` may give it instead.
+    pub metrics_token: String,
+    /// Seconds between SIP OPTIONS to `outbound.proxy` (when one is
+    /// configured); 0: none.
+    pub trunk_options_secs: u64,
+    /// A disk the server writes to with less free than this share of its
+    /// size, or than `disk_min_free_mib`, is nearly full.
+    pub disk_min_free_percent: u32,
+    pub disk_min_free_mib: u64,
+}
+
+impl Default for OperationsSettings {
+    fn default() -> Self {
+        OperationsSettings {
+            metrics_token: String::new(),
+            trunk_options_secs: 30,
+            disk_min_free_percent: 5,
+            disk_min_free_mib: 1024,
+        }
+    }
+}
+
+/// `[operations]`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operations {
+    /// `None`: `/metrics` is open.
+    pub metrics_token: Option<String>,
+    /// `None`: no keepalive.
+    pub trunk_options: Option<Duration>,
+    pub disk_min_free_percent: u32,
+    pub disk_min_free_bytes: u64,
+}
+
+impl OperationsSettings {
+    fn check(&self) -> Result<Operations, ConfigError> {
+        let token = std::env::var("HOTLINE_METRICS_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| self.metrics_token.clone());
+        // It travels in an Authorization header: visible ASCII only, and
+        // long enough not to be guessed.
+        let usable =
+            (16..=256).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_graphic());
+        if !token.is_empty() && !usable {
+            return Err(invalid(
+                "operations.metrics_token",
+                "16 to 256 visible ASCII characters (no spaces)",
+            ));
+        }
+        if self.trunk_options_secs > 3600 {
+            return Err(invalid(
+                "operations.trunk_options_secs",
+                "must be 0 (none) to 3600",
+            ));
+        }
+        if self.disk_min_free_percent > 99 {
+            return Err(invalid(
+                "operations.disk_min_free_percent",
+                "must be 0 to 99",
+            ));
+        }
+        if self.disk_min_free_mib > 1 << 30 {
+            return Err(invalid(
+                "operations.disk_min_free_mib",
+                "must be at most 1073741824",
+            ));
+        }
+        Ok(Operations {
+            metrics_token: (!token.is_empty()).then_some(token),
+            trunk_options: (self.trunk_options_secs > 0)
+                .then(|| Duration::from_secs(self.trunk_options_secs)),
+            disk_min_free_percent: self.disk_min_free_percent,
+            disk_min_free_bytes: self.disk_min_free_mib << 20,
+        })
     }
 }
 
@@ -1335,6 +1421,8 @@ pub struct Settings {
     pub campaigns: Vec<crate::campaign::Rules>,
     /// The wallboard's and the reports' thresholds.
     pub monitoring: Monitoring,
+    /// `/metrics` access, the trunk's keepalive, the disk limits.
+    pub operations: Operations,
 }
 
 /// Flags given on the command line; each one overrides the file.
@@ -1596,6 +1684,7 @@ impl Config {
             },
             campaigns,
             monitoring: self.monitoring.check()?,
+            operations: self.operations.check()?,
             recording: self.recording.check(&queues)?,
             qa: if (1..=50).contains(&self.qa.sample_per_agent) {
                 self.qa.clone()

@@ -28,6 +28,8 @@
 //! - [`store`]: sqlx over SQLite (default) or PostgreSQL; plain rows.
 //! - [`validate`]: field errors for input checks; [`import`]: CSV rows of
 //!   customers and products parsed and checked; both pure.
+//! - [`wallboard`]: the supervisor's wallboard as data: today's figures
+//!   counted from the engine's records, the alerts, the frame; pure.
 //! - [`api`]: axum routes over the store and the runtime's live counters.
 //!
 //! The contract between [`engine::Engine`] and the runtime: feed an input
@@ -52,3 +54,4 @@ pub mod sip;
 pub mod store;
 pub mod ticket;
 pub mod validate;
+pub mod wallboard;

@@ -38,6 +38,8 @@ OPTIONS (override the config file):
     --rtp-ports LOW-HIGH RTP port range (default 20000-29999)
     --database URL       sqlite://FILE or postgres://... (default: DIR/hotline.db)
     --flows DIR          IVR flows, prompts and calendars (default ./ivr-flows)
+    --log-format FORMAT  text (default) or json: one JSON object a line
+                         (HOTLINE_LOG_FORMAT=json does the same)
 
 Without --config, `serve` puts demo customers, tickets and users into an
 empty database (server.demo_data in a config file). The demo users admin,
@@ -66,7 +68,9 @@ IMPORT (CSV UTF-8 as Excel saves it; a BOM and CRLF are fine):
     again adds nothing. Prints `imported N, skipped M`; exits 1 if any row
     was skipped.
 
-Logging: HOTLINE_LOG=error|warn|info|debug|trace (default info), to stderr.";
+Logging: HOTLINE_LOG=error|warn|info|debug|trace (default info), to stderr;
+--log-format json (or HOTLINE_LOG_FORMAT=json) for a log collector:
+docs/operations.md.";
 
 struct Args {
     command: String,
@@ -84,6 +88,8 @@ struct Args {
     queues: Option<String>,
     /// `import`: what (`customers` or `products`) and the file.
     import: Option<(ImportKind, PathBuf)>,
+    /// `--log-format`, as typed.
+    log_format: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +138,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         skills: None,
         queues: None,
         import,
+        log_format: None,
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -144,6 +151,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--rtp-ports" => parsed.overrides.rtp_ports = Some(value()?),
             "--database" => parsed.overrides.database = Some(value()?),
             "--flows" => parsed.overrides.flows_dir = Some(PathBuf::from(value()?)),
+            "--log-format" => parsed.log_format = Some(value()?),
             "--last" if parsed.command == "calls" => {
                 let v = value()?;
                 parsed.last = v
@@ -181,7 +189,29 @@ fn settings(args: &Args) -> Result<Settings, String> {
     Ok(settings)
 }
 
-fn init_logging() {
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LogFormat {
+    /// For a person at a terminal.
+    Text,
+    /// One JSON object a line, for a log collector: `timestamp`, `level`,
+    /// `target`, `fields` (with `message`), and `span` inside one.
+    Json,
+}
+
+/// `--log-format`, else `HOTLINE_LOG_FORMAT`, else text.
+fn log_format(flag: Option<&str>) -> Result<LogFormat, String> {
+    let env = std::env::var("HOTLINE_LOG_FORMAT").ok();
+    match flag.or(env.as_deref().filter(|v| !v.is_empty())) {
+        None | Some("text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => Err(format!(
+            "log format `{other}` (--log-format or HOTLINE_LOG_FORMAT): `text` or `json`"
+        )),
+    }
+}
+
+fn init_logging(format: LogFormat) {
     let level = match std::env::var("HOTLINE_LOG").as_deref() {
         Ok("error") => tracing::Level::ERROR,
         Ok("warn") => tracing::Level::WARN,
@@ -189,11 +219,19 @@ fn init_logging() {
         Ok("trace") => tracing::Level::TRACE,
         _ => tracing::Level::INFO,
     };
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 /// glibc raises its mmap threshold to the largest block freed so far:
@@ -239,10 +277,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let format = match log_format(args.log_format.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("hotline: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if args.command == "check-flows" {
         return check_flows(&settings);
     }
-    init_logging();
+    init_logging(format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

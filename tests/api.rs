@@ -139,7 +139,8 @@ async fn health_is_503_when_the_database_is_down() {
     let (status, body) = t.get("/api/health").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["db"], "error");
-    assert_eq!(body["status"], "ok");
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["degraded"][0]["what"], "database");
     assert_no_internals(&body);
 }
 

@@ -1,6 +1,6 @@
 //! The architecture rule of design.md §2, enforced by reading the sources:
 //! the pure cores (sip, media, engine, ivr, records, phone, ticket, qa,
-//! campaign) never touch a socket, a
+//! campaign, wallboard) never touch a socket, a
 //! file, the database, a runtime or a clock — only `rt` (and `api`, `store`,
 //! `main`) may.
 
@@ -20,6 +20,7 @@ const PURE: &[&str] = &[
     "src/qa.rs",
     "src/campaign.rs",
     "src/campaign",
+    "src/wallboard",
 ];
 
 const FORBIDDEN: &[&str] = &[

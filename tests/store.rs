@@ -228,7 +228,8 @@ async fn migrations_are_idempotent(db: &TestDb) {
             "recordings",
             "qa",
             "campaigns",
-            "outbound_calls"
+            "outbound_calls",
+            "report_rollups"
         ]
     );
 
@@ -618,7 +619,8 @@ async fn migrates_from_0001_keeping_data(db: &TestDb) {
             "recordings",
             "qa",
             "campaigns",
-            "outbound_calls"
+            "outbound_calls",
+            "report_rollups"
         ]
     );
     let old = store

@@ -619,11 +619,21 @@ impl Write for TsStream {
 }
 
 pub fn open_ws(http: SocketAddr, token: &str) -> Result<WebSocket<TsStream>, String> {
+    open_ws_at(http, "/api/agent/ws", token)
+}
+
+/// A websocket on `path` (the agent's CTI socket, the wallboard), its
+/// reads kernel-timestamped, non-blocking once open.
+pub fn open_ws_at(
+    http: SocketAddr,
+    path: &str,
+    token: &str,
+) -> Result<WebSocket<TsStream>, String> {
     let sock = TcpStream::connect(http).map_err(|e| format!("connect {http}: {e}"))?;
     sock.set_nodelay(true).ok();
     sys::set_int_opt(sock.as_raw_fd(), sys::SO_TIMESTAMPNS, 1);
     let request = tungstenite::http::Request::builder()
-        .uri(format!("ws://{http}/api/agent/ws"))
+        .uri(format!("ws://{http}{path}"))
         .header("Host", http.to_string())
         .header("Authorization", format!("Bearer {token}"))
         .header("Connection", "Upgrade")

@@ -371,6 +371,17 @@ impl Acd {
         self.agents.get(&agent).map(|a| &a.state)
     }
 
+    /// When the agent answered the call they have connected (talking or
+    /// holding), epoch ms: how long they have been on it.
+    pub fn answered_at(&self, agent: AgentId) -> Option<i64> {
+        let a = self.agents.get(&agent)?;
+        matches!(
+            a.state,
+            AgentState::OnCall { .. } | AgentState::OnHold { .. }
+        )
+        .then_some(a.answered_at_ms)
+    }
+
     /// Agents of `queue` ready and free now, and the calls waiting in it:
     /// how many more calls the queue could take at once.
     pub fn room_in(&self, queue: &str) -> (usize, usize) {

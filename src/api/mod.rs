@@ -20,15 +20,18 @@ pub mod engine;
 mod error;
 mod input;
 mod kb;
+pub mod metrics;
 mod monitor;
 mod outlets;
 mod pages;
 mod preview;
 pub mod qa;
 pub mod recordings;
+pub mod reports;
 pub mod test_calls;
 mod tickets;
 mod users;
+pub mod wallboard;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -84,9 +87,16 @@ pub struct ApiState {
     pub qa: Option<Arc<qa::QaConfig>>,
     /// The configured outbound campaigns; `None`: none.
     pub campaigns: Option<Arc<[crate::campaign::Rules]>>,
+    /// The bearer token `GET /metrics` asks for; `None`: it is open.
+    pub metrics_token: Option<Arc<str>>,
     /// Attempts one number may get in a day, all campaigns together (an
     /// agent's preview call respects it too).
     pub outbound_daily_cap: u32,
+    /// The service level threshold and target and the FCR window the
+    /// reports count with (`[monitoring]`).
+    pub monitoring: crate::config::Monitoring,
+    /// The supervisors' live wallboards; `None` where no call engine runs.
+    pub wallboard: Option<Arc<wallboard::WallboardHub>>,
 }
 
 impl ApiState {
@@ -113,7 +123,10 @@ impl ApiState {
             recordings: None,
             qa: None,
             campaigns: None,
+            metrics_token: None,
             outbound_daily_cap: crate::config::OutboundSettings::default().daily_cap,
+            monitoring: Default::default(),
+            wallboard: None,
         }
     }
 
@@ -144,6 +157,9 @@ pub struct Live {
     /// Recordings that could not be written (in whole or in part) since
     /// start: a full disk or a folder not writable.
     pub recording_failures: Arc<AtomicU64>,
+    /// The figures of `GET /metrics` and what `/api/health` calls
+    /// degraded: the runtime's ([`crate::rt::metrics`]).
+    pub metrics: Arc<crate::rt::metrics::Metrics>,
 }
 
 impl Live {
@@ -157,6 +173,7 @@ impl Live {
             started_at_ms,
             pending_records,
             recording_failures: Arc::new(AtomicU64::new(0)),
+            metrics: Arc::default(),
         }
     }
 }
@@ -192,6 +209,7 @@ const MOVERS: &[Role] = &[Admin, Supervisor, Agent, Outlet];
 /// route must be here ([`auth::authorize`] refuses it otherwise).
 pub const ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/api/health", Public),
+    ("GET", "/metrics", Public),
     ("GET", "/api/openapi.json", Public),
     ("POST", "/api/login", Public),
     ("POST", "/api/logout", SignedIn),
@@ -217,6 +235,8 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/api/recordings", Roles(STAFF)),
     ("GET", "/api/qa/scorecards", Roles(STAFF)),
     ("GET", "/api/qa/sample", Roles(REVIEWERS)),
+    ("GET", "/api/reports", Roles(LEADS)),
+    ("GET", "/api/reports/{name}", Roles(LEADS)),
     ("GET", "/api/campaigns", Roles(LEADS)),
     ("PUT", "/api/campaigns/{name}/state", Roles(LEADS)),
     ("GET", "/api/campaigns/{name}/figures", Roles(LEADS)),
@@ -253,6 +273,7 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("DELETE", "/api/kb/{id}", Roles(LEADS)),
     ("GET", "/api/agent/ws", Roles(AGENTS)),
     ("GET", "/api/agents", Roles(STAFF)),
+    ("GET", "/api/wallboard/ws", Roles(LEADS)),
     ("POST", "/api/test-calls", Roles(ADMIN)),
     ("GET", "/api/test-calls/{id}", Roles(ADMIN)),
     ("DELETE", "/api/test-calls/{id}", Roles(ADMIN)),
@@ -307,6 +328,7 @@ impl Modify for Security {
 fn routes() -> (Router<ApiState>, OpenApiDoc) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
@@ -325,6 +347,8 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(qa::search))
         .routes(routes!(qa::list_scorecards))
         .routes(routes!(qa::sample))
+        .routes(routes!(reports::catalog))
+        .routes(routes!(reports::report))
         .routes(routes!(campaigns::list))
         .routes(routes!(campaigns::set_state))
         .routes(routes!(campaigns::figures))
@@ -349,6 +373,7 @@ fn routes() -> (Router<ApiState>, OpenApiDoc) {
         .routes(routes!(kb::detail, kb::update, kb::delete))
         .routes(routes!(cti::agent_ws))
         .routes(routes!(cti::list_agents))
+        .routes(routes!(wallboard::wallboard_ws))
         .routes(routes!(test_calls::start))
         .routes(routes!(test_calls::status, test_calls::hang_up))
         .split_for_parts();
@@ -413,10 +438,14 @@ pub fn app(state: ApiState) -> Router {
 /// Body of `GET /api/health`.
 #[derive(Debug, Serialize, ToSchema)]
 struct Health {
-    /// `ok`, or `draining` once shutdown began.
+    /// `ok`; `degraded` when anything in `degraded` is wrong; `draining`
+    /// once shutdown began.
     status: &'static str,
     /// `ok` or `error`.
     db: &'static str,
+    /// What is wrong, each with why (docs/operations.md lists them);
+    /// empty when all is well.
+    degraded: Vec<crate::rt::health::Problem>,
     active_calls: usize,
     calls_total: u64,
     pending_records: usize,
@@ -426,7 +455,10 @@ struct Health {
     uptime_s: i64,
 }
 
-/// Liveness and load: 503 when the database does not answer.
+/// Liveness, load and what is degraded: 503 only when the database does
+/// not answer (nothing can be served then); the trunk not answering
+/// OPTIONS, a disk nearly full, recordings failing or overload make it
+/// `degraded` with a reason each, still 200.
 #[utoipa::path(get, path = "/api/health", tag = "system", security(()),
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>) {
@@ -438,17 +470,30 @@ async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>) {
         }
     };
     let live = &state.live;
+    let recording_failures = live.recording_failures.load(Ordering::Relaxed);
+    let mut degraded = Vec::new();
+    if !db_ok {
+        degraded.push(crate::rt::health::Problem::database());
+    }
+    degraded.extend(crate::rt::health::problems(
+        &live.metrics,
+        recording_failures,
+        now_ms(),
+    ));
     let body = Health {
         status: if live.draining.load(Ordering::Relaxed) {
             "draining"
-        } else {
+        } else if degraded.is_empty() {
             "ok"
+        } else {
+            "degraded"
         },
         db: if db_ok { "ok" } else { "error" },
+        degraded,
         active_calls: live.active_calls.load(Ordering::Relaxed),
         calls_total: live.calls_total.load(Ordering::Relaxed),
         pending_records: live.pending_records.load(Ordering::Relaxed),
-        recording_failures: live.recording_failures.load(Ordering::Relaxed),
+        recording_failures,
         uptime_s: (now_ms() - live.started_at_ms).max(0) / 1_000,
     };
     let status = if db_ok {

@@ -1,7 +1,9 @@
 //! The browser pages hotline serves itself: the agent's softphone
 //! (`/agent`), the test caller (`/test-caller`), the QA page (`/qa`:
-//! recordings reviewed, scored and commented) and the supervisor's
-//! campaigns (`/campaigns`: switch, contacts, figures), with their scripts
+//! recordings reviewed, scored and commented), the supervisor's
+//! campaigns (`/campaigns`: switch, contacts, figures), live wallboard
+//! (`/wallboard`: queues, agents, calls, alerts) and reports (`/reports`:
+//! the figures by day or hour, with charts and CSV), with their scripts
 //! and styles under `/web/`. They are built into the binary, so a newcomer's
 //! `cargo run` needs nothing else; with `HOTLINE_WEB_DIR` set they are read
 //! from that folder on every request instead (for work on the pages).
@@ -68,6 +70,21 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../web/qa.js"),
     ),
     (
+        "reports.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../../web/reports.html"),
+    ),
+    (
+        "reports.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../web/reports.css"),
+    ),
+    (
+        "reports.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/reports.js"),
+    ),
+    (
         "test-caller.html",
         "text/html; charset=utf-8",
         include_bytes!("../../web/test-caller.html"),
@@ -76,6 +93,21 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "test-caller.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../web/test-caller.js"),
+    ),
+    (
+        "wallboard.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../../web/wallboard.html"),
+    ),
+    (
+        "wallboard.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../web/wallboard.css"),
+    ),
+    (
+        "wallboard.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/wallboard.js"),
     ),
 ];
 
@@ -87,6 +119,8 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/test-caller", get(|| async { file("test-caller.html") }))
         .route("/qa", get(|| async { file("qa.html") }))
         .route("/campaigns", get(|| async { file("campaigns.html") }))
+        .route("/reports", get(|| async { file("reports.html") }))
+        .route("/wallboard", get(|| async { file("wallboard.html") }))
         .route(
             "/web/{name}",
             get(|Path(name): Path<String>| async move { file(&name) }),

@@ -1232,6 +1232,11 @@ impl Call {
         self.ivr.is_queued()
     }
 
+    /// The customer's number (the wallboard's caller).
+    pub(super) fn caller(&self) -> &str {
+        &self.from_number
+    }
+
     /// The call as the agent's screen shows it.
     pub fn view(&self) -> crate::cti::CallView {
         crate::cti::CallView {

@@ -105,6 +105,25 @@ pub(super) struct Desk {
     softphone: bool,
 }
 
+/// What the wallboard reads of a desk (`super::board`).
+impl Desk {
+    pub(super) fn profile(&self) -> &AgentProfile {
+        &self.profile
+    }
+
+    pub(super) fn queues(&self) -> &[String] {
+        &self.queues
+    }
+
+    pub(super) fn state_since_ms(&self) -> i64 {
+        self.state_since_ms
+    }
+
+    pub(super) fn online(&self) -> bool {
+        self.online
+    }
+}
+
 /// What rings when a call is offered to an agent.
 pub(super) enum Phone {
     /// Their registered SIP phone.

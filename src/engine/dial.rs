@@ -167,6 +167,7 @@ impl Engine {
             build_invite(&order, &trunk, &ids, &branch, 1, None).ok_or(DialError::BadNumber)?;
         info!(call = %id, campaign = %order.campaign, contact = order.contact, attempt = order.attempt, "dialling out");
         self.stats.calls_total += 1;
+        self.stats.outbound_total += 1;
         let c = Call::dial(call::NewCall {
             key,
             id: id.clone(),

@@ -25,11 +25,14 @@
 //!   where one is due and are dropped otherwise.
 
 mod agent_leg;
+mod board;
 mod browser_leg;
 mod call;
 mod consult;
 mod desk;
 mod dial;
+mod gauges;
+mod keepalive;
 mod legs;
 mod monitor;
 pub mod prompts;
@@ -55,6 +58,8 @@ use call::{Action, Call};
 pub use desk::{AgentProfile, PauseError};
 use desk::{DESK_TIMER, Desk};
 pub use dial::{AfterAnswer, Attempt, DialError, DialOrder};
+pub use gauges::{AGENT_STATES, Gauges};
+pub use keepalive::{FAILURES_BEFORE_DOWN, TrunkStatus};
 pub use monitor::{MonitorError, MonitorMode, MonitorStatus};
 pub use prompts::{IvrCatalog, PromptSet};
 pub use test_call::{MAX_TEST_CALLS, TestCallError, TestCallStatus};
@@ -252,6 +257,8 @@ pub struct EngineStats {
     pub calls_rejected: u64,
     pub sip_malformed: u64,
     pub rtp_malformed: u64,
+    /// Of `calls_total`, the outbound calls we placed.
+    pub outbound_total: u64,
 }
 
 /// All calls of this server, and the SIP transaction layer under them.
@@ -309,6 +316,8 @@ pub struct Engine {
     next_token: u64,
     /// Makes agent state records' ids unique.
     state_seq: u64,
+    /// OPTIONS keepalives to the outbound proxy, once the runtime asks.
+    keepalive: Option<keepalive::Keepalive>,
 }
 
 impl Engine {
@@ -377,6 +386,7 @@ impl Engine {
             register_failures: HashMap::new(),
             next_token: 1,
             state_seq: 0,
+            keepalive: None,
         }
     }
 
@@ -521,6 +531,7 @@ impl Engine {
     /// A deadline returned by [`Engine::poll_timeout`] has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
+        self.keepalive_timeout(now);
         while let Some(Reverse((at, key))) = self.timers.peek().copied() {
             if at > now {
                 break;
@@ -589,10 +600,10 @@ impl Engine {
             self.timers.pop();
         }
         let call = self.timers.peek().map(|Reverse((at, _))| *at);
-        match (call, self.tx.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [call, self.tx.poll_timeout(), self.keepalive_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ----- internals ----------------------------------------------------
@@ -652,6 +663,9 @@ impl Engine {
                 }
             }
             TxEvent::Response { key, response } => {
+                if self.keepalive_response(now, &key, response.status_code().code()) {
+                    return;
+                }
                 if let Some(&call) = self.client_owner.get(&key) {
                     let code = response.status_code().code();
                     let method = key.method();
@@ -674,6 +688,9 @@ impl Engine {
                 }
             }
             TxEvent::Timeout { key } => {
+                if self.keepalive_failed(now, &key) {
+                    return;
+                }
                 if let Some(call) = self.client_owner.remove(&key) {
                     if let Some(leg) = self.legs.get_mut(&call) {
                         leg.on_response(now, &key.method(), None, 408);

@@ -2945,7 +2945,9 @@ fn a_hold_that_never_ends_is_hung_up_after_ten_minutes() {
 }
 
 mod acd;
+mod board;
 mod dial;
 mod monitor;
+mod operations;
 mod recording;
 mod softphone;

@@ -4,6 +4,7 @@
 //! - [`rtp`]: RFC 3550 header parsing and writing, telling RTCP apart (RFC 5761).
 //! - [`dtmf`]: RFC 4733 telephone-event reception (one report per key press)
 //!   and encoding.
+//! - [`loss`]: packet loss of a received stream, from its sequence numbers.
 //! - [`player`]: prompts and their 20 ms framing (160 samples at 8 kHz).
 //! - [`session`]: the per-call media state machine the call engine drives:
 //!   a paced outgoing RTP stream carrying prompts or silence, DTMF and
@@ -18,6 +19,7 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod loss;
 pub mod player;
 pub mod recording;
 pub mod rtp;

@@ -4,8 +4,10 @@
 //! task per connection), RTP (a task per call socket), the clock and the
 //! shutdown signal, feeds the engine and carries out its outputs. Around it:
 //! the IVR loader and its reloader ([`ivr`]), lookups against the store
-//! ([`lookups`]), the message writer thread ([`messages`]) and the record
-//! writer.
+//! ([`lookups`]), the message writer thread ([`messages`]), the record
+//! writer, and what operations watch: the figures of `/metrics`
+//! ([`metrics`], the engine's gauges copied at most four times a
+//! second) and the disk watcher behind `/api/health` ([`health`]).
 //!
 //! Invariants:
 //! - Time comes from `tokio::time::Instant`, so a paused tokio clock
@@ -18,15 +20,18 @@
 mod campaigns;
 mod cti;
 pub mod demo;
+pub mod health;
 pub mod ivr;
 mod lookups;
 pub mod media_ports;
 mod messages;
+pub mod metrics;
 pub mod record_writer;
 pub mod recordings;
 mod sla;
 mod tcp;
 mod tls;
+mod wallboard;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -253,8 +258,12 @@ pub async fn serve_until(
         None => None,
     };
 
-    let live = Arc::new(Live::new(wall_ms(), sink.pending_counter()));
+    let mut live = Live::new(wall_ms(), sink.pending_counter());
+    live.metrics = Arc::new(metrics::Metrics::new(sink.db_writes()));
+    let live = Arc::new(live);
     let (stop_http_tx, mut stop_http_rx) = watch::channel(false);
+    let (board_feed, board_hub, board_tasks) =
+        wallboard::start(&store, &settings, stop_http_tx.subscribe()).await;
     let (agents_tx, agents_rx) = mpsc::channel::<CtiInput>(4096);
     let (engine_tx, engine_rx) = mpsc::channel::<EngineRequest>(64);
     let hub = Arc::new(CtiHub::new(agents_tx));
@@ -266,6 +275,7 @@ pub async fn serve_until(
     )
     .with_queues(settings.queues.iter().map(|q| q.name.clone()));
     api_state.cti = Some(hub.clone());
+    api_state.wallboard = Some(board_hub);
     api_state.engine = Some(engine_tx.clone());
     api_state.qa = Some(api::qa::config(
         load_scorecards(&settings.qa.scorecards_dir)?,
@@ -273,6 +283,8 @@ pub async fn serve_until(
     ));
     api_state.campaigns = Some(api::campaigns::config(settings.campaigns.clone()));
     api_state.outbound_daily_cap = settings.outbound.daily_cap;
+    api_state.monitoring = settings.monitoring.clone();
+    api_state.metrics_token = settings.operations.metrics_token.as_deref().map(Arc::from);
     api_state.recordings = Some(api::recordings::RecordingAccessConfig::new(
         settings.data_dir.clone(),
         settings.recording.agents_listen,
@@ -313,6 +325,15 @@ pub async fn serve_until(
         }
         .run(attempts_rx),
     );
+    let disk_task = tokio::spawn(health::watch_disks(
+        health::watched_paths(&settings.data_dir, &settings.database_url),
+        health::DiskLimits {
+            min_free_percent: settings.operations.disk_min_free_percent,
+            min_free_bytes: settings.operations.disk_min_free_bytes,
+        },
+        live.metrics.clone(),
+        stop_http_tx.subscribe(),
+    ));
     let retention_task = tokio::spawn(recordings::retention(
         store.clone(),
         settings.data_dir.clone(),
@@ -386,7 +407,15 @@ pub async fn serve_until(
             .join("+"),
         catalog.language
     );
-    let engine = Engine::new(cfg, Arc::new(catalog), now(), wall_ms(), fastrand::u64(..));
+    let mut engine = Engine::new(cfg, Arc::new(catalog), now(), wall_ms(), fastrand::u64(..));
+    if let Some(every) = settings.operations.trunk_options
+        && engine.keep_trunk_alive(now(), every)
+    {
+        info!(
+            every_s = every.as_secs(),
+            "trunk keepalive: OPTIONS to the outbound proxy"
+        );
+    }
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let queue_names = ivr_files.queues.clone();
     let reloader = settings
@@ -429,6 +458,8 @@ pub async fn serve_until(
         queue_names,
         attempts: attempts_tx,
         dialer_wake: dialer_wake.clone(),
+        metrics_due: now(),
+        wallboard: board_feed,
     };
     driver
         .run(
@@ -488,7 +519,11 @@ pub async fn serve_until(
     }
     let _ = sla_task.await;
     let _ = retention_task.await;
+    let _ = disk_task.await;
     let _ = follow_up_task.await;
+    for task in board_tasks {
+        let _ = task.await;
+    }
     // Ends once the driver (the attempts' sender) is gone: every attempt
     // the engine ended is written.
     let _ = dialer_task.await;
@@ -598,6 +633,10 @@ struct Driver {
     attempts: mpsc::UnboundedSender<crate::engine::Attempt>,
     /// Wakes the dialer at once (an agent became ready).
     dialer_wake: Arc<tokio::sync::Notify>,
+    /// When the gauges of `/metrics` are refreshed next.
+    metrics_due: std::time::Instant,
+    /// Today's figures and the floor's snapshots for the wallboards.
+    wallboard: wallboard::Feed,
     /// The configured queue names the flows reloader checks queue nodes
     /// against.
     queue_names: Arc<std::sync::RwLock<Vec<String>>>,
@@ -610,6 +649,10 @@ const OVERLOAD_LAG: Duration = Duration::from_millis(200);
 const OVERLOAD_BACKLOG: usize = 4096;
 /// How long new calls stay refused after the last sign of overload.
 const OVERLOAD_HOLD: Duration = Duration::from_secs(1);
+
+/// How often the engine's gauges are copied into the metrics: often enough
+/// for a scrape every few seconds, rarely enough to cost nothing.
+const METRICS_EVERY: Duration = Duration::from_millis(250);
 
 /// What the driver reads besides its sockets and the clock.
 struct Channels {
@@ -680,6 +723,13 @@ impl Driver {
                 self.flush().await;
                 wake = self.engine.poll_timeout();
             }
+            // The wallboard's snapshot, when due, and the wake-up for the next.
+            self.wallboard.publish_if_due(&self.engine, now());
+            let wake = [wake, self.wallboard.due()].into_iter().flatten().min();
+            let wake = [wake, Some(self.refresh_metrics_if_due())]
+                .into_iter()
+                .flatten()
+                .min();
             let wake = wake.map(tokio::time::Instant::from_std);
             let stop_wake = deadline;
             tokio::select! {
@@ -735,7 +785,27 @@ impl Driver {
                 info!("load back to normal: taking new calls");
             }
             self.engine.set_overloaded(overloaded);
+            self.live
+                .metrics
+                .overloaded
+                .store(overloaded, Ordering::Relaxed);
         }
+    }
+
+    /// Copies the engine's gauges and the trunk's status into the metrics
+    /// when [`METRICS_EVERY`] has passed; returns when it is due next.
+    fn refresh_metrics_if_due(&mut self) -> std::time::Instant {
+        let t = now();
+        if t >= self.metrics_due {
+            self.live.metrics.refresh(
+                &self.engine.gauges(),
+                self.engine.trunk_status(),
+                self.live.recording_failures.load(Ordering::Relaxed),
+                wall_ms(),
+            );
+            self.metrics_due = t + METRICS_EVERY;
+        }
+        self.metrics_due
     }
 
     fn on_input(&mut self, input: Input) {
@@ -878,8 +948,12 @@ impl Driver {
                     if let Some(m) = self.media.get(&call) {
                         // Never wait on RTP: a packet that cannot leave now
                         // (kernel buffer full) is late anyway.
-                        if let Err(e) = m.sender.send_to(&bytes, dest) {
-                            debug!(call, error = %e, "RTP send failed");
+                        match m.sender.send_to(&bytes, dest) {
+                            Ok(_) if metrics::is_rtp(&bytes) => {
+                                self.live.metrics.rtp_sent.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(_) => {}
+                            Err(e) => debug!(call, error = %e, "RTP send failed"),
                         }
                     }
                 }
@@ -893,7 +967,10 @@ impl Driver {
                         self.ports.release(m.port);
                     }
                 }
-                Output::Record(op) => self.sink.send(op),
+                Output::Record(op) => {
+                    self.wallboard.record(&op);
+                    self.sink.send(op);
+                }
                 Output::Lookup {
                     call,
                     token,
@@ -1048,6 +1125,7 @@ impl Driver {
                 call,
                 self.input_tx.clone(),
                 self.urgent_tx.clone(),
+                metrics::RtpCount::new(self.live.metrics.clone()),
             ));
             self.media.insert(
                 call,
@@ -1119,18 +1197,21 @@ fn is_telephone_event(packet: &[u8]) -> bool {
 }
 
 /// Reads one call's RTP socket into the driver until the call closes it;
-/// key presses go on the urgent channel.
+/// key presses go on the urgent channel. `count` counts the packets and
+/// their loss as they arrive (and settles the loss when the task ends).
 async fn read_rtp(
     socket: UdpSocket,
     call: CallKey,
     tx: mpsc::Sender<Input>,
     urgent: mpsc::Sender<Input>,
+    mut count: metrics::RtpCount,
 ) {
     let mut buf = vec![0u8; 2048];
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((n, source)) => {
                 let bytes = buf[..n].to_vec();
+                count.datagram(&bytes);
                 let key_press = is_telephone_event(&bytes);
                 let input = Input::Rtp {
                     call,

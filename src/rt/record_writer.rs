@@ -29,6 +29,9 @@
 //!   [`JoinHandle`]. During an outage that wait lasts until the database
 //!   comes back (never dropping records is the point); a runtime that must
 //!   stop anyway puts a timeout on the join and logs `pending()`.
+//! - Every transaction (a batch) and every single-op attempt is timed into
+//!   [`RecordSink::db_writes`], failed ones too, for `GET /metrics`: how
+//!   long the database takes is what decides whether the queue grows.
 //!
 //! Backoff sleeps use `tokio::time`, so a paused test clock drives them.
 
@@ -39,6 +42,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::metrics::DbWrites;
 use crate::records::RecordOp;
 use crate::store::{Store, StoreError};
 
@@ -55,6 +59,7 @@ pub const MISSING_CALL_ATTEMPTS: u32 = 4;
 pub struct RecordSink {
     tx: mpsc::UnboundedSender<RecordOp>,
     pending: Arc<AtomicUsize>,
+    db: Arc<DbWrites>,
 }
 
 impl RecordSink {
@@ -78,7 +83,8 @@ impl RecordSink {
     pub(crate) fn for_test() -> (RecordSink, mpsc::UnboundedReceiver<RecordOp>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let pending = Arc::new(AtomicUsize::new(0));
-        (RecordSink { tx, pending }, rx)
+        let db = Arc::default();
+        (RecordSink { tx, pending, db }, rx)
     }
 
     /// Ops sent but not yet written (or dropped).
@@ -91,25 +97,37 @@ impl RecordSink {
     pub fn pending_counter(&self) -> Arc<AtomicUsize> {
         Arc::clone(&self.pending)
     }
+
+    /// How long the writes take and how many fail, for
+    /// [`crate::rt::metrics::Metrics`].
+    pub fn db_writes(&self) -> Arc<DbWrites> {
+        Arc::clone(&self.db)
+    }
 }
 
 /// Start the writer task on the current tokio runtime.
 pub fn spawn(store: Store) -> (RecordSink, JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let pending = Arc::new(AtomicUsize::new(0));
-    let task = tokio::spawn(run(store, rx, Arc::clone(&pending)));
-    (RecordSink { tx, pending }, task)
+    let db: Arc<DbWrites> = Arc::default();
+    let task = tokio::spawn(run(store, rx, Arc::clone(&pending), Arc::clone(&db)));
+    (RecordSink { tx, pending, db }, task)
 }
 
 /// Most ops written in one transaction.
 pub const MAX_BATCH: usize = 256;
 
-async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<RecordOp>, pending: Arc<AtomicUsize>) {
+async fn run(
+    store: Store,
+    mut rx: mpsc::UnboundedReceiver<RecordOp>,
+    pending: Arc<AtomicUsize>,
+    db: Arc<DbWrites>,
+) {
     // recv_many keeps yielding queued ops after the last sender is dropped
     // and returns 0 only once the queue is empty: that is the flush.
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        write_batch(&store, &batch, &pending).await;
+        write_batch(&store, &batch, &pending, &db).await;
         batch.clear();
     }
     tracing::debug!("record writer finished");
@@ -118,13 +136,13 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<RecordOp>, pending: A
 /// Writes what is queued in one transaction when it can; otherwise the
 /// first op alone (with the retries of [`write`]), then tries the rest as a
 /// batch again. Ops are idempotent, so a rolled-back batch replays safely.
-async fn write_batch(store: &Store, mut ops: &[RecordOp], pending: &AtomicUsize) {
+async fn write_batch(store: &Store, mut ops: &[RecordOp], pending: &AtomicUsize, db: &DbWrites) {
     while let Some((first, rest)) = ops.split_first() {
-        if !rest.is_empty() && store.apply_batch(ops).await.is_ok() {
+        if !rest.is_empty() && timed(db, store.apply_batch(ops)).await.is_ok() {
             pending.fetch_sub(ops.len(), Ordering::SeqCst);
             return;
         }
-        write(store, first).await;
+        write(store, first, db).await;
         pending.fetch_sub(1, Ordering::SeqCst);
         ops = rest;
     }
@@ -132,11 +150,11 @@ async fn write_batch(store: &Store, mut ops: &[RecordOp], pending: &AtomicUsize)
 
 /// Write one op, retrying as the module docs say; returns once it is
 /// written or deliberately dropped.
-async fn write(store: &Store, op: &RecordOp) {
+async fn write(store: &Store, op: &RecordOp, db: &DbWrites) {
     let mut delay = INITIAL_BACKOFF;
     let mut attempt: u32 = 1;
     loop {
-        let err = match store.apply(op).await {
+        let err = match timed(db, store.apply(op)).await {
             Ok(()) => return,
             Err(e) => e,
         };
@@ -160,6 +178,20 @@ async fn write(store: &Store, op: &RecordOp) {
         delay = (delay * 2).min(MAX_BACKOFF);
         attempt = attempt.saturating_add(1);
     }
+}
+
+/// Runs one write, timing it (and counting it if it failed) into `db`.
+async fn timed<T>(
+    db: &DbWrites,
+    write: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let started = tokio::time::Instant::now();
+    let result = write.await;
+    db.latency.observe(started.elapsed());
+    if result.is_err() {
+        db.failures.fetch_add(1, Ordering::Relaxed);
+    }
+    result
 }
 
 /// Displays an error with its sources, `a: b: c`, for the logs.

@@ -79,6 +79,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "outbound_calls",
         sql: include_str!("../../migrations/sqlite/0010_outbound_calls.sql"),
     },
+    Migration {
+        version: 11,
+        name: "report_rollups",
+        sql: include_str!("../../migrations/sqlite/0011_report_rollups.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -132,6 +137,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 10,
         name: "outbound_calls",
         sql: include_str!("../../migrations/postgres/0010_outbound_calls.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "report_rollups",
+        sql: include_str!("../../migrations/postgres/0011_report_rollups.sql"),
     },
 ];
 

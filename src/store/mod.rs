@@ -64,10 +64,12 @@ mod migrate;
 mod outlets;
 pub mod qa;
 pub mod recordings;
+pub mod reports;
 mod screen_pop;
 mod table;
 mod tickets;
 mod users;
+mod wallboard;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -76,6 +76,12 @@ impl TestApi {
             .await
             .expect("infallible");
         let status = response.status();
+        // `GET /metrics` answers in the Prometheus text format: a string.
+        let text = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/plain"));
         let bytes = response
             .into_body()
             .collect()
@@ -84,6 +90,8 @@ impl TestApi {
             .to_bytes();
         let value = if bytes.is_empty() {
             Value::Null
+        } else if text {
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
         } else {
             serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                 panic!(

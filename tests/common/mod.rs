@@ -7,6 +7,7 @@ pub mod browser;
 pub mod db;
 pub mod desk;
 pub mod phone;
+pub mod report_data;
 pub mod screen;
 
 use std::io::{BufRead, BufReader, Write};

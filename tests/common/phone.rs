@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
@@ -85,6 +85,9 @@ pub struct Phone {
     heard: Arc<Mutex<Heard>>,
     outbox: Arc<Mutex<Outbox>>,
     hung_up_by_server: Arc<AtomicBool>,
+    /// Sequence numbers the sender skips before its next packet (lost
+    /// packets, as the server sees them).
+    skip: Arc<AtomicU16>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -128,6 +131,7 @@ impl Phone {
             heard: Arc::default(),
             outbox: Arc::default(),
             hung_up_by_server,
+            skip: Arc::default(),
             stop,
             threads: vec![sip_thread],
         }
@@ -165,8 +169,9 @@ impl Phone {
             .threads
             .push(thread::spawn(move || receive_loop(&rx, &heard, &stop)));
         let (outbox, stop, dest) = (phone.outbox.clone(), phone.stop.clone(), phone.server_rtp);
+        let skip = phone.skip.clone();
         phone.threads.push(thread::spawn(move || {
-            send_loop(&rtp_sock, dest, law, &outbox, &stop);
+            send_loop(&rtp_sock, dest, law, &outbox, &skip, &stop);
         }));
         phone
     }
@@ -291,8 +296,9 @@ impl Phone {
             self.server_rtp,
             self.law,
         );
+        let skip = self.skip.clone();
         self.threads.push(thread::spawn(move || {
-            send_loop(&rtp_sock, dest, law, &outbox, &stop);
+            send_loop(&rtp_sock, dest, law, &outbox, &skip, &stop);
         }));
     }
 
@@ -344,6 +350,12 @@ impl Phone {
                 payload,
             }]);
         }
+    }
+
+    /// Skips `n` sequence numbers before the next packet, as if `n`
+    /// packets were lost on the way.
+    pub fn skip_sequence_numbers(&self, n: u16) {
+        self.skip.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Drops the audio queued and not sent yet: silence from the next slot.
@@ -590,6 +602,7 @@ fn send_loop(
     dest: SocketAddr,
     law: Law,
     outbox: &Mutex<Outbox>,
+    skip: &AtomicU16,
     stop: &AtomicBool,
 ) {
     let ssrc = fastrand::u32(..);
@@ -607,6 +620,7 @@ fn send_loop(
                 payload: vec![law.silence(); FRAME],
             }]
         });
+        sequence = sequence.wrapping_add(skip.swap(0, Ordering::Relaxed));
         for p in packets {
             let header = RtpHeader {
                 marker: p.marker,
