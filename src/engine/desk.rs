@@ -878,7 +878,12 @@ impl Engine {
         if let Err(e) = joined {
             // The flow check refuses unknown queues at load; a reload that
             // dropped one leaves the caller with the queue node's way out.
-            info!(call = key, error = %e, "cannot queue the caller");
+            let id = self
+                .calls
+                .get(&key)
+                .map(|c| c.id.clone())
+                .unwrap_or_default();
+            info!(call = %id, error = %e, "cannot queue the caller");
             if let Some(c) = self.calls.get_mut(&key) {
                 c.acd = None;
                 c.leave_queue(now, &e.to_string());
@@ -975,7 +980,12 @@ impl Engine {
             Requeue::Agent(a) => self.acd.enqueue_for(key, &queue, a, FRONT_OF_QUEUE, wall),
         };
         if let Err(e) = joined {
-            info!(call = key, error = %e, "cannot queue the caller again");
+            let id = self
+                .calls
+                .get(&key)
+                .map(|c| c.id.clone())
+                .unwrap_or_default();
+            info!(call = %id, error = %e, "cannot queue the caller again");
             if let Some(c) = self.calls.get_mut(&key) {
                 c.hangup(now, "requeue-failed");
             }
@@ -994,10 +1004,7 @@ impl Engine {
             .map(|p| p.queue.clone());
         match queue {
             Some(q) => self.requeue(now, key, Requeue::Queue(q), why),
-            None => debug!(
-                call = key,
-                why, "transfer failed for a call outside the ACD"
-            ),
+            None => debug!(key, why, "transfer failed for a call outside the ACD"),
         }
     }
 
@@ -1317,6 +1324,7 @@ impl Engine {
             "agent-answered",
             &format!("agent {agent} after {wait_ms} ms"),
         );
+        info!(call = %id, agent, wait_ms, "an agent answers");
         self.cti(agent, Event::Answered { call: id });
         self.drive_call(now, call);
     }

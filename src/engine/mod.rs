@@ -969,7 +969,8 @@ impl Engine {
                         }
                         self.client_owner.insert(k, key);
                     }
-                    Err(e) => warn!(call = key, error = %e, "request not sent"),
+                    // `key`: a call or an agent leg, whose id the call has.
+                    Err(e) => warn!(key, error = %e, "request not sent"),
                 },
                 Action::Ack(req, dest) => self.tx.send_ack(req, dest),
                 Action::Output(o) => self.outputs.push_back(o),
