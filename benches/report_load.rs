@@ -76,8 +76,10 @@ const DAY: &str = "2025-03-14";
 const ZONE: &str = "Asia/Shanghai";
 /// Bumped whenever the generated data changes.
 const DATA_VERSION: i64 = 1;
-/// Most bound values in one statement (SQLite allows 32,766).
-const MAX_BINDS: usize = 30_000;
+/// Most bound values in one statement: PostgreSQL takes 65,535; SQLite
+/// binds the driver's `$N` by name, looked up one by one, so a statement
+/// with n of them costs n² (at 30,000 the seeding crawls).
+static MAX_BINDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1_000);
 
 #[derive(Clone, Copy, PartialEq)]
 enum Which {
@@ -184,7 +186,7 @@ impl Batch {
     }
 
     async fn flush(&mut self, conn: &mut AnyConnection) {
-        let per = MAX_BINDS / self.columns.len();
+        let per = MAX_BINDS.load(std::sync::atomic::Ordering::Relaxed) / self.columns.len();
         for chunk in self.rows.chunks(per) {
             let mut sql = format!(
                 "INSERT INTO {} ({}) VALUES ",
@@ -279,6 +281,13 @@ fn caller(rng: &mut fastrand::Rng) -> (String, Option<i64>) {
 /// Writes the whole month; returns the seconds it took.
 async fn populate(store: &Store, calls: i64, first_user: i64) -> f64 {
     let started = Instant::now();
+    MAX_BINDS.store(
+        match store.backend() {
+            Backend::Sqlite => 1_000,
+            Backend::Postgres => 30_000,
+        },
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let mut conn = store.pool().acquire().await.expect("connection");
     let mut rng = fastrand::Rng::with_seed(20250301);
     let tz = jiff::tz::TimeZone::get(ZONE).unwrap();

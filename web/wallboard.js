@@ -26,7 +26,7 @@
   const STALE_MS = 3500;
   /** Agents in this order of states, then by name. */
   const STATE_ORDER = ['ringing', 'on_call', 'on_hold', 'consulted', 'wrap_up', 'ready', 'not_ready', 'logged_out'];
-  const DEFINED = ['waiting', 'longest', 'service_level', 'answered', 'abandoned', 'asa', 'agents', 'handled', 'alerts'];
+  const DEFINED = ['waiting', 'longest', 'service_level', 'answered', 'abandoned', 'asa', 'agents', 'handled', 'alerts', 'monitor'];
 
   const S = {
     user: null, // GET /api/me
@@ -381,12 +381,52 @@
     );
   }
 
+  const MONITOR_MODES = ['listen', 'whisper', 'barge'];
+
   /**
-   * The cell for listening in on a call. Listen, whisper and barge go
-   * here, from the call's `monitor` field; until then it stays empty.
+   * The cell for listening in on a call an agent is talking on: listen,
+   * whisper and barge (the one you are in lit), and leave; a call another
+   * supervisor is in says who and how. Your SIP phone rings the first
+   * time; switching only changes what is mixed.
    */
   function monitorCell(call) {
-    return el('td', { class: 'col-monitor', dataset: { call: call.id } });
+    const td = el('td', { class: 'col-monitor', dataset: { call: call.id } });
+    const m = call.monitor;
+    const mine = !!(m && S.user && m.supervisor === S.user.id);
+    if (m && !mine) {
+      const name = m.supervisor_name;
+      td.append(el('span', { class: 'monitor-by muted small' }, t('wb.monitor.by', { name, mode: t('wb.monitor.' + m.mode) })));
+      return td;
+    }
+    if (!mine && !['talking', 'on_hold'].includes(call.state)) return td;
+    for (const mode of MONITOR_MODES) {
+      const active = mine && m.mode === mode;
+      td.append(
+        el(
+          'button',
+          { type: 'button', class: 'monitor-btn' + (active ? ' active' : ''), dataset: { mode }, 'aria-pressed': active ? 'true' : 'false', onclick: () => monitor(call.id, mode) },
+          t('wb.monitor.' + mode),
+        ),
+      );
+    }
+    if (mine) {
+      td.append(
+        el('button', { type: 'button', class: 'monitor-btn leave', dataset: { mode: 'leave' }, onclick: () => monitor(call.id, null) }, t('wb.monitor.leave')),
+        m.connected ? null : el('span', { class: 'monitor-ringing small' }, t('wb.monitor.ringing')),
+      );
+    }
+    return td;
+  }
+
+  /** Steps into `callId` in `mode`, switches to it, or (null) leaves. */
+  async function monitor(callId, mode) {
+    const path = `/api/calls/${encodeURIComponent(callId)}/monitor`;
+    try {
+      if (mode) await HL.api('POST', path, { mode });
+      else await HL.api('DELETE', path);
+    } catch (e) {
+      HL.toast(e.message);
+    }
   }
 
   function renderCalls(b) {

@@ -132,6 +132,7 @@ impl Engine {
             arrived_ms: c.arrived_ms,
             queued_ms: part.map(|p| p.queued_ms),
             answered_ms: connected.and_then(|a| self.acd.answered_at(a)),
+            monitor: self.monitor_view(key),
         }
     }
 }

@@ -61,6 +61,8 @@ impl MonitorMode {
 #[derive(Debug, Clone)]
 pub(super) struct Monitor {
     pub supervisor: AgentId,
+    /// Their username (their phone's registration).
+    pub username: String,
     /// The leg to the supervisor's phone.
     pub leg: CallKey,
     pub mode: MonitorMode,
@@ -154,6 +156,7 @@ impl Engine {
         let target = self
             .sip_phone_of(supervisor, now)
             .ok_or(MonitorError::NoPhone)?;
+        let username = target.username.clone();
         let caller = self
             .calls
             .get(&key)
@@ -170,6 +173,7 @@ impl Engine {
             if let Some(p) = c.acd.as_mut() {
                 p.monitor = Some(Monitor {
                     supervisor,
+                    username,
                     leg,
                     mode,
                     up: false,
@@ -205,8 +209,14 @@ impl Engine {
     }
 
     /// The call's supervisor, if one is in it: who, how, connected.
-    pub fn monitor_view(&self, call: CallKey) -> Option<(AgentId, MonitorMode, bool)> {
-        self.monitor_of(call).map(|m| (m.supervisor, m.mode, m.up))
+    pub fn monitor_view(&self, call: CallKey) -> Option<crate::wallboard::LiveMonitor> {
+        self.monitor_of(call)
+            .map(|m| crate::wallboard::LiveMonitor {
+                supervisor: m.supervisor,
+                username: m.username.clone(),
+                mode: m.mode.name(),
+                connected: m.up,
+            })
     }
 
     /// The call (in progress) of our call id.

@@ -25,6 +25,7 @@ pub mod ivr;
 mod lookups;
 pub mod media_ports;
 mod messages;
+mod reports;
 pub mod metrics;
 pub mod record_writer;
 pub mod recordings;
@@ -303,6 +304,15 @@ pub async fn serve_until(
         .as_ref()
         .map_or_else(String::new, |(_, bound)| format!(", https https://{bound}"));
     let sla_task = tokio::spawn(sla::watch_breaches(store.clone(), stop_http_tx.subscribe()));
+    let rollup_task = tokio::spawn(reports::keep_rollups(
+        store.clone(),
+        crate::store::reports::ReportTerms {
+            time_zone: settings.desk.time_zone.clone(),
+            service_level_ms: i64::from(settings.monitoring.service_level_secs) * 1000,
+            fcr_days: settings.monitoring.fcr_days,
+        },
+        stop_http_tx.subscribe(),
+    ));
     let follow_up_task = tokio::spawn(campaigns::enroll_completed(
         store.clone(),
         settings.campaigns.clone(),
@@ -518,6 +528,7 @@ pub async fn serve_until(
         let _ = task.await;
     }
     let _ = sla_task.await;
+    let _ = rollup_task.await;
     let _ = retention_task.await;
     let _ = disk_task.await;
     let _ = follow_up_task.await;

@@ -96,6 +96,19 @@ pub struct LiveCall {
     pub queued_ms: Option<i64>,
     /// When its current agent answered it.
     pub answered_ms: Option<i64>,
+    /// A supervisor listening in, whispering or barging.
+    pub monitor: Option<LiveMonitor>,
+}
+
+/// A supervisor in a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveMonitor {
+    pub supervisor: AgentId,
+    pub username: String,
+    /// `listen`, `whisper` or `barge`.
+    pub mode: &'static str,
+    /// Their phone answered (else it rings).
+    pub connected: bool,
 }
 
 /// A caller waiting in a queue.
@@ -645,6 +658,20 @@ pub struct CallFigures {
     pub wait_ms: Option<i64>,
     /// With its agent so far (talking or holding), ms.
     pub talk_ms: Option<i64>,
+    /// The supervisor in the call, if one is.
+    pub monitor: Option<MonitorFigures>,
+}
+
+/// Who listens in on a call, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MonitorFigures {
+    pub supervisor: AgentId,
+    /// Their display name (their username until they open a screen).
+    pub supervisor_name: String,
+    /// `listen`, `whisper` or `barge`.
+    pub mode: &'static str,
+    /// Their phone answered (else it rings).
+    pub connected: bool,
 }
 
 /// One wallboard frame: everything the page shows (docs/wallboard.md).
@@ -807,6 +834,14 @@ impl Board {
                         .answered_ms
                         .filter(|_| with_agent)
                         .map(|a| (now_ms - a).max(0)),
+                    monitor: c.monitor.as_ref().map(|m| MonitorFigures {
+                        supervisor: m.supervisor,
+                        supervisor_name: names
+                            .get(&m.supervisor)
+                            .map_or_else(|| m.username.clone(), |n| (*n).to_owned()),
+                        mode: m.mode,
+                        connected: m.connected,
+                    }),
                 }
             })
             .collect();

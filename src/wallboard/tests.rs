@@ -453,6 +453,7 @@ fn waiting_call(id: &str, caller: &str, since_ms: i64) -> LiveCall {
         arrived_ms: since_ms - 15_000,
         queued_ms: Some(since_ms),
         answered_ms: None,
+        monitor: None,
     }
 }
 
@@ -692,6 +693,12 @@ fn the_frame_shows_queues_agents_and_calls_as_of_its_moment() {
         agent: Some(2),
         state: CallState::Talking,
         answered_ms: Some(t0 + 40_000),
+        monitor: Some(LiveMonitor {
+            supervisor: 2,
+            username: "agent2".into(),
+            mode: "whisper",
+            connected: true,
+        }),
         ..waiting_call("c3", "13900000003", t0 + 10_000)
     });
     live.queues[0].waiting.insert(
@@ -763,6 +770,16 @@ fn the_frame_shows_queues_agents_and_calls_as_of_its_moment() {
     let c3 = board.calls.iter().find(|c| c.id == "c3").unwrap();
     assert_eq!((c3.wait_ms, c3.talk_ms), (None, Some(60_000)));
     assert_eq!(c3.agent_name.as_deref(), Some("Agent 2"));
+    let m = c3.monitor.as_ref().expect("the supervisor in c3");
+    assert_eq!(
+        (
+            m.supervisor,
+            m.supervisor_name.as_str(),
+            m.mode,
+            m.connected
+        ),
+        (2, "Agent 2", "whisper", true)
+    );
 
     // The JSON a client reads.
     let json = serde_json::to_value(&board).unwrap();

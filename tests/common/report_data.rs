@@ -194,17 +194,15 @@ impl Call {
     }
 
     /// Queued at `arrived + 5 s`, answered by `agent` after `wait_s`, with
-    /// its talk, hold and wrap-up, ended by the caller after the talk.
+    /// its talk, hold and wrap-up (`[wait_s, talk_s, hold_s, wrap_s]`),
+    /// ended by the caller after the talk.
     pub fn answered(
         id: &str,
         caller: &str,
         arrived: i64,
         queue: &str,
         agent: i64,
-        wait_s: i64,
-        talk_s: i64,
-        hold_s: i64,
-        wrap_s: i64,
+        [wait_s, talk_s, hold_s, wrap_s]: [i64; 4],
     ) -> Call {
         let queued = arrived + 5_000;
         let answered = queued + wait_s * 1000;
@@ -278,14 +276,17 @@ async fn exec(store: &Store, sql: &str, ints: &[i64], texts: &[&str]) {
     q.execute(store.pool()).await.unwrap();
 }
 
-/// A ticket with its stamps: `(stage, at, outlet, score)`.
+/// A ticket's stamp: `(stage, at, outlet and its tier, score)`.
+type StampSpec<'a> = (&'a str, i64, Option<(i64, &'a str)>, Option<i64>);
+
+/// A ticket with its stamps.
 async fn ticket(
     store: &Store,
     number: &str,
     customer: i64,
     kind: &str,
     category: &str,
-    stamps: &[(&str, i64, Option<(i64, &str)>, Option<i64>)],
+    stamps: &[StampSpec<'_>],
 ) -> i64 {
     let (last, _, _, _) = stamps[stamps.len() - 1];
     let created = stamps[0].1;
@@ -356,7 +357,7 @@ pub async fn seed(store: &Store) -> Seeded {
         let call = if i < 92 {
             let wait = if i < 80 { 5 + i % 16 } else { 30 };
             let mut call =
-                Call::answered(&id, &caller, arrived, "repair", agent, wait, 100, 10, 20);
+                Call::answered(&id, &caller, arrived, "repair", agent, [wait, 100, 10, 20]);
             if i == 7 {
                 call = call.handled(100_000, 10_000, 1);
             }
@@ -403,10 +404,7 @@ pub async fn seed(store: &Store) -> Seeded {
             q(n),
             "install",
             a,
-            10,
-            60,
-            0,
-            30,
+            [10, 60, 0, 30],
         ));
     }
     calls.push(Call::arrive("h11-ivr", "13900110007", q(7)).end(q(7) + 40_000, HangupSide::Caller));
@@ -450,10 +448,7 @@ pub async fn seed(store: &Store) -> Seeded {
         at(0, 15, 0, 0),
         "repair",
         a,
-        5,
-        30,
-        0,
-        5,
+        [5, 30, 0, 5],
     ));
     calls.push(Call::answered(
         "fcr-p3",
@@ -461,10 +456,7 @@ pub async fn seed(store: &Store) -> Seeded {
         at(0, 15, 5, 0),
         "repair",
         a,
-        5,
-        30,
-        0,
-        5,
+        [5, 30, 0, 5],
     ));
     calls.push(Call::answered(
         "fcr-p4",
@@ -472,10 +464,7 @@ pub async fn seed(store: &Store) -> Seeded {
         at(0, 15, 10, 0),
         "repair",
         b,
-        5,
-        30,
-        0,
-        5,
+        [5, 30, 0, 5],
     ));
     calls.push(Call::answered(
         "fcr-anon",
@@ -483,10 +472,7 @@ pub async fn seed(store: &Store) -> Seeded {
         at(0, 15, 15, 0),
         "repair",
         b,
-        5,
-        30,
-        0,
-        5,
+        [5, 30, 0, 5],
     ));
     for (id, caller, when) in [
         ("again-p2", "13700000002", at(3, 9, 0, 0)),
@@ -512,10 +498,7 @@ pub async fn seed(store: &Store) -> Seeded {
         at(1, 0, 0, 10),
         "repair",
         a,
-        8,
-        50,
-        0,
-        10,
+        [8, 50, 0, 10],
     ));
 
     let ops: Vec<RecordOp> = calls.into_iter().flat_map(|c| c.ops).collect();

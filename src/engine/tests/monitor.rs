@@ -157,9 +157,21 @@ fn each_party_hears_exactly_what_listen_whisper_and_barge_allow() {
     assert_ne!(p.supervisor_leg, p.agent_leg);
     assert_eq!(invites_to(&sim, 6009), 1, "Sue's phone rings");
     p.sue.answer(&mut sim);
+    // The wallboard shows who is in the call and how.
+    let board = sim.engine.board(sim.now);
+    let entry = board
+        .calls
+        .iter()
+        .find(|c| c.id == id)
+        .expect("on the board");
     assert_eq!(
-        sim.engine.monitor_view(p.call),
-        Some((SUE, MonitorMode::Listen, true))
+        entry.monitor,
+        Some(crate::wallboard::LiveMonitor {
+            supervisor: SUE,
+            username: "sue".into(),
+            mode: "listen",
+            connected: true
+        })
     );
 
     let h = p.talk(&mut sim);
