@@ -2584,6 +2584,7 @@ fn render_cost(calls: usize, agents: usize) -> (f64, f64, usize) {
                 arrived_ms: now - 120_000,
                 queued_ms: Some(now - 100_000 + k as i64),
                 answered_ms: talking.then_some(now - 60_000),
+                monitor: None,
             }
         })
         .collect();
