@@ -553,9 +553,12 @@ pub fn noon_zone() -> String {
 /// runs).
 pub fn campaign_config(text: &str, proxy: u16) -> PathBuf {
     let path = temp_dir("campaign-cfg").join("hotline.toml");
-    let text = text
-        .replace("{proxy}", &proxy.to_string())
-        .replace("{zone}", &noon_zone());
+    // No OPTIONS keepalive: sipp playing the carrier would take one for a
+    // call its scenario did not expect (tests/operations.rs covers it).
+    let text = "[operations]\ntrunk_options_secs = 0\n".to_owned()
+        + &text
+            .replace("{proxy}", &proxy.to_string())
+            .replace("{zone}", &noon_zone());
     std::fs::write(&path, text).unwrap();
     path
 }
