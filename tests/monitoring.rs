@@ -284,6 +284,11 @@ fn from_the_wallboard_a_supervisor_listens_then_whispers_then_leaves() {
         .unwrap_or_else(|| panic!("{call} on the board: {board}"));
     assert_eq!(entry["monitor"]["mode"], "whisper", "{entry}");
     assert_eq!(entry["monitor"]["supervisor_name"], "sue", "{entry}");
+    let cell = page.text(&format!("{row} td.col-monitor"));
+    assert_eq!(
+        cell, "ListenWhisperBargeLeave",
+        "the buttons, and nothing else"
+    );
     page.shot("wallboard-monitor");
 
     // Leave: her phone is hung up and the buttons are back to none lit.

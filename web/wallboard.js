@@ -410,10 +410,8 @@
       );
     }
     if (mine) {
-      td.append(
-        el('button', { type: 'button', class: 'monitor-btn leave', dataset: { mode: 'leave' }, onclick: () => monitor(call.id, null) }, t('wb.monitor.leave')),
-        m.connected ? null : el('span', { class: 'monitor-ringing small' }, t('wb.monitor.ringing')),
-      );
+      td.append(el('button', { type: 'button', class: 'monitor-btn leave', dataset: { mode: 'leave' }, onclick: () => monitor(call.id, null) }, t('wb.monitor.leave')));
+      if (!m.connected) td.append(el('span', { class: 'monitor-ringing small' }, t('wb.monitor.ringing')));
     }
     return td;
   }
