@@ -74,22 +74,8 @@ fn a_supervisor_listens_whispers_and_barges_and_each_party_hears_what_the_mode_a
     let (_ann, ann_token) = server.add_user("ann", "agent", PASSWORD);
     let (_sue, sue_token) = server.add_user("sue", "supervisor", PASSWORD);
 
-    let mut screen = Screen::open(&server, &ann_token);
-    screen.wait("hello", Duration::from_secs(5));
-    let mut ann_phone = Phone::desk(server.sip, "ann", PASSWORD);
     let mut sue_phone = Phone::desk(server.sip, "sue", PASSWORD);
-    assert_eq!(
-        screen.command("r1", json!({ "type": "ready" }))["type"],
-        "ok"
-    );
-
-    let caller = call_to_agent_queue(&server, "13912340077");
-    let offered = screen.wait("offered", Duration::from_secs(10));
-    let call = offered["call"]["id"].as_str().unwrap().to_owned();
-    ann_phone.pick_up(Duration::from_secs(5));
-    screen.wait("answered", Duration::from_secs(5));
-    caller.start_talking(&tone(CALLER_HZ, 60_000));
-    ann_phone.start_talking(&tone(AGENT_HZ, 60_000));
+    let (caller, ann_phone, call, _screen) = talking(&server, &ann_token);
 
     // Who may not: an agent; on what: a call that does not exist.
     let (status, _) = monitor(&server, &ann_token, &call, Some("listen"));
