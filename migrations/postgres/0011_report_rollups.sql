@@ -96,6 +96,9 @@ CREATE TABLE report_agent_states (
 -- Counting a day's agent states reads the day's changes of every agent.
 CREATE INDEX agent_state_log_at_idx ON agent_state_log (at);
 
+-- The wallboard reads the day's SLA breaches (newest first) every 10 s.
+CREATE INDEX ticket_breaches_detected_at_idx ON ticket_breaches (detected_at);
+
 -- ----- invalidation -----------------------------------------------------
 -- The same rules as SQLite's triggers (see there for why each exists); a
 -- local hour is at most 2 h long and a local day at most 2 days (DST), which
