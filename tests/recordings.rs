@@ -393,9 +393,17 @@ fn a_recording_cut_off_by_a_kill_is_repaired_at_the_next_start() {
             .is_some()
     );
     caller.start_talking(&tone(440.0, 10_000));
-    let (_, body) = server.get("/api/calls?limit=1");
-    let calls: Value = serde_json::from_str(&body).unwrap();
-    let id = calls["calls"][0]["id"].as_str().unwrap().to_owned();
+    // The call's row is written a moment after it is answered.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let id = loop {
+        let (_, body) = server.get("/api/calls?limit=1");
+        let calls: Value = serde_json::from_str(&body).unwrap();
+        if let Some(id) = calls["calls"][0]["id"].as_str() {
+            break id.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no call listed: {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     wait_for_recording(&server, &id, "recording");
     std::thread::sleep(Duration::from_millis(3000));
     let killed_at = i64::try_from(

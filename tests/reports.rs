@@ -21,6 +21,7 @@ use hotline::store::Role;
 use hotline::store::reports::{ReportTerms, Span, local_days, local_hours};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
 fn terms(service_level_ms: i64) -> ReportTerms {
@@ -889,6 +890,40 @@ async fn rollups_equal_counting_the_records(db: &TestDb) {
     );
 }
 
+/// A rollup round counts hour after hour, each in its own transaction;
+/// calls' records are written between two hours, not after the round
+/// (SQLite's own wait for its write lock is sleep-and-retry, not a queue:
+/// without the store's turns the writer slept through the whole round).
+async fn records_are_written_during_a_rollup_round(db: &TestDb) {
+    seed(&db.store).await;
+    let (t, all) = (terms(20_000), hours(-30, 0));
+    let store = db.store.clone();
+    let round = tokio::spawn(async move {
+        let began = Instant::now();
+        let done = store.roll_up(&all, &[], &t, at(1, 0, 0, 0)).await.unwrap();
+        assert_eq!(done.hours, all.len());
+        began.elapsed()
+    });
+    let (mut slowest, mut written) = (Duration::ZERO, 0);
+    while !round.is_finished() {
+        let call = Call::arrive(&format!("during-{written}"), "13800100000", at(2, 9, 0, 0));
+        let began = Instant::now();
+        db.store.apply_batch(&call.ops).await.unwrap();
+        slowest = slowest.max(began.elapsed());
+        written += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = round.await.unwrap();
+    assert!(
+        written >= 5,
+        "{written} calls written in a round of {took:?}"
+    );
+    assert!(
+        slowest * 5 < took,
+        "a call waited {slowest:?} in a round of {took:?}"
+    );
+}
+
 /// docs/reports.md holds the definitions as the code has them
 /// (`HOTLINE_WRITE_DOCS=1` writes them there).
 #[test]
@@ -913,4 +948,5 @@ on_both_backends!(
     every_report_counts_what_was_constructed,
     csv_bad_input_and_who_may,
     rollups_equal_counting_the_records,
+    records_are_written_during_a_rollup_round,
 );

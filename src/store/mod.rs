@@ -72,6 +72,7 @@ mod users;
 mod wallboard;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -425,6 +426,40 @@ macro_rules! call_columns {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite's turn to write, handed out first come, first served; see
+    /// [`Store::begin_write`].
+    writers: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction from [`Store::begin_write`]: the connection (by
+/// deref) and, on SQLite, this process's turn to write, given back when
+/// the transaction commits, rolls back or is dropped.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -467,7 +502,11 @@ impl Store {
             .await
             .map_err(StoreError::Connect)?;
         migrate::run(&pool, backend).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            writers: Arc::default(),
+        })
     }
 
     /// Which database this store talks to.
@@ -480,14 +519,37 @@ impl Store {
     /// never fails to upgrade the lock when another writer got in between
     /// (a deferred transaction that must upgrade gets "database is locked"
     /// at once: SQLite's busy timeout cannot help it).
-    pub(crate) async fn begin_write(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    ///
+    /// On SQLite the writers of this process also take turns, first come,
+    /// first served, before asking for the lock. SQLite's own wait is a
+    /// sleep-and-retry, not a queue: a writer that commits and begins again
+    /// at once (the reports' rollup counting hour after hour) would get the
+    /// lock back every time while the record writer sleeps, and calls'
+    /// records would fall behind for the whole round. Taking turns, the
+    /// record writer waits for one transaction at most. Waiting for a turn
+    /// is bounded like the pool's: [`StoreError::Unavailable`] after 5 s.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => {
+                let turn =
+                    tokio::time::timeout(ACQUIRE_TIMEOUT, Arc::clone(&self.writers).lock_owned())
+                        .await
+                        .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))?;
+                let tx = self
+                    .pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+                Ok(WriteTx {
+                    tx,
+                    _turn: Some(turn),
+                })
+            }
+            Backend::Postgres => Ok(WriteTx {
+                tx: self.pool.begin().await.map_err(StoreError::from_sqlx)?,
+                _turn: None,
+            }),
         }
-        .map_err(StoreError::from_sqlx)
     }
 
     /// The underlying pool, for tests and admin commands; the record tables
