@@ -16,6 +16,7 @@ use axum::http::{Request, StatusCode};
 use common::api::{TestApi, fields};
 use common::db::TestDb;
 use common::report_data::{Call, DAY, TIME_ZONE, at, date, seed, state_change};
+use hotline::api::reports::{MAX_WAITING_REPORTS, ReportGate};
 use hotline::records::{HangupSide, RecordOp};
 use hotline::store::Role;
 use hotline::store::reports::{ReportTerms, Span, local_days, local_hours};
@@ -922,6 +923,49 @@ async fn records_are_written_during_a_rollup_round(db: &TestDb) {
         slowest * 5 < took,
         "a call waited {slowest:?} in a round of {took:?}"
     );
+}
+
+/// Reports take turns: while one counts, the others wait in line and all
+/// answer once it is done; one more than the line holds gets a 503 at
+/// once, and the line is empty afterwards.
+#[tokio::test]
+async fn reports_take_turns_and_a_full_line_is_refused() {
+    let db = common::db::sqlite_db().await;
+    let mut api = TestApi::new(&db);
+    let gate = std::sync::Arc::new(ReportGate::new(1));
+    api.state.reports = gate.clone();
+    let token = api.sign_in_as(Role::Supervisor, None).await;
+    let uri = format!("/api/reports/complaints?from={0}&to={0}", date(0));
+    let counting = gate.turn().await.unwrap();
+    let line: Vec<_> = (0..MAX_WAITING_REPORTS)
+        .map(|_| {
+            let (api, token, uri) = (
+                TestApi {
+                    state: api.state.clone(),
+                },
+                token.clone(),
+                uri.clone(),
+            );
+            tokio::spawn(async move { api.get(&uri, &token).await.0 })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gate.waiting() < MAX_WAITING_REPORTS {
+        assert!(Instant::now() < deadline, "{} in line", gate.waiting());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, body) = api.get(&uri, &token).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.to_string().contains("try again"), "{body}");
+    assert!(
+        line.iter().all(|t| !t.is_finished()),
+        "the line waits its turn"
+    );
+    drop(counting);
+    for waiting in line {
+        assert_eq!(waiting.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(gate.waiting(), 0);
 }
 
 /// docs/reports.md holds the definitions as the code has them

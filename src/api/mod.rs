@@ -97,6 +97,8 @@ pub struct ApiState {
     pub monitoring: crate::config::Monitoring,
     /// The supervisors' live wallboards; `None` where no call engine runs.
     pub wallboard: Option<Arc<wallboard::WallboardHub>>,
+    /// The reports' turns to count.
+    pub reports: Arc<reports::ReportGate>,
 }
 
 impl ApiState {
@@ -127,6 +129,7 @@ impl ApiState {
             outbound_daily_cap: crate::config::OutboundSettings::default().daily_cap,
             monitoring: Default::default(),
             wallboard: None,
+            reports: Arc::default(),
         }
     }
 

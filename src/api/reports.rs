@@ -11,8 +11,13 @@
 //! [`MAX_HOUR_DAYS`] days, otherwise at most [`MAX_DAYS`]; more is a 400
 //! saying so. Times are the desk's (`tickets.time_zone`): a day is a local
 //! calendar day, an hour a local hour.
+//!
+//! Reports take turns ([`ReportGate`]): a long range keeps a core busy for
+//! as long as it counts (a month's calls never counted before, a year of
+//! tickets: a minute or more), and the calls' audio needs the others.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -33,6 +38,66 @@ use crate::validate::FieldError;
 pub const MAX_HOUR_DAYS: i64 = 31;
 /// The most days any other report covers (two years and a leap day).
 pub const MAX_DAYS: i64 = 731;
+
+/// Reports waiting for their turn at most; one more is a 503.
+pub const MAX_WAITING_REPORTS: usize = 48;
+
+/// How many reports count at once (half the cores, at least one), and the
+/// line of those waiting for a turn, first come, first served (the page
+/// asks for its twelve reports together). A line longer than
+/// [`MAX_WAITING_REPORTS`] is refused rather than grown: someone is asking
+/// faster than the database can count.
+#[derive(Debug)]
+pub struct ReportGate {
+    turns: tokio::sync::Semaphore,
+    waiting: AtomicUsize,
+}
+
+impl Default for ReportGate {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        ReportGate::new((cores / 2).max(1))
+    }
+}
+
+impl ReportGate {
+    /// `at_once` reports count at the same time.
+    pub fn new(at_once: usize) -> ReportGate {
+        ReportGate {
+            turns: tokio::sync::Semaphore::new(at_once),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// Reports in line for a turn now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Waits for a turn to count (kept while the permit lives), or refuses
+    /// with 503 when the line is full.
+    pub async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AppError> {
+        /// Leaves the line however the wait ends (a client that gives up
+        /// drops the request's future mid-wait).
+        struct InLine<'a>(&'a AtomicUsize);
+        impl Drop for InLine<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= MAX_WAITING_REPORTS {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(AppError::Exhausted(
+                "too many reports are waiting to be counted: try again in a minute",
+            ));
+        }
+        let _in_line = InLine(&self.waiting);
+        self.turns
+            .acquire()
+            .await
+            .map_err(|_| AppError::Exhausted("the server is shutting down"))
+    }
+}
 
 /// How a column's values read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -1189,7 +1254,8 @@ fn check(state: &ApiState, q: &ReportQuery, headers: &HeaderMap) -> Result<Asked
         ReportQuery),
     responses(
         (status = 200, description = "the table", content((Table = "application/json"), (String = "text/csv"))),
-        (status = 400, body = ErrorBody)))]
+        (status = 400, body = ErrorBody),
+        (status = 503, description = "too many reports waiting to be counted", body = ErrorBody)))]
 pub async fn report(
     State(state): State<ApiState>,
     Path(name): Path<String>,
@@ -1204,7 +1270,10 @@ pub async fn report(
         ));
     };
     let asked = check(&state, &q, &headers)?;
-    let table = build(&state, report, &asked).await?;
+    let table = {
+        let _turn = state.reports.turn().await?;
+        build(&state, report, &asked).await?
+    };
     if asked.csv {
         return csv_response(&table, asked.hourly);
     }
