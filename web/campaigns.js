@@ -56,42 +56,21 @@
 
   document.addEventListener('DOMContentLoaded', boot);
 
-  async function boot() {
-    HL.applyI18n();
+  function boot() {
     wire();
     renderDefinitions();
     HL.langListeners.push(() => renderAll());
-    HL.onUnauthorized = () => sessionEnded();
-    HL.setupLogin((user) => enter(user));
-    let user = null;
-    try {
-      user = await HL.currentUser();
-    } catch (e) {
-      // The server is unreachable: the sign-in form says so when used.
-    }
-    $('boot').hidden = true;
-    if (user) enter(user);
-    else showView('login-view');
-  }
-
-  function showView(id) {
-    ['login-view', 'denied-view', 'app-view'].forEach((v) => HL.show(v, v === id));
-    if (id === 'login-view') setTimeout(() => $('login-user').focus(), 0);
+    HL.staffPage({
+      brand: 'cp.brand',
+      allowed: (user) => LEADS.includes(user.role),
+      deniedKey: 'cp.not_for_you',
+      enter,
+      leave,
+    });
   }
 
   function enter(user) {
     S.user = user;
-    if (!LEADS.includes(user.role)) {
-      $('denied-text').textContent = t('cp.not_for_you', {
-        user: user.display_name || user.username,
-        role: HL.label('qa.role', user.role),
-      });
-      showView('denied-view');
-      return;
-    }
-    $('user-name').textContent = user.display_name || user.username;
-    $('user-role').textContent = HL.label('qa.role', user.role);
-    showView('app-view');
     S.loaded = false;
     S.figures = {};
     loadCampaigns().then(() => loadFigures());
@@ -101,32 +80,15 @@
     }, REFRESH_MS);
   }
 
-  function leave() {
+  function leave(signedOut) {
     S.user = null;
     clearInterval(S.timer);
     S.timer = null;
     if ($('stop-dialog').open) $('stop-dialog').close('cancel');
-  }
-
-  function sessionEnded() {
-    if (!S.user) return;
-    leave();
-    showView('login-view');
-    $('login-error').textContent = t('err.session');
-  }
-
-  async function signOut() {
-    leave();
-    Object.keys(S.notes).forEach((id) => note(id, null));
-    await HL.signOut();
-    $('login-error').textContent = '';
-    showView('login-view');
+    if (signedOut) Object.keys(S.notes).forEach((id) => note(id, null));
   }
 
   function wire() {
-    document.querySelectorAll('.lang-switch, #lang-toggle').forEach((b) => b.addEventListener('click', () => HL.toggleLang()));
-    $('btn-signout').addEventListener('click', signOut);
-    $('btn-denied-signout').addEventListener('click', signOut);
     $('btn-refresh').addEventListener('click', () => {
       loadCampaigns();
       loadFigures();
@@ -310,7 +272,6 @@
   // -------------------------------------------------------------------------
 
   function renderAll() {
-    if (S.user && LEADS.includes(S.user.role)) $('user-role').textContent = HL.label('qa.role', S.user.role);
     renderCampaigns();
     renderContactForm();
     renderDefinitions();

@@ -937,6 +937,101 @@ HL.signOut = async function () {
   }
 };
 
+/**
+ * The frame the staff pages (QA, campaigns, wallboard, reports) share: the
+ * sign-in form and the "not for you" card (added after #boot), the
+ * signed-in view #app-view with #user-name and #user-role, the language
+ * switches (.lang-switch, #lang-toggle) and the sign-out buttons.
+ *   brand      i18n key of the page's name beside the logo
+ *   allowed    (user) => whether the page is for this user
+ *   deniedKey  i18n key saying it is not ({user}, {role})
+ *   enter      (user) => signed in and allowed; the app view shows
+ *   leave      (signedOut) => the user signed out (true) or the session
+ *              ended (false): stop what runs for them
+ * Returns { sessionEnded }, for a page that finds out by itself.
+ */
+HL.staffPage = function (opts) {
+  const $ = HL.$;
+  const brand = `<div class="login-brand"><span class="logo">☎</span> hotline <small data-i18n="${opts.brand}"></small></div>`;
+  $('boot').insertAdjacentHTML(
+    'afterend',
+    `<div id="login-view" class="login-view" hidden>
+  <form id="login-form" class="login-card" novalidate autocomplete="on">
+    ${brand}
+    <h1 data-i18n="login.title"></h1>
+    <label class="field"><span data-i18n="login.user"></span>
+      <input id="login-user" name="username" autocomplete="username" autocapitalize="off" spellcheck="false" required></label>
+    <label class="field"><span data-i18n="login.pass"></span>
+      <input id="login-pass" name="password" type="password" autocomplete="current-password" required></label>
+    <p id="login-error" class="form-error" role="alert"></p>
+    <button id="login-submit" type="submit" class="btn primary wide" data-i18n="login.submit"></button>
+    <button type="button" class="link lang-switch" data-i18n="lang.other" data-i18n-title="lang.switch"></button>
+  </form>
+</div>
+<div id="denied-view" class="login-view" hidden>
+  <div class="login-card">
+    ${brand}
+    <p id="denied-text"></p>
+    <button type="button" class="btn wide" id="btn-denied-signout" data-i18n="signout"></button>
+  </div>
+</div>`,
+  );
+  HL.applyI18n();
+  let user = null;
+  const showView = (id) => {
+    ['login-view', 'denied-view', 'app-view'].forEach((v) => HL.show(v, v === id));
+    if (id === 'login-view') setTimeout(() => $('login-user').focus(), 0);
+  };
+  const roleLabel = (u) => HL.label('qa.role', u.role);
+  const enter = (u) => {
+    user = u;
+    if (!opts.allowed(u)) {
+      $('denied-text').textContent = HL.t(opts.deniedKey, { user: u.display_name || u.username, role: roleLabel(u) });
+      showView('denied-view');
+      return;
+    }
+    $('user-name').textContent = u.display_name || u.username;
+    $('user-role').textContent = roleLabel(u);
+    showView('app-view');
+    opts.enter(u);
+  };
+  const leave = (signedOut) => {
+    user = null;
+    opts.leave(signedOut);
+    showView('login-view');
+  };
+  const sessionEnded = () => {
+    if (!user) return;
+    leave(false);
+    $('login-error').textContent = HL.t('err.session');
+  };
+  const signOut = async () => {
+    leave(true);
+    await HL.signOut();
+    $('login-error').textContent = '';
+  };
+  document.querySelectorAll('.lang-switch, #lang-toggle').forEach((b) => b.addEventListener('click', () => HL.toggleLang()));
+  $('btn-signout').addEventListener('click', signOut);
+  $('btn-denied-signout').addEventListener('click', signOut);
+  HL.langListeners.push(() => {
+    if (user && opts.allowed(user)) $('user-role').textContent = roleLabel(user);
+  });
+  HL.onUnauthorized = sessionEnded;
+  HL.setupLogin(enter);
+  (async () => {
+    let u = null;
+    try {
+      u = await HL.currentUser();
+    } catch (e) {
+      // The server is unreachable: the sign-in form says so when used.
+    }
+    $('boot').hidden = true;
+    if (u) enter(u);
+    else showView('login-view');
+  })();
+  return { sessionEnded };
+};
+
 // ---------------------------------------------------------------------------
 // Websocket: commands with ids answered by ok/error, events to a handler,
 // and reconnection with exponential backoff (1, 2, 4, 8, 15, 15... s).

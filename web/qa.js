@@ -93,51 +93,35 @@
 
   document.addEventListener('DOMContentLoaded', boot);
 
-  async function boot() {
-    HL.applyI18n();
+  let page = null;
+
+  function boot() {
     buildStatic();
     wire();
     HL.langListeners.push(() => {
       buildStatic();
       renderAll();
     });
-    HL.onUnauthorized = () => sessionEnded();
-    HL.setupLogin((user) => enter(user));
-    let user = null;
-    try {
-      user = await HL.currentUser();
-    } catch (e) {
-      // The server is unreachable: the sign-in form says so when used.
-    }
-    $('boot').hidden = true;
-    if (user) enter(user);
-    else showView('login-view');
-  }
-
-  function showView(id) {
-    ['login-view', 'denied-view', 'app-view'].forEach((v) => HL.show(v, v === id));
-    if (id === 'login-view') setTimeout(() => $('login-user').focus(), 0);
+    page = HL.staffPage({
+      brand: 'qa.brand',
+      // Reviewers and agents (their own calls) get the page.
+      allowed: (user) => REVIEWERS.includes(user.role) || user.role === 'agent',
+      deniedKey: 'qa.not_for_you',
+      enter,
+      leave,
+    });
   }
 
   const isReviewer = () => !!S.user && REVIEWERS.includes(S.user.role);
   const isAgent = () => !!S.user && S.user.role === 'agent';
 
-  /** Signed in: reviewers and agents get the page, others a plain message. */
   function enter(user) {
     S.user = user;
-    if (!REVIEWERS.includes(user.role) && user.role !== 'agent') {
-      $('denied-text').textContent = t('qa.not_for_you', { user: user.display_name || user.username, role: user.role });
-      showView('denied-view');
-      return;
-    }
-    $('user-name').textContent = user.display_name || user.username;
-    $('user-role').textContent = HL.label('qa.role', user.role);
     HL.show('own-only', isAgent());
     HL.show('f-agent-row', !isAgent());
     // The daily sample is for reviewers (the API refuses agents).
     HL.show('tab-sample', !isAgent());
     $('app-view').classList.toggle('read-only', !isReviewer());
-    showView('app-view');
     resetSearch();
     restoreSearchForm();
     loadAgents();
@@ -151,26 +135,16 @@
     closeCall();
   }
 
-  function sessionEnded() {
-    if (!S.user) return;
+  function leave(signedOut) {
     S.user = null;
     closeCall();
-    showView('login-view');
-    $('login-error').textContent = t('err.session');
-  }
-
-  async function signOut() {
-    S.user = null;
-    closeCall();
+    if (!signedOut) return;
     try {
       sessionStorage.removeItem(SEARCH_KEY); // the next user starts afresh
     } catch (e) {
       /* nothing kept */
     }
-    await HL.signOut();
-    $('login-error').textContent = '';
     if (location.hash) history.replaceState(null, '', location.pathname);
-    showView('login-view');
   }
 
   // -------------------------------------------------------------------------
@@ -283,10 +257,6 @@
   // -------------------------------------------------------------------------
 
   function wire() {
-    document.querySelectorAll('.lang-switch').forEach((b) => b.addEventListener('click', () => HL.toggleLang()));
-    $('lang-toggle').addEventListener('click', () => HL.toggleLang());
-    $('btn-signout').addEventListener('click', signOut);
-    $('btn-denied-signout').addEventListener('click', signOut);
     document.querySelectorAll('.tabs [data-view]').forEach((b) =>
       b.addEventListener('click', () => go(b.dataset.view === 'call' ? '#/call/' + encodeURIComponent(S.callId) : '#/' + b.dataset.view)),
     );
@@ -754,7 +724,7 @@
     }
     if (seq !== S.seq) return;
     if (!res.ok) {
-      if (res.status === 401) return sessionEnded();
+      if (res.status === 401) return page.sessionEnded();
       let message = '';
       try {
         message = ((await res.json()) || {}).error || '';

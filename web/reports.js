@@ -110,41 +110,22 @@
 
   document.addEventListener('DOMContentLoaded', boot);
 
-  async function boot() {
-    HL.applyI18n();
+  function boot() {
     wire();
     HL.langListeners.push(() => renderAll());
-    HL.onUnauthorized = () => sessionEnded();
-    HL.setupLogin((user) => enter(user));
-    let user = null;
-    try {
-      user = await HL.currentUser();
-    } catch (e) {
-      // The server is unreachable: the sign-in form says so when used.
-    }
-    $('boot').hidden = true;
-    if (user) enter(user);
-    else showView('login-view');
-  }
-
-  function showView(id) {
-    ['login-view', 'denied-view', 'app-view'].forEach((v) => HL.show(v, v === id));
-    if (id === 'login-view') setTimeout(() => $('login-user').focus(), 0);
+    HL.staffPage({
+      brand: 'rp.brand',
+      allowed: (user) => LEADS.includes(user.role),
+      deniedKey: 'rp.not_for_you',
+      enter,
+      leave: () => {
+        S.user = null;
+      },
+    });
   }
 
   async function enter(user) {
     S.user = user;
-    if (!LEADS.includes(user.role)) {
-      $('denied-text').textContent = t('rp.not_for_you', {
-        user: user.display_name || user.username,
-        role: HL.label('qa.role', user.role),
-      });
-      showView('denied-view');
-      return;
-    }
-    $('user-name').textContent = user.display_name || user.username;
-    $('user-role').textContent = HL.label('qa.role', user.role);
-    showView('app-view');
     if (!S.range.from) setQuick('today');
     try {
       S.catalog = await HL.api('GET', '/api/reports');
@@ -158,24 +139,7 @@
     load();
   }
 
-  function sessionEnded() {
-    if (!S.user) return;
-    S.user = null;
-    showView('login-view');
-    $('login-error').textContent = t('err.session');
-  }
-
-  async function signOut() {
-    S.user = null;
-    await HL.signOut();
-    $('login-error').textContent = '';
-    showView('login-view');
-  }
-
   function wire() {
-    document.querySelectorAll('.lang-switch, #lang-toggle').forEach((b) => b.addEventListener('click', () => HL.toggleLang()));
-    $('btn-signout').addEventListener('click', signOut);
-    $('btn-denied-signout').addEventListener('click', signOut);
     $('range-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       const range = { from: $('r-from').value, to: $('r-to').value, by: $('r-by').value, queue: $('r-queue').value };
@@ -300,7 +264,6 @@
   }
 
   function renderAll() {
-    if (S.user && LEADS.includes(S.user.role)) $('user-role').textContent = HL.label('qa.role', S.user.role);
     if (S.error) $('range-error').textContent = t(S.error[0], S.error[1]);
     renderQueues();
     const c = S.catalog;

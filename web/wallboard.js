@@ -43,47 +43,21 @@
 
   document.addEventListener('DOMContentLoaded', boot);
 
-  async function boot() {
-    HL.applyI18n();
-    wire();
+  let page = null;
+
+  function boot() {
     HL.langListeners.push(() => renderAll());
-    HL.onUnauthorized = () => sessionEnded();
-    HL.setupLogin((user) => enter(user));
-    let user = null;
-    try {
-      user = await HL.currentUser();
-    } catch (e) {
-      // The server is unreachable: the sign-in form says so when used.
-    }
-    $('boot').hidden = true;
-    if (user) enter(user);
-    else showView('login-view');
-  }
-
-  function showView(id) {
-    ['login-view', 'denied-view', 'app-view'].forEach((v) => HL.show(v, v === id));
-    if (id === 'login-view') setTimeout(() => $('login-user').focus(), 0);
-  }
-
-  function wire() {
-    document.querySelectorAll('.lang-switch, #lang-toggle').forEach((b) => b.addEventListener('click', () => HL.toggleLang()));
-    $('btn-signout').addEventListener('click', signOut);
-    $('btn-denied-signout').addEventListener('click', signOut);
+    page = HL.staffPage({
+      brand: 'wb.brand',
+      allowed: (user) => LEADS.includes(user.role),
+      deniedKey: 'wb.not_for_you',
+      enter,
+      leave,
+    });
   }
 
   function enter(user) {
     S.user = user;
-    if (!LEADS.includes(user.role)) {
-      $('denied-text').textContent = t('wb.not_for_you', {
-        user: user.display_name || user.username,
-        role: HL.label('qa.role', user.role),
-      });
-      showView('denied-view');
-      return;
-    }
-    $('user-name').textContent = user.display_name || user.username;
-    $('user-role').textContent = HL.label('qa.role', user.role);
-    showView('app-view');
     S.openedAt = Date.now();
     connect();
     clearInterval(S.timer);
@@ -109,7 +83,7 @@
       beforeReconnect: async () => {
         const user = await HL.currentUser();
         if (!user) {
-          sessionEnded();
+          page.sessionEnded();
           return false;
         }
         return true;
@@ -128,7 +102,7 @@
       renderBoard();
       renderConn();
     } else if (frame.type === 'error' && frame.code === 'session_ended') {
-      sessionEnded();
+      page.sessionEnded();
     }
   }
 
@@ -139,20 +113,6 @@
     if (S.socket) S.socket.stop();
     S.socket = null;
     S.board = null;
-  }
-
-  function sessionEnded() {
-    if (!S.user) return;
-    leave();
-    showView('login-view');
-    $('login-error').textContent = t('err.session');
-  }
-
-  async function signOut() {
-    leave();
-    await HL.signOut();
-    $('login-error').textContent = '';
-    showView('login-view');
   }
 
   // -------------------------------------------------------------------------
@@ -200,7 +160,6 @@
   // -------------------------------------------------------------------------
 
   function renderAll() {
-    if (S.user && LEADS.includes(S.user.role)) $('user-role').textContent = HL.label('qa.role', S.user.role);
     renderClock();
     renderConn();
     renderDefinitions();
