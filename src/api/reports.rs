@@ -29,9 +29,11 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use super::{ApiState, AppError, ErrorBody, now_ms};
+use crate::store::campaign_figures::FollowUpFigures;
 use crate::store::reports::{
     AgentFigures, CallFigures, ReportTerms, Span, local_days, local_hours, local_label,
 };
+use crate::store::ticket_reports::{Jobs, OutletJobs, TicketFigures};
 use crate::validate::FieldError;
 
 /// The most days a report grouped by hour covers (744 rows at most).
@@ -1312,10 +1314,6 @@ async fn build(
             text[..10.min(text.len())].to_owned()
         }
     };
-    let range = Span {
-        start: asked.days.first().map_or(0, |d| d.start),
-        end: asked.days.last().map_or(0, |d| d.end),
-    };
     let (rows, total) = match report.name {
         "calls" | "service-level" | "abandonment" | "handle-time" | "fcr" => {
             let buckets = buckets(asked);
@@ -1343,18 +1341,25 @@ async fn build(
         "satisfaction" => {
             let satisfied_from = state.desk.sla.satisfied_from;
             let mut rows = Vec::new();
+            let mut total = FollowUpFigures::default();
             for (bucket, _) in buckets(asked) {
-                let f = state
-                    .store
-                    .follow_up_figures(bucket.start, bucket.end, satisfied_from)
-                    .await?;
+                // Days from the kept days; hours (a month at most) counted.
+                let f = if asked.hourly {
+                    state
+                        .store
+                        .follow_up_figures(bucket.start, bucket.end, satisfied_from)
+                        .await?
+                } else {
+                    state
+                        .store
+                        .ticket_figures(&[bucket], &report_terms(state), now)
+                        .await?
+                        .follow_ups(satisfied_from)
+                };
+                total.add(&f);
                 rows.push(satisfaction_row(&label(bucket), &f));
             }
-            let f = state
-                .store
-                .follow_up_figures(range.start, range.end, satisfied_from)
-                .await?;
-            (rows, Some(satisfaction_row("total", &f)))
+            (rows, Some(satisfaction_row("total", &total)))
         }
         "agents" | "agent-states" => {
             let figures = state
@@ -1364,7 +1369,7 @@ async fn build(
             agent_rows(state, report.name, &figures).await?
         }
         "stages" => {
-            let mut moves = state.store.stage_moves(range.start, range.end).await?;
+            let mut moves = tickets(state, asked, now).await?.stage_moves();
             moves.sort_by_key(|m| (stage_order(&m.from), stage_order(&m.to)));
             let rows = moves
                 .iter()
@@ -1392,15 +1397,13 @@ async fn build(
                 .collect();
             (rows, None)
         }
-        "outlets" | "tiers" => outlet_rows(state, report.name, range).await?,
+        "outlets" | "tiers" => {
+            outlet_rows(state, report.name, &tickets(state, asked, now).await?).await?
+        }
         "complaints" => {
-            let f = state
-                .store
-                .complaint_figures(range.start, range.end)
-                .await?;
-            let all: i64 = f.by_category.iter().map(|c| c.complaints).sum();
-            let rows = f
-                .by_category
+            let f = tickets(state, asked, now).await?;
+            let (by_category, all) = f.complaints();
+            let rows = by_category
                 .iter()
                 .map(|c| {
                     obj([
@@ -1549,7 +1552,7 @@ fn call_row(report: &str, bucket: &str, f: &CallFigures) -> Map<String, Value> {
 
 fn satisfaction_row(
     bucket: &str,
-    f: &crate::store::campaign_figures::FollowUpFigures,
+    f: &FollowUpFigures,
 ) -> Map<String, Value> {
     let scored: i64 = f.scores.iter().sum();
     let mut row = obj([
@@ -1672,46 +1675,34 @@ fn stage_order(stage: &str) -> usize {
     .unwrap_or(usize::MAX)
 }
 
+/// The ticket figures of the asked days, summed.
+async fn tickets(state: &ApiState, asked: &Asked, now: i64) -> Result<TicketFigures, AppError> {
+    Ok(state
+        .store
+        .ticket_figures(&asked.days, &report_terms(state), now)
+        .await?)
+}
+
 async fn outlet_rows(
     state: &ApiState,
     report: &str,
-    range: Span,
+    figures: &TicketFigures,
 ) -> Result<(Vec<Map<String, Value>>, Option<Map<String, Value>>), AppError> {
-    let mut jobs = state.store.outlet_jobs(range.start, range.end).await?;
+    let mut jobs = figures.outlet_jobs(&state.store.outlet_names().await?);
     if report == "tiers" {
-        let mut tiers: BTreeMap<usize, (String, i64, crate::store::reports::OutletJobs)> =
-            BTreeMap::new();
+        let mut tiers: BTreeMap<usize, (String, i64, Jobs)> = BTreeMap::new();
         for j in &jobs {
             let order = ["city", "county", "town"]
                 .iter()
                 .position(|t| *t == j.tier)
                 .unwrap_or(3);
-            let e = tiers.entry(order).or_insert_with(|| {
-                (
-                    j.tier.clone(),
-                    0,
-                    crate::store::reports::OutletJobs {
-                        outlet_id: 0,
-                        code: String::new(),
-                        name: String::new(),
-                        tier: j.tier.clone(),
-                        dispatched: 0,
-                        completed: 0,
-                        completion_ms: 0,
-                        started: 0,
-                        arrival_ms: 0,
-                        repair_ms: 0,
-                        late: 0,
-                    },
-                )
-            });
+            let e = tiers
+                .entry(order)
+                .or_insert_with(|| (j.tier.clone(), 0, Jobs::default()));
             e.1 += 1;
-            e.2.dispatched += j.dispatched;
-            e.2.completed += j.completed;
-            e.2.completion_ms += j.completion_ms;
-            e.2.late += j.late;
+            e.2.add(&j.jobs);
         }
-        let row = |tier: &str, outlets: i64, j: &crate::store::reports::OutletJobs| {
+        let row = |tier: &str, outlets: i64, j: &Jobs| {
             obj([
                 ("tier", json!(tier)),
                 ("outlets", json!(outlets)),
@@ -1722,28 +1713,12 @@ async fn outlet_rows(
                 ("on_time_rate", pct(j.completed - j.late, j.completed)),
             ])
         };
-        let mut all = crate::store::reports::OutletJobs {
-            outlet_id: 0,
-            code: String::new(),
-            name: String::new(),
-            tier: String::new(),
-            dispatched: 0,
-            completed: 0,
-            completion_ms: 0,
-            started: 0,
-            arrival_ms: 0,
-            repair_ms: 0,
-            late: 0,
-        };
-        let mut outlets = 0;
+        let (mut all, mut outlets) = (Jobs::default(), 0);
         let rows = tiers
             .values()
             .map(|(tier, n, j)| {
                 outlets += n;
-                all.dispatched += j.dispatched;
-                all.completed += j.completed;
-                all.completion_ms += j.completion_ms;
-                all.late += j.late;
+                all.add(j);
                 row(tier, *n, j)
             })
             .collect();
@@ -1752,13 +1727,14 @@ async fn outlet_rows(
     // The ranking: on time first, then quick, then those with nothing
     // completed; the code breaks ties.
     #[allow(clippy::cast_precision_loss)]
-    let key = |j: &crate::store::reports::OutletJobs| {
+    let key = |o: &OutletJobs| {
+        let j = &o.jobs;
         if j.completed == 0 {
-            (1, 0.0, 0.0, j.code.clone())
+            (1, 0.0, 0.0, o.code.clone())
         } else {
             let on_time = (j.completed - j.late) as f64 / j.completed as f64;
             let avg = j.completion_ms as f64 / j.completed as f64;
-            (0, -on_time, avg, j.code.clone())
+            (0, -on_time, avg, o.code.clone())
         }
     };
     jobs.sort_by(|a, b| {
@@ -1771,12 +1747,13 @@ async fn outlet_rows(
     let rows = jobs
         .iter()
         .zip(1_i64..)
-        .map(|(j, rank)| {
+        .map(|(o, rank)| {
+            let j = &o.jobs;
             obj([
                 ("rank", json!(rank)),
-                ("outlet", json!(j.code)),
-                ("outlet_name", json!(j.name)),
-                ("tier", json!(j.tier)),
+                ("outlet", json!(o.code)),
+                ("outlet_name", json!(o.name)),
+                ("tier", json!(o.tier)),
                 ("dispatched", json!(j.dispatched)),
                 ("completed", json!(j.completed)),
                 ("avg_arrival_hours", hours(j.arrival_ms, j.started)),

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::{Store, StoreError};
 use crate::campaign::RunState;
@@ -116,55 +116,84 @@ impl Store {
         to: i64,
         satisfied_from: u8,
     ) -> Result<FollowUpFigures, StoreError> {
-        // A completion is followed up by a followed_up stamp after it with
-        // no other completion of the ticket in between (a reopened ticket
-        // completed again waits for a follow-up of its own).
-        let completions = sqlx::query(
-            "SELECT COUNT(*) AS completed, \
-             COUNT(CASE WHEN EXISTS ( \
-                 SELECT 1 FROM ticket_stamps f \
-                 WHERE f.ticket_id = c.ticket_id AND f.stage = 'followed_up' AND f.seq > c.seq \
-                 AND NOT EXISTS (SELECT 1 FROM ticket_stamps n \
-                     WHERE n.ticket_id = c.ticket_id AND n.stage = 'completed' \
-                     AND n.seq > c.seq AND n.seq < f.seq)) THEN 1 END) AS followed \
-             FROM ticket_stamps c \
-             WHERE c.stage = 'completed' AND c.at >= $1 AND c.at < $2",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_one(self.pool())
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        let scores = sqlx::query(
-            "SELECT COUNT(CASE WHEN score = 1 THEN 1 END) AS s1, \
-             COUNT(CASE WHEN score = 2 THEN 1 END) AS s2, \
-             COUNT(CASE WHEN score = 3 THEN 1 END) AS s3, \
-             COUNT(CASE WHEN score = 4 THEN 1 END) AS s4, \
-             COUNT(CASE WHEN score = 5 THEN 1 END) AS s5, \
-             COUNT(CASE WHEN score >= $3 THEN 1 END) AS satisfied \
-             FROM ticket_stamps \
-             WHERE stage = 'followed_up' AND score IS NOT NULL AND at >= $1 AND at < $2",
-        )
-        .bind(from)
-        .bind(to)
-        .bind(i64::from(satisfied_from))
-        .fetch_one(self.pool())
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        let count = |row: &sqlx::any::AnyRow, name: &str| {
-            row.try_get::<i64, _>(name).map_err(StoreError::from_sqlx)
-        };
-        Ok(FollowUpFigures {
-            tickets_completed: count(&completions, "completed")?,
-            followed_up: count(&completions, "followed")?,
-            scores: [
-                count(&scores, "s1")?,
-                count(&scores, "s2")?,
-                count(&scores, "s3")?,
-                count(&scores, "s4")?,
-                count(&scores, "s5")?,
-            ],
-            satisfied: count(&scores, "satisfied")?,
-        })
+        let mut conn = self.pool().acquire().await.map_err(StoreError::from_sqlx)?;
+        let mut f = count_follow_ups(&mut conn, from, to).await?;
+        f.count_satisfied(satisfied_from);
+        Ok(f)
     }
+
+}
+
+impl FollowUpFigures {
+    /// Sets `satisfied` from the scores: those at or above `from`.
+    pub fn count_satisfied(&mut self, from: u8) {
+        self.satisfied = (usize::from(from.max(1))..=5)
+            .map(|score| self.scores[score - 1])
+            .sum();
+    }
+
+    pub fn add(&mut self, other: &FollowUpFigures) {
+        self.tickets_completed += other.tickets_completed;
+        self.followed_up += other.followed_up;
+        for (mine, theirs) in self.scores.iter_mut().zip(other.scores) {
+            *mine += theirs;
+        }
+        self.satisfied += other.satisfied;
+    }
+}
+
+/// The follow-up figures of `[from, to)` but `satisfied` (left 0).
+pub(super) async fn count_follow_ups(
+    conn: &mut AnyConnection,
+    from: i64,
+    to: i64,
+) -> Result<FollowUpFigures, StoreError> {
+    // A completion is followed up by a followed_up stamp after it with
+    // no other completion of the ticket in between (a reopened ticket
+    // completed again waits for a follow-up of its own).
+    let completions = sqlx::query(
+        "SELECT COUNT(*) AS completed, \
+         COUNT(CASE WHEN EXISTS ( \
+             SELECT 1 FROM ticket_stamps f \
+             WHERE f.ticket_id = c.ticket_id AND f.stage = 'followed_up' AND f.seq > c.seq \
+             AND NOT EXISTS (SELECT 1 FROM ticket_stamps n \
+                 WHERE n.ticket_id = c.ticket_id AND n.stage = 'completed' \
+                 AND n.seq > c.seq AND n.seq < f.seq)) THEN 1 END) AS followed \
+         FROM ticket_stamps c \
+         WHERE c.stage = 'completed' AND c.at >= $1 AND c.at < $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(StoreError::from_sqlx)?;
+    let scores = sqlx::query(
+        "SELECT COUNT(CASE WHEN score = 1 THEN 1 END) AS s1, \
+         COUNT(CASE WHEN score = 2 THEN 1 END) AS s2, \
+         COUNT(CASE WHEN score = 3 THEN 1 END) AS s3, \
+         COUNT(CASE WHEN score = 4 THEN 1 END) AS s4, \
+         COUNT(CASE WHEN score = 5 THEN 1 END) AS s5 \
+         FROM ticket_stamps \
+         WHERE stage = 'followed_up' AND score IS NOT NULL AND at >= $1 AND at < $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(StoreError::from_sqlx)?;
+    let count = |row: &sqlx::any::AnyRow, name: &str| {
+        row.try_get::<i64, _>(name).map_err(StoreError::from_sqlx)
+    };
+    Ok(FollowUpFigures {
+        tickets_completed: count(&completions, "completed")?,
+        followed_up: count(&completions, "followed")?,
+        scores: [
+            count(&scores, "s1")?,
+            count(&scores, "s2")?,
+            count(&scores, "s3")?,
+            count(&scores, "s4")?,
+            count(&scores, "s5")?,
+        ],
+        satisfied: 0,
+    })
 }

@@ -84,6 +84,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "report_rollups",
         sql: include_str!("../../migrations/sqlite/0011_report_rollups.sql"),
     },
+    Migration {
+        version: 12,
+        name: "ticket_rollups",
+        sql: include_str!("../../migrations/sqlite/0012_ticket_rollups.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -142,6 +147,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 11,
         name: "report_rollups",
         sql: include_str!("../../migrations/postgres/0011_report_rollups.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "ticket_rollups",
+        sql: include_str!("../../migrations/postgres/0012_ticket_rollups.sql"),
     },
 ];
 

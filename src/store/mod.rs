@@ -67,6 +67,7 @@ pub mod recordings;
 pub mod reports;
 mod screen_pop;
 mod table;
+pub mod ticket_reports;
 mod tickets;
 mod users;
 mod wallboard;

@@ -267,75 +267,14 @@ impl AgentFigures {
     }
 }
 
-/// The ticket moves from one stage to the next within a span.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StageMoves {
-    /// The stage moved from and to (`accepted` → `dispatched`, ...).
-    pub from: String,
-    pub to: String,
-    /// Moves stamped in the span.
-    pub moves: i64,
-    /// Their time since the stamp before, summed.
-    pub total_ms: i64,
-    /// Of those, the ones into a stage that was already overdue: an SLA
-    /// breach of that stage was recorded with a due time before the move
-    /// (and after the ticket last reached that stage, if it had).
-    pub late: i64,
-}
-
-/// An outlet's jobs within a span, under the tier it had at dispatch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutletJobs {
-    pub outlet_id: i64,
-    pub code: String,
-    pub name: String,
-    /// `city`, `county` or `town`, as stamped at dispatch.
-    pub tier: String,
-    /// Dispatches to it stamped in the span.
-    pub dispatched: i64,
-    /// Completions stamped in the span whose latest dispatch was to it.
-    pub completed: i64,
-    /// Their time from that dispatch to the completion, summed.
-    pub completion_ms: i64,
-    /// Of those, the ones with an in-service stamp in between: how many,
-    /// and their dispatch → in service and in service → completed times.
-    pub started: i64,
-    pub arrival_ms: i64,
-    pub repair_ms: i64,
-    /// Completions that were overdue (as [`StageMoves::late`]).
-    pub late: i64,
-}
-
-/// Complaints within a span, by where they came from and category.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ComplaintCount {
-    /// `accepted`: a ticket opened as a complaint; `reopened`: a ticket
-    /// reopened as one after a dissatisfied follow-up.
-    pub source: String,
-    /// The ticket's category (a complaint's subject; the fault type of a
-    /// reopened ticket).
-    pub category: String,
-    pub complaints: i64,
-}
-
-/// Complaints and all tickets accepted within a span.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ComplaintFigures {
-    pub by_category: Vec<ComplaintCount>,
-    /// Tickets of every kind accepted in the span.
-    pub tickets_accepted: i64,
-}
-
 /// How many spans [`Store::roll_up`] counted and kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RolledUp {
     pub hours: usize,
+    /// Agents' days.
     pub days: usize,
+    pub ticket_days: usize,
 }
-
-/// The most categories the complaints report lists (the rest are summed
-/// into the total only): categories are free text.
-pub const MAX_COMPLAINT_CATEGORIES: i64 = 500;
 
 /// Inbound calls an agent answered from a caller with a number: the ones
 /// first-call resolution is asked of. A withheld or SIP-name caller is
@@ -694,21 +633,29 @@ impl Store {
         }
         let closed: Vec<Span> = days.iter().copied().filter(|d| d.end <= now).collect();
         let (kept, _) = self.kept_days(&closed).await?;
-        for day in closed {
+        for day in &closed {
             if !kept.contains(&day.start) {
-                self.fill_day(day, terms, now).await?;
+                self.fill_day(*day, terms, now).await?;
                 done.days += 1;
             }
         }
+        done.ticket_days = self.roll_up_tickets(&closed, terms, now).await?;
         Ok(done)
     }
 
     /// Empties the rollups (a load test's cold start).
     pub async fn forget_rollups(&self) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        lock_rollups(&mut tx, self.backend(), &["report_hours", "report_days"]).await?;
-        sqlx::raw_sql("DELETE FROM report_hours; DELETE FROM report_days")
-            .execute(&mut *tx)
+        lock_rollups(
+            &mut tx,
+            self.backend(),
+            &["report_hours", "report_days", "report_ticket_days"],
+        )
+        .await?;
+        sqlx::raw_sql(
+            "DELETE FROM report_hours; DELETE FROM report_days; DELETE FROM report_ticket_days",
+        )
+        .execute(&mut *tx)
             .await
             .map_err(StoreError::from_sqlx)?;
         tx.commit().await.map_err(StoreError::from_sqlx)
@@ -854,7 +801,7 @@ impl Store {
     }
 
     /// A transaction for reading a report's counts (no JIT on PostgreSQL).
-    async fn read_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    pub(super) async fn read_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         let mut tx = self.pool().begin().await.map_err(StoreError::from_sqlx)?;
         no_jit(&mut tx, self.backend()).await?;
         Ok(tx)
@@ -1021,16 +968,23 @@ impl Store {
 
     /// Makes sure the rollups were counted with `terms`: if not, deletes
     /// them all and writes `terms`.
-    async fn check_terms(&self, terms: &ReportTerms) -> Result<(), StoreError> {
+    pub(super) async fn check_terms(&self, terms: &ReportTerms) -> Result<(), StoreError> {
         let mut conn = self.pool().acquire().await.map_err(StoreError::from_sqlx)?;
         if terms_match(&mut conn, terms).await? {
             return Ok(());
         }
         drop(conn);
         let mut tx = self.begin_write().await?;
-        lock_rollups(&mut tx, self.backend(), &["report_hours", "report_days"]).await?;
+        lock_rollups(
+            &mut tx,
+            self.backend(),
+            &["report_hours", "report_days", "report_ticket_days"],
+        )
+        .await?;
         if !terms_match(&mut tx, terms).await? {
-            sqlx::raw_sql("DELETE FROM report_hours; DELETE FROM report_days")
+            sqlx::raw_sql(
+                "DELETE FROM report_hours; DELETE FROM report_days; DELETE FROM report_ticket_days",
+            )
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from_sqlx)?;
@@ -1047,186 +1001,6 @@ impl Store {
             .map_err(StoreError::from_sqlx)?;
         }
         tx.commit().await.map_err(StoreError::from_sqlx)
-    }
-
-    /// Every ticket move (stamp after stamp) stamped in `[from, to)`, by
-    /// the stages it went from and to.
-    pub async fn stage_moves(&self, from: i64, to: i64) -> Result<Vec<StageMoves>, StoreError> {
-        let mut tx = self.read_tx().await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT p.stage AS from_stage, s.stage AS to_stage, COUNT(*) AS moves, \
-             COALESCE(CAST(SUM(s.at - p.at) AS BIGINT), 0) AS total_ms, \
-             COUNT(CASE WHEN {LATE} THEN 1 END) AS late \
-             FROM ticket_stamps s \
-             JOIN ticket_stamps p ON p.ticket_id = s.ticket_id AND p.seq = s.seq - 1 \
-             WHERE s.stage IN ('dispatched', 'in_service', 'completed', 'followed_up', \
-                               'closed', 'reopened') \
-               AND s.at >= $1 AND s.at < $2 \
-             GROUP BY p.stage, s.stage"
-        )))
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        tx.commit().await.map_err(StoreError::from_sqlx)?;
-        rows.iter()
-            .map(|row| {
-                Ok(StageMoves {
-                    from: row.try_get("from_stage")?,
-                    to: row.try_get("to_stage")?,
-                    moves: row.try_get("moves")?,
-                    total_ms: row.try_get("total_ms")?,
-                    late: row.try_get("late")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from_sqlx)
-    }
-
-    /// Each outlet's dispatches and completions stamped in `[from, to)`,
-    /// under the tier stamped at dispatch. Completions without a dispatch
-    /// (a consultation answered on the call) are no outlet's.
-    pub async fn outlet_jobs(&self, from: i64, to: i64) -> Result<Vec<OutletJobs>, StoreError> {
-        let mut tx = self.read_tx().await?;
-        let dispatched = sqlx::query_as::<_, (i64, String, i64)>(
-            "SELECT outlet_id, outlet_tier, COUNT(*) FROM ticket_stamps \
-             WHERE stage = 'dispatched' AND at >= $1 AND at < $2 \
-               AND outlet_id IS NOT NULL AND outlet_tier IS NOT NULL \
-             GROUP BY outlet_id, outlet_tier",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        let completed = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT outlet_id, outlet_tier, COUNT(*) AS completed, \
-             COALESCE(CAST(SUM(at - dispatched_at) AS BIGINT), 0) AS completion_ms, \
-             COUNT(started_at) AS started, \
-             COALESCE(CAST(SUM(started_at - dispatched_at) AS BIGINT), 0) AS arrival_ms, \
-             COALESCE(CAST(SUM(CASE WHEN started_at IS NOT NULL THEN at - started_at END) \
-                 AS BIGINT), 0) AS repair_ms, \
-             COUNT(CASE WHEN late = 1 THEN 1 END) AS late \
-             FROM (SELECT d.outlet_id, d.outlet_tier, d.at AS dispatched_at, s.at, \
-                 (SELECT MIN(i.at) FROM ticket_stamps i WHERE i.ticket_id = s.ticket_id \
-                  AND i.stage = 'in_service' AND i.seq > d.seq AND i.seq < s.seq) AS started_at, \
-                 CASE WHEN {LATE} THEN 1 ELSE 0 END AS late \
-                 FROM ticket_stamps s \
-                 JOIN ticket_stamps d ON d.ticket_id = s.ticket_id AND d.seq = ( \
-                     SELECT MAX(x.seq) FROM ticket_stamps x WHERE x.ticket_id = s.ticket_id \
-                     AND x.stage = 'dispatched' AND x.seq < s.seq) \
-                 WHERE s.stage = 'completed' AND s.at >= $1 AND s.at < $2 \
-                   AND d.outlet_id IS NOT NULL AND d.outlet_tier IS NOT NULL) jobs \
-             GROUP BY outlet_id, outlet_tier"
-        )))
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        let names: HashMap<i64, (String, String)> =
-            sqlx::query_as::<_, (i64, String, String)>("SELECT id, code, name FROM outlets")
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(StoreError::from_sqlx)?
-                .into_iter()
-                .map(|(id, code, name)| (id, (code, name)))
-                .collect();
-        tx.commit().await.map_err(StoreError::from_sqlx)?;
-        let blank = |outlet_id: i64, tier: &str| {
-            let (code, name) = names.get(&outlet_id).cloned().unwrap_or_default();
-            OutletJobs {
-                outlet_id,
-                code,
-                name,
-                tier: tier.to_owned(),
-                dispatched: 0,
-                completed: 0,
-                completion_ms: 0,
-                started: 0,
-                arrival_ms: 0,
-                repair_ms: 0,
-                late: 0,
-            }
-        };
-        let mut out: BTreeMap<(i64, String), OutletJobs> = BTreeMap::new();
-        for (outlet, tier, n) in dispatched {
-            out.entry((outlet, tier.clone()))
-                .or_insert_with(|| blank(outlet, &tier))
-                .dispatched = n;
-        }
-        for row in &completed {
-            let get = |name: &str| row.try_get::<i64, _>(name).map_err(StoreError::from_sqlx);
-            let outlet = get("outlet_id")?;
-            let tier: String = row.try_get("outlet_tier").map_err(StoreError::from_sqlx)?;
-            let j = out
-                .entry((outlet, tier.clone()))
-                .or_insert_with(|| blank(outlet, &tier));
-            j.completed = get("completed")?;
-            j.completion_ms = get("completion_ms")?;
-            j.started = get("started")?;
-            j.arrival_ms = get("arrival_ms")?;
-            j.repair_ms = get("repair_ms")?;
-            j.late = get("late")?;
-        }
-        Ok(out.into_values().collect())
-    }
-
-    /// Complaints in `[from, to)` by source and category (at most
-    /// [`MAX_COMPLAINT_CATEGORIES`], the most complained of first), and the
-    /// tickets of every kind accepted in it.
-    pub async fn complaint_figures(
-        &self,
-        from: i64,
-        to: i64,
-    ) -> Result<ComplaintFigures, StoreError> {
-        let mut tx = self.read_tx().await?;
-        let rows = sqlx::query_as::<_, (String, String, i64)>(
-            "SELECT source, category, COUNT(*) AS n FROM ( \
-                 SELECT 'accepted' AS source, category FROM tickets \
-                 WHERE accepted_kind = 'complaint' AND created_at >= $1 AND created_at < $2 \
-                 UNION ALL \
-                 SELECT 'reopened', t.category FROM ticket_stamps s \
-                 JOIN tickets t ON t.id = s.ticket_id \
-                 WHERE s.stage = 'reopened' AND s.at >= $1 AND s.at < $2) c \
-             GROUP BY source, category ORDER BY n DESC, source, category LIMIT $3",
-        )
-        .bind(from)
-        .bind(to)
-        .bind(MAX_COMPLAINT_CATEGORIES)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        let tickets_accepted: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tickets WHERE created_at >= $1 AND created_at < $2",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        tx.commit().await.map_err(StoreError::from_sqlx)?;
-        let mut by_category: Vec<ComplaintCount> = rows
-            .into_iter()
-            .map(|(source, category, complaints)| ComplaintCount {
-                source,
-                category,
-                complaints,
-            })
-            .collect();
-        // In one order on both backends (PostgreSQL's collation orders
-        // Chinese text differently from SQLite's bytes).
-        by_category.sort_by(|a, b| {
-            b.complaints
-                .cmp(&a.complaints)
-                .then_with(|| a.source.cmp(&b.source))
-                .then_with(|| a.category.cmp(&b.category))
-        });
-        Ok(ComplaintFigures {
-            by_category,
-            tickets_accepted,
-        })
     }
 
     /// Usernames and display names of `ids` (users that exist).
@@ -1251,18 +1025,8 @@ impl Store {
     }
 }
 
-/// A move into a stage with a due time that came after it: an SLA breach
-/// of that stage recorded with a due time before the move, not met by an
-/// earlier arrival in that stage (a reopened ticket completed twice has
-/// two completions, each with its own due time). `s` is the move's stamp.
-const LATE: &str = "s.stage IN ('dispatched', 'completed', 'followed_up', 'closed') \
-     AND EXISTS (SELECT 1 FROM ticket_breaches b \
-         WHERE b.ticket_id = s.ticket_id AND b.stage = s.stage AND b.due_at < s.at \
-         AND NOT EXISTS (SELECT 1 FROM ticket_stamps e WHERE e.ticket_id = s.ticket_id \
-             AND e.stage = s.stage AND e.seq < s.seq AND e.at >= b.due_at))";
-
 /// Whether the rollups were counted with `terms`.
-async fn terms_match(conn: &mut AnyConnection, terms: &ReportTerms) -> Result<bool, StoreError> {
+pub(super) async fn terms_match(conn: &mut AnyConnection, terms: &ReportTerms) -> Result<bool, StoreError> {
     let row = sqlx::query_as::<_, (String, i64, i64)>(
         "SELECT time_zone, service_level_ms, fcr_days FROM report_settings WHERE id = 1",
     )
@@ -1281,7 +1045,7 @@ async fn terms_match(conn: &mut AnyConnection, terms: &ReportTerms) -> Result<bo
 /// generic plan), and their estimated cost, per-row lookups included, is
 /// far over `jit_above_cost`: compiling them took 0.7 s each on the 2-core
 /// test machine, where running one takes 0.2 s.
-async fn no_jit(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
+pub(super) async fn no_jit(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
     if backend == Backend::Postgres {
         sqlx::raw_sql("SET LOCAL jit = off")
             .execute(&mut *conn)
@@ -1294,7 +1058,7 @@ async fn no_jit(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreE
 /// PostgreSQL: takes the rollup's write lock, which the invalidation
 /// triggers' `ROW EXCLUSIVE` waits for (and which waits for theirs).
 /// SQLite's `BEGIN IMMEDIATE` already shuts every other writer out.
-async fn lock_rollups(
+pub(super) async fn lock_rollups(
     conn: &mut AnyConnection,
     backend: Backend,
     tables: &[&str],
