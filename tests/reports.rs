@@ -20,6 +20,7 @@ use hotline::api::reports::{MAX_WAITING_REPORTS, ReportGate};
 use hotline::records::{HangupSide, RecordOp};
 use hotline::store::Role;
 use hotline::store::reports::{ReportTerms, Span, local_days, local_hours};
+use hotline::store::ticket_reports::TicketFigures;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -891,6 +892,124 @@ async fn rollups_equal_counting_the_records(db: &TestDb) {
     );
 }
 
+/// The ticket figures of `days` from the kept days equal counting the
+/// records, and what was kept.
+async fn tickets_agree(db: &TestDb, days: &[Span], now: i64, what: &str) -> TicketFigures {
+    let kept = db
+        .store
+        .ticket_figures(days, &terms(20_000), now)
+        .await
+        .unwrap();
+    let live = db.store.ticket_figures_live(days, now).await.unwrap();
+    assert_eq!(kept, live, "{what}");
+    kept
+}
+
+async fn kept_ticket_days(db: &TestDb) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM report_ticket_days")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap()
+}
+
+async fn run(db: &TestDb, sql: &str, ints: &[i64], text: Option<&str>) {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+    for i in ints {
+        q = q.bind(*i);
+    }
+    if let Some(t) = text {
+        q = q.bind(t);
+    }
+    q.execute(db.store.pool()).await.unwrap();
+}
+
+/// The kept ticket days give what counting the stamps gives, after late
+/// records of every kind a day's figures read: a follow-up of an earlier
+/// completion, an SLA breach found after the move, a complaint's category
+/// changed, a ticket accepted in the past.
+async fn ticket_rollups_equal_counting_the_records(db: &TestDb) {
+    seed(&db.store).await;
+    let (range, now) = (days(0, 3), at(5, 0, 0, 0));
+    let f = tickets_agree(db, &range, now, "counted and kept").await;
+    assert_eq!(kept_ticket_days(db).await, 4);
+    assert_eq!(
+        (
+            f.tickets_accepted,
+            f.follow_ups.tickets_completed,
+            f.follow_ups.followed_up,
+            f.follow_ups.scores
+        ),
+        (7, 5, 2, [0, 1, 0, 0, 1])
+    );
+    let (complaints, all) = f.complaints();
+    assert_eq!((complaints.len(), all), (3, 3), "{complaints:?}");
+    assert_eq!(tickets_agree(db, &range, now, "read back").await, f);
+
+    let id = |number: &'static str| async move {
+        sqlx::query_scalar::<_, i64>("SELECT id FROM tickets WHERE number = $1")
+            .bind(number)
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap()
+    };
+    let t1 = id("2503100001").await;
+    // Followed up three days after its completion, scored 4.
+    run(
+        db,
+        "INSERT INTO ticket_stamps (ticket_id, seq, stage, at, score) \
+         VALUES ($1, 4, 'followed_up', $2, 4)",
+        &[t1, at(3, 10, 0, 0)],
+        None,
+    )
+    .await;
+    let f = tickets_agree(db, &range, now, "a late follow-up").await;
+    assert_eq!(
+        (f.follow_ups.followed_up, f.follow_ups.scores[3]),
+        (2 + 1, 1)
+    );
+    // Its completion was due two hours before it came.
+    let late = |f: &TicketFigures| f.moves[&("in_service".to_owned(), "completed".to_owned())].late;
+    let before = late(&f);
+    run(
+        db,
+        "INSERT INTO ticket_breaches (ticket_id, stage, due_at, detected_at) \
+         VALUES ($1, 'completed', $2, $3)",
+        &[t1, at(0, 18, 0, 0), at(0, 18, 1, 0)],
+        None,
+    )
+    .await;
+    let f = tickets_agree(db, &range, now, "a breach found late").await;
+    assert_eq!(late(&f), before + 1);
+    // A complaint's subject corrected.
+    run(
+        db,
+        "UPDATE tickets SET category = $1 WHERE number = '2503100004'",
+        &[],
+        Some("配件"),
+    )
+    .await;
+    let f = tickets_agree(db, &range, now, "a category changed").await;
+    assert!(
+        f.complaints
+            .contains_key(&("accepted".to_owned(), "配件".to_owned())),
+        "{:?}",
+        f.complaints
+    );
+    // A ticket accepted on the first day, written now (an import).
+    run(
+        db,
+        "INSERT INTO tickets (number, customer_id, kind, category, stage, created_at, \
+         updated_at, accepted_kind) SELECT '2503109999', customer_id, 'complaint', $3, \
+         'accepted', $1, $1, 'complaint' FROM tickets WHERE id = $2",
+        &[at(0, 16, 0, 0), t1],
+        Some("噪音"),
+    )
+    .await;
+    let f = tickets_agree(db, &range, now, "a ticket accepted in the past").await;
+    assert_eq!(f.tickets_accepted, 8);
+    assert_eq!(kept_ticket_days(db).await, 4, "every day kept again");
+}
+
 /// A rollup round counts hour after hour, each in its own transaction;
 /// calls' records are written between two hours, not after the round
 /// (SQLite's own wait for its write lock is sleep-and-retry, not a queue:
@@ -993,4 +1112,5 @@ on_both_backends!(
     csv_bad_input_and_who_may,
     rollups_equal_counting_the_records,
     records_are_written_during_a_rollup_round,
+    ticket_rollups_equal_counting_the_records,
 );

@@ -229,7 +229,8 @@ async fn migrations_are_idempotent(db: &TestDb) {
             "qa",
             "campaigns",
             "outbound_calls",
-            "report_rollups"
+            "report_rollups",
+            "ticket_rollups"
         ]
     );
 
@@ -620,7 +621,8 @@ async fn migrates_from_0001_keeping_data(db: &TestDb) {
             "qa",
             "campaigns",
             "outbound_calls",
-            "report_rollups"
+            "report_rollups",
+            "ticket_rollups"
         ]
     );
     let old = store

@@ -1550,10 +1550,7 @@ fn call_row(report: &str, bucket: &str, f: &CallFigures) -> Map<String, Value> {
     row
 }
 
-fn satisfaction_row(
-    bucket: &str,
-    f: &FollowUpFigures,
-) -> Map<String, Value> {
+fn satisfaction_row(bucket: &str, f: &FollowUpFigures) -> Map<String, Value> {
     let scored: i64 = f.scores.iter().sum();
     let mut row = obj([
         ("bucket", json!(bucket)),

@@ -121,7 +121,6 @@ impl Store {
         f.count_satisfied(satisfied_from);
         Ok(f)
     }
-
 }
 
 impl FollowUpFigures {

@@ -656,8 +656,8 @@ impl Store {
             "DELETE FROM report_hours; DELETE FROM report_days; DELETE FROM report_ticket_days",
         )
         .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from_sqlx)?;
+        .await
+        .map_err(StoreError::from_sqlx)?;
         tx.commit().await.map_err(StoreError::from_sqlx)
     }
 
@@ -801,7 +801,9 @@ impl Store {
     }
 
     /// A transaction for reading a report's counts (no JIT on PostgreSQL).
-    pub(super) async fn read_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    pub(super) async fn read_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         let mut tx = self.pool().begin().await.map_err(StoreError::from_sqlx)?;
         no_jit(&mut tx, self.backend()).await?;
         Ok(tx)
@@ -985,9 +987,9 @@ impl Store {
             sqlx::raw_sql(
                 "DELETE FROM report_hours; DELETE FROM report_days; DELETE FROM report_ticket_days",
             )
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from_sqlx)?;
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
             sqlx::query(
                 "INSERT INTO report_settings (id, time_zone, service_level_ms, fcr_days) \
                  VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET \
@@ -1026,7 +1028,10 @@ impl Store {
 }
 
 /// Whether the rollups were counted with `terms`.
-pub(super) async fn terms_match(conn: &mut AnyConnection, terms: &ReportTerms) -> Result<bool, StoreError> {
+pub(super) async fn terms_match(
+    conn: &mut AnyConnection,
+    terms: &ReportTerms,
+) -> Result<bool, StoreError> {
     let row = sqlx::query_as::<_, (String, i64, i64)>(
         "SELECT time_zone, service_level_ms, fcr_days FROM report_settings WHERE id = 1",
     )

@@ -309,9 +309,11 @@ impl Store {
             .await
             .map_err(StoreError::from_sqlx)?;
         let s = &f.follow_ups.scores;
-        run("INSERT INTO report_ticket_days (day_start, day_end, tickets_accepted, completed, \
+        run(
+            "INSERT INTO report_ticket_days (day_start, day_end, tickets_accepted, completed, \
              followed_up, score_1, score_2, score_3, score_4, score_5) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
         .bind(day.end)
         .bind(f.tickets_accepted)
         .bind(f.follow_ups.tickets_completed)
@@ -325,8 +327,10 @@ impl Store {
         .await
         .map_err(StoreError::from_sqlx)?;
         for ((from, to), m) in &f.moves {
-            run("INSERT INTO report_stage_days (day_start, from_stage, to_stage, moves, \
-                 total_ms, late) VALUES ($1, $2, $3, $4, $5, $6)")
+            run(
+                "INSERT INTO report_stage_days (day_start, from_stage, to_stage, moves, \
+                 total_ms, late) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
             .bind(from)
             .bind(to)
             .bind(m.moves)
@@ -337,9 +341,11 @@ impl Store {
             .map_err(StoreError::from_sqlx)?;
         }
         for ((outlet, tier), j) in &f.outlets {
-            run("INSERT INTO report_outlet_days (day_start, outlet_id, outlet_tier, dispatched, \
+            run(
+                "INSERT INTO report_outlet_days (day_start, outlet_id, outlet_tier, dispatched, \
                  completed, completion_ms, started, arrival_ms, repair_ms, late) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
             .bind(*outlet)
             .bind(tier)
             .bind(j.dispatched)
@@ -354,8 +360,10 @@ impl Store {
             .map_err(StoreError::from_sqlx)?;
         }
         for ((source, category), n) in &f.complaints {
-            run("INSERT INTO report_complaint_days (day_start, source, category, complaints) \
-                 VALUES ($1, $2, $3, $4)")
+            run(
+                "INSERT INTO report_complaint_days (day_start, source, category, complaints) \
+                 VALUES ($1, $2, $3, $4)",
+            )
             .bind(source)
             .bind(category)
             .bind(*n)
@@ -428,16 +436,15 @@ impl Store {
         for (i, score) in f.follow_ups.scores.iter_mut().enumerate() {
             *score = get(&format!("score_{}", i + 1))?;
         }
-        let moves = sqlx::query_as::<_, (String, String, i64, i64, i64)>(sqlx::AssertSqlSafe(
-            format!(
+        let moves =
+            sqlx::query_as::<_, (String, String, i64, i64, i64)>(sqlx::AssertSqlSafe(format!(
                 "SELECT from_stage, to_stage, CAST(SUM(moves) AS BIGINT), \
                  CAST(SUM(total_ms) AS BIGINT), CAST(SUM(late) AS BIGINT) \
                  FROM report_stage_days WHERE day_start IN ({list}) GROUP BY from_stage, to_stage"
-            ),
-        ))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
+            )))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
         for (from, to, moves, total_ms, late) in moves {
             f.moves.insert(
                 (from, to),
@@ -515,9 +522,8 @@ async fn count_tickets(conn: &mut AnyConnection, span: Span) -> Result<TicketFig
         ..TicketFigures::default()
     };
     // Every move (stamp after stamp), by the stages it went from and to.
-    let moves = sqlx::query_as::<_, (String, String, i64, i64, i64)>(sqlx::AssertSqlSafe(
-        format!(
-            "SELECT p.stage, s.stage, COUNT(*), \
+    let moves = sqlx::query_as::<_, (String, String, i64, i64, i64)>(sqlx::AssertSqlSafe(format!(
+        "SELECT p.stage, s.stage, COUNT(*), \
              COALESCE(CAST(SUM(s.at - p.at) AS BIGINT), 0), \
              COUNT(CASE WHEN {LATE} THEN 1 END) \
              FROM ticket_stamps s \
@@ -526,8 +532,7 @@ async fn count_tickets(conn: &mut AnyConnection, span: Span) -> Result<TicketFig
                                'closed', 'reopened') \
                AND s.at >= $1 AND s.at < $2 \
              GROUP BY p.stage, s.stage"
-        ),
-    ))
+    )))
     .bind(from)
     .bind(to)
     .fetch_all(&mut *conn)
@@ -610,12 +615,13 @@ async fn count_tickets(conn: &mut AnyConnection, span: Span) -> Result<TicketFig
     for (source, category, n) in complaints {
         f.complaints.insert((source, category), n);
     }
-    f.tickets_accepted =
-        sqlx::query_scalar("SELECT COUNT(*) FROM tickets WHERE created_at >= $1 AND created_at < $2")
-            .bind(from)
-            .bind(to)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(StoreError::from_sqlx)?;
+    f.tickets_accepted = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tickets WHERE created_at >= $1 AND created_at < $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(StoreError::from_sqlx)?;
     Ok(f)
 }
