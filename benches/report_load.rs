@@ -986,9 +986,12 @@ async fn run(backend: Backend, args: &Args) {
     let started = Instant::now();
     store.agent_figures_live(&month, now).await.unwrap();
     let live_agents_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let started = Instant::now();
+    store.ticket_figures_live(&month, now).await.unwrap();
+    let live_tickets_ms = started.elapsed().as_secs_f64() * 1000.0;
     let offered: i64 = live_calls.iter().map(|f| f.offered).sum();
     println!(
-        "{}: counting the month from the records: calls {live_calls_ms:.0} ms ({offered} queued), agents {live_agents_ms:.0} ms",
+        "{}: counting the month from the records: calls {live_calls_ms:.0} ms ({offered} queued), agents {live_agents_ms:.0} ms, tickets {live_tickets_ms:.0} ms",
         backend.as_str()
     );
 
