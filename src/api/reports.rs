@@ -13,8 +13,8 @@
 //! calendar day, an hour a local hour.
 //!
 //! Reports take turns ([`ReportGate`]): a long range keeps a core busy for
-//! as long as it counts (a month's calls never counted before, a year of
-//! tickets: a minute or more), and the calls' audio needs the others.
+//! as long as it counts (a month no server has counted before: a minute
+//! or more), and the calls' audio needs the others.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,6 @@
 //! What the managers' reports count: call figures per local hour and queue,
-//! agents' calls and time by state per local day, ticket stage times by
-//! move and by outlet, complaints by category. The definitions of every
+//! agents' calls and time by state per local day (the tickets' figures are
+//! [`super::ticket_reports`]'s, kept the same way). The definitions of every
 //! figure are `crate::api::reports`'s (docs/reports.md); this module owns
 //! how they are counted and the rollups that keep a long range cheap.
 //!
