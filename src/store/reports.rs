@@ -829,20 +829,15 @@ impl Store {
         Ok(figures)
     }
 
-    /// Which of `days` are kept, and their kept agents' figures summed by
-    /// the database (a month of 1,200 agents is some 200,000 rows; their
-    /// sums a few thousand). One snapshot for the three reads, so a day
-    /// invalidated meanwhile is either wholly in or wholly out.
-    async fn kept_days(&self, days: &[Span]) -> Result<(HashSet<i64>, AgentFigures), StoreError> {
-        let mut kept = HashSet::new();
-        let mut figures = AgentFigures::default();
-        let (Some(first), Some(last)) = (
-            days.iter().map(|d| d.start).min(),
-            days.iter().map(|d| d.start).max(),
-        ) else {
-            return Ok((kept, figures));
-        };
-        let wanted: HashSet<Span> = days.iter().copied().collect();
+    /// A snapshot to read kept days in (REPEATABLE READ on PostgreSQL: one
+    /// for every read, so a day invalidated meanwhile is either wholly in
+    /// or wholly out), and which of `days` have their marker row in
+    /// `table` (`report_days`, `report_ticket_days`).
+    pub(super) async fn kept_day_markers(
+        &self,
+        table: &'static str,
+        days: &[Span],
+    ) -> Result<(sqlx::Transaction<'static, sqlx::Any>, HashSet<i64>), StoreError> {
         let mut tx = self.pool().begin().await.map_err(StoreError::from_sqlx)?;
         if self.backend() == Backend::Postgres {
             sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -850,9 +845,17 @@ impl Store {
                 .await
                 .map_err(StoreError::from_sqlx)?;
         }
-        let markers = sqlx::query_as::<_, (i64, i64)>(
-            "SELECT day_start, day_end FROM report_days WHERE day_start >= $1 AND day_start <= $2",
-        )
+        let mut kept = HashSet::new();
+        let (Some(first), Some(last)) = (
+            days.iter().map(|d| d.start).min(),
+            days.iter().map(|d| d.start).max(),
+        ) else {
+            return Ok((tx, kept));
+        };
+        let wanted: HashSet<Span> = days.iter().copied().collect();
+        let markers = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(format!(
+            "SELECT day_start, day_end FROM {table} WHERE day_start >= $1 AND day_start <= $2"
+        )))
         .bind(first)
         .bind(last)
         .fetch_all(&mut *tx)
@@ -863,6 +866,15 @@ impl Store {
                 kept.insert(start);
             }
         }
+        Ok((tx, kept))
+    }
+
+    /// Which of `days` are kept, and their kept agents' figures summed by
+    /// the database, in one snapshot (a month of 1,200 agents is some
+    /// 200,000 rows; their sums a few thousand).
+    async fn kept_days(&self, days: &[Span]) -> Result<(HashSet<i64>, AgentFigures), StoreError> {
+        let mut figures = AgentFigures::default();
+        let (mut tx, kept) = self.kept_day_markers("report_days", days).await?;
         if kept.is_empty() {
             return Ok((kept, figures));
         }

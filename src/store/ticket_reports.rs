@@ -30,7 +30,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::campaign_figures::{FollowUpFigures, count_follow_ups};
 use super::reports::{ReportTerms, Span, lock_rollups, no_jit, terms_match};
-use super::{Backend, Store, StoreError};
+use super::{Store, StoreError};
 
 /// The most categories the complaints report lists (the rest are summed
 /// into the total only): categories are free text.
@@ -375,43 +375,14 @@ impl Store {
         Ok(f)
     }
 
-    /// Which of `days` are kept, and their figures summed by the database.
-    /// One snapshot for every read, so a day invalidated meanwhile is
-    /// either wholly in or wholly out.
+    /// Which of `days` are kept, and their figures summed by the database
+    /// (in one snapshot).
     async fn kept_ticket_days(
         &self,
         days: &[Span],
     ) -> Result<(HashSet<i64>, TicketFigures), StoreError> {
-        let mut kept = HashSet::new();
         let mut f = TicketFigures::default();
-        let (Some(first), Some(last)) = (
-            days.iter().map(|d| d.start).min(),
-            days.iter().map(|d| d.start).max(),
-        ) else {
-            return Ok((kept, f));
-        };
-        let wanted: HashSet<Span> = days.iter().copied().collect();
-        let mut tx = self.pool().begin().await.map_err(StoreError::from_sqlx)?;
-        if self.backend() == Backend::Postgres {
-            sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-        }
-        let markers = sqlx::query_as::<_, (i64, i64)>(
-            "SELECT day_start, day_end FROM report_ticket_days \
-             WHERE day_start >= $1 AND day_start <= $2",
-        )
-        .bind(first)
-        .bind(last)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        for (start, end) in markers {
-            if wanted.contains(&Span { start, end }) {
-                kept.insert(start);
-            }
-        }
+        let (mut tx, kept) = self.kept_day_markers("report_ticket_days", days).await?;
         if kept.is_empty() {
             return Ok((kept, f));
         }
