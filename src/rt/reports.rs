@@ -1,7 +1,8 @@
 //! Keeps the reports' rollups warm: every few minutes, counts and keeps
 //! the local hours and days that have closed since (and settles the
-//! first-call resolution of hours whose window has passed), so the first
-//! report of the morning reads yesterday rather than counting it.
+//! first-call resolution of hours whose window has passed), and the days
+//! of the last two weeks a late record dropped (a follow-up days after a
+//! repair), so the first report of the morning reads rather than counts.
 //!
 //! Nothing depends on it for being right: a report counts whatever is not
 //! kept, and the store's triggers drop what a late record changes (see
@@ -26,6 +27,10 @@ const EVERY: Duration = Duration::from_secs(300);
 /// How far back each round looks: yesterday and today, plus the day whose
 /// calls' FCR windows close today.
 const DAYS_BACK: i64 = 2;
+/// How far back days are kept again when a late record dropped them: a
+/// survey follows a repair up days after its completion, and an agent's
+/// state change or a call can be written late after an outage.
+const RECOUNT_DAYS: i64 = 14;
 
 /// Rolls up until `stop` turns true.
 pub(super) async fn keep_rollups(
@@ -64,8 +69,22 @@ pub(super) async fn keep_rollups(
         spans.sort_unstable();
         spans.dedup();
         let hours: Vec<_> = spans.iter().copied().flat_map(local_hours).collect();
+        // Days a late follow-up or breach made count again are kept again
+        // (kept days are skipped at the cost of one read).
+        if let Ok(from) = today.checked_sub(RECOUNT_DAYS.days())
+            && let Some(days) = local_days(&terms.time_zone, from, today)
+        {
+            spans.extend(days);
+            spans.sort_unstable();
+            spans.dedup();
+        }
         match store.roll_up(&hours, &spans, &terms, now).await {
-            Ok(done) => debug!(hours = done.hours, days = done.days, "report rollups kept"),
+            Ok(done) => debug!(
+                hours = done.hours,
+                days = done.days,
+                ticket_days = done.ticket_days,
+                "report rollups kept"
+            ),
             Err(e) => warn!(error = %e, "report rollups failed; trying again later"),
         }
     }
