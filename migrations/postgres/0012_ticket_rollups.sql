@@ -67,7 +67,8 @@ CREATE TABLE report_complaint_days (
 );
 
 -- ----- invalidation -----------------------------------------------------
--- The same rules as SQLite's triggers (see there for why each exists).
+-- The same rules as SQLite's triggers (see there for why each exists, and
+-- why a ticket's stamps are looked up by ticket id alone).
 --
 -- Locks, as 0011's: the store counts a day and writes its rollup inside
 -- one transaction holding SHARE ROW EXCLUSIVE on report_ticket_days, and
@@ -93,7 +94,7 @@ BEGIN
             DELETE FROM report_ticket_days WHERE day_start IN (
             SELECT d.day_start FROM ticket_stamps s JOIN report_ticket_days d
                 ON d.day_start <= s.at AND d.day_start > s.at - 172800000 AND d.day_end > s.at
-            WHERE s.ticket_id = NEW.ticket_id AND s.stage = 'completed' AND s.seq < NEW.seq);
+            WHERE s.ticket_id = NEW.ticket_id AND s.seq < NEW.seq);
         END IF;
         RETURN NULL;
     END IF;
@@ -123,13 +124,13 @@ BEGIN
         DELETE FROM report_ticket_days WHERE day_start IN (
             SELECT d.day_start FROM ticket_stamps s JOIN report_ticket_days d
                 ON d.day_start <= s.at AND d.day_start > s.at - 172800000 AND d.day_end > s.at
-            WHERE s.ticket_id = OLD.ticket_id AND s.stage = OLD.stage);
+            WHERE s.ticket_id = OLD.ticket_id);
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
         DELETE FROM report_ticket_days WHERE day_start IN (
             SELECT d.day_start FROM ticket_stamps s JOIN report_ticket_days d
                 ON d.day_start <= s.at AND d.day_start > s.at - 172800000 AND d.day_end > s.at
-            WHERE s.ticket_id = NEW.ticket_id AND s.stage = NEW.stage);
+            WHERE s.ticket_id = NEW.ticket_id);
     END IF;
     RETURN NULL;
 END
@@ -152,7 +153,7 @@ BEGIN
                OR day_start IN (
                 SELECT d.day_start FROM ticket_stamps s JOIN report_ticket_days d
                     ON d.day_start <= s.at AND d.day_start > s.at - 172800000 AND d.day_end > s.at
-                WHERE s.ticket_id = NEW.id AND s.stage = 'reopened');
+                WHERE s.ticket_id = NEW.id);
     END IF;
     RETURN NULL;
 END
