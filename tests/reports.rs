@@ -902,6 +902,15 @@ async fn tickets_agree(db: &TestDb, days: &[Span], now: i64, what: &str) -> Tick
         .unwrap();
     let live = db.store.ticket_figures_live(days, now).await.unwrap();
     assert_eq!(kept, live, "{what}");
+    let by_day = db
+        .store
+        .follow_ups_by_day(days, &terms(20_000), now)
+        .await
+        .unwrap();
+    for (day, kept) in days.iter().zip(by_day) {
+        let live = db.store.ticket_figures_live(&[*day], now).await.unwrap();
+        assert_eq!(kept, live.follow_ups, "{what}: the day at {}", day.start);
+    }
     kept
 }
 

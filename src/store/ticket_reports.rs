@@ -249,6 +249,59 @@ impl Store {
         Ok(total)
     }
 
+    /// The follow-up figures of each of `days`, in order (`satisfied` left
+    /// 0), read from the kept days in one query after keeping the closed
+    /// days missing; today counted live.
+    pub async fn follow_ups_by_day(
+        &self,
+        days: &[Span],
+        terms: &ReportTerms,
+        now: i64,
+    ) -> Result<Vec<FollowUpFigures>, StoreError> {
+        self.check_terms(terms).await?;
+        self.roll_up_tickets(days, terms, now).await?;
+        let closed: Vec<Span> = days.iter().copied().filter(|d| d.end <= now).collect();
+        let (mut tx, kept) = self.kept_day_markers("report_ticket_days", &closed).await?;
+        let mut kept_days = HashMap::new();
+        if !kept.is_empty() {
+            let starts: Vec<i64> = kept.iter().copied().collect();
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT day_start, completed, followed_up, score_1, score_2, score_3, score_4, \
+                 score_5 FROM report_ticket_days WHERE day_start IN ({})",
+                super::id_list(&starts)
+            )))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+            for row in &rows {
+                let get = |name: &str| row.try_get::<i64, _>(name).map_err(StoreError::from_sqlx);
+                let mut f = FollowUpFigures {
+                    tickets_completed: get("completed")?,
+                    followed_up: get("followed_up")?,
+                    ..FollowUpFigures::default()
+                };
+                for (i, score) in f.scores.iter_mut().enumerate() {
+                    *score = get(&format!("score_{}", i + 1))?;
+                }
+                kept_days.insert(get("day_start")?, f);
+            }
+        }
+        tx.commit().await.map_err(StoreError::from_sqlx)?;
+        let mut out = Vec::with_capacity(days.len());
+        for day in days {
+            out.push(match kept_days.remove(&day.start) {
+                Some(f) => f,
+                None if day.start >= now => FollowUpFigures::default(),
+                // Today, or a day a late record dropped since it was kept.
+                None => {
+                    let mut conn = self.pool().acquire().await.map_err(StoreError::from_sqlx)?;
+                    count_follow_ups(&mut conn, day.start, day.end).await?
+                }
+            });
+        }
+        Ok(out)
+    }
+
     /// Every outlet's code and name, by id.
     pub async fn outlet_names(&self) -> Result<HashMap<i64, (String, String)>, StoreError> {
         Ok(
@@ -271,7 +324,8 @@ impl Store {
         now: i64,
     ) -> Result<usize, StoreError> {
         let closed: Vec<Span> = days.iter().copied().filter(|d| d.end <= now).collect();
-        let (kept, _) = self.kept_ticket_days(&closed).await?;
+        let (tx, kept) = self.kept_day_markers("report_ticket_days", &closed).await?;
+        tx.commit().await.map_err(StoreError::from_sqlx)?;
         let mut done = 0;
         for day in closed.iter().filter(|d| !kept.contains(&d.start)) {
             self.fill_ticket_day(*day, terms).await?;
