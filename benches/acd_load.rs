@@ -92,7 +92,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use hotline::media::{g711, rtp};
+use hotline::media::rtp;
 use hotline::sip::digest;
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
@@ -100,12 +100,13 @@ use tungstenite::{Message, WebSocket};
 #[path = "common/load.rs"]
 mod load;
 use load::{
-    Hist, TsStream, agent_session, box_busy, cpu_seconds, header, http, open_ws, open_ws_at,
-    quantile, response, rss_and_fds, run_queue_wait_ns, sdp_dest, sip_user, socket_drops, sys,
-    tone, udp_rcvbuf_errors, wall_ns,
+    Hist, ProblemList, SendCmd, SendStats, TsStream, admin_login, agent_session, box_busy,
+    cpu_seconds, crossings, header, http, in_dialog_text, invite_text, note_problem, open_ws,
+    open_ws_at, print_counts_and_problems, quantile, register_answer, response, rss_and_fds,
+    run_queue_wait_ns, sdp_dest, sdp_offer, sender, sip_sockets_and_epolls, sip_user, socket_drops,
+    sys, udp_rcvbuf_errors, wall_ns,
 };
 
-const FRAME: Duration = Duration::from_millis(20);
 const FRAME_NS: i64 = 20_000_000;
 const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
@@ -286,155 +287,6 @@ fn die(what: &str) -> ! {
 }
 
 // ----- audio -------------------------------------------------------------------
-
-/// Sign changes in a PCMU payload: 16 in 20 ms of 400 Hz, 40 of 1 kHz.
-fn crossings(payload: &[u8]) -> u32 {
-    let mut last = None;
-    let mut n = 0;
-    for &b in payload {
-        let positive = g711::ulaw_decode(b) >= 0;
-        if last.is_some_and(|l| l != positive) {
-            n += 1;
-        }
-        last = Some(positive);
-    }
-    n
-}
-
-// ----- RTP we send ------------------------------------------------------------
-
-enum SendCmd {
-    Start {
-        stream: u32,
-        socket: Arc<UdpSocket>,
-        dest: SocketAddr,
-        hz: f64,
-    },
-    Stop {
-        stream: u32,
-    },
-}
-
-struct Stream {
-    socket: Arc<UdpSocket>,
-    dest: SocketAddr,
-    audio: usize,
-    seq: u16,
-    ts: u32,
-    ssrc: u32,
-    frame: usize,
-    next: Instant,
-}
-
-/// What the pacing thread counts, read by the main thread.
-#[derive(Default)]
-struct SendStats {
-    sent: AtomicU64,
-    errors: AtomicU64,
-    /// Packets sent more than 1 ms / 5 ms after their slot.
-    late_1ms: AtomicU64,
-    late_5ms: AtomicU64,
-    max_late_ns: AtomicI64,
-}
-
-/// Paces every stream's outgoing 20 ms packets (slot n at start + n*20 ms).
-fn sender(cmds: mpsc::Receiver<SendCmd>, stop: Arc<AtomicBool>, stats: Arc<SendStats>) {
-    let audio = [tone(CALLER_HZ), tone(PHONE_HZ)];
-    let mut streams: HashMap<u32, Stream> = HashMap::new();
-    let mut due: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u32)>> =
-        std::collections::BinaryHeap::new();
-    let mut pkt = Vec::with_capacity(rtp::HEADER_LEN + 160);
-    loop {
-        loop {
-            match cmds.try_recv() {
-                Ok(SendCmd::Start {
-                    stream,
-                    socket,
-                    dest,
-                    hz,
-                }) => {
-                    let now = Instant::now();
-                    streams.insert(
-                        stream,
-                        Stream {
-                            socket,
-                            dest,
-                            audio: usize::from(hz != CALLER_HZ),
-                            seq: stream as u16,
-                            ts: stream.wrapping_mul(7919),
-                            ssrc: 0x5EED_0000 ^ stream,
-                            frame: 0,
-                            next: now,
-                        },
-                    );
-                    due.push(std::cmp::Reverse((now, stream)));
-                }
-                Ok(SendCmd::Stop { stream }) => {
-                    streams.remove(&stream);
-                }
-                Err(mpsc::TryRecvError::Empty) => break,
-                Err(mpsc::TryRecvError::Disconnected) => return,
-            }
-        }
-        if stop.load(Ordering::Relaxed) {
-            return;
-        }
-        let now = Instant::now();
-        while let Some(&std::cmp::Reverse((at, id))) = due.peek() {
-            if at > now {
-                break;
-            }
-            due.pop();
-            let Some(s) = streams.get_mut(&id) else {
-                continue; // stopped
-            };
-            if s.next != at {
-                continue;
-            }
-            let late = now.saturating_duration_since(at);
-            if late > Duration::from_millis(1) {
-                stats.late_1ms.fetch_add(1, Ordering::Relaxed);
-                if late > Duration::from_millis(5) {
-                    stats.late_5ms.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            stats
-                .max_late_ns
-                .fetch_max(late.as_nanos() as i64, Ordering::Relaxed);
-            pkt.clear();
-            let header = rtp::RtpHeader {
-                marker: s.frame == 0,
-                payload_type: 0,
-                sequence: s.seq,
-                timestamp: s.ts,
-                ssrc: s.ssrc,
-            };
-            let off = (s.frame % 50) * 160;
-            rtp::write(&header, &audio[s.audio][off..off + 160], &mut pkt);
-            match s.socket.send_to(&pkt, s.dest) {
-                Ok(_) => stats.sent.fetch_add(1, Ordering::Relaxed),
-                Err(_) => stats.errors.fetch_add(1, Ordering::Relaxed),
-            };
-            s.seq = s.seq.wrapping_add(1);
-            s.ts = s.ts.wrapping_add(160);
-            s.frame += 1;
-            s.next += FRAME;
-            if now.saturating_duration_since(s.next) > Duration::from_millis(200) {
-                s.next = now + FRAME; // far behind: resynchronise, no burst
-            }
-            due.push(std::cmp::Reverse((s.next, id)));
-        }
-        let wait = due
-            .peek()
-            .map_or(Duration::from_millis(5), |std::cmp::Reverse((at, _))| {
-                at.saturating_duration_since(Instant::now())
-            })
-            .min(Duration::from_millis(5));
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
-        }
-    }
-}
 
 // ----- RTP we receive ---------------------------------------------------------
 
@@ -757,7 +609,7 @@ struct Bench {
     branch: u64,
     last_tick: Instant,
     admin_token: String,
-    problems: Vec<(String, u64, Vec<String>)>,
+    problems: ProblemList,
     counts: HashMap<String, u64>,
     retransmissions: u64,
     buf: Vec<u8>,
@@ -770,15 +622,7 @@ impl Bench {
 
     /// Something went wrong: counted by kind, the first few kept in full.
     fn problem(&mut self, kind: &str, detail: String) {
-        if let Some(p) = self.problems.iter_mut().find(|p| p.0 == kind) {
-            p.1 += 1;
-            if p.2.len() < 5 {
-                p.2.push(detail);
-            }
-        } else {
-            eprintln!("  problem: {kind}: {detail}");
-            self.problems.push((kind.to_owned(), 1, vec![detail]));
-        }
+        note_problem(&mut self.problems, kind, detail);
     }
 
     fn next_branch(&mut self) -> String {
@@ -1006,29 +850,15 @@ impl Bench {
             target: String::new(),
             branch: branch.clone(),
         });
-        let sdp = format!(
-            "v=0\r\no=caller {idx} 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-             m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
-             a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
-        );
-        let text = format!(
-            "INVITE sip:{num}@{srv} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {me};branch={branch};rport\r\n\
-             From: {from}\r\n\
-             To: <sip:{num}@{srv}>\r\n\
-             Call-ID: {cid}\r\n\
-             CSeq: 1 INVITE\r\n\
-             Contact: <sip:{caller}@{me}>\r\n\
-             Max-Forwards: 70\r\n\
-             Content-Type: application/sdp\r\n\
-             Content-Length: {len}\r\n\r\n{sdp}",
-            num = self.a.number,
-            srv = self.a.server,
-            me = self.trunk_addr,
-            from = self.from(idx),
-            cid = self.call_id(idx),
-            caller = number,
-            len = sdp.len(),
+        let text = invite_text(
+            &self.a.number,
+            self.a.server,
+            self.trunk_addr,
+            &branch,
+            &self.from(idx),
+            &self.call_id(idx),
+            number,
+            &sdp_offer("caller", idx, port),
         );
         self.trunk.send_to(text.as_bytes(), self.a.server).ok();
         self.callers[idx].text = text;
@@ -1038,20 +868,15 @@ impl Bench {
     fn in_dialog(&mut self, idx: usize, method: &str, cseq: u32, branch: Option<&str>) -> String {
         let branch = branch.map_or_else(|| self.next_branch(), str::to_owned);
         let c = &self.callers[idx];
-        format!(
-            "{method} {target} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {me};branch={branch};rport\r\n\
-             From: {from}\r\n\
-             To: {to}\r\n\
-             Call-ID: {cid}\r\n\
-             CSeq: {cseq} {method}\r\n\
-             Max-Forwards: 70\r\n\
-             Content-Length: 0\r\n\r\n",
-            target = c.target,
-            me = self.trunk_addr,
-            from = self.from(idx),
-            to = c.to,
-            cid = self.call_id(idx),
+        in_dialog_text(
+            method,
+            &c.target,
+            self.trunk_addr,
+            &branch,
+            &self.from(idx),
+            &c.to,
+            &self.call_id(idx),
+            cseq,
         )
     }
 
@@ -1256,19 +1081,10 @@ impl Bench {
         };
         if let Some(status) = head.strip_prefix("SIP/2.0 ") {
             // Only our REGISTERs get answers here.
-            let prefix = format!("reg-{}-", self.run);
-            let Some(i) = cid
-                .strip_prefix(prefix.as_str())
-                .and_then(|r| r.split('@').next())
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|&i| i < self.agents.len())
+            let Some((i, code, cseq)) = register_answer(head, &cid, self.run, self.agents.len())
             else {
                 return;
             };
-            let code: u16 = status.get(..3).and_then(|s| s.parse().ok()).unwrap_or(0);
-            let cseq: u32 = header(head, &["CSeq"])
-                .and_then(|c| c.split_whitespace().next()?.parse().ok())
-                .unwrap_or(0);
             if self.agents[i].reg != RegPhase::Sent || cseq != self.agents[i].reg_cseq {
                 return;
             }
@@ -2902,18 +2718,7 @@ fn main() {
     let run = wall_ns() as u64 / 1000 % 1_000_000_000;
 
     // The admin session, the customers' numbers.
-    let (st, v) = http(
-        args.http,
-        "POST",
-        "/api/login",
-        None,
-        Some(&json!({"username": args.admin.0, "password": args.admin.1})),
-    )
-    .unwrap_or_else(|e| die(&format!("is hotline running? {e}")));
-    if st != 200 {
-        die(&format!("admin sign-in: {st} {v}"));
-    }
-    let admin_token = v["token"].as_str().unwrap_or("").to_owned();
+    let admin_token = admin_login(args.http, &args.admin).unwrap_or_else(|e| die(&e));
     let mut customers: Vec<(String, usize)> = Vec::new();
     for offset in (0..).step_by(200) {
         let (st, v) = http(
@@ -2964,22 +2769,7 @@ fn main() {
 
     let trunk = UdpSocket::bind("127.0.0.1:0").expect("bind the trunk's SIP socket");
     let phones = UdpSocket::bind("127.0.0.1:0").expect("bind the phones' SIP socket");
-    for s in [&trunk, &phones] {
-        sys::set_int_opt(s.as_raw_fd(), sys::SO_RCVBUF, 4 << 20);
-        sys::set_int_opt(s.as_raw_fd(), sys::SO_SNDBUF, 4 << 20);
-        sys::set_int_opt(s.as_raw_fd(), sys::SO_TIMESTAMPNS, 1);
-        s.set_nonblocking(true).unwrap();
-    }
-    // SAFETY: plain syscalls.
-    let (ep, rx_ep) = unsafe {
-        (
-            sys::epoll_create1(sys::EPOLL_CLOEXEC),
-            sys::epoll_create1(sys::EPOLL_CLOEXEC),
-        )
-    };
-    assert!(ep >= 0 && rx_ep >= 0, "epoll_create1 failed");
-    sys::watch(ep, trunk.as_raw_fd(), TOKEN_TRUNK);
-    sys::watch(ep, phones.as_raw_fd(), TOKEN_PHONES);
+    let (ep, rx_ep) = sip_sockets_and_epolls([(&trunk, TOKEN_TRUNK), (&phones, TOKEN_PHONES)]);
 
     let stop = Arc::new(AtomicBool::new(false));
     let window = Arc::new([AtomicI64::new(i64::MAX), AtomicI64::new(i64::MAX)]);
@@ -2999,7 +2789,7 @@ fn main() {
     let send_stats = Arc::new(SendStats::default());
     let tx_thread = {
         let (stop, stats) = (stop.clone(), send_stats.clone());
-        std::thread::spawn(move || sender(rx_cmd, stop, stats))
+        std::thread::spawn(move || sender(rx_cmd, stop, stats, [CALLER_HZ, PHONE_HZ], 0x5EED_0000))
     };
 
     let mut b = Bench {
@@ -3091,18 +2881,5 @@ fn main() {
         b.retransmissions, r.not_rtp, r.no_kernel_ts
     );
     drop(r);
-    let mut counts: Vec<_> = b.counts.iter().collect();
-    counts.sort();
-    println!("counts: {counts:?}");
-    if b.problems.is_empty() {
-        println!("problems: none");
-    } else {
-        println!("problems:");
-        for (kind, n, examples) in &b.problems {
-            println!("  {kind}: {n}");
-            for e in examples {
-                println!("    {e}");
-            }
-        }
-    }
+    print_counts_and_problems(&b.counts, &b.problems);
 }

@@ -96,12 +96,12 @@ use tungstenite::{Message, WebSocket};
 #[path = "common/load.rs"]
 mod load;
 use load::{
-    Hist, TsStream, agent_session, box_busy, cpu_seconds, header, http, http_retry, open_ws,
-    quantile, response, rss_and_fds, run_queue_wait_ns, sdp_dest, sip_user, socket_drops, sys,
-    tone, udp_rcvbuf_errors, wall_ns,
+    Hist, ProblemList, SendCmd, SendStats, TsStream, admin_login, agent_session, box_busy,
+    cpu_seconds, header, http, http_retry, note_problem, open_ws, print_counts_and_problems,
+    quantile, register_answer, response, rss_and_fds, run_queue_wait_ns, sdp_dest, sdp_offer,
+    sender, sip_sockets_and_epolls, sip_user, socket_drops, sys, udp_rcvbuf_errors, wall_ns,
 };
 
-const FRAME: Duration = Duration::from_millis(20);
 const FRAME_NS: i64 = 20_000_000;
 const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
@@ -388,135 +388,6 @@ fn prompt_frames(a: &Args, name: &str) -> Vec<[u8; 160]> {
         .collect()
 }
 
-// ----- RTP we send ------------------------------------------------------------------------
-
-enum SendCmd {
-    Start {
-        stream: u32,
-        socket: Arc<UdpSocket>,
-        dest: SocketAddr,
-        hz: f64,
-    },
-    Stop {
-        stream: u32,
-    },
-}
-
-struct OutStream {
-    socket: Arc<UdpSocket>,
-    dest: SocketAddr,
-    audio: usize,
-    seq: u16,
-    ts: u32,
-    ssrc: u32,
-    frame: usize,
-    next: Instant,
-}
-
-#[derive(Default)]
-struct SendStats {
-    sent: AtomicU64,
-    errors: AtomicU64,
-    late_1ms: AtomicU64,
-    max_late_ns: AtomicI64,
-}
-
-/// Paces every stream's outgoing 20 ms packets (slot n at start + n*20 ms).
-fn sender(cmds: mpsc::Receiver<SendCmd>, stop: Arc<AtomicBool>, stats: Arc<SendStats>) {
-    let audio = [tone(CUSTOMER_HZ), tone(PHONE_HZ)];
-    let mut streams: HashMap<u32, OutStream> = HashMap::new();
-    let mut due: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u32)>> =
-        std::collections::BinaryHeap::new();
-    let mut pkt = Vec::with_capacity(rtp::HEADER_LEN + 160);
-    loop {
-        loop {
-            match cmds.try_recv() {
-                Ok(SendCmd::Start {
-                    stream,
-                    socket,
-                    dest,
-                    hz,
-                }) => {
-                    let now = Instant::now();
-                    streams.insert(
-                        stream,
-                        OutStream {
-                            socket,
-                            dest,
-                            audio: usize::from(hz != CUSTOMER_HZ),
-                            seq: stream as u16,
-                            ts: stream.wrapping_mul(7919),
-                            ssrc: 0x0B0B_0000 ^ stream,
-                            frame: 0,
-                            next: now,
-                        },
-                    );
-                    due.push(std::cmp::Reverse((now, stream)));
-                }
-                Ok(SendCmd::Stop { stream }) => {
-                    streams.remove(&stream);
-                }
-                Err(mpsc::TryRecvError::Empty) => break,
-                Err(mpsc::TryRecvError::Disconnected) => return,
-            }
-        }
-        if stop.load(Ordering::Relaxed) {
-            return;
-        }
-        let now = Instant::now();
-        while let Some(&std::cmp::Reverse((at, id))) = due.peek() {
-            if at > now {
-                break;
-            }
-            due.pop();
-            let Some(s) = streams.get_mut(&id) else {
-                continue;
-            };
-            if s.next != at {
-                continue;
-            }
-            let late = now.saturating_duration_since(at);
-            if late > Duration::from_millis(1) {
-                stats.late_1ms.fetch_add(1, Ordering::Relaxed);
-            }
-            stats
-                .max_late_ns
-                .fetch_max(late.as_nanos() as i64, Ordering::Relaxed);
-            pkt.clear();
-            let header = rtp::RtpHeader {
-                marker: s.frame == 0,
-                payload_type: 0,
-                sequence: s.seq,
-                timestamp: s.ts,
-                ssrc: s.ssrc,
-            };
-            let off = (s.frame % 50) * 160;
-            rtp::write(&header, &audio[s.audio][off..off + 160], &mut pkt);
-            match s.socket.send_to(&pkt, s.dest) {
-                Ok(_) => stats.sent.fetch_add(1, Ordering::Relaxed),
-                Err(_) => stats.errors.fetch_add(1, Ordering::Relaxed),
-            };
-            s.seq = s.seq.wrapping_add(1);
-            s.ts = s.ts.wrapping_add(160);
-            s.frame += 1;
-            s.next += FRAME;
-            if now.saturating_duration_since(s.next) > Duration::from_millis(200) {
-                s.next = now + FRAME; // far behind: resynchronise, no burst
-            }
-            due.push(std::cmp::Reverse((s.next, id)));
-        }
-        let wait = due
-            .peek()
-            .map_or(Duration::from_millis(5), |std::cmp::Reverse((at, _))| {
-                at.saturating_duration_since(Instant::now())
-            })
-            .min(Duration::from_millis(5));
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
-        }
-    }
-}
-
 // ----- RTP we receive -----------------------------------------------------------------------
 
 #[derive(Default, Clone)]
@@ -688,14 +559,6 @@ fn on_packet(r: &mut Rx, prompt: &[[u8; 160]], p: &Packet, w: (i64, i64)) {
 
 // ----- SIP text -------------------------------------------------------------------------------
 
-fn sdp(who: &str, port: u16) -> String {
-    format!(
-        "v=0\r\no={who} {port} 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
-         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
-    )
-}
-
 // ----- a websocket whose reads carry kernel receive timestamps --------------------------
 
 // ----- the parties ------------------------------------------------------------------------
@@ -845,7 +708,7 @@ struct Bench {
     branch: u64,
     last_tick: Instant,
     admin_token: String,
-    problems: Vec<(String, u64, Vec<String>)>,
+    problems: ProblemList,
     counts: HashMap<String, u64>,
     retransmissions: u64,
     buf: Vec<u8>,
@@ -869,15 +732,7 @@ impl Bench {
     }
 
     fn problem(&mut self, kind: &str, detail: String) {
-        if let Some(p) = self.problems.iter_mut().find(|p| p.0 == kind) {
-            p.1 += 1;
-            if p.2.len() < 5 {
-                p.2.push(detail);
-            }
-        } else {
-            eprintln!("  problem: {kind}: {detail}");
-            self.problems.push((kind.to_owned(), 1, vec![detail]));
-        }
+        note_problem(&mut self.problems, kind, detail);
     }
 
     fn next_branch(&mut self) -> String {
@@ -1133,7 +988,13 @@ impl Bench {
                             "Contact: <sip:{}@{}>\r\nContent-Type: application/sdp\r\n",
                             c.number, self.a.carrier
                         );
-                        let r = response(head, "200 OK", &c.to_tag, &extra, &sdp("customer", port));
+                        let r = response(
+                            head,
+                            "200 OK",
+                            &c.to_tag,
+                            &extra,
+                            &sdp_offer("customer", port, port),
+                        );
                         self.send_server(&self.carrier, &r);
                         self.count("carrier: re-INVITE answered");
                     } else {
@@ -1258,7 +1119,13 @@ impl Bench {
             "Contact: <sip:{}@{}>\r\nContent-Type: application/sdp\r\n",
             c.number, self.a.carrier
         );
-        let ok = response(&c.head, "200 OK", &c.to_tag, &extra, &sdp("customer", port));
+        let ok = response(
+            &c.head,
+            "200 OK",
+            &c.to_tag,
+            &extra,
+            &sdp_offer("customer", port, port),
+        );
         c.ok_ns = Some(wall_ns());
         self.carrier.send_to(ok.as_bytes(), self.a.server).ok();
         c.last = ok;
@@ -1399,19 +1266,10 @@ impl Bench {
             return;
         };
         if let Some(status) = head.strip_prefix("SIP/2.0 ") {
-            let prefix = format!("reg-{}-", self.run);
-            let Some(i) = cid
-                .strip_prefix(prefix.as_str())
-                .and_then(|r| r.split('@').next())
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|&i| i < self.agents.len())
+            let Some((i, code, cseq)) = register_answer(head, &cid, self.run, self.agents.len())
             else {
                 return;
             };
-            let code: u16 = status.get(..3).and_then(|s| s.parse().ok()).unwrap_or(0);
-            let cseq: u32 = header(head, &["CSeq"])
-                .and_then(|c| c.split_whitespace().next()?.parse().ok())
-                .unwrap_or(0);
             if self.agents[i].reg != RegPhase::Sent || cseq != self.agents[i].reg_cseq {
                 return;
             }
@@ -1555,7 +1413,13 @@ impl Bench {
             "Contact: <sip:{}@{}>\r\nContent-Type: application/sdp\r\n",
             agent.name, self.phones_addr
         );
-        let ok = response(&l.head, "200 OK", &l.to_tag, &extra, &sdp("phone", port));
+        let ok = response(
+            &l.head,
+            "200 OK",
+            &l.to_tag,
+            &extra,
+            &sdp_offer("phone", port, port),
+        );
         self.phones.send_to(ok.as_bytes(), self.a.server).ok();
         l.last = ok;
         l.phase = LegPhase::Answered;
@@ -2684,18 +2548,7 @@ fn main() {
     }
     let run = wall_ns() as u64 / 1000 % 1_000_000_000;
 
-    let (st, v) = http(
-        args.http,
-        "POST",
-        "/api/login",
-        None,
-        Some(&json!({"username": args.admin.0, "password": args.admin.1})),
-    )
-    .unwrap_or_else(|e| die(&format!("is hotline running? {e}")));
-    if st != 200 {
-        die(&format!("admin sign-in: {st} {v}"));
-    }
-    let admin_token = v["token"].as_str().unwrap_or("").to_owned();
+    let admin_token = admin_login(args.http, &args.admin).unwrap_or_else(|e| die(&e));
     let (st, v) = http(args.http, "GET", "/api/campaigns", Some(&admin_token), None)
         .unwrap_or_else(|e| die(&e));
     if st != 200 {
@@ -2731,22 +2584,7 @@ fn main() {
         ))
     });
     let phones = UdpSocket::bind("127.0.0.1:0").expect("bind the phones' SIP socket");
-    for s in [&carrier, &phones] {
-        sys::set_int_opt(s.as_raw_fd(), sys::SO_RCVBUF, 4 << 20);
-        sys::set_int_opt(s.as_raw_fd(), sys::SO_SNDBUF, 4 << 20);
-        sys::set_int_opt(s.as_raw_fd(), sys::SO_TIMESTAMPNS, 1);
-        s.set_nonblocking(true).unwrap();
-    }
-    // SAFETY: plain syscalls.
-    let (ep, rx_ep) = unsafe {
-        (
-            sys::epoll_create1(sys::EPOLL_CLOEXEC),
-            sys::epoll_create1(sys::EPOLL_CLOEXEC),
-        )
-    };
-    assert!(ep >= 0 && rx_ep >= 0, "epoll_create1 failed");
-    sys::watch(ep, carrier.as_raw_fd(), TOKEN_CARRIER);
-    sys::watch(ep, phones.as_raw_fd(), TOKEN_PHONES);
+    let (ep, rx_ep) = sip_sockets_and_epolls([(&carrier, TOKEN_CARRIER), (&phones, TOKEN_PHONES)]);
 
     let prompt = Arc::new(prompt_frames(&args, "survey-intro"));
     let stop = Arc::new(AtomicBool::new(false));
@@ -2766,7 +2604,9 @@ fn main() {
     let send_stats = Arc::new(SendStats::default());
     let tx_thread = {
         let (stop, stats) = (stop.clone(), send_stats.clone());
-        std::thread::spawn(move || sender(rx_cmd, stop, stats))
+        std::thread::spawn(move || {
+            sender(rx_cmd, stop, stats, [CUSTOMER_HZ, PHONE_HZ], 0x0B0B_0000)
+        })
     };
 
     let mut b = Bench {
@@ -2895,18 +2735,5 @@ fn main() {
         b.send_stats.errors.load(Ordering::Relaxed)
     );
     drop(r);
-    let mut counts: Vec<_> = b.counts.iter().collect();
-    counts.sort();
-    println!("counts: {counts:?}");
-    if b.problems.is_empty() {
-        println!("problems: none");
-    } else {
-        println!("problems:");
-        for (kind, n, examples) in &b.problems {
-            println!("  {kind}: {n}");
-            for e in examples {
-                println!("    {e}");
-            }
-        }
-    }
+    print_counts_and_problems(&b.counts, &b.problems);
 }

@@ -34,8 +34,7 @@
 //!       [--rtp-base 40000]`
 //! Prints a human summary and one `RESULT key=value ...` line for scripts.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -48,11 +47,10 @@ use hotline::media::rtp;
 #[path = "common/load.rs"]
 mod load;
 use load::{
-    all_headers, cpu_seconds, header, run_queue_wait_ns, socket_drops, sys, udp_rcvbuf_errors,
-    wall_ns,
+    Pacer, all_headers, cpu_seconds, header, in_dialog_text, invite_text, run_queue_wait_ns,
+    sdp_dest, sdp_offer, socket_drops, sys, udp_rcvbuf_errors, wall_ns,
 };
 
-const FRAME: Duration = Duration::from_millis(20);
 const FRAME_NS: i64 = 20_000_000;
 const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
@@ -150,45 +148,23 @@ enum SendCmd {
     },
 }
 
-struct Stream {
-    socket: Arc<UdpSocket>,
-    dest: SocketAddr,
-    seq: u16,
-    ts: u32,
-    ssrc: u32,
-    frame: usize,
-    next: Instant,
-}
-
 /// Paces every call's outgoing 20 ms packets (slot n at start + n*20 ms).
 fn sender(cmds: mpsc::Receiver<SendCmd>, stop: Arc<AtomicBool>) -> (u64, u64) {
-    let audio = tone();
-    let mut streams: HashMap<u32, Stream> = HashMap::new();
-    let mut due: BinaryHeap<Reverse<(Instant, u32)>> = BinaryHeap::new();
-    let mut pkt = Vec::with_capacity(rtp::HEADER_LEN + 160);
+    let mut pacer = Pacer::new(vec![tone()]);
     let (mut sent, mut errors) = (0u64, 0u64);
     loop {
         loop {
             match cmds.try_recv() {
-                Ok(SendCmd::Start { call, socket, dest }) => {
-                    let now = Instant::now();
-                    streams.insert(
-                        call,
-                        Stream {
-                            socket,
-                            dest,
-                            seq: call as u16,
-                            ts: call.wrapping_mul(7919),
-                            ssrc: 0x5EED_0000 ^ call,
-                            frame: 0,
-                            next: now,
-                        },
-                    );
-                    due.push(Reverse((now, call)));
-                }
-                Ok(SendCmd::Stop { call }) => {
-                    streams.remove(&call);
-                }
+                Ok(SendCmd::Start { call, socket, dest }) => pacer.start(
+                    call,
+                    socket,
+                    dest,
+                    0,
+                    call as u16,
+                    call.wrapping_mul(7919),
+                    0x5EED_0000 ^ call,
+                ),
+                Ok(SendCmd::Stop { call }) => pacer.stop(call),
                 Err(mpsc::TryRecvError::Empty) => break,
                 Err(mpsc::TryRecvError::Disconnected) => return (sent, errors),
             }
@@ -196,50 +172,17 @@ fn sender(cmds: mpsc::Receiver<SendCmd>, stop: Arc<AtomicBool>) -> (u64, u64) {
         if stop.load(Ordering::Relaxed) {
             return (sent, errors);
         }
-        let now = Instant::now();
-        while let Some(&Reverse((at, call))) = due.peek() {
-            if at > now {
-                break;
-            }
-            due.pop();
-            let Some(s) = streams.get_mut(&call) else {
-                continue; // stopped
-            };
-            if s.next != at {
-                continue;
-            }
-            pkt.clear();
-            let header = rtp::RtpHeader {
-                marker: s.frame == 0,
-                payload_type: 0,
-                sequence: s.seq,
-                timestamp: s.ts,
-                ssrc: s.ssrc,
-            };
-            let off = (s.frame % 50) * 160;
-            rtp::write(&header, &audio[off..off + 160], &mut pkt);
-            match s.socket.send_to(&pkt, s.dest) {
-                Ok(_) => sent += 1,
-                Err(_) => errors += 1,
-            }
-            s.seq = s.seq.wrapping_add(1);
-            s.ts = s.ts.wrapping_add(160);
-            s.frame += 1;
-            s.next += FRAME;
-            if now.saturating_duration_since(s.next) > Duration::from_millis(200) {
-                s.next = now + FRAME; // far behind: resynchronise, no burst
-            }
-            due.push(Reverse((s.next, call)));
-        }
-        let wait = due
-            .peek()
-            .map_or(Duration::from_millis(5), |Reverse((at, _))| {
-                at.saturating_duration_since(Instant::now())
-            })
-            .min(Duration::from_millis(5));
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
-        }
+        pacer.send_due(
+            |_| {},
+            |ok| {
+                if ok {
+                    sent += 1;
+                } else {
+                    errors += 1;
+                }
+            },
+        );
+        pacer.sleep();
     }
 }
 
@@ -286,7 +229,6 @@ fn receiver(epfd: i32, stop: Arc<AtomicBool>, window: Arc<[AtomicI64; 2]>) -> Rx
     };
     let mut events = vec![sys::EpollEvent { events: 0, data: 0 }; 512];
     let mut buf = [0u8; 2048];
-    let mut control = [0u64; 16];
     while !stop.load(Ordering::Relaxed) {
         // SAFETY: the buffer holds `events.len()` entries.
         let n = unsafe { sys::epoll_wait(epfd, events.as_mut_ptr(), events.len() as i32, 50) };
@@ -298,30 +240,13 @@ fn receiver(epfd: i32, stop: Arc<AtomicBool>, window: Arc<[AtomicI64; 2]>) -> Rx
             let data = ev.data;
             let call = (data >> 32) as u32;
             let fd = (data & 0xFFFF_FFFF) as i32;
-            loop {
-                let mut iov = sys::IoVec {
-                    base: buf.as_mut_ptr().cast(),
-                    len: buf.len(),
-                };
-                let mut msg = sys::MsgHdr {
-                    name: std::ptr::null_mut(),
-                    namelen: 0,
-                    iov: &raw mut iov,
-                    iovlen: 1,
-                    control: control.as_mut_ptr().cast(),
-                    controllen: size_of_val(&control),
-                    flags: 0,
-                };
-                // SAFETY: msg points at live buffers of the lengths given.
-                let len = unsafe { sys::recvmsg(fd, &raw mut msg, sys::MSG_DONTWAIT) };
-                if len < 0 {
-                    break; // EAGAIN (or the socket is gone)
-                }
-                let arrival = kernel_timestamp(&control, msg.controllen).unwrap_or_else(|| {
+            // Until EAGAIN (or the socket is gone).
+            while let Ok((len, ts)) = sys::recv_ts(fd, &mut buf, sys::MSG_DONTWAIT) {
+                let arrival = ts.unwrap_or_else(|| {
                     r.no_kernel_ts += 1;
                     wall_ns()
                 });
-                let Ok(p) = rtp::parse(&buf[..len as usize]) else {
+                let Ok(p) = rtp::parse(&buf[..len]) else {
                     r.not_rtp += 1;
                     continue;
                 };
@@ -330,31 +255,6 @@ fn receiver(epfd: i32, stop: Arc<AtomicBool>, window: Arc<[AtomicI64; 2]>) -> Rx
         }
     }
     r
-}
-
-/// The SCM_TIMESTAMPNS control message, as nanoseconds since the epoch.
-fn kernel_timestamp(control: &[u64; 16], len: usize) -> Option<i64> {
-    // cmsghdr: len (usize), level (i32), type (i32), then data at 16.
-    let bytes: &[u8] = unsafe {
-        // SAFETY: viewing the u64 array as bytes.
-        std::slice::from_raw_parts(control.as_ptr().cast(), size_of_val(control))
-    };
-    let mut off = 0;
-    while off + 16 <= len.min(bytes.len()) {
-        let clen = usize::from_ne_bytes(bytes[off..off + 8].try_into().ok()?);
-        let level = i32::from_ne_bytes(bytes[off + 8..off + 12].try_into().ok()?);
-        let kind = i32::from_ne_bytes(bytes[off + 12..off + 16].try_into().ok()?);
-        if clen < 16 {
-            return None;
-        }
-        if level == sys::SOL_SOCKET && kind == sys::SO_TIMESTAMPNS && off + 32 <= bytes.len() {
-            let sec = i64::from_ne_bytes(bytes[off + 16..off + 24].try_into().ok()?);
-            let nsec = i64::from_ne_bytes(bytes[off + 24..off + 32].try_into().ok()?);
-            return Some(sec * 1_000_000_000 + nsec);
-        }
-        off += clen.div_ceil(8) * 8;
-    }
-    None
 }
 
 fn on_packet(r: &mut RxResult, call: u32, h: &rtp::RtpHeader, arrival: i64, steady: (i64, i64)) {
@@ -485,29 +385,17 @@ impl Sip {
     }
 
     fn invite(&mut self, call: u32, rtp_port: u16) -> String {
-        let sdp = format!(
-            "v=0\r\no=load {call} 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-             m=audio {rtp_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
-             a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
-        );
+        let sdp = sdp_offer("load", call, rtp_port);
         let branch = self.next_branch();
-        format!(
-            "INVITE sip:{num}@{srv} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {me};branch={branch};rport\r\n\
-             From: \"Load\" {from}\r\n\
-             To: <sip:{num}@{srv}>\r\n\
-             Call-ID: {cid}\r\n\
-             CSeq: 1 INVITE\r\n\
-             Contact: <sip:13800138000@{me}>\r\n\
-             Max-Forwards: 70\r\n\
-             Content-Type: application/sdp\r\n\
-             Content-Length: {len}\r\n\r\n{sdp}",
-            num = self.number,
-            srv = self.server,
-            me = self.local,
-            from = self.from(call),
-            cid = self.call_id(call),
-            len = sdp.len(),
+        invite_text(
+            &self.number,
+            self.server,
+            self.local,
+            &branch,
+            &format!("\"Load\" {}", self.from(call)),
+            &self.call_id(call),
+            "13800138000",
+            &sdp,
         )
     }
 
@@ -520,20 +408,15 @@ impl Sip {
         branch: Option<&str>,
     ) -> String {
         let branch = branch.map_or_else(|| self.next_branch(), str::to_owned);
-        format!(
-            "{method} {target} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {me};branch={branch};rport\r\n\
-             From: \"Load\" {from}\r\n\
-             To: {to}\r\n\
-             Call-ID: {cid}\r\n\
-             CSeq: {cseq} {method}\r\n\
-             Max-Forwards: 70\r\n\
-             Content-Length: 0\r\n\r\n",
-            target = c.target,
-            me = self.local,
-            from = self.from(call),
-            to = c.to,
-            cid = self.call_id(call),
+        in_dialog_text(
+            method,
+            &c.target,
+            self.local,
+            &branch,
+            &format!("\"Load\" {}", self.from(call)),
+            &c.to,
+            &self.call_id(call),
+            cseq,
         )
     }
 }
@@ -546,20 +429,6 @@ fn call_of(call_id: &str, run: u64) -> Option<u32> {
         return None;
     }
     rest.split('@').next()?.parse().ok()
-}
-
-/// The RTP destination in an SDP body.
-fn sdp_dest(body: &str) -> Option<SocketAddr> {
-    let ip = body
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("c=IN IP4 "))?
-        .trim();
-    let port = body
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("m=audio "))?
-        .split_whitespace()
-        .next()?;
-    format!("{ip}:{port}").parse().ok()
 }
 
 fn bind_rtp(next_port: &mut u16) -> Option<UdpSocket> {

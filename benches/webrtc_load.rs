@@ -94,10 +94,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use browser::TestBrowser;
-use hotline::media::{g711, rtp};
+use hotline::media::rtp;
 use load::{
-    all_headers, cpu_seconds, header, http, rss_and_fds, run_queue_wait_ns, sdp_dest, socket_drops,
-    sys, tone, wall_ns,
+    Pacer, all_headers, cpu_seconds, crossings, header, http, in_dialog_text, invite_text,
+    rss_and_fds, run_queue_wait_ns, sdp_dest, sdp_offer, socket_drops, sys, tone, wall_ns,
 };
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
@@ -623,20 +623,6 @@ fn bind_udp() -> Result<UdpSocket, String> {
 
 // ----- audio ----------------------------------------------------------------------------------
 
-/// Sign changes in a PCMU payload.
-fn crossings(payload: &[u8]) -> u32 {
-    let mut last = None;
-    let mut n = 0;
-    for &b in payload {
-        let positive = g711::ulaw_decode(b) >= 0;
-        if last.is_some_and(|l| l != positive) {
-            n += 1;
-        }
-        last = Some(positive);
-    }
-    n
-}
-
 /// Do `x` zero crossings in 20 ms make a tone of `hz`?
 fn is_tone(x: u8, hz: f64) -> bool {
     (f64::from(x) - 2.0 * hz * 0.020).abs() <= CROSSING_TOLERANCE
@@ -864,27 +850,15 @@ impl Trunk {
             target: String::new(),
             branch: branch.clone(),
         });
-        let sdp = format!(
-            "v=0\r\no=caller {idx} 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-             m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
-             a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
-        );
-        let text = format!(
-            "INVITE sip:{SERVICE_NUMBER}@{srv} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {me};branch={branch};rport\r\n\
-             From: {from}\r\n\
-             To: <sip:{SERVICE_NUMBER}@{srv}>\r\n\
-             Call-ID: {cid}\r\n\
-             CSeq: 1 INVITE\r\n\
-             Contact: <sip:{number}@{me}>\r\n\
-             Max-Forwards: 70\r\n\
-             Content-Type: application/sdp\r\n\
-             Content-Length: {len}\r\n\r\n{sdp}",
-            srv = self.server,
-            me = self.me,
-            from = self.from(&st, idx),
-            cid = self.call_id(idx),
-            len = sdp.len(),
+        let text = invite_text(
+            SERVICE_NUMBER,
+            self.server,
+            self.me,
+            &branch,
+            &self.from(&st, idx),
+            &self.call_id(idx),
+            number,
+            &sdp_offer("caller", idx, port),
         );
         self.sock.send_to(text.as_bytes(), self.server).ok();
         st.callers[idx].text = text;
@@ -902,20 +876,15 @@ impl Trunk {
     ) -> String {
         let branch = branch.unwrap_or_else(|| Trunk::next_branch(st, self.run));
         let c = &st.callers[idx];
-        format!(
-            "{method} {target} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {me};branch={branch};rport\r\n\
-             From: {from}\r\n\
-             To: {to}\r\n\
-             Call-ID: {cid}\r\n\
-             CSeq: {cseq} {method}\r\n\
-             Max-Forwards: 70\r\n\
-             Content-Length: 0\r\n\r\n",
-            target = c.target,
-            me = self.me,
-            from = self.from(st, idx),
-            to = c.to,
-            cid = self.call_id(idx),
+        in_dialog_text(
+            method,
+            &c.target,
+            self.me,
+            &branch,
+            &self.from(st, idx),
+            &c.to,
+            &self.call_id(idx),
+            cseq,
         )
     }
 
@@ -1115,83 +1084,26 @@ fn ok_response(head: &str) -> String {
 
 /// Sends every started caller's 440 Hz, slot n at start + n × 20 ms.
 fn caller_audio(cmds: &mpsc::Receiver<AudioCmd>, stop: &AtomicBool) {
-    struct Stream {
-        socket: Arc<UdpSocket>,
-        dest: SocketAddr,
-        seq: u16,
-        ts: u32,
-        ssrc: u32,
-        frame: usize,
-        next: Instant,
-    }
-    let audio = tone(CALLER_HZ);
-    let mut streams: HashMap<usize, Stream> = HashMap::new();
-    let mut due: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
-    let mut pkt = Vec::with_capacity(rtp::HEADER_LEN + SAMPLES);
+    let mut pacer = Pacer::new(vec![tone(CALLER_HZ)]);
     while !stop.load(Ordering::Relaxed) {
         loop {
             match cmds.try_recv() {
-                Ok(AudioCmd::Start { idx, socket, dest }) => {
-                    let now = Instant::now();
-                    streams.insert(
-                        idx,
-                        Stream {
-                            socket,
-                            dest,
-                            seq: fastrand::u16(..),
-                            ts: fastrand::u32(..),
-                            ssrc: fastrand::u32(..),
-                            frame: 0,
-                            next: now,
-                        },
-                    );
-                    due.push(Reverse((now, idx)));
-                }
-                Ok(AudioCmd::Stop { idx }) => {
-                    streams.remove(&idx);
-                }
+                Ok(AudioCmd::Start { idx, socket, dest }) => pacer.start(
+                    idx,
+                    socket,
+                    dest,
+                    0,
+                    fastrand::u16(..),
+                    fastrand::u32(..),
+                    fastrand::u32(..),
+                ),
+                Ok(AudioCmd::Stop { idx }) => pacer.stop(idx),
                 Err(mpsc::TryRecvError::Empty) => break,
                 Err(mpsc::TryRecvError::Disconnected) => return,
             }
         }
-        let now = Instant::now();
-        while let Some(&Reverse((at, idx))) = due.peek() {
-            if at > now {
-                break;
-            }
-            due.pop();
-            // A stopped stream, or one started again: this entry is stale.
-            let Some(s) = streams.get_mut(&idx).filter(|s| s.next == at) else {
-                continue;
-            };
-            CALLER_SEND.note(now.saturating_duration_since(at));
-            pkt.clear();
-            let header = rtp::RtpHeader {
-                marker: s.frame == 0,
-                payload_type: 0,
-                sequence: s.seq,
-                timestamp: s.ts,
-                ssrc: s.ssrc,
-            };
-            let off = (s.frame % 50) * SAMPLES;
-            rtp::write(&header, &audio[off..off + SAMPLES], &mut pkt);
-            let _ = s.socket.send_to(&pkt, s.dest);
-            s.seq = s.seq.wrapping_add(1);
-            s.ts = s.ts.wrapping_add(SAMPLES as u32);
-            s.frame += 1;
-            s.next += FRAME;
-            if now.saturating_duration_since(s.next) > Duration::from_millis(200) {
-                s.next = now + FRAME; // far behind: start again, no burst
-            }
-            due.push(Reverse((s.next, idx)));
-        }
-        let wait = due
-            .peek()
-            .map_or(Duration::from_millis(5), |Reverse((at, _))| {
-                at.saturating_duration_since(Instant::now())
-            });
-        // std's sleep is nanosleep: a high-resolution timer.
-        std::thread::sleep(wait.min(Duration::from_millis(5)));
+        pacer.send_due(|late| CALLER_SEND.note(late), |_| {});
+        pacer.sleep();
     }
 }
 

@@ -3,18 +3,25 @@
 //! server's CPU and socket figures from /proc, SIP header reading, and for
 //! the tools that play agents, phones and a carrier (acd_load,
 //! outbound_load) the HTTP client, the agents' sign-in and websocket with
-//! kernel timestamps, SIP answers, tones and the pacing histogram.
+//! kernel timestamps, SIP answers, tones and the pacing histogram, their
+//! RTP sender, admin sign-in, socket set-up and problem list. The paced
+//! RTP [`Pacer`], the SDP offer and the trunk's INVITE and in-dialog
+//! requests serve rtp_load and webrtc_load too.
 //! Included with `#[path]` by `benches/rtp_load.rs`, `acd_load.rs`,
 //! `outbound_load.rs` and `webrtc_load.rs`; each uses part of it.
 #![allow(dead_code)]
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::Hash;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use hotline::media::g711;
+use hotline::media::{g711, rtp};
 use serde_json::{Value, json};
 use tungstenite::WebSocket;
 
@@ -656,4 +663,407 @@ pub fn open_ws_at(
         .set_nonblocking(true)
         .map_err(|e| e.to_string())?;
     Ok(ws)
+}
+
+// ----- paced RTP we send -------------------------------------------------------
+
+/// One stream the [`Pacer`] sends.
+struct Paced {
+    socket: Arc<UdpSocket>,
+    dest: SocketAddr,
+    /// Index of its tone in [`Pacer::new`]'s list.
+    audio: usize,
+    seq: u16,
+    ts: u32,
+    ssrc: u32,
+    frame: usize,
+    next: Instant,
+}
+
+/// Paces outgoing RTP streams of 20 ms PCMU frames (160 bytes): a stream's
+/// frame n is due at its start + n × 20 ms, its payload the next 160 bytes
+/// of its one-second tone (looped), the first frame marked. A stream that
+/// falls more than 200 ms behind starts again from now instead of sending
+/// a burst. A tool's sender thread starts and stops streams as its own
+/// commands say, and calls [`Pacer::send_due`] then [`Pacer::sleep`] in a
+/// loop.
+pub struct Pacer<K> {
+    tones: Vec<Vec<u8>>,
+    streams: HashMap<K, Paced>,
+    due: BinaryHeap<Reverse<(Instant, K)>>,
+    pkt: Vec<u8>,
+}
+
+impl<K: Copy + Eq + Hash + Ord> Pacer<K> {
+    /// A pacer with no streams; `tones` are what streams can send (each
+    /// 8000 mu-law samples, as from [`tone`]).
+    pub fn new(tones: Vec<Vec<u8>>) -> Pacer<K> {
+        Pacer {
+            tones,
+            streams: HashMap::new(),
+            due: BinaryHeap::new(),
+            pkt: Vec::with_capacity(rtp::HEADER_LEN + 160),
+        }
+    }
+
+    /// Starts stream `key` (again, if it runs) with its first frame due now:
+    /// `tones[audio]` to `dest` from `socket`, with these first sequence
+    /// number and timestamp and this SSRC.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        &mut self,
+        key: K,
+        socket: Arc<UdpSocket>,
+        dest: SocketAddr,
+        audio: usize,
+        seq: u16,
+        ts: u32,
+        ssrc: u32,
+    ) {
+        let now = Instant::now();
+        self.streams.insert(
+            key,
+            Paced {
+                socket,
+                dest,
+                audio,
+                seq,
+                ts,
+                ssrc,
+                frame: 0,
+                next: now,
+            },
+        );
+        self.due.push(Reverse((now, key)));
+    }
+
+    /// Stops stream `key`; its pending slot is dropped when it comes.
+    pub fn stop(&mut self, key: K) {
+        self.streams.remove(&key);
+    }
+
+    /// Sends every frame whose slot has come. Before each send `late` is
+    /// told how long after its slot it goes out; after it, `sent` is told
+    /// whether the send worked.
+    pub fn send_due(&mut self, mut late: impl FnMut(Duration), mut sent: impl FnMut(bool)) {
+        let now = Instant::now();
+        while let Some(&Reverse((at, key))) = self.due.peek() {
+            if at > now {
+                break;
+            }
+            self.due.pop();
+            // A stopped stream, or one started again: this entry is stale.
+            let Some(s) = self.streams.get_mut(&key).filter(|s| s.next == at) else {
+                continue;
+            };
+            late(now.saturating_duration_since(at));
+            self.pkt.clear();
+            let header = rtp::RtpHeader {
+                marker: s.frame == 0,
+                payload_type: 0,
+                sequence: s.seq,
+                timestamp: s.ts,
+                ssrc: s.ssrc,
+            };
+            let off = (s.frame % 50) * 160;
+            rtp::write(&header, &self.tones[s.audio][off..off + 160], &mut self.pkt);
+            sent(s.socket.send_to(&self.pkt, s.dest).is_ok());
+            s.seq = s.seq.wrapping_add(1);
+            s.ts = s.ts.wrapping_add(160);
+            s.frame += 1;
+            s.next += Duration::from_millis(20);
+            if now.saturating_duration_since(s.next) > Duration::from_millis(200) {
+                s.next = now + Duration::from_millis(20); // far behind: resynchronise, no burst
+            }
+            self.due.push(Reverse((s.next, key)));
+        }
+    }
+
+    /// Sleeps until the next slot, 5 ms at the most (std's sleep is
+    /// nanosleep: a high-resolution timer).
+    pub fn sleep(&self) {
+        let wait = self
+            .due
+            .peek()
+            .map_or(Duration::from_millis(5), |Reverse((at, _))| {
+                at.saturating_duration_since(Instant::now())
+            })
+            .min(Duration::from_millis(5));
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+/// What acd_load's and outbound_load's main thread tells their sender.
+pub enum SendCmd {
+    /// Send `hz` (one of the sender's two tones) to `dest` from `socket`.
+    Start {
+        stream: u32,
+        socket: Arc<UdpSocket>,
+        dest: SocketAddr,
+        hz: f64,
+    },
+    Stop {
+        stream: u32,
+    },
+}
+
+/// What [`sender`] counts, read by the main thread.
+#[derive(Default)]
+pub struct SendStats {
+    pub sent: AtomicU64,
+    pub errors: AtomicU64,
+    /// Packets sent more than 1 ms / 5 ms after their slot.
+    pub late_1ms: AtomicU64,
+    pub late_5ms: AtomicU64,
+    pub max_late_ns: AtomicI64,
+}
+
+/// The sender thread of acd_load and outbound_load: paces every started
+/// stream (see [`Pacer`]) until `stop` or until `cmds` is closed. A stream
+/// sends `tones[0]` if started with that frequency, else `tones[1]`;
+/// stream `s` starts at sequence number `s`, timestamp `s × 7919` and
+/// SSRC `ssrc_base ^ s`. Lateness and send results go to `stats`.
+pub fn sender(
+    cmds: mpsc::Receiver<SendCmd>,
+    stop: Arc<AtomicBool>,
+    stats: Arc<SendStats>,
+    tones: [f64; 2],
+    ssrc_base: u32,
+) {
+    let mut pacer = Pacer::new(vec![tone(tones[0]), tone(tones[1])]);
+    loop {
+        loop {
+            match cmds.try_recv() {
+                Ok(SendCmd::Start {
+                    stream,
+                    socket,
+                    dest,
+                    hz,
+                }) => pacer.start(
+                    stream,
+                    socket,
+                    dest,
+                    usize::from(hz != tones[0]),
+                    stream as u16,
+                    stream.wrapping_mul(7919),
+                    ssrc_base ^ stream,
+                ),
+                Ok(SendCmd::Stop { stream }) => pacer.stop(stream),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => return,
+            }
+        }
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        pacer.send_due(
+            |late| {
+                if late > Duration::from_millis(1) {
+                    stats.late_1ms.fetch_add(1, Ordering::Relaxed);
+                    if late > Duration::from_millis(5) {
+                        stats.late_5ms.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                stats
+                    .max_late_ns
+                    .fetch_max(late.as_nanos() as i64, Ordering::Relaxed);
+            },
+            |ok| {
+                if ok {
+                    stats.sent.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                }
+            },
+        );
+        pacer.sleep();
+    }
+}
+
+// ----- the run around the measurements (acd_load, outbound_load) -----------------
+
+/// Signs in as the admin (`admin` is user and password) and gives the
+/// session token; the error says what went wrong, for the tool to die with.
+pub fn admin_login(http_addr: SocketAddr, admin: &(String, String)) -> Result<String, String> {
+    let (st, v) = http(
+        http_addr,
+        "POST",
+        "/api/login",
+        None,
+        Some(&json!({"username": admin.0, "password": admin.1})),
+    )
+    .map_err(|e| format!("is hotline running? {e}"))?;
+    if st != 200 {
+        return Err(format!("admin sign-in: {st} {v}"));
+    }
+    Ok(v["token"].as_str().unwrap_or("").to_owned())
+}
+
+/// Readies the two SIP sockets of a tool that plays a trunk (or carrier)
+/// and the agents' phones: 4 MiB buffers, kernel receive timestamps,
+/// non-blocking. Gives two new epolls: the control one, watching each
+/// socket with the token paired with it, and an empty one for the RTP
+/// receiver.
+pub fn sip_sockets_and_epolls(socks: [(&UdpSocket, u64); 2]) -> (i32, i32) {
+    for (s, _) in socks {
+        sys::set_int_opt(s.as_raw_fd(), sys::SO_RCVBUF, 4 << 20);
+        sys::set_int_opt(s.as_raw_fd(), sys::SO_SNDBUF, 4 << 20);
+        sys::set_int_opt(s.as_raw_fd(), sys::SO_TIMESTAMPNS, 1);
+        s.set_nonblocking(true).unwrap();
+    }
+    // SAFETY: plain syscalls.
+    let (ep, rx_ep) = unsafe {
+        (
+            sys::epoll_create1(sys::EPOLL_CLOEXEC),
+            sys::epoll_create1(sys::EPOLL_CLOEXEC),
+        )
+    };
+    assert!(ep >= 0 && rx_ep >= 0, "epoll_create1 failed");
+    for (s, token) in socks {
+        sys::watch(ep, s.as_raw_fd(), token);
+    }
+    (ep, rx_ep)
+}
+
+/// What went wrong in a run, by kind: (kind, how often, the first details).
+pub type ProblemList = Vec<(String, u64, Vec<String>)>;
+
+/// Counts a problem of `kind`, keeping its first 5 details; the first of
+/// each kind is printed to stderr as it happens.
+pub fn note_problem(problems: &mut ProblemList, kind: &str, detail: String) {
+    if let Some(p) = problems.iter_mut().find(|p| p.0 == kind) {
+        p.1 += 1;
+        if p.2.len() < 5 {
+            p.2.push(detail);
+        }
+    } else {
+        eprintln!("  problem: {kind}: {detail}");
+        problems.push((kind.to_owned(), 1, vec![detail]));
+    }
+}
+
+/// The last lines of a run: the event counts (sorted), then every
+/// problem with its kept details, or "problems: none".
+pub fn print_counts_and_problems(counts: &HashMap<String, u64>, problems: &ProblemList) {
+    let mut counts: Vec<_> = counts.iter().collect();
+    counts.sort();
+    println!("counts: {counts:?}");
+    if problems.is_empty() {
+        println!("problems: none");
+    } else {
+        println!("problems:");
+        for (kind, n, examples) in problems {
+            println!("  {kind}: {n}");
+            for e in examples {
+                println!("    {e}");
+            }
+        }
+    }
+}
+
+/// If `head` (with Call-ID `cid`) answers one of our REGISTERs, whose
+/// Call-IDs are `reg-{run}-{i}@…` for agent `i` below `agents`: that `i`,
+/// the status code (0 if unreadable) and the CSeq number (0 likewise).
+pub fn register_answer(
+    head: &str,
+    cid: &str,
+    run: u64,
+    agents: usize,
+) -> Option<(usize, u16, u32)> {
+    let status = head.strip_prefix("SIP/2.0 ")?;
+    let prefix = format!("reg-{run}-");
+    let i = cid
+        .strip_prefix(prefix.as_str())
+        .and_then(|r| r.split('@').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&i| i < agents)?;
+    let code: u16 = status.get(..3).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let cseq: u32 = header(head, &["CSeq"])
+        .and_then(|c| c.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    Some((i, code, cseq))
+}
+
+// ----- what a trunk sends ------------------------------------------------------
+
+/// Sign changes in a PCMU payload (in 20 ms: 16 for 400 Hz, 40 for 1 kHz).
+pub fn crossings(payload: &[u8]) -> u32 {
+    let mut last = None;
+    let mut n = 0;
+    for &b in payload {
+        let positive = g711::ulaw_decode(b) >= 0;
+        if last.is_some_and(|l| l != positive) {
+            n += 1;
+        }
+        last = Some(positive);
+    }
+    n
+}
+
+/// An SDP offer or answer of PCMU and telephone-event, 20 ms packets, to
+/// `127.0.0.1:port`; its origin line names `user` and `session`.
+pub fn sdp_offer(user: &str, session: impl std::fmt::Display, port: u16) -> String {
+    format!(
+        "v=0\r\no={user} {session} 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
+    )
+}
+
+/// A trunk's INVITE of `number` at `server`, sent from `me` with Via
+/// branch `branch`: From `from` (tag and all), Call-ID `call_id`, CSeq 1,
+/// Contact `<sip:{contact_user}@{me}>`, the SDP `sdp`.
+#[allow(clippy::too_many_arguments)]
+pub fn invite_text(
+    number: &str,
+    server: SocketAddr,
+    me: SocketAddr,
+    branch: &str,
+    from: &str,
+    call_id: &str,
+    contact_user: &str,
+    sdp: &str,
+) -> String {
+    format!(
+        "INVITE sip:{number}@{server} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {me};branch={branch};rport\r\n\
+         From: {from}\r\n\
+         To: <sip:{number}@{server}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:{contact_user}@{me}>\r\n\
+         Max-Forwards: 70\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: {len}\r\n\r\n{sdp}",
+        len = sdp.len(),
+    )
+}
+
+/// A trunk's bodiless request `method` (BYE, ACK…) in a call it placed:
+/// to `target` (the 200's Contact), from `me` with Via branch `branch`,
+/// with the dialog's From, To (the 200's, server tag and all), Call-ID
+/// and this CSeq number.
+#[allow(clippy::too_many_arguments)]
+pub fn in_dialog_text(
+    method: &str,
+    target: &str,
+    me: SocketAddr,
+    branch: &str,
+    from: &str,
+    to: &str,
+    call_id: &str,
+    cseq: u32,
+) -> String {
+    format!(
+        "{method} {target} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {me};branch={branch};rport\r\n\
+         From: {from}\r\n\
+         To: {to}\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: {cseq} {method}\r\n\
+         Max-Forwards: 70\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
 }
