@@ -68,6 +68,42 @@ fn hears(who: &str, samples: &[i16], yes: &[f64], no: &[f64]) {
     }
 }
 
+/// Checks one second of what each phone hears against the mixing table
+/// (src/engine/monitor.rs): `mode` the supervisor's, `None` once they left.
+/// The caller always hears the agent, the agent the caller, the supervisor
+/// both; whisper adds the supervisor for the agent, barge for both.
+fn mixing_is(mode: Option<&str>, phones: [&Phone; 3]) {
+    let [c, a, s] = second_heard(phones);
+    let what = mode.unwrap_or("after");
+    let (to_agent, to_caller) = match mode {
+        Some("whisper") => (true, false),
+        Some("barge") => (true, true),
+        _ => (false, false),
+    };
+    // Each party: what it always hears, what it never does, and whether
+    // the mode adds the supervisor.
+    for (who, samples, always, own, with_sue) in [
+        ("the caller", &c, AGENT_HZ, CALLER_HZ, to_caller),
+        ("Ann", &a, CALLER_HZ, AGENT_HZ, to_agent),
+    ] {
+        let (mut yes, mut no) = (vec![always], vec![own]);
+        if with_sue {
+            yes.push(SUPERVISOR_HZ);
+        } else {
+            no.push(SUPERVISOR_HZ);
+        }
+        hears(&format!("{what}: {who}"), samples, &yes, &no);
+    }
+    if mode.is_some() {
+        hears(
+            &format!("{what}: Sue"),
+            &s,
+            &[CALLER_HZ, AGENT_HZ],
+            &[SUPERVISOR_HZ],
+        );
+    }
+}
+
 #[test]
 fn a_supervisor_listens_whispers_and_barges_and_each_party_hears_what_the_mode_allows() {
     let server = Server::start(&[]);
@@ -92,54 +128,23 @@ fn a_supervisor_listens_whispers_and_barges_and_each_party_hears_what_the_mode_a
     sue_phone.pick_up(Duration::from_secs(5));
     sue_phone.start_talking(&tone(SUPERVISOR_HZ, 60_000));
     let phones = [&caller, &ann_phone, &sue_phone];
-    let [c, a, s] = second_heard(phones);
-    hears(
-        "listen: the caller",
-        &c,
-        &[AGENT_HZ],
-        &[CALLER_HZ, SUPERVISOR_HZ],
-    );
-    hears("listen: Ann", &a, &[CALLER_HZ], &[AGENT_HZ, SUPERVISOR_HZ]);
-    hears("listen: Sue", &s, &[CALLER_HZ, AGENT_HZ], &[SUPERVISOR_HZ]);
+    mixing_is(Some("listen"), phones);
 
     // Whisper: Ann hears Sue, the caller does not.
     let (status, body) = monitor(&server, &sue_token, &call, Some("whisper"));
     assert_eq!((status, &body["connected"]), (200, &json!(true)), "{body}");
-    let [c, a, s] = second_heard(phones);
-    hears(
-        "whisper: the caller",
-        &c,
-        &[AGENT_HZ],
-        &[CALLER_HZ, SUPERVISOR_HZ],
-    );
-    hears("whisper: Ann", &a, &[CALLER_HZ, SUPERVISOR_HZ], &[AGENT_HZ]);
-    hears("whisper: Sue", &s, &[CALLER_HZ, AGENT_HZ], &[SUPERVISOR_HZ]);
+    mixing_is(Some("whisper"), phones);
 
     // Barge: all three talk.
     let (status, body) = monitor(&server, &sue_token, &call, Some("barge"));
     assert_eq!(status, 200, "{body}");
-    let [c, a, s] = second_heard(phones);
-    hears(
-        "barge: the caller",
-        &c,
-        &[AGENT_HZ, SUPERVISOR_HZ],
-        &[CALLER_HZ],
-    );
-    hears("barge: Ann", &a, &[CALLER_HZ, SUPERVISOR_HZ], &[AGENT_HZ]);
-    hears("barge: Sue", &s, &[CALLER_HZ, AGENT_HZ], &[SUPERVISOR_HZ]);
+    mixing_is(Some("barge"), phones);
 
     // Sue leaves: her phone is hung up, the others talk on without her.
     let (status, body) = monitor(&server, &sue_token, &call, None);
     assert_eq!(status, 204, "{body}");
     assert!(sue_phone.wait_for_server_hangup(Duration::from_secs(5)));
-    let [c, a, _] = second_heard(phones);
-    hears(
-        "after: the caller",
-        &c,
-        &[AGENT_HZ],
-        &[CALLER_HZ, SUPERVISOR_HZ],
-    );
-    hears("after: Ann", &a, &[CALLER_HZ], &[AGENT_HZ, SUPERVISOR_HZ]);
+    mixing_is(None, phones);
     let (status, body) = monitor(&server, &sue_token, &call, None);
     assert_eq!(status, 409, "leaving twice: {body}");
 
@@ -234,15 +239,7 @@ fn from_the_wallboard_a_supervisor_listens_then_whispers_then_leaves() {
         Duration::from_secs(5),
     );
     let phones = [&caller, &ann_phone, &sue_phone];
-    let [c, a, s] = second_heard(phones);
-    hears(
-        "listen: the caller",
-        &c,
-        &[AGENT_HZ],
-        &[CALLER_HZ, SUPERVISOR_HZ],
-    );
-    hears("listen: Ann", &a, &[CALLER_HZ], &[AGENT_HZ, SUPERVISOR_HZ]);
-    hears("listen: Sue", &s, &[CALLER_HZ, AGENT_HZ], &[SUPERVISOR_HZ]);
+    mixing_is(Some("listen"), phones);
 
     // Whisper from the same row: Ann hears her, the caller does not.
     page.click(&format!("{row} button[data-mode='whisper']"));
@@ -252,14 +249,7 @@ fn from_the_wallboard_a_supervisor_listens_then_whispers_then_leaves() {
         ),
         Duration::from_secs(5),
     );
-    let [c, a, _] = second_heard(phones);
-    hears(
-        "whisper: the caller",
-        &c,
-        &[AGENT_HZ],
-        &[CALLER_HZ, SUPERVISOR_HZ],
-    );
-    hears("whisper: Ann", &a, &[CALLER_HZ, SUPERVISOR_HZ], &[AGENT_HZ]);
+    mixing_is(Some("whisper"), phones);
     let board = page.wait_fn("window.wallboard.state().board", Duration::from_secs(5));
     let entry = board["calls"]
         .as_array()
@@ -287,13 +277,6 @@ fn from_the_wallboard_a_supervisor_listens_then_whispers_then_leaves() {
         ),
         Duration::from_secs(5),
     );
-    let [c, a, _] = second_heard(phones);
-    hears(
-        "after: the caller",
-        &c,
-        &[AGENT_HZ],
-        &[CALLER_HZ, SUPERVISOR_HZ],
-    );
-    hears("after: Ann", &a, &[CALLER_HZ], &[AGENT_HZ, SUPERVISOR_HZ]);
+    mixing_is(None, phones);
     page.assert_no_errors();
 }
