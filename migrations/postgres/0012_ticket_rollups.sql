@@ -84,31 +84,40 @@ BEGIN
 END
 $$;
 
+-- Drops the kept day holding the moment `moment` (epoch ms).
+CREATE FUNCTION report_ticket_forget_day(moment BIGINT) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM report_ticket_days
+        WHERE day_start <= moment AND day_start > moment - 172800000 AND day_end > moment;
+END
+$$;
+
+-- Drops the kept days of the stamps of ticket `ticket`: those below seq
+-- `below`, or every one (NULL).
+CREATE FUNCTION report_ticket_forget_stamps(ticket BIGINT, below BIGINT) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM report_ticket_days d USING ticket_stamps s
+        WHERE s.ticket_id = ticket AND (below IS NULL OR s.seq < below)
+          AND d.day_start <= s.at AND d.day_start > s.at - 172800000 AND d.day_end > s.at;
+END
+$$;
+
 CREATE FUNCTION report_ticket_stamps_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM report_ticket_lock();
     IF TG_OP = 'INSERT' THEN
-        DELETE FROM report_ticket_days
-            WHERE day_start <= NEW.at AND day_start > NEW.at - 172800000 AND day_end > NEW.at;
+        PERFORM report_ticket_forget_day(NEW.at);
         IF NEW.stage = 'followed_up' THEN
-            DELETE FROM report_ticket_days WHERE day_start IN (
-            SELECT d.day_start FROM ticket_stamps s JOIN report_ticket_days d
-                ON d.day_start <= s.at AND d.day_start > s.at - 172800000 AND d.day_end > s.at
-            WHERE s.ticket_id = NEW.ticket_id AND s.seq < NEW.seq);
+            PERFORM report_ticket_forget_stamps(NEW.ticket_id, NEW.seq);
         END IF;
         RETURN NULL;
     END IF;
-    DELETE FROM report_ticket_days
-        WHERE (day_start <= OLD.at AND day_start > OLD.at - 172800000 AND day_end > OLD.at)
-           OR day_start IN (
-            SELECT d.day_start FROM ticket_stamps s JOIN report_ticket_days d
-                ON d.day_start <= s.at AND d.day_start > s.at - 172800000 AND d.day_end > s.at
-            WHERE s.ticket_id = OLD.ticket_id);
+    PERFORM report_ticket_forget_day(OLD.at);
+    PERFORM report_ticket_forget_stamps(OLD.ticket_id, NULL);
     IF TG_OP = 'UPDATE' THEN
-        DELETE FROM report_ticket_days WHERE day_start IN (
-            SELECT d.day_start FROM ticket_stamps s JOIN report_ticket_days d
-                ON d.day_start <= s.at AND d.day_start > s.at - 172800000 AND d.day_end > s.at
-            WHERE s.ticket_id = NEW.ticket_id);
+        PERFORM report_ticket_forget_stamps(NEW.ticket_id, NULL);
     END IF;
     RETURN NULL;
 END
@@ -121,16 +130,10 @@ CREATE FUNCTION report_ticket_breaches_changed() RETURNS trigger LANGUAGE plpgsq
 BEGIN
     PERFORM report_ticket_lock();
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        DELETE FROM report_ticket_days WHERE day_start IN (
-            SELECT d.day_start FROM ticket_stamps s JOIN report_ticket_days d
-                ON d.day_start <= s.at AND d.day_start > s.at - 172800000 AND d.day_end > s.at
-            WHERE s.ticket_id = OLD.ticket_id);
+        PERFORM report_ticket_forget_stamps(OLD.ticket_id, NULL);
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        DELETE FROM report_ticket_days WHERE day_start IN (
-            SELECT d.day_start FROM ticket_stamps s JOIN report_ticket_days d
-                ON d.day_start <= s.at AND d.day_start > s.at - 172800000 AND d.day_end > s.at
-            WHERE s.ticket_id = NEW.ticket_id);
+        PERFORM report_ticket_forget_stamps(NEW.ticket_id, NULL);
     END IF;
     RETURN NULL;
 END
@@ -143,17 +146,13 @@ CREATE FUNCTION report_tickets_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM report_ticket_lock();
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        DELETE FROM report_ticket_days WHERE day_start <= OLD.created_at AND day_start > OLD.created_at - 172800000 AND day_end > OLD.created_at;
+        PERFORM report_ticket_forget_day(OLD.created_at);
     END IF;
-    IF TG_OP = 'INSERT' THEN
-        DELETE FROM report_ticket_days WHERE day_start <= NEW.created_at AND day_start > NEW.created_at - 172800000 AND day_end > NEW.created_at;
-    ELSIF TG_OP = 'UPDATE' THEN
-        DELETE FROM report_ticket_days
-            WHERE (day_start <= NEW.created_at AND day_start > NEW.created_at - 172800000 AND day_end > NEW.created_at)
-               OR day_start IN (
-                SELECT d.day_start FROM ticket_stamps s JOIN report_ticket_days d
-                    ON d.day_start <= s.at AND d.day_start > s.at - 172800000 AND d.day_end > s.at
-                WHERE s.ticket_id = NEW.id);
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        PERFORM report_ticket_forget_day(NEW.created_at);
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        PERFORM report_ticket_forget_stamps(NEW.id, NULL);
     END IF;
     RETURN NULL;
 END
